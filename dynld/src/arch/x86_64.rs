@@ -1,0 +1,78 @@
+//! x86-64 (`amd64`) relocation modes.
+
+use super::{field, Mode, Overflow};
+
+/// Add the load base to a 64-bit word (pointers in data, GOT slots for
+/// the module's own symbols).
+pub const BASE64: u8 = 0;
+/// Add an import's address to a 64-bit word holding the addend (GOT slots
+/// and pointers to imports).
+pub const IMPORT64: u8 = 1;
+/// Add the load base to a 32-bit word, zero-extended (`R_X86_64_32`); the
+/// result must fit in 32 bits.
+pub const BASE32: u8 = 2;
+/// Add the load base to a 32-bit word, sign-extended (`R_X86_64_32S`); the
+/// result must fit in a signed 32-bit value.
+pub const BASE32S: u8 = 3;
+/// 32-bit PC-relative reference to an import: the field holds the addend
+/// and receives `import + addend - place`, which must fit in 32 signed bits.
+pub const IMPORT_PC32: u8 = 4;
+
+/// The modes.
+pub const MODES: &[Mode] = &[
+    Mode {
+        number: BASE64,
+        name: "base64",
+        width: 8,
+        import: false,
+    },
+    Mode {
+        number: IMPORT64,
+        name: "import64",
+        width: 8,
+        import: true,
+    },
+    Mode {
+        number: BASE32,
+        name: "base32",
+        width: 4,
+        import: false,
+    },
+    Mode {
+        number: BASE32S,
+        name: "base32s",
+        width: 4,
+        import: false,
+    },
+    Mode {
+        number: IMPORT_PC32,
+        name: "import-pc32",
+        width: 4,
+        import: true,
+    },
+];
+
+/// Patches one field.
+pub fn apply(mode: u8, f: &mut [u8], place: u64, target: u64) -> Result<(), Overflow> {
+    let old = field::get(f);
+    let new = match mode {
+        BASE64 | IMPORT64 => old.wrapping_add(target),
+        BASE32 => {
+            let v = old.checked_add(target).ok_or(Overflow)?;
+            u32::try_from(v).map_err(|_| Overflow)?.into()
+        }
+        BASE32S | IMPORT_PC32 => {
+            let addend = i64::from(old as u32 as i32);
+            let base = if mode == IMPORT_PC32 {
+                (target as i64).wrapping_sub(place as i64)
+            } else {
+                target as i64
+            };
+            let v = base.checked_add(addend).ok_or(Overflow)?;
+            i32::try_from(v).map_err(|_| Overflow)? as u32 as u64
+        }
+        _ => return Err(Overflow),
+    };
+    field::put(f, new);
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! Typed errors whose `Display` reads like Plan 9's error strings.
+
+use crate::format::Arch;
+use core::fmt;
+
+/// A symbol name carried by an error.
+///
+/// With the `alloc` feature the whole name is kept. Without it, at most
+/// [`SymName::CAPACITY`] bytes are kept and the message says how long the
+/// full name was, so a long name is never cut silently.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SymName {
+    #[cfg(feature = "alloc")]
+    text: alloc::string::String,
+    #[cfg(not(feature = "alloc"))]
+    text: heapless::String<{ SymName::CAPACITY }>,
+    len: usize,
+}
+
+impl SymName {
+    /// Bytes kept without the `alloc` feature.
+    pub const CAPACITY: usize = 96;
+
+    /// Copies `name`.
+    pub fn new(name: &str) -> SymName {
+        #[cfg(feature = "alloc")]
+        let text = alloc::string::String::from(name);
+        #[cfg(not(feature = "alloc"))]
+        let text = {
+            let mut t = heapless::String::new();
+            for c in name.chars() {
+                if t.push(c).is_err() {
+                    break;
+                }
+            }
+            t
+        };
+        SymName {
+            text,
+            len: name.len(),
+        }
+    }
+
+    /// The kept part of the name (the whole name unless [`Self::is_truncated`]).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether only a prefix of the name was kept.
+    pub fn is_truncated(&self) -> bool {
+        self.text.len() < self.len
+    }
+}
+
+impl fmt::Display for SymName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)?;
+        if self.is_truncated() {
+            write!(f, "...[{} bytes]", self.len)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SymName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl PartialEq<&str> for SymName {
+    fn eq(&self, other: &&str) -> bool {
+        !self.is_truncated() && self.text == **other
+    }
+}
+
+/// Which symbol table an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// The module's export table.
+    Export,
+    /// The module's import table.
+    Import,
+    /// The export table the loading program supplied.
+    Host,
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Table::Export => "export",
+            Table::Import => "import",
+            Table::Host => "host export",
+        })
+    }
+}
+
+/// What is wrong with a name in a symbol table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameProblem {
+    /// The name is empty.
+    Empty,
+    /// The name's bytes lie outside the string table.
+    OutOfBounds,
+    /// The name is longer than the limit.
+    TooLong,
+    /// The name holds a NUL byte.
+    Nul,
+    /// The name is not UTF-8.
+    NotUtf8,
+}
+
+impl fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NameProblem::Empty => "empty name",
+            NameProblem::OutOfBounds => "name outside string table",
+            NameProblem::TooLong => "name too long",
+            NameProblem::Nul => "NUL byte in name",
+            NameProblem::NotUtf8 => "name is not UTF-8",
+        })
+    }
+}
+
+/// Everything that can go wrong loading a module or looking up a symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The first word is not a module magic at all.
+    BadMagic {
+        /// The word read.
+        magic: u32,
+    },
+    /// A module, but for another architecture than the loader's.
+    WrongArch {
+        /// The module's architecture.
+        found: Arch,
+        /// The architecture the loader relocates for.
+        want: Arch,
+    },
+    /// A format version this loader does not know.
+    BadVersion {
+        /// The version read.
+        version: u32,
+    },
+    /// A header field is inconsistent.
+    BadHeader {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The image (text + data + bss) is larger than allowed.
+    TooBig {
+        /// Image bytes the module needs.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A table count exceeds its limit.
+    Limit {
+        /// Which count.
+        what: &'static str,
+        /// The count read.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The source ended before the module did.
+    Truncated {
+        /// The part being read.
+        what: &'static str,
+    },
+    /// The source's read callback failed.
+    Read,
+    /// The source's seek callback failed.
+    Seek,
+    /// A table entry's name is malformed.
+    BadName {
+        /// Which table.
+        table: Table,
+        /// Entry index.
+        index: u32,
+        /// What is wrong.
+        problem: NameProblem,
+    },
+    /// A table is not sorted by name.
+    Unsorted {
+        /// Which table.
+        table: Table,
+        /// The first name found out of order.
+        name: SymName,
+    },
+    /// A name appears twice in a table.
+    Duplicate {
+        /// Which table.
+        table: Table,
+        /// The repeated name.
+        name: SymName,
+    },
+    /// An export's address lies outside the module's text, data and bss.
+    BadExport {
+        /// The export.
+        name: SymName,
+        /// Its image offset.
+        value: u32,
+    },
+    /// An import names a symbol the program does not export.
+    Undefined {
+        /// The name.
+        name: SymName,
+    },
+    /// Import and export both carry signatures and they differ.
+    SigMismatch {
+        /// The name.
+        name: SymName,
+        /// The signature the importer expects.
+        want: u32,
+        /// The signature of the export.
+        have: u32,
+    },
+    /// A relocation record cannot be decoded.
+    BadReloc {
+        /// Record index.
+        index: u32,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// A relocation mode the architecture does not define.
+    BadRelocMode {
+        /// Record index.
+        index: u32,
+        /// The mode.
+        mode: u8,
+        /// The architecture.
+        arch: Arch,
+    },
+    /// A relocation would patch bytes outside the text and data.
+    RelocOutOfImage {
+        /// Record index.
+        index: u32,
+        /// Image offset of the field.
+        offset: u32,
+    },
+    /// A relocation names an import that does not exist.
+    BadImportIndex {
+        /// Record index.
+        index: u32,
+        /// The import index read.
+        import: u32,
+        /// Number of imports.
+        nimport: u32,
+    },
+    /// A relocated value does not fit its field.
+    RelocOverflow {
+        /// Record index.
+        index: u32,
+        /// Image offset of the field.
+        offset: u32,
+    },
+    /// The memory provider could not supply or protect memory.
+    Memory {
+        /// What failed.
+        what: &'static str,
+        /// Bytes asked for, if an allocation failed.
+        size: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadMagic { magic } => write!(
+                f,
+                "not dynamic object file or wrong platform (magic {magic:#010x})"
+            ),
+            Error::WrongArch { found, want } => write!(
+                f,
+                "not dynamic object file or wrong platform (module for {found}, loader for {want})"
+            ),
+            Error::BadVersion { version } => {
+                write!(f, "unsupported module format version {version}")
+            }
+            Error::BadHeader { what } => write!(f, "bad module header: {what}"),
+            Error::TooBig { size, .. } => write!(f, "{size}: object too big"),
+            Error::Limit { what, count, max } => {
+                write!(f, "implausible {what}: {count} (limit {max})")
+            }
+            Error::Truncated { what } => write!(f, "premature end of module reading {what}"),
+            Error::Read => f.write_str("read error"),
+            Error::Seek => f.write_str("seek error"),
+            Error::BadName {
+                table,
+                index,
+                problem,
+            } => write!(f, "bad {table} table entry {index}: {problem}"),
+            Error::Unsorted { table, name } => {
+                write!(f, "{table} table not sorted at: {name}")
+            }
+            Error::Duplicate { table, name } => {
+                write!(f, "duplicate symbol in {table} table: {name}")
+            }
+            Error::BadExport { name, value } => {
+                write!(f, "export outside module: {name} ({value:#x})")
+            }
+            Error::Undefined { name } => write!(f, "undefined symbol: {name}"),
+            Error::SigMismatch { name, want, have } => {
+                write!(f, "signature mismatch: {name} ({want:#x} != {have:#x})")
+            }
+            Error::BadReloc { index, what } => write!(f, "bad relocation {index}: {what}"),
+            Error::BadRelocMode { index, mode, arch } => {
+                write!(
+                    f,
+                    "bad relocation {index}: mode {mode} undefined for {arch}"
+                )
+            }
+            Error::RelocOutOfImage { index, offset } => {
+                write!(
+                    f,
+                    "bad relocation {index}: offset {offset:#x} outside text and data"
+                )
+            }
+            Error::BadImportIndex {
+                index,
+                import,
+                nimport,
+            } => write!(
+                f,
+                "bad relocation {index}: import {import} out of range ({nimport} imports)"
+            ),
+            Error::RelocOverflow { index, offset } => write!(
+                f,
+                "bad relocation {index}: value out of range for field at {offset:#x}"
+            ),
+            Error::Memory { what, size } => {
+                if *size != 0 {
+                    write!(f, "{what}: {size} bytes")
+                } else {
+                    f.write_str(what)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

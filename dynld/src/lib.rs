@@ -1,0 +1,93 @@
+//! Load relocatable code modules into a running program: a port of Plan 9 /
+//! Inferno `dynld` for kernels and firmware, with type-checked imports.
+//!
+//! A *module* is a Plan 9 a.out variant holding text, data, a name-sorted
+//! export table, a name-sorted import table whose entries carry 32-bit type
+//! signatures, and a compact relocation stream (see `dynld-module(5)`). The
+//! loader reads it through caller-supplied callbacks ([`Source`]), places it
+//! in caller-supplied memory ([`Memory`]), binds its imports against the
+//! program's [`ExportTable`] — refusing any whose signatures differ — applies
+//! the relocations, and makes the text executable.
+//!
+//! Nothing in a module is trusted: every count, offset, size, index and name
+//! is checked before use, tables are verified sorted, and no write lands
+//! outside the module's own memory. Every failure is a typed [`Error`] whose
+//! `Display` reads like Plan 9's error strings, and the source is put back
+//! where it was.
+//!
+//! Two layers over one implementation:
+//!
+//! * Plan 9 names ([`dynloadgen`], [`dynloadfd`], [`dynimport`],
+//!   [`dynfindsym`], [`dyntabsize`], [`dynfreeimport`], [`dynobjfree`],
+//!   [`dynloadable`]) for code ported from Inferno;
+//! * [`Loader`], [`Module`], [`ExportTable`], [`Source`] for new code.
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "std", unix))] {
+//! use dynld::{signof, Dynsym, ExportTable, Loader, MMAP};
+//!
+//! extern "C" fn kprint(x: i32) -> i32 { println!("{x}"); 0 }
+//! static HOST: [Dynsym; 1] =
+//!     [Dynsym::new("kprint", signof!("fn(int) int"), kprint as *const ())];
+//!
+//! let file = std::fs::File::open("hello.dl").unwrap();
+//! let m = Loader::new(ExportTable::new_const(&HOST), &MMAP)
+//!     .load(&mut dynld::IoSource(file))
+//!     .unwrap();
+//! let main: extern "C" fn() -> i32 =
+//!     unsafe { m.import("main", signof!("fn(void) int")) }.unwrap();
+//! main();
+//! # }
+//! ```
+//!
+//! Features: `alloc` (heap memory provider, module writer, whole names in
+//! errors), `std` (`dynloadfd`, `std::io` sources, mmap W^X provider;
+//! default), `embedded-io` (sources over `embedded_io::Read + Seek`).
+//! Without `alloc`, modules load into an [`Arena`] over a caller's buffer.
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod arch;
+mod error;
+pub mod format;
+mod load;
+pub mod memory;
+#[cfg(all(feature = "std", unix))]
+mod mmap;
+mod plan9;
+pub mod sig;
+mod source;
+mod table;
+#[cfg(feature = "alloc")]
+mod write;
+
+pub use error::{Error, NameProblem, SymName, Table};
+pub use format::Arch;
+pub use load::{Import, Limits, Loader, Module};
+pub use memory::{Arena, Memory, Region, Seal};
+#[cfg(feature = "alloc")]
+pub use memory::{HeapMemory, HEAP};
+#[cfg(all(feature = "std", unix))]
+pub use memory::{MmapMemory, MMAP};
+#[cfg(feature = "std")]
+pub use plan9::dynloadfd;
+#[cfg(feature = "alloc")]
+pub use plan9::{default_memory, dynloadgen};
+pub use plan9::{
+    dynfindsym, dynfreeimport, dynimport, dynloadable, dynobjfree, dyntabsize, Dynobj,
+};
+pub use sig::Signof;
+#[cfg(feature = "embedded-io")]
+pub use source::EmbeddedSource;
+#[cfg(feature = "std")]
+pub use source::IoSource;
+pub use source::{FnSource, SliceSource, Source, SEEK_CUR, SEEK_SET};
+pub use table::{Dynsym, ExportTable};
+#[cfg(feature = "alloc")]
+pub use write::ModuleBuilder;

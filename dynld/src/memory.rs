@@ -1,0 +1,299 @@
+//! Memory for loaded modules, supplied by the caller through [`Memory`].
+//!
+//! A module lives in one [`Region`]: text, then data, then bss, then the
+//! module's symbol tables. The loader writes it while it is readable and
+//! writable, then calls [`Memory::seal`], which makes the text executable and
+//! no longer writable (never both at once, where the provider can enforce
+//! it) and makes the instruction cache see the new code.
+
+use crate::error::Error;
+use core::cell::RefCell;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+/// A block of memory owned by one loaded module.
+#[derive(Debug)]
+pub struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Region {
+    /// Wraps a block handed out by a [`Memory`] provider.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for reads and writes of `len` bytes, initialised
+    /// (zeroed), and used by nothing else until the region is given back to
+    /// the provider's [`Memory::release`].
+    pub unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize) -> Region {
+        Region { ptr, len }
+    }
+
+    /// The first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Moves the region out, leaving an empty one behind.
+    pub(crate) fn take(&mut self) -> Region {
+        Region {
+            ptr: self.ptr,
+            len: core::mem::take(&mut self.len),
+        }
+    }
+
+    /// Whether the region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Where a module's text and data lie in its region, for [`Memory::seal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seal {
+    /// Bytes of text at the start of the region.
+    pub text: usize,
+    /// Offset of the data segment; `text <= data`.
+    pub data: usize,
+    /// End of data and bss: `[data, data_end)` must stay writable.
+    pub data_end: usize,
+}
+
+/// A provider of module memory.
+///
+/// # Safety
+///
+/// Implementations promise that [`allocate`](Memory::allocate) returns a
+/// region satisfying [`Region::from_raw_parts`]'s contract, at least `size`
+/// bytes long and aligned to `align`, and that `seal` leaves `[seal.text,
+/// region.len())` readable and writable.
+pub unsafe trait Memory {
+    /// A zeroed, readable and writable region of `size` bytes aligned to
+    /// `align` (a power of two).
+    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error>;
+    /// Called once the image is relocated: make `[0, seal.text)` executable
+    /// (and read-only, if the provider enforces W^X) and synchronise the
+    /// instruction cache with it.
+    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error>;
+    /// Takes back a region this provider allocated.
+    fn release(&self, region: Region);
+    /// Gives back the tail of `region` past `len` bytes, if the provider can.
+    /// Returns whether it did (and then `region` is `len` bytes long).
+    fn shrink(&self, region: &mut Region, len: usize) -> bool {
+        let _ = (region, len);
+        false
+    }
+}
+
+/// An instruction-cache maintenance hook: called with the text's first byte
+/// and length after relocation.
+pub type FlushFn = fn(*const u8, usize);
+
+/// Modules on the global allocator (feature `alloc`).
+///
+/// No W^X: the memory's protection is whatever the allocator gives (on a
+/// hosted OS, not executable; on a microcontroller without an MPU setup, all
+/// of RAM). Suitable for kernels that run code from the heap, and for loading
+/// modules that are inspected but not run.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Default)]
+pub struct HeapMemory {
+    flush: Option<FlushFn>,
+}
+
+#[cfg(feature = "alloc")]
+impl HeapMemory {
+    /// A heap provider with no cache maintenance.
+    pub const fn new() -> Self {
+        HeapMemory { flush: None }
+    }
+    /// A heap provider that calls `flush` on the text after relocation.
+    pub const fn with_icache_flush(flush: FlushFn) -> Self {
+        HeapMemory { flush: Some(flush) }
+    }
+}
+
+/// The heap provider with no cache maintenance.
+#[cfg(feature = "alloc")]
+pub static HEAP: HeapMemory = HeapMemory::new();
+
+/// Regions from [`HeapMemory`] keep their alignment at the region's end, so
+/// `release` can rebuild the layout. Alignment is small (at most
+/// `format::MAX_ALIGN`), stored in one word.
+#[cfg(feature = "alloc")]
+const HEAP_TAG: usize = core::mem::size_of::<usize>();
+
+#[cfg(feature = "alloc")]
+unsafe impl Memory for HeapMemory {
+    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let fail = Error::Memory {
+            what: "out of memory",
+            size,
+        };
+        let total = size
+            .checked_next_multiple_of(HEAP_TAG)
+            .and_then(|s| s.checked_add(HEAP_TAG))
+            .ok_or(fail.clone())?;
+        let layout = core::alloc::Layout::from_size_align(total, align.max(HEAP_TAG))
+            .map_err(|_| fail.clone())?;
+        // SAFETY: `layout` has a non-zero size (it holds at least the tag).
+        let ptr = NonNull::new(unsafe { alloc::alloc::alloc_zeroed(layout) }).ok_or(fail)?;
+        // SAFETY: the tag slot lies inside the allocation and is aligned for usize.
+        unsafe {
+            ptr.as_ptr()
+                .add(total - HEAP_TAG)
+                .cast::<usize>()
+                .write(layout.align())
+        };
+        // SAFETY: fresh, zeroed allocation of `total >= size` bytes owned by the region.
+        Ok(unsafe { Region::from_raw_parts(ptr, size) })
+    }
+
+    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+        if let Some(f) = self.flush {
+            f(region.as_ptr(), seal.text);
+        }
+        Ok(())
+    }
+
+    fn release(&self, region: Region) {
+        let total = region.len().next_multiple_of(HEAP_TAG) + HEAP_TAG;
+        // SAFETY: `allocate` wrote the alignment in the last word of the
+        // allocation, and `shrink` is not implemented, so `len` is unchanged.
+        unsafe {
+            let align = region.as_ptr().add(total - HEAP_TAG).cast::<usize>().read();
+            let layout = core::alloc::Layout::from_size_align_unchecked(total, align);
+            alloc::alloc::dealloc(region.as_ptr(), layout);
+        }
+    }
+}
+
+/// Modules in a caller-supplied buffer, with no allocator at all.
+///
+/// The arena hands out regions first-fit and takes them back when modules
+/// are dropped, so modules can be loaded, unloaded and loaded again in the
+/// same static buffer. `N` bounds the number of modules live at once.
+pub struct Arena<'a, const N: usize = 8> {
+    base: NonNull<u8>,
+    len: usize,
+    used: RefCell<heapless::Vec<(usize, usize), N>>,
+    flush: Option<FlushFn>,
+    _buf: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a, const N: usize> Arena<'a, N> {
+    /// An arena over `buf`.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Arena {
+            len: buf.len(),
+            base: NonNull::from(buf).cast(),
+            used: RefCell::new(heapless::Vec::new()),
+            flush: None,
+            _buf: PhantomData,
+        }
+    }
+
+    /// Calls `flush` on each module's text after relocation.
+    pub fn with_icache_flush(mut self, flush: FlushFn) -> Self {
+        self.flush = Some(flush);
+        self
+    }
+
+    /// Bytes currently handed out.
+    pub fn in_use(&self) -> usize {
+        self.used.borrow().iter().map(|&(_, l)| l).sum()
+    }
+
+    /// Number of live regions.
+    pub fn regions(&self) -> usize {
+        self.used.borrow().len()
+    }
+
+    /// Size of the buffer.
+    pub fn capacity(&self) -> usize {
+        self.len
+    }
+}
+
+unsafe impl<const N: usize> Memory for Arena<'_, N> {
+    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let mut used = self.used.borrow_mut();
+        if used.is_full() {
+            return Err(Error::Memory {
+                what: "arena: too many modules",
+                size,
+            });
+        }
+        let addr = self.base.as_ptr() as usize;
+        let oom = Error::Memory {
+            what: "arena: out of memory",
+            size,
+        };
+        let align_at = |o: usize| (addr + o).checked_next_multiple_of(align).map(|a| a - addr);
+        // First fit: the gap before each live region, then the tail.
+        let mut prev_end = 0;
+        let mut found = None;
+        for i in 0..=used.len() {
+            let limit = used.get(i).map_or(self.len, |&(o, _)| o);
+            if let Some(start) = align_at(prev_end) {
+                if start.checked_add(size).is_some_and(|end| end <= limit) {
+                    found = Some((i, start));
+                    break;
+                }
+            }
+            if let Some(&(o, l)) = used.get(i) {
+                prev_end = o + l;
+            }
+        }
+        let (slot, start) = found.ok_or(oom)?;
+        used.insert(slot, (start, size))
+            .map_err(|_| Error::Memory {
+                what: "arena: too many modules",
+                size,
+            })?;
+        // SAFETY: `[start, start + size)` lies inside the buffer this arena
+        // borrows exclusively for 'a, and overlaps no live region.
+        unsafe {
+            let p = self.base.as_ptr().add(start);
+            p.write_bytes(0, size);
+            Ok(Region::from_raw_parts(NonNull::new_unchecked(p), size))
+        }
+    }
+
+    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+        if let Some(f) = self.flush {
+            f(region.as_ptr(), seal.text);
+        }
+        Ok(())
+    }
+
+    fn release(&self, region: Region) {
+        let off = region.as_ptr() as usize - self.base.as_ptr() as usize;
+        let mut used = self.used.borrow_mut();
+        if let Some(i) = used.iter().position(|&(o, _)| o == off) {
+            used.remove(i);
+        }
+    }
+
+    fn shrink(&self, region: &mut Region, len: usize) -> bool {
+        let off = region.as_ptr() as usize - self.base.as_ptr() as usize;
+        let mut used = self.used.borrow_mut();
+        match used.iter_mut().find(|(o, _)| *o == off) {
+            Some(r) if len <= r.1 => {
+                r.1 = len;
+                region.len = len;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(all(feature = "std", unix))]
+pub use crate::mmap::{MmapMemory, MMAP};

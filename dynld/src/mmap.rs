@@ -1,0 +1,146 @@
+//! W^X module memory from `mmap`/`mprotect` on unix hosts (feature `std`).
+
+use crate::error::Error;
+use crate::memory::{Memory, Region, Seal};
+use core::ptr::NonNull;
+
+/// Page-granular module memory with true W^X.
+///
+/// Regions are private anonymous mappings, readable and writable while the
+/// loader writes them. [`Memory::seal`] switches the text pages to read +
+/// execute; no page is ever writable and executable at once. The text must
+/// therefore end on a page boundary before the data starts: a module whose
+/// data shares a page with its text is refused at seal time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MmapMemory;
+
+/// The mmap provider.
+pub static MMAP: MmapMemory = MmapMemory;
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
+}
+
+fn round(len: usize, page: usize) -> Option<usize> {
+    len.checked_next_multiple_of(page)
+}
+
+/// Makes the instruction cache see `len` bytes of new code at `p`.
+#[allow(unused_variables)]
+fn flush_icache(p: *const u8, len: usize) {
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+    {
+        extern "C" {
+            fn __clear_cache(start: *mut core::ffi::c_char, end: *mut core::ffi::c_char);
+        }
+        // SAFETY: the range lies inside one live mapping owned by the caller.
+        unsafe { __clear_cache(p as *mut _, p.add(len) as *mut _) };
+    }
+}
+
+unsafe impl Memory for MmapMemory {
+    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let page = page_size();
+        let fail = Error::Memory {
+            what: "mmap failed",
+            size,
+        };
+        let len = round(size.max(1), page).ok_or(fail.clone())?;
+        let extra = if align > page { align } else { 0 };
+        let map = len.checked_add(extra).ok_or(fail.clone())?;
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                map,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(fail);
+        }
+        let mut start = p as usize;
+        if extra != 0 {
+            let aligned = start.next_multiple_of(align);
+            // SAFETY: both trimmed ranges lie inside the mapping just made
+            // and are page-aligned (align and page are powers of two, align > page).
+            unsafe {
+                if aligned > start {
+                    libc::munmap(p, aligned - start);
+                }
+                let tail = start + map - (aligned + len);
+                if tail > 0 {
+                    libc::munmap((aligned + len) as *mut _, tail);
+                }
+            }
+            start = aligned;
+        }
+        // SAFETY: `start..start+len` is a live RW mapping, zero-filled by the
+        // kernel and owned only by the region.
+        Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(start as *mut u8), size) })
+    }
+
+    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+        if seal.text == 0 {
+            return Ok(());
+        }
+        let page = page_size();
+        let end = round(seal.text, page).unwrap_or(usize::MAX);
+        if end > seal.data && seal.data_end > seal.data {
+            return Err(Error::Memory {
+                what: "text and data share a page: link the module with page-aligned data",
+                size: 0,
+            });
+        }
+        flush_icache(region.as_ptr(), seal.text);
+        // SAFETY: `[0, end)` lies inside the region's mapping (the region
+        // covers whole pages) and holds only the module's text.
+        let r = unsafe {
+            libc::mprotect(
+                region.as_ptr().cast(),
+                end,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        };
+        if r != 0 {
+            return Err(Error::Memory {
+                what: "mprotect failed",
+                size: 0,
+            });
+        }
+        Ok(())
+    }
+
+    fn release(&self, region: Region) {
+        let len = round(region.len().max(1), page_size()).unwrap_or(usize::MAX);
+        // SAFETY: the region is a mapping of `len` bytes made by `allocate`
+        // (possibly shrunk by `shrink` to a page multiple) and no longer used.
+        unsafe { libc::munmap(region.as_ptr().cast(), len) };
+    }
+
+    fn shrink(&self, region: &mut Region, len: usize) -> bool {
+        let page = page_size();
+        let (Some(keep), Some(have)) = (round(len.max(1), page), round(region.len().max(1), page))
+        else {
+            return false;
+        };
+        if len > region.len() {
+            return false;
+        }
+        if keep < have {
+            // SAFETY: `[keep, have)` is the unused tail of the region's mapping.
+            unsafe { libc::munmap(region.as_ptr().add(keep).cast(), have - keep) };
+        }
+        // SAFETY: the first `len` bytes are still mapped and owned by the region.
+        *region = unsafe { Region::from_raw_parts(NonNull::new_unchecked(region.as_ptr()), len) };
+        true
+    }
+}

@@ -1,0 +1,162 @@
+//! Where module bytes come from: read and seek, supplied by the caller.
+
+use crate::error::Error;
+
+/// A readable, seekable byte source: a file, flash, a buffer.
+///
+/// The loader reads the module starting at the source's current position,
+/// seeks only forward while loading, and on any error seeks back to where it
+/// started.
+pub trait Source {
+    /// Reads up to `buf.len()` bytes, returning how many were read; 0 means
+    /// the end of the source.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error>;
+    /// Moves to the absolute position `pos`.
+    fn seek(&mut self, pos: u64) -> Result<(), Error>;
+    /// The current absolute position.
+    fn position(&mut self) -> Result<u64, Error>;
+
+    /// Fills `buf` completely, or fails with [`Error::Truncated`] naming `what`.
+    fn read_exact_or(&mut self, buf: &mut [u8], what: &'static str) -> Result<(), Error> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.read(&mut buf[done..])? {
+                0 => return Err(Error::Truncated { what }),
+                n if n <= buf.len() - done => done += n,
+                _ => return Err(Error::Read),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: Source + ?Sized> Source for &mut S {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        (**self).read(buf)
+    }
+    fn seek(&mut self, pos: u64) -> Result<(), Error> {
+        (**self).seek(pos)
+    }
+    fn position(&mut self) -> Result<u64, Error> {
+        (**self).position()
+    }
+}
+
+/// A [`Source`] over bytes in memory (an image in flash or in a static array).
+#[derive(Clone, Debug)]
+pub struct SliceSource<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> SliceSource<'a> {
+    /// A source positioned at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        SliceSource { bytes, pos: 0 }
+    }
+}
+
+impl Source for SliceSource<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let rest = self.bytes.get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+    fn seek(&mut self, pos: u64) -> Result<(), Error> {
+        self.pos = usize::try_from(pos).map_err(|_| Error::Seek)?;
+        Ok(())
+    }
+    fn position(&mut self) -> Result<u64, Error> {
+        Ok(self.pos as u64)
+    }
+}
+
+/// `whence` for [`FnSource`]'s seek callback: from the start.
+pub const SEEK_SET: i32 = 0;
+/// `whence` for [`FnSource`]'s seek callback: from the current position.
+pub const SEEK_CUR: i32 = 1;
+
+/// A [`Source`] in Plan 9's shape: a file handle and two callbacks.
+///
+/// `read(file, buf)` returns the bytes transferred or -1 on error;
+/// `seek(file, n, whence)` returns the new offset or -1 on error, with
+/// `whence` one of [`SEEK_SET`] or [`SEEK_CUR`] as in `seek(2)`.
+pub struct FnSource<'f, F: ?Sized, R, S> {
+    /// The caller's file.
+    pub file: &'f mut F,
+    /// The read callback.
+    pub read: R,
+    /// The seek callback.
+    pub seek: S,
+}
+
+impl<F: ?Sized, R, S> Source for FnSource<'_, F, R, S>
+where
+    R: FnMut(&mut F, &mut [u8]) -> isize,
+    S: FnMut(&mut F, i64, i32) -> i64,
+{
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let n = (self.read)(self.file, buf);
+        usize::try_from(n).map_err(|_| Error::Read)
+    }
+    fn seek(&mut self, pos: u64) -> Result<(), Error> {
+        let p = i64::try_from(pos).map_err(|_| Error::Seek)?;
+        match (self.seek)(self.file, p, SEEK_SET) {
+            r if r == p => Ok(()),
+            _ => Err(Error::Seek),
+        }
+    }
+    fn position(&mut self) -> Result<u64, Error> {
+        u64::try_from((self.seek)(self.file, 0, SEEK_CUR)).map_err(|_| Error::Seek)
+    }
+}
+
+/// A [`Source`] over any `std::io::Read + Seek` (a `File`, a `Cursor`).
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub struct IoSource<T>(pub T);
+
+#[cfg(feature = "std")]
+impl<T: std::io::Read + std::io::Seek> Source for IoSource<T> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        loop {
+            match self.0.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Error::Read),
+            }
+        }
+    }
+    fn seek(&mut self, pos: u64) -> Result<(), Error> {
+        self.0
+            .seek(std::io::SeekFrom::Start(pos))
+            .map(drop)
+            .map_err(|_| Error::Seek)
+    }
+    fn position(&mut self) -> Result<u64, Error> {
+        self.0.stream_position().map_err(|_| Error::Seek)
+    }
+}
+
+/// A [`Source`] over any `embedded_io::Read + Seek`.
+#[cfg(feature = "embedded-io")]
+#[derive(Debug)]
+pub struct EmbeddedSource<T>(pub T);
+
+#[cfg(feature = "embedded-io")]
+impl<T: embedded_io::Read + embedded_io::Seek> Source for EmbeddedSource<T> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        self.0.read(buf).map_err(|_| Error::Read)
+    }
+    fn seek(&mut self, pos: u64) -> Result<(), Error> {
+        self.0
+            .seek(embedded_io::SeekFrom::Start(pos))
+            .map(drop)
+            .map_err(|_| Error::Seek)
+    }
+    fn position(&mut self) -> Result<u64, Error> {
+        self.0.stream_position().map_err(|_| Error::Seek)
+    }
+}

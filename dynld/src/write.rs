@@ -1,0 +1,286 @@
+//! The module writer (feature `alloc`): the same definitions as the reader.
+
+use crate::arch;
+use crate::error::{Error, SymName, Table};
+use crate::format::{
+    align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC, NO_ENTRY, VERSION,
+};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Builds a module file from text, data, symbols and relocations.
+///
+/// Exports and imports are sorted by name when the module is built, and
+/// relocations by offset (import indices in relocations are remapped to the
+/// sorted order). Image offsets: text starts at 0, data at
+/// [`data_offset`](Self::data_offset) (by default the text size rounded up to
+/// the page size), bss right after data.
+#[derive(Clone, Debug)]
+pub struct ModuleBuilder {
+    arch: Arch,
+    text: Vec<u8>,
+    data: Vec<u8>,
+    bss: u32,
+    dataoff: Option<u32>,
+    page: u32,
+    align: u32,
+    entry: Option<u32>,
+    exports: Vec<(String, u32, u32)>,
+    imports: Vec<(String, u32)>,
+    relocs: Vec<Reloc>,
+    keep_order: bool,
+}
+
+impl ModuleBuilder {
+    /// An empty module for `arch`.
+    pub fn new(arch: Arch) -> Self {
+        ModuleBuilder {
+            arch,
+            text: Vec::new(),
+            data: Vec::new(),
+            bss: 0,
+            dataoff: None,
+            page: if arch.word_size() == 8 { 4096 } else { 8 },
+            align: 16,
+            entry: None,
+            exports: Vec::new(),
+            imports: Vec::new(),
+            relocs: Vec::new(),
+            keep_order: false,
+        }
+    }
+
+    /// Sets the text bytes.
+    pub fn text(&mut self, bytes: &[u8]) -> &mut Self {
+        self.text = bytes.to_vec();
+        self
+    }
+
+    /// Sets the initialised data bytes.
+    pub fn data(&mut self, bytes: &[u8]) -> &mut Self {
+        self.data = bytes.to_vec();
+        self
+    }
+
+    /// Sets the bss size.
+    pub fn bss(&mut self, n: u32) -> &mut Self {
+        self.bss = n;
+        self
+    }
+
+    /// Places the data at image offset `off` (at least the text size).
+    pub fn data_offset(&mut self, off: u32) -> &mut Self {
+        self.dataoff = Some(off);
+        self
+    }
+
+    /// Sets the page size the default data offset is rounded to (a power of two).
+    pub fn page_size(&mut self, page: u32) -> &mut Self {
+        self.page = page;
+        self
+    }
+
+    /// Sets the alignment the image base needs (a power of two).
+    pub fn align(&mut self, align: u32) -> &mut Self {
+        self.align = align;
+        self
+    }
+
+    /// Sets the init function's image offset.
+    pub fn entry(&mut self, off: u32) -> &mut Self {
+        self.entry = Some(off);
+        self
+    }
+
+    /// The image offset where data will start.
+    pub fn data_start(&self) -> u32 {
+        self.dataoff.unwrap_or_else(|| {
+            align_up(self.text.len() as u64, u64::from(self.page.max(1)))
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(u32::MAX)
+        })
+    }
+
+    /// Exports `name` at image offset `value` with signature `sig`.
+    pub fn export(&mut self, name: &str, sig: u32, value: u32) -> &mut Self {
+        self.exports.push((name.into(), sig, value));
+        self
+    }
+
+    /// Adds an import and returns its index for [`Self::reloc`].
+    pub fn import(&mut self, name: &str, sig: u32) -> u32 {
+        self.imports.push((name.into(), sig));
+        (self.imports.len() - 1) as u32
+    }
+
+    /// Adds a relocation at image offset `offset`.
+    pub fn reloc(&mut self, offset: u32, mode: u8, import: Option<u32>) -> &mut Self {
+        self.relocs.push(Reloc {
+            offset,
+            mode,
+            import,
+        });
+        self
+    }
+
+    /// Writes tables and relocations in the order given, unsorted and
+    /// unchecked: for making malformed modules to test loaders with.
+    pub fn keep_order(&mut self) -> &mut Self {
+        self.keep_order = true;
+        self
+    }
+
+    /// Encodes the module.
+    pub fn build(&self) -> Result<Vec<u8>, Error> {
+        let mut exports: Vec<_> = self.exports.iter().collect();
+        let mut order: Vec<u32> = (0..self.imports.len() as u32).collect();
+        let mut relocs = self.relocs.clone();
+        if !self.keep_order {
+            exports.sort_by(|a, b| a.0.cmp(&b.0));
+            order.sort_by(|&a, &b| self.imports[a as usize].0.cmp(&self.imports[b as usize].0));
+            for w in exports.windows(2) {
+                if w[0].0 == w[1].0 {
+                    return Err(Error::Duplicate {
+                        table: Table::Export,
+                        name: SymName::new(&w[0].0),
+                    });
+                }
+            }
+            for w in order.windows(2) {
+                let n = &self.imports[w[0] as usize].0;
+                if *n == self.imports[w[1] as usize].0 {
+                    return Err(Error::Duplicate {
+                        table: Table::Import,
+                        name: SymName::new(n),
+                    });
+                }
+            }
+            // Old index -> new index.
+            let mut new_index = alloc::vec![0u32; order.len()];
+            for (new, &old) in order.iter().enumerate() {
+                new_index[old as usize] = new as u32;
+            }
+            for r in &mut relocs {
+                if let Some(i) = r.import.as_mut() {
+                    *i = *new_index.get(*i as usize).ok_or(Error::BadImportIndex {
+                        index: 0,
+                        import: *i,
+                        nimport: order.len() as u32,
+                    })?;
+                }
+                if arch::mode(self.arch, r.mode).is_none() {
+                    return Err(Error::BadRelocMode {
+                        index: 0,
+                        mode: r.mode,
+                        arch: self.arch,
+                    });
+                }
+            }
+            relocs.sort_by_key(|r| r.offset);
+        }
+
+        let too_big = |what| Error::BadHeader { what };
+        let u32of = |v: usize| u32::try_from(v).map_err(|_| too_big("module too large"));
+        let text = u32of(self.text.len())?;
+        let data = u32of(self.data.len())?;
+        let dataoff = self.data_start();
+        if !self.keep_order && dataoff < text {
+            return Err(too_big("data overlaps text"));
+        }
+
+        let mut strings = Vec::new();
+        let mut exptab = Vec::new();
+        for (name, sig, value) in &exports {
+            let e = ExpEntry {
+                name: u32of(strings.len())?,
+                namelen: u32of(name.len())?,
+                sig: *sig,
+                value: *value,
+            };
+            strings.extend_from_slice(name.as_bytes());
+            let at = exptab.len();
+            exptab.resize(at + ExpEntry::SIZE, 0);
+            e.write(&mut exptab[at..]).ok_or(too_big("export"))?;
+        }
+        let mut imptab = Vec::new();
+        for &i in &order {
+            let (name, sig) = &self.imports[i as usize];
+            let e = ImpEntry {
+                name: u32of(strings.len())?,
+                namelen: u32of(name.len())?,
+                sig: *sig,
+            };
+            strings.extend_from_slice(name.as_bytes());
+            let at = imptab.len();
+            imptab.resize(at + ImpEntry::SIZE, 0);
+            e.write(&mut imptab[at..]).ok_or(too_big("import"))?;
+        }
+        let mut relbytes = Vec::new();
+        let mut prev = 0;
+        for r in &relocs {
+            let mut rec = [0; crate::format::RELOC_MAX_BYTES];
+            let n = r.encode(prev, &mut rec);
+            relbytes.extend_from_slice(&rec[..n]);
+            prev = r.offset;
+        }
+
+        let textoff = self.arch.text_offset() as usize;
+        let stroff = textoff + self.text.len() + self.data.len();
+        let expoff = stroff + strings.len();
+        let impoff = expoff + exptab.len();
+        let reloff = impoff + imptab.len();
+        let entry = self.entry.unwrap_or(NO_ENTRY);
+        let exec = Exec {
+            magic: DYN_MAGIC | self.arch.magic(),
+            text,
+            data,
+            bss: self.bss,
+            syms: 0,
+            entry,
+            spsz: 0,
+            pcsz: 0,
+        };
+        let hdr = Dynhdr {
+            version: VERSION,
+            hdrsize: Dynhdr::SIZE as u32,
+            flags: 0,
+            align: self.align,
+            dataoff,
+            nexport: u32of(exports.len())?,
+            nimport: u32of(order.len())?,
+            nreloc: u32of(relocs.len())?,
+            stroff: u32of(stroff)?,
+            strsize: u32of(strings.len())?,
+            expoff: u32of(expoff)?,
+            impoff: u32of(impoff)?,
+            reloff: u32of(reloff)?,
+            relsize: u32of(relbytes.len())?,
+            idxoff: 0,
+            idxsize: 0,
+        };
+        let mut out = alloc::vec![0u8; textoff];
+        exec.write(&mut out).ok_or(too_big("header"))?;
+        let mut at = Exec::SIZE;
+        if self.arch.fat_header() {
+            let fat = if entry == NO_ENTRY {
+                u64::MAX
+            } else {
+                entry.into()
+            };
+            out[at..at + 8].copy_from_slice(&fat.to_be_bytes());
+            at += 8;
+        }
+        hdr.write(&mut out[at..]).ok_or(too_big("header"))?;
+        for part in [
+            &self.text[..],
+            &self.data,
+            &strings,
+            &exptab,
+            &imptab,
+            &relbytes,
+        ] {
+            out.extend_from_slice(part);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,111 @@
+//! Sample modules for dynld's end-to-end tests, benchmarks and example.
+//!
+//! Until the `aout` linker builds modules from compiler output, the samples
+//! are x86-64 machine code assembled by hand (each instruction's bytes are
+//! listed beside its assembly) and put together with [`ModuleBuilder`].
+
+use dynld::arch::x86_64::{BASE64, IMPORT64, IMPORT_PC32};
+use dynld::{signof, Arch, ModuleBuilder};
+
+/// Image offsets of the `calc` sample's symbols.
+pub mod calc {
+    /// `int add(int a, int b)`: `a + b`.
+    pub const ADD: u32 = 0x00;
+    /// `int twice_plus_one(int x)`: `host_double(x) + 1`, calling the host
+    /// through a GOT slot bound to the import.
+    pub const TWICE_PLUS_ONE: u32 = 0x10;
+    /// `int *counter_ptr(void)`: the address of `counter`, read from a data
+    /// word relocated by the load base.
+    pub const COUNTER_PTR: u32 = 0x30;
+    /// `int bump(int n)`: `counter += n`, returning the new value
+    /// (PC-relative access to data, resolved at link time).
+    pub const BUMP: u32 = 0x40;
+    /// `int call_op1(int n)`: calls `ops[1](n)` through the function table.
+    pub const CALL_OP1: u32 = 0x50;
+    /// Start of data.
+    pub const DATA: u32 = 0x1000;
+    /// `int counter = 5`.
+    pub const COUNTER: u32 = DATA;
+    /// GOT slot for the import `host_double`.
+    pub const GOT: u32 = DATA + 0x08;
+    /// `int *counter_ref = &counter`.
+    pub const COUNTER_REF: u32 = DATA + 0x10;
+    /// `int (*ops[2])(int, int) = { add, bump }`.
+    pub const OPS: u32 = DATA + 0x18;
+    /// `uchar scratch[16]` in bss.
+    pub const SCRATCH: u32 = DATA + 0x28;
+}
+
+/// x86-64 text of the `calc` sample.
+#[rustfmt::skip]
+pub const CALC_TEXT: [u8; 0x60] = [
+    // 0x00 add:
+    0x8d, 0x04, 0x37,                   // lea eax, [rdi+rsi]
+    0xc3,                               // ret
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+    // 0x10 twice_plus_one:
+    0x48, 0x83, 0xec, 0x08,             // sub rsp, 8
+    0xff, 0x15, 0xee, 0x0f, 0x00, 0x00, // call [rip + GOT]      (0x1008 - 0x1a)
+    0x48, 0x83, 0xc4, 0x08,             // add rsp, 8
+    0x83, 0xc0, 0x01,                   // add eax, 1
+    0xc3,                               // ret
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+    // 0x30 counter_ptr:
+    0x48, 0x8b, 0x05, 0xd9, 0x0f, 0x00, 0x00, // mov rax, [rip + COUNTER_REF] (0x1010 - 0x37)
+    0xc3,                                     // ret
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+    // 0x40 bump:
+    0x8b, 0x05, 0xba, 0x0f, 0x00, 0x00, // mov eax, [rip + counter] (0x1000 - 0x46)
+    0x01, 0xf8,                         // add eax, edi
+    0x89, 0x05, 0xb2, 0x0f, 0x00, 0x00, // mov [rip + counter], eax (0x1000 - 0x4e)
+    0xc3,                               // ret
+    0xcc,
+    // 0x50 call_op1:
+    0x48, 0x8b, 0x05, 0xc9, 0x0f, 0x00, 0x00, // mov rax, [rip + ops+8] (0x1020 - 0x57)
+    0xff, 0xe0,                               // jmp rax
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+];
+
+/// The `calc` sample: five functions, data with a counter, a pointer to it,
+/// a function-pointer table, bss, and one import (`host_double`, `fn(int) int`)
+/// called through a GOT slot.
+pub fn calc() -> ModuleBuilder {
+    let mut data = [0u8; 0x28];
+    data[0..4].copy_from_slice(&5i32.to_le_bytes()); // counter = 5
+    data[0x10..0x18].copy_from_slice(&u64::from(calc::COUNTER).to_le_bytes());
+    data[0x18..0x20].copy_from_slice(&u64::from(calc::ADD).to_le_bytes());
+    data[0x20..0x28].copy_from_slice(&u64::from(calc::BUMP).to_le_bytes());
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&CALC_TEXT)
+        .data(&data)
+        .bss(16)
+        .data_offset(calc::DATA);
+    let fn_ii_i = signof!("fn(int, int) int");
+    let fn_i_i = signof!("fn(int) int");
+    b.export("add", fn_ii_i, calc::ADD)
+        .export("twice_plus_one", fn_i_i, calc::TWICE_PLUS_ONE)
+        .export("counter_ptr", signof!("fn(void) *int"), calc::COUNTER_PTR)
+        .export("bump", fn_i_i, calc::BUMP)
+        .export("call_op1", fn_i_i, calc::CALL_OP1)
+        .export("counter", signof!("int"), calc::COUNTER)
+        .export("ops", signof!("[2]*fn(int, int) int"), calc::OPS)
+        .export("scratch", signof!("[16]uchar"), calc::SCRATCH);
+    let host = b.import("host_double", fn_i_i);
+    b.reloc(calc::GOT, IMPORT64, Some(host))
+        .reloc(calc::COUNTER_REF, BASE64, None)
+        .reloc(calc::OPS, BASE64, None)
+        .reloc(calc::OPS + 8, BASE64, None);
+    b
+}
+
+/// A module whose text calls the import `far` with a direct `call rel32`
+/// (mode `IMPORT_PC32`): it loads only if `far` lies within 2 GiB of it.
+pub fn far_call() -> ModuleBuilder {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    // call far ; ret   (the field holds the addend -4)
+    b.text(&[0xe8, 0xfc, 0xff, 0xff, 0xff, 0xc3]);
+    b.export("go", signof!("fn(void) int"), 0);
+    let far = b.import("far", 0);
+    b.reloc(1, IMPORT_PC32, Some(far));
+    b
+}

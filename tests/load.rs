@@ -1,0 +1,298 @@
+//! End to end on x86-64: build modules with the writer from machine code,
+//! load them through every entry point, bind them to host functions, call them.
+#![cfg(all(target_arch = "x86_64", unix))]
+
+use dynld::{
+    dynfindsym, dynfreeimport, dynimport, dynloadable, dynloadfd, dynloadgen, dynobjfree,
+    dyntabsize, signof, Arena, Dynsym, Error, ExportTable, Loader, Module, SliceSource, HEAP, MMAP,
+};
+use dynld_suite::calc;
+
+extern "C" fn host_double(x: i32) -> i32 {
+    2 * x
+}
+
+static HOST: [Dynsym; 2] = [
+    Dynsym::new(
+        "host_double",
+        signof!("fn(int) int"),
+        host_double as *const (),
+    ),
+    Dynsym::new("host_zzz", 0, core::ptr::null()),
+];
+
+type FnII = extern "C" fn(i32) -> i32;
+type FnIII = extern "C" fn(i32, i32) -> i32;
+
+/// A file in memory with Plan 9-style read and seek callbacks.
+struct Buf {
+    bytes: Vec<u8>,
+    pos: i64,
+}
+
+fn buf_read(f: &mut Buf, out: &mut [u8]) -> isize {
+    let start = f.pos as usize;
+    let rest = f.bytes.get(start..).unwrap_or(&[]);
+    let n = rest.len().min(out.len());
+    out[..n].copy_from_slice(&rest[..n]);
+    f.pos += n as i64;
+    n as isize
+}
+
+fn buf_seek(f: &mut Buf, off: i64, whence: i32) -> i64 {
+    let to = match whence {
+        0 => off,
+        1 => f.pos + off,
+        2 => f.bytes.len() as i64 + off,
+        _ => return -1,
+    };
+    if to < 0 {
+        return -1;
+    }
+    f.pos = to;
+    to
+}
+
+fn check_calc(m: &Module<'_>) {
+    // SAFETY: the calc sample's exports have these types.
+    unsafe {
+        let add: FnIII = m.import("add", signof!("fn(int, int) int")).unwrap();
+        assert_eq!(add(3, 4), 7);
+        let tpo: FnII = m.import("twice_plus_one", signof!("fn(int) int")).unwrap();
+        assert_eq!(tpo(20), 41, "module -> host -> module");
+        let cp: extern "C" fn() -> *mut i32 = m.import("counter_ptr", 0).unwrap();
+        let counter = m.lookup("counter", signof!("int")).unwrap() as *mut i32;
+        assert_eq!(cp(), counter, "data word relocated by the base");
+        assert_eq!(*counter, 5);
+        let bump: FnII = m.import("bump", 0).unwrap();
+        assert_eq!(bump(3), 8);
+        let op1: FnII = m.import("call_op1", 0).unwrap();
+        assert_eq!(op1(2), 10, "call through a relocated function table");
+        assert_eq!(*counter, 10);
+        let ops = m.lookup("ops", 0).unwrap() as *const *const ();
+        assert_eq!(*ops, add as *const ());
+        assert_eq!(*ops.add(1), bump as *const ());
+        let scratch = m.lookup("scratch", 0).unwrap() as *const [u8; 16];
+        assert_eq!(*scratch, [0; 16], "bss is zeroed");
+    }
+    let imports: Vec<_> = m.imports().collect();
+    assert_eq!(imports.len(), 1);
+    assert_eq!(imports[0].name, "host_double");
+    assert_eq!(imports[0].addr, host_double as *const ());
+    assert_eq!(m.nexport(), 8);
+    let names: Vec<_> = m.exports().map(|s| s.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert_eq!(m.size(), calc::SCRATCH as usize + 16);
+}
+
+#[test]
+fn dynloadgen_over_callbacks() {
+    let mut file = Buf {
+        bytes: dynld_suite::calc().build().unwrap(),
+        pos: 0,
+    };
+    let mut errors = Vec::new();
+    let m = dynloadgen(
+        &mut file,
+        buf_read,
+        buf_seek,
+        &mut |e: &Error| errors.push(e.to_string()),
+        &HOST,
+        0,
+    )
+    .unwrap();
+    assert!(errors.is_empty());
+    check_calc(&m);
+    dynobjfree(m);
+}
+
+#[test]
+fn dynloadfd_from_a_file_at_an_offset() {
+    let dir = std::env::temp_dir().join(format!("dynld-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("calc.dl");
+    let mut bytes = b"leading bytes".to_vec();
+    bytes.extend(dynld_suite::calc().build().unwrap());
+    std::fs::write(&path, &bytes).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(13)).unwrap();
+    assert!(dynloadable(&mut dynld::IoSource(&mut f)));
+    assert_eq!(f.stream_position().unwrap(), 13);
+    let m = dynloadfd(&mut f, &HOST, 0).unwrap();
+    check_calc(&m);
+    drop(m);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn loader_with_verified_table() {
+    static TABLE: ExportTable = ExportTable::new_const(&HOST);
+    let bytes = dynld_suite::calc().build().unwrap();
+    let m = Loader::new(TABLE, &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    check_calc(&m);
+}
+
+#[test]
+fn dynimport_checks_signatures() {
+    let bytes = dynld_suite::calc().build().unwrap();
+    let mut m = Loader::new(ExportTable::new(&HOST).unwrap(), &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    let add = dynimport(&m, "add", signof!("fn(int, int) int")).unwrap();
+    assert_eq!(dynimport(&m, "add", 0), Some(add), "0 = unchecked");
+    assert_eq!(dynimport(&m, "add", signof!("fn(int, int) long")), None);
+    assert_eq!(dynimport(&m, "nope", 0), None);
+    let e = m.lookup("add", signof!("fn(uint, uint) uint")).unwrap_err();
+    assert!(
+        matches!(&e, Error::SigMismatch { name, .. } if *name == "add"),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("signature mismatch: add (0x"));
+    assert_eq!(
+        m.lookup("nope", 0).unwrap_err().to_string(),
+        "undefined symbol: nope"
+    );
+    dynfreeimport(&mut m);
+    assert_eq!(m.nimport(), 0);
+    assert_eq!(m.imports().count(), 0);
+    // Exports still work after the import table is gone.
+    // SAFETY: `add` has this type.
+    let add: FnIII = unsafe { m.import("add", 0) }.unwrap();
+    assert_eq!(add(40, 2), 42);
+}
+
+#[test]
+fn symbol_tables() {
+    assert_eq!(dyntabsize(&HOST), 2);
+    let with_end = [HOST[0], Dynsym::new("", 0, core::ptr::null()), HOST[1]];
+    assert_eq!(dyntabsize(&with_end), 1);
+    assert_eq!(
+        dynfindsym("host_double", &HOST).map(|s| s.addr),
+        Some(host_double as *const ())
+    );
+    assert!(dynfindsym("host_d", &HOST).is_none());
+    assert!(dynfindsym("zzzz", &HOST).is_none());
+}
+
+/// Parses /proc/self/maps into (start, end, perms).
+fn maps() -> Vec<(usize, usize, String)> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            let range = it.next().unwrap();
+            let perms = it.next().unwrap().to_string();
+            let (a, b) = range.split_once('-').unwrap();
+            (
+                usize::from_str_radix(a, 16).unwrap(),
+                usize::from_str_radix(b, 16).unwrap(),
+                perms,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn mmap_provider_is_w_xor_x() {
+    let bytes = dynld_suite::calc().build().unwrap();
+    let m = Loader::new(ExportTable::new(&HOST).unwrap(), &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    let base = m.base() as usize;
+    let end = base + m.size();
+    let covering: Vec<_> = maps()
+        .into_iter()
+        .filter(|&(s, e, _)| s < end && e > base)
+        .collect();
+    assert!(!covering.is_empty());
+    for (s, e, p) in &covering {
+        let (w, x) = (p.as_bytes()[1] == b'w', p.as_bytes()[2] == b'x');
+        assert!(!(w && x), "mapping {s:#x}-{e:#x} is {p}");
+    }
+    let perms_at = |a: usize| {
+        covering
+            .iter()
+            .find(|&&(s, e, _)| s <= a && a < e)
+            .map(|(_, _, p)| p[..3].to_string())
+            .unwrap()
+    };
+    assert_eq!(perms_at(base), "r-x", "text");
+    assert_eq!(perms_at(base + calc::DATA as usize), "rw-", "data");
+    assert_eq!(perms_at(base + calc::SCRATCH as usize), "rw-", "bss");
+    // And it runs.
+    check_calc(&m);
+    drop(m);
+    assert!(
+        maps().iter().all(|&(s, e, _)| !(s <= base && base < e)),
+        "unmapped on drop"
+    );
+}
+
+#[test]
+fn text_sharing_a_page_with_data_is_refused_by_mmap() {
+    let mut b = dynld::ModuleBuilder::new(dynld::Arch::Amd64);
+    b.text(&[0xc3]).data(&[1, 2, 3, 4]).data_offset(8);
+    let bytes = b.build().unwrap();
+    let e = Loader::new(ExportTable::EMPTY, &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap_err();
+    assert!(e.to_string().contains("text and data share a page"), "{e}");
+    // The heap provider (no W^X) accepts the same module.
+    Loader::new(ExportTable::EMPTY, &HEAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+}
+
+/// Relocated words read back from memory that is not executable.
+fn check_relocated(m: &Module<'_>) {
+    let base = m.base() as u64;
+    let word = |off: u32| {
+        let p = m.base().wrapping_add(off as usize) as *const u64;
+        // SAFETY: the offsets are inside the module's data.
+        unsafe { p.read_unaligned() }
+    };
+    assert_eq!(word(calc::COUNTER_REF), base + u64::from(calc::COUNTER));
+    assert_eq!(word(calc::OPS), base + u64::from(calc::ADD));
+    assert_eq!(word(calc::OPS + 8), base + u64::from(calc::BUMP));
+    assert_eq!(word(calc::GOT), host_double as *const () as usize as u64);
+}
+
+#[test]
+fn heap_provider() {
+    let bytes = dynld_suite::calc().build().unwrap();
+    let m = Loader::new(ExportTable::new(&HOST).unwrap(), &HEAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    check_relocated(&m);
+}
+
+#[test]
+fn arena_without_allocator() {
+    let bytes = dynld_suite::calc().build().unwrap();
+    let mut buf = vec![0u8; 3 * 8192];
+    let arena: Arena<'_, 2> = Arena::new(&mut buf);
+    let loader = Loader::new(ExportTable::new(&HOST).unwrap(), &arena);
+    let a = loader.load(&mut SliceSource::new(&bytes)).unwrap();
+    let b = loader.load(&mut SliceSource::new(&bytes)).unwrap();
+    check_relocated(&a);
+    check_relocated(&b);
+    assert_eq!(arena.regions(), 2);
+    // A third does not fit: the arena holds two.
+    let e = loader.load(&mut SliceSource::new(&bytes)).unwrap_err();
+    assert!(matches!(e, Error::Memory { .. }), "{e}");
+    let first = a.base();
+    drop(a);
+    assert_eq!(arena.regions(), 1);
+    // Unload and load again into the same space.
+    let c = loader.load(&mut SliceSource::new(&bytes)).unwrap();
+    assert_eq!(c.base(), first);
+    check_relocated(&c);
+    drop((b, c));
+    assert_eq!(arena.in_use(), 0);
+}
