@@ -22,6 +22,8 @@ pub mod calc {
     pub const BUMP: u32 = 0x40;
     /// `int call_op1(int n)`: calls `ops[1](n)` through the function table.
     pub const CALL_OP1: u32 = 0x50;
+    /// Bytes of text.
+    pub const TEXT_LEN: usize = super::CALC_TEXT.len();
     /// Start of data.
     pub const DATA: u32 = 0x1000;
     /// `int counter = 5`.

@@ -348,3 +348,91 @@ pub const fn align_up(v: u64, a: u64) -> Option<u64> {
         None => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magics_are_plan9s() {
+        assert_eq!(Arch::I386.magic(), 0x1eb);
+        assert_eq!(Arch::Arm.magic(), 0x647);
+        assert_eq!(Arch::Amd64.magic(), 0x8a97);
+        assert_eq!(Arch::Arm64.magic(), 0x8c47);
+        assert_eq!(Arch::Riscv32.magic(), 0xd2b);
+        assert_eq!(Arch::Riscv64.magic(), 0xe17);
+        for a in Arch::ALL {
+            assert_eq!(Arch::from_magic(DYN_MAGIC | a.magic()), Some(a));
+        }
+        assert_eq!(Arch::Amd64.text_offset(), 32 + 8 + 64);
+        assert_eq!(Arch::Arm.text_offset(), 32 + 64);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let h = Dynhdr {
+            version: 1,
+            hdrsize: 64,
+            nexport: 0x0102_0304,
+            idxsize: 9,
+            ..Dynhdr::default()
+        };
+        let mut b = [0u8; Dynhdr::SIZE];
+        h.write(&mut b).unwrap();
+        assert_eq!(&b[20..24], &[1, 2, 3, 4], "big-endian");
+        assert_eq!(Dynhdr::parse(&b), Some(h));
+        assert_eq!(Dynhdr::parse(&b[..63]), None);
+        assert!(h.write(&mut [0u8; 10]).is_none());
+    }
+
+    #[test]
+    fn relocs_round_trip() {
+        let cases = [
+            Reloc {
+                offset: 0,
+                mode: 0,
+                import: None,
+            },
+            Reloc {
+                offset: 0xff,
+                mode: 1,
+                import: Some(0),
+            },
+            Reloc {
+                offset: 0x1_00ff,
+                mode: 2,
+                import: Some(0x1234),
+            },
+            Reloc {
+                offset: 0x100_0000,
+                mode: 15,
+                import: Some(0x12_3456),
+            },
+            Reloc {
+                offset: u32::MAX,
+                mode: 3,
+                import: None,
+            },
+        ];
+        let mut prev = 0;
+        for r in cases {
+            let mut b = [0u8; RELOC_MAX_BYTES];
+            let n = r.encode(prev, &mut b);
+            assert_eq!(Reloc::decode(&b[..n], prev), Ok((r, n)));
+            assert_eq!(
+                Reloc::decode(&b[..n - 1], prev),
+                Err(RelocDecodeError::Short)
+            );
+            prev = r.offset;
+        }
+        assert_eq!(
+            Reloc::decode(&[0xc0, 0], 0),
+            Err(RelocDecodeError::BadWidth)
+        );
+        assert_eq!(
+            Reloc::decode(&[0x80, 0, 0, 0, 2], u32::MAX - 1),
+            Err(RelocDecodeError::Overflow)
+        );
+        assert_eq!(Reloc::decode(&[], 0), Err(RelocDecodeError::Short));
+    }
+}
