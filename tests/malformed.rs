@@ -37,6 +37,20 @@ fn load_with(bytes: &[u8], exports: &[Dynsym<'_>], limits: Limits) -> Result<(),
         .limits(limits)
         .arch(Arch::Amd64)
         .load(&mut src);
+    // The in-memory reader makes the same checks, short of binding.
+    let view = dynld::ModuleView::parse(bytes, &limits).map(drop);
+    match &r {
+        Ok(_) | Err(Error::WrongArch { .. }) => assert_eq!(view, Ok(())),
+        Err(
+            Error::Undefined { .. }
+            | Error::SigMismatch { .. }
+            | Error::RelocOverflow { .. }
+            | Error::Unsorted {
+                table: Table::Host, ..
+            },
+        ) => {}
+        Err(e) => assert_eq!(view.as_ref(), Err(e), "view and loader disagree"),
+    }
     match r {
         Ok(_) => Ok(()),
         Err(e) => {

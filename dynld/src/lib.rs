@@ -54,6 +54,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+mod check;
 mod error;
 pub mod format;
 mod load;
@@ -64,6 +65,7 @@ mod plan9;
 pub mod sig;
 mod source;
 mod table;
+mod view;
 #[cfg(feature = "alloc")]
 mod write;
 
@@ -89,5 +91,6 @@ pub use source::EmbeddedSource;
 pub use source::IoSource;
 pub use source::{FnSource, SliceSource, Source, SEEK_CUR, SEEK_SET};
 pub use table::{Dynsym, ExportTable};
+pub use view::{FileSym, ModuleView};
 #[cfg(feature = "alloc")]
 pub use write::ModuleBuilder;

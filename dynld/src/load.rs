@@ -1,11 +1,9 @@
 //! The loader: read, check, bind, relocate, seal.
 
 use crate::arch;
-use crate::error::{Error, NameProblem, SymName, Table};
-use crate::format::{
-    align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, DYN_MAGIC,
-    MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
-};
+use crate::check::{self, bad, Layout};
+use crate::error::{Error, SymName};
+use crate::format::{Arch, Dynhdr, Exec, ExpEntry, ImpEntry, RELOC_MAX_BYTES};
 use crate::memory::{Memory, Region, Seal};
 use crate::source::Source;
 use crate::table::{Dynsym, ExportTable};
@@ -61,24 +59,6 @@ pub struct Loader<'e, 'p> {
     arch: Option<Arch>,
 }
 
-/// Where a loaded module's parts are, in its region.
-#[derive(Clone, Copy, Debug)]
-struct Layout {
-    text: usize,
-    dataoff: usize,
-    data: usize,
-    bss: usize,
-    image: usize,
-    strs: usize,
-    strsize: usize,
-    exps: usize,
-    nexport: usize,
-    imps: usize,
-    nimport: usize,
-    binds: usize,
-    total: usize,
-}
-
 /// Gives a region back unless it was handed on.
 struct Guard<'p> {
     memory: &'p dyn Memory,
@@ -93,78 +73,8 @@ impl Drop for Guard<'_> {
     }
 }
 
-fn limit(what: &'static str, count: u32, max: u32) -> Result<usize, Error> {
-    if count > max {
-        return Err(Error::Limit {
-            what,
-            count: count.into(),
-            max: max.into(),
-        });
-    }
-    usize::try_from(count).map_err(|_| Error::Limit {
-        what,
-        count: count.into(),
-        max: max.into(),
-    })
-}
-
-fn bad(what: &'static str) -> Error {
-    Error::BadHeader { what }
-}
-
-fn size(v: u64) -> Result<usize, Error> {
-    usize::try_from(v).map_err(|_| Error::TooBig {
-        size: v,
-        max: usize::MAX as u64,
-    })
-}
-
-/// The name at `off`/`len` in `strs`, checked.
-fn name_at(
-    strs: &[u8],
-    off: u32,
-    len: u32,
-    max: u32,
-    table: Table,
-    index: usize,
-) -> Result<&str, Error> {
-    let fail = |problem| Error::BadName {
-        table,
-        index: index as u32,
-        problem,
-    };
-    if len == 0 {
-        return Err(fail(NameProblem::Empty));
-    }
-    if len > max {
-        return Err(fail(NameProblem::TooLong));
-    }
-    let b = (off as usize)
-        .checked_add(len as usize)
-        .and_then(|end| strs.get(off as usize..end))
-        .ok_or(fail(NameProblem::OutOfBounds))?;
-    if b.contains(&0) {
-        return Err(fail(NameProblem::Nul));
-    }
-    core::str::from_utf8(b).map_err(|_| fail(NameProblem::NotUtf8))
-}
-
 fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
     src.seek(start.checked_add(off).ok_or(Error::Seek)?)
-}
-
-fn check_order(table: Table, prev: Option<&str>, name: &str) -> Result<(), Error> {
-    match prev.map(|p| p.cmp(name)) {
-        None | Some(Ordering::Less) => Ok(()),
-        Some(Ordering::Equal) => Err(Error::Duplicate {
-            table,
-            name: SymName::new(name),
-        }),
-        Some(Ordering::Greater) => Err(Error::Unsorted {
-            table,
-            name: SymName::new(name),
-        }),
-    }
 }
 
 impl<'e, 'p> Loader<'e, 'p> {
@@ -212,10 +122,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         let mut hb = [0u8; Exec::SIZE];
         src.read_exact_or(&mut hb, "header")?;
         let exec = Exec::parse(&hb).ok_or(bad("header"))?;
-        if exec.magic & DYN_MAGIC == 0 {
-            return Err(Error::BadMagic { magic: exec.magic });
-        }
-        let found = Arch::from_magic(exec.magic).ok_or(Error::BadMagic { magic: exec.magic })?;
+        let found = check::arch_of(&exec)?;
         let arch = self.arch.ok_or(Error::BadMagic { magic: exec.magic })?;
         if found != arch {
             return Err(Error::WrongArch { found, want: arch });
@@ -224,99 +131,13 @@ impl<'e, 'p> Loader<'e, 'p> {
         if arch.fat_header() {
             let mut fat = [0u8; 8];
             src.read_exact_or(&mut fat, "header")?;
-            let want = if exec.entry == NO_ENTRY {
-                u64::MAX
-            } else {
-                exec.entry.into()
-            };
-            if u64::from_be_bytes(fat) != want {
-                return Err(bad("64-bit entry disagrees with entry"));
-            }
+            check::fat_entry(&exec, fat)?;
             hdrlen += 8;
         }
         let mut db = [0u8; Dynhdr::SIZE];
         src.read_exact_or(&mut db, "header")?;
         let h = Dynhdr::parse(&db).ok_or(bad("header"))?;
-        if h.version != VERSION {
-            return Err(Error::BadVersion { version: h.version });
-        }
-        if (h.hdrsize as usize) < Dynhdr::SIZE || h.hdrsize > lim.max_header {
-            return Err(bad("extension header size"));
-        }
-        hdrlen += u64::from(h.hdrsize);
-        if h.flags != 0 {
-            return Err(bad("unknown flags"));
-        }
-        if exec.syms != 0 || exec.spsz != 0 || exec.pcsz != 0 {
-            return Err(bad("syms, spsz and pcsz must be 0"));
-        }
-        if !h.align.is_power_of_two() || h.align > MAX_ALIGN {
-            return Err(bad("alignment"));
-        }
-        if h.dataoff < exec.text {
-            return Err(bad("data overlaps text"));
-        }
-        if exec.entry != NO_ENTRY && exec.entry >= exec.text {
-            return Err(bad("entry outside text"));
-        }
-        if h.idxoff != 0 || h.idxsize != 0 {
-            return Err(bad("hash index not defined in version 1"));
-        }
-        let image = u64::from(h.dataoff) + u64::from(exec.data) + u64::from(exec.bss);
-        if lim.max_size != 0 && image > lim.max_size {
-            return Err(Error::TooBig {
-                size: image,
-                max: lim.max_size,
-            });
-        }
-        let nexport = limit("export count", h.nexport, lim.max_exports)?;
-        let nimport = limit("import count", h.nimport, lim.max_imports)?;
-        let nreloc = limit("relocation count", h.nreloc, lim.max_relocs)?;
-        let strsize = limit("string table size", h.strsize, lim.max_strings)?;
-
-        // The file's parts must come in order, each after the last.
-        let data_end = hdrlen + u64::from(exec.text) + u64::from(exec.data);
-        let exp_bytes = nexport as u64 * ExpEntry::SIZE as u64;
-        let imp_bytes = nimport as u64 * ImpEntry::SIZE as u64;
-        let (stroff, expoff, impoff, reloff) = (
-            u64::from(h.stroff),
-            u64::from(h.expoff),
-            u64::from(h.impoff),
-            u64::from(h.reloff),
-        );
-        if stroff < data_end
-            || expoff < stroff + strsize as u64
-            || impoff < expoff + exp_bytes
-            || reloff < impoff + imp_bytes
-        {
-            return Err(bad("tables out of order or overlapping"));
-        }
-        let relsize = u64::from(h.relsize);
-        if relsize < 2 * nreloc as u64 || relsize > (RELOC_MAX_BYTES * nreloc) as u64 {
-            return Err(bad("relocation stream size disagrees with count"));
-        }
-
-        // The region: image, then the tables.
-        let strs = align_up(image, 8).ok_or(bad("size"))?;
-        let exps = strs + strsize as u64;
-        let imps = exps + exp_bytes;
-        let binds = align_up(imps + imp_bytes, 8).ok_or(bad("size"))?;
-        let total = binds + 8 * nimport as u64;
-        let lay = Layout {
-            text: exec.text as usize,
-            dataoff: h.dataoff as usize,
-            data: exec.data as usize,
-            bss: exec.bss as usize,
-            image: size(image)?,
-            strs: size(strs)?,
-            strsize,
-            exps: size(exps)?,
-            nexport,
-            imps: size(imps)?,
-            nimport,
-            binds: size(binds)?,
-            total: size(total)?,
-        };
+        let lay = check::layout(&exec, &h, hdrlen, lim)?;
 
         let mut guard = Guard {
             memory: self.memory,
@@ -337,51 +158,30 @@ impl<'e, 'p> Loader<'e, 'p> {
         let mem: &mut [u8] = unsafe { core::slice::from_raw_parts_mut(region.as_ptr(), lay.total) };
         let (img, tabs) = mem.split_at_mut(lay.strs);
 
+        seek_to(src, start, lay.textoff)?;
         src.read_exact_or(&mut img[..lay.text], "text")?;
         img[lay.text..lay.dataoff].fill(0);
         src.read_exact_or(&mut img[lay.dataoff..lay.dataoff + lay.data], "data")?;
         img[lay.dataoff + lay.data..].fill(0);
 
         let (strtab, rest) = tabs.split_at_mut(lay.strsize);
-        let (exptab, rest) = rest.split_at_mut(exp_bytes as usize);
-        let (imptab, rest) = rest.split_at_mut(imp_bytes as usize);
-        let bindtab = &mut rest[lay.binds - (lay.imps + imp_bytes as usize)..];
-        seek_to(src, start, stroff)?;
+        let (exptab, rest) = rest.split_at_mut(lay.exp_bytes());
+        let (imptab, rest) = rest.split_at_mut(lay.imp_bytes());
+        let bindtab = &mut rest[lay.binds - (lay.imps + lay.imp_bytes())..];
+        seek_to(src, start, lay.stroff)?;
         src.read_exact_or(strtab, "string table")?;
-        seek_to(src, start, expoff)?;
+        seek_to(src, start, lay.expoff)?;
         src.read_exact_or(exptab, "export table")?;
-        seek_to(src, start, impoff)?;
+        seek_to(src, start, lay.impoff)?;
         src.read_exact_or(imptab, "import table")?;
 
-        // Exports: names sound and sorted, addresses inside the image.
-        let mut prev = None;
-        for (i, e) in exptab.chunks_exact(ExpEntry::SIZE).enumerate() {
-            let e = ExpEntry::parse(e).ok_or(bad("export"))?;
-            let name = name_at(strtab, e.name, e.namelen, lim.max_name, Table::Export, i)?;
-            check_order(Table::Export, prev, name)?;
-            let v = e.value as usize;
-            if v >= lay.image || (v >= lay.text && v < lay.dataoff) {
-                return Err(Error::BadExport {
-                    name: SymName::new(name),
-                    value: e.value,
-                });
-            }
-            prev = Some(name);
+        for e in check::exports(strtab, exptab, &lay, lim) {
+            e?;
         }
-
-        // Imports: sorted and unique, then bound by a merge against the
-        // (sorted) host table.
-        let mut prev = None;
+        // Imports are sorted, so binding is a merge against the host table.
         let mut cursor = 0;
-        for (i, (e, slot)) in imptab
-            .chunks_exact(ImpEntry::SIZE)
-            .zip(bindtab.chunks_exact_mut(8))
-            .enumerate()
-        {
-            let e = ImpEntry::parse(e).ok_or(bad("import"))?;
-            let name = name_at(strtab, e.name, e.namelen, lim.max_name, Table::Import, i)?;
-            check_order(Table::Import, prev, name)?;
-            prev = Some(name);
+        for (e, slot) in check::imports(strtab, imptab, lim).zip(bindtab.chunks_exact_mut(8)) {
+            let (name, e) = e?;
             let at = self
                 .exports
                 .find_from(name, cursor)
@@ -400,9 +200,8 @@ impl<'e, 'p> Loader<'e, 'p> {
             slot.copy_from_slice(&(sym.addr as usize as u64).to_ne_bytes());
         }
 
-        // Relocations, streamed through a small buffer.
-        seek_to(src, start, reloff)?;
-        relocate(src, arch, &lay, img, bindtab, base, nreloc, relsize)?;
+        seek_to(src, start, lay.reloff)?;
+        relocate(src, arch, &lay, img, bindtab, base)?;
 
         let region = guard.region.take().ok_or(bad("region"))?;
         let seal = Seal {
@@ -419,12 +218,11 @@ impl<'e, 'p> Loader<'e, 'p> {
             region,
             arch,
             lay,
-            entry: (exec.entry != NO_ENTRY).then_some(exec.entry),
         })
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Applies the relocation stream, read through a small buffer.
 fn relocate<S: Source + ?Sized>(
     src: &mut S,
     arch: Arch,
@@ -432,17 +230,12 @@ fn relocate<S: Source + ?Sized>(
     img: &mut [u8],
     binds: &[u8],
     base: u64,
-    nreloc: usize,
-    relsize: u64,
 ) -> Result<(), Error> {
     let mut buf = [0u8; 256];
     let (mut have, mut pos) = (0usize, 0usize);
-    let mut remaining = relsize;
-    let mut prev_off = 0u32;
-    let mut prev_end = 0u64;
-    let nimport = binds.len() / 8;
-    for index in 0..nreloc {
-        let idx = index as u32;
+    let mut remaining = lay.relsize;
+    let (mut prev_off, mut prev_end) = (0u32, 0u64);
+    for index in 0..lay.nreloc as u32 {
         if have - pos < RELOC_MAX_BYTES && remaining > 0 {
             buf.copy_within(pos..have, 0);
             have -= pos;
@@ -452,81 +245,30 @@ fn relocate<S: Source + ?Sized>(
             have += n;
             remaining -= n as u64;
         }
-        let (r, used) = Reloc::decode(&buf[pos..have], prev_off).map_err(|e| match e {
-            RelocDecodeError::Short => Error::BadReloc {
-                index: idx,
-                what: "record runs past the end of the stream",
-            },
-            RelocDecodeError::BadWidth => Error::BadReloc {
-                index: idx,
-                what: "reserved offset width",
-            },
-            RelocDecodeError::Overflow => Error::RelocOutOfImage {
-                index: idx,
-                offset: u32::MAX,
-            },
-        })?;
+        let (r, used) = check::decode_reloc(&buf[pos..have], prev_off, index)?;
         pos += used;
-        let mode = arch::mode(arch, r.mode).ok_or(Error::BadRelocMode {
-            index: idx,
-            mode: r.mode,
-            arch,
-        })?;
-        let off = u64::from(r.offset);
-        if index > 0 && off < prev_end {
-            return Err(Error::BadReloc {
-                index: idx,
-                what: "out of order or overlapping the previous one",
-            });
-        }
-        let end = off + mode.width as u64;
-        let in_text = end <= lay.text as u64;
-        let in_data = off >= lay.dataoff as u64 && end <= (lay.dataoff + lay.data) as u64;
-        if !in_text && !in_data {
-            return Err(Error::RelocOutOfImage {
-                index: idx,
-                offset: r.offset,
-            });
-        }
-        let target = match (mode.import, r.import) {
-            (false, None) => base,
-            (true, Some(i)) => {
-                let slot = (i as usize)
-                    .checked_mul(8)
-                    .and_then(|s| binds.get(s..s + 8))
-                    .ok_or(Error::BadImportIndex {
-                        index: idx,
-                        import: i,
-                        nimport: nimport as u32,
-                    })?;
+        let mode = check::reloc(arch, lay, &r, index, prev_end)?;
+        let target = match r.import {
+            None => base,
+            Some(i) => {
+                let at = i as usize * 8;
+                let slot = binds.get(at..at + 8).ok_or(bad("binding"))?;
                 u64::from_ne_bytes(slot.try_into().map_err(|_| bad("binding"))?)
             }
-            (true, None) => {
-                return Err(Error::BadReloc {
-                    index: idx,
-                    what: "mode needs an import index",
-                })
-            }
-            (false, Some(_)) => {
-                return Err(Error::BadReloc {
-                    index: idx,
-                    what: "import index on a mode that takes none",
-                })
-            }
         };
-        let field = &mut img[off as usize..end as usize];
-        arch::apply(arch, mode, field, base + off, target).map_err(|_| Error::RelocOverflow {
-            index: idx,
-            offset: r.offset,
+        let off = r.offset as usize;
+        let field = &mut img[off..off + mode.width];
+        arch::apply(arch, mode, field, base + off as u64, target).map_err(|_| {
+            Error::RelocOverflow {
+                index,
+                offset: r.offset,
+            }
         })?;
         prev_off = r.offset;
-        prev_end = end;
+        prev_end = (off + mode.width) as u64;
     }
     if remaining != 0 || pos != have {
-        return Err(Error::BadReloc {
-            index: nreloc as u32,
-            what: "bytes left over after the last record",
-        });
+        return Err(check::trailing(lay.nreloc));
     }
     Ok(())
 }
@@ -537,7 +279,6 @@ pub struct Module<'p> {
     region: Region,
     arch: Arch,
     lay: Layout,
-    entry: Option<u32>,
 }
 
 /// A loaded module's import and the address it was bound to.
@@ -604,7 +345,8 @@ impl<'p> Module<'p> {
 
     /// Address of the module's init function, if it has one.
     pub fn entry(&self) -> Option<*const ()> {
-        self.entry
+        self.lay
+            .entry
             .map(|e| self.base().wrapping_add(e as usize) as *const ())
     }
 

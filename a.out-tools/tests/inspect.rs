@@ -1,0 +1,67 @@
+//! `aout dump` and `aout nm` on the sample module and on a corrupt one.
+
+use std::process::Command;
+
+fn sample(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aout-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn aout(args: &[&str]) -> (bool, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_aout"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn nm_lists_exports_and_imports() {
+    let p = sample("calc.dl", &dynld_suite::calc().build().unwrap());
+    let (ok, out, err) = aout(&["nm", p.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 9, "{out}");
+    let add = format!(
+        "0000000000000000 T add sig={:#010x}",
+        dynld::signof!("fn(int, int) int")
+    );
+    assert_eq!(lines[0], add);
+    assert!(lines.contains(&"0000000000001000 D counter sig=0x4151d5bd"));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("0000000000001028 B scratch")));
+    assert!(lines[8].trim_start().starts_with("U host_double sig="));
+}
+
+#[test]
+fn dump_counts_relocations() {
+    let p = sample("calc2.dl", &dynld_suite::calc().build().unwrap());
+    let (ok, out, err) = aout(&["dump", "--relocs", p.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("dynld module, format version 1, amd64"),
+        "{out}"
+    );
+    assert!(out.contains("  base64       3"), "{out}");
+    assert!(out.contains("  import64     1"), "{out}");
+    assert!(out.contains("00001008 import64     host_double"), "{out}");
+    assert!(out.contains("00001018 base64"), "{out}");
+}
+
+#[test]
+fn corrupt_module_is_an_error() {
+    let mut b = dynld_suite::calc().build().unwrap();
+    b.truncate(100);
+    let p = sample("bad.dl", &b);
+    let (ok, _, err) = aout(&["nm", p.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("premature end of module reading"), "{err}");
+}
