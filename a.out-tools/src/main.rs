@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use dynld::{arch, Limits, ModuleView};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -29,11 +29,11 @@ enum Cmd {
     },
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
+fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn view<'a>(path: &PathBuf, bytes: &'a [u8]) -> Result<ModuleView<'a>, String> {
+fn view<'a>(path: &Path, bytes: &'a [u8]) -> Result<ModuleView<'a>, String> {
     ModuleView::parse(bytes, &Limits::DEFAULT).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -50,7 +50,7 @@ fn kind(v: &ModuleView<'_>, value: u32) -> char {
     }
 }
 
-fn dump(path: &PathBuf, relocs: bool) -> Result<(), String> {
+fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
     let (e, h) = (v.exec(), v.header());
@@ -108,7 +108,7 @@ fn dump(path: &PathBuf, relocs: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn nm(path: &PathBuf) -> Result<(), String> {
+fn nm(path: &Path) -> Result<(), String> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
     for s in v.exports() {
