@@ -443,7 +443,7 @@ fn header_fields() {
         load(&b).unwrap_err()
     };
     assert_eq!(patched(VERSION, 2), Error::BadVersion { version: 2 });
-    assert!(matches!(patched(FLAGS, 1), Error::BadHeader { .. }));
+    assert!(matches!(patched(FLAGS, 2), Error::BadHeader { .. }));
     assert!(matches!(patched(ALIGN, 3), Error::BadHeader { .. }));
     assert!(matches!(patched(ALIGN, 1 << 20), Error::BadHeader { .. }));
     assert!(matches!(patched(DATAOFF, 0x10), Error::BadHeader { .. }));

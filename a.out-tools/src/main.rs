@@ -1,12 +1,17 @@
-//! `aout`: inspect dynld modules.
+//! `aout`: link, inspect and run dynld modules.
+
+mod link;
+mod run;
+mod sigsec;
 
 use clap::{Parser, Subcommand};
 use dynld::{arch, Limits, ModuleView};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "aout", version, about = "Inspect dynld modules")]
+#[command(name = "aout", version, about = "Link, inspect and run dynld modules")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -14,6 +19,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Link ELF relocatable objects and archives into a module.
+    Link {
+        /// The module to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Export only this symbol (repeatable).
+        #[arg(long = "export", value_name = "NAME")]
+        export: Vec<String>,
+        /// Export only the symbols named in this file, one per line.
+        #[arg(long, value_name = "FILE")]
+        export_list: Vec<PathBuf>,
+        /// Keep every allocated section, reachable from the exports or not.
+        #[arg(long)]
+        no_gc: bool,
+        /// Objects (.o) and archives (.a).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Load a module into this process and call FUNCTION with integer arguments.
+    Run {
+        /// Load this module first and add its exports to the host's (repeatable).
+        #[arg(long, value_name = "MODULE")]
+        export_from: Vec<PathBuf>,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value = "i32")]
+        ret: run::Ret,
+        /// The module.
+        module: PathBuf,
+        /// The exported function to call.
+        function: String,
+        /// Up to six integer arguments (decimal, or hex with 0x).
+        #[arg(allow_negative_numbers = true, value_parser = parse_int)]
+        args: Vec<i64>,
+    },
     /// Print a module's headers, sizes, tables and relocation counts per mode.
     Dump {
         /// List every relocation.
@@ -126,9 +165,69 @@ fn nm(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+fn link_cmd(
+    output: &Path,
+    export: &[String],
+    export_list: &[PathBuf],
+    no_gc: bool,
+    inputs: &[PathBuf],
+) -> Result<(), String> {
+    let mut names: BTreeSet<String> = export.iter().cloned().collect();
+    for f in export_list {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        names.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
+    let opts = link::Options {
+        inputs: inputs.to_vec(),
+        exports: (!export.is_empty() || !export_list.is_empty()).then_some(names),
+        gc: !no_gc,
+    };
+    let linked = link::link(&opts).map_err(|e| e.to_string())?;
+    for w in &linked.warnings {
+        eprintln!("aout: warning: {w}");
+    }
+    std::fs::write(output, &linked.bytes).map_err(|e| format!("{}: {e}", output.display()))
+}
+
+fn parse_int(s: &str) -> Result<i64, String> {
+    let (neg, t) = match s.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, s),
+    };
+    let v = match t.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).map(|v| v as i64),
+        None => t.parse::<i64>(),
+    }
+    .map_err(|e| format!("{s}: {e}"))?;
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.cmd {
+        Cmd::Link {
+            output,
+            export,
+            export_list,
+            no_gc,
+            inputs,
+        } => link_cmd(output, export, export_list, *no_gc, inputs),
+        Cmd::Run {
+            export_from,
+            ret,
+            module,
+            function,
+            args,
+        } => run::run(module, function, args, export_from, *ret).map(|r| {
+            if let Some(r) = r {
+                println!("{r}");
+            }
+        }),
         Cmd::Dump { relocs, module } => dump(module, *relocs),
         Cmd::Nm { module } => nm(module),
     };

@@ -8,7 +8,7 @@ use crate::arch::{self, Mode};
 use crate::error::{Error, NameProblem, SymName, Table};
 use crate::format::{
     align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, DYN_MAGIC,
-    MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
+    FLAGS_KNOWN, MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
 };
 use crate::load::Limits;
 use core::cmp::Ordering;
@@ -83,6 +83,8 @@ pub(crate) struct Layout {
     pub reloff: u64,
     pub relsize: u64,
     pub entry: Option<u32>,
+    /// The image must lie below 2 GiB.
+    pub low: bool,
 }
 
 impl Layout {
@@ -102,7 +104,7 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
     if (h.hdrsize as usize) < Dynhdr::SIZE || h.hdrsize > lim.max_header {
         return Err(bad("extension header size"));
     }
-    if h.flags != 0 {
+    if h.flags & !FLAGS_KNOWN != 0 {
         return Err(bad("unknown flags"));
     }
     if exec.syms != 0 || exec.spsz != 0 || exec.pcsz != 0 {
@@ -151,7 +153,7 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
         return Err(bad("tables out of order or overlapping"));
     }
     let relsize = u64::from(h.relsize);
-    if relsize < 2 * nreloc as u64 || relsize > (RELOC_MAX_BYTES * nreloc) as u64 {
+    if relsize < 2 * nreloc as u64 || relsize > RELOC_MAX_BYTES as u64 * nreloc as u64 {
         return Err(bad("relocation stream size disagrees with count"));
     }
 
@@ -182,6 +184,7 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
         reloff,
         relsize,
         entry: (exec.entry != NO_ENTRY).then_some(exec.entry),
+        low: h.flags & crate::format::FLAG_LOW2G != 0,
     })
 }
 

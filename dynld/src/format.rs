@@ -31,6 +31,11 @@ pub const NO_ENTRY: u32 = u32::MAX;
 /// Signature stored when a computed signature is zero, so 0 keeps meaning
 /// "unchecked" (the value Plan 9's linker used).
 pub const SIGN_INTERN: u32 = 0x39e8_f4c5;
+/// `Dynhdr.flags`: the image must lie in the low 2 GiB of the address
+/// space (the module uses absolute 32-bit addresses).
+pub const FLAG_LOW2G: u32 = 1;
+/// Every flag version 1 defines.
+pub const FLAGS_KNOWN: u32 = FLAG_LOW2G;
 /// Largest image alignment a module may ask for.
 pub const MAX_ALIGN: u32 = 1 << 16;
 
@@ -194,7 +199,7 @@ record! {
         pub version: u32,
         /// Size of this header in bytes; at least `Dynhdr::SIZE`.
         pub hdrsize: u32,
-        /// Reserved flags; must be 0.
+        /// `FLAG_LOW2G`; other bits must be 0.
         pub flags: u32,
         /// Alignment the image base needs (a power of two, at most `MAX_ALIGN`).
         pub align: u32,

@@ -139,9 +139,15 @@ impl<'e, 'p> Loader<'e, 'p> {
         let h = Dynhdr::parse(&db).ok_or(bad("header"))?;
         let lay = check::layout(&exec, &h, hdrlen, lim)?;
 
+        let align = (h.align as usize).max(8);
+        let region = if lay.low {
+            self.memory.allocate_low(lay.total, align)?
+        } else {
+            self.memory.allocate(lay.total, align)?
+        };
         let mut guard = Guard {
             memory: self.memory,
-            region: Some(self.memory.allocate(lay.total, (h.align as usize).max(8))?),
+            region: Some(region),
         };
         let region = guard.region.as_ref().ok_or(bad("region"))?;
         if region.len() < lay.total {
@@ -251,8 +257,10 @@ fn relocate<S: Source + ?Sized>(
         let target = match r.import {
             None => base,
             Some(i) => {
-                let at = i as usize * 8;
-                let slot = binds.get(at..at + 8).ok_or(bad("binding"))?;
+                let slot = (i as usize)
+                    .checked_mul(8)
+                    .and_then(|at| binds.get(at..at + 8))
+                    .ok_or(bad("binding"))?;
                 u64::from_ne_bytes(slot.try_into().map_err(|_| bad("binding"))?)
             }
         };

@@ -54,6 +54,9 @@ impl Region {
     }
 }
 
+/// The end of the address range [`Memory::allocate_low`] must stay in.
+pub const LOW_LIMIT: u64 = 1 << 31;
+
 /// Where a module's text and data lie in its region, for [`Memory::seal`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seal {
@@ -81,6 +84,20 @@ pub unsafe trait Memory {
     /// (and read-only, if the provider enforces W^X) and synchronise the
     /// instruction cache with it.
     fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error>;
+    /// Like [`allocate`](Memory::allocate), but the region must end at or
+    /// below 2 GiB (for modules that use absolute 32-bit addresses). The
+    /// default allocates normally and refuses a region that is not low.
+    fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let r = self.allocate(size, align)?;
+        if (r.as_ptr() as u64).saturating_add(r.len() as u64) > LOW_LIMIT {
+            self.release(r);
+            return Err(Error::Memory {
+                what: "module needs memory below 2 GiB",
+                size,
+            });
+        }
+        Ok(r)
+    }
     /// Takes back a region this provider allocated.
     fn release(&self, region: Region);
     /// Gives back the tail of `region` past `len` bytes, if the provider can.

@@ -43,8 +43,8 @@ fn flush_icache(p: *const u8, len: usize) {
     }
 }
 
-unsafe impl Memory for MmapMemory {
-    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+impl MmapMemory {
+    fn map(&self, size: usize, align: usize, extra_flags: libc::c_int) -> Result<Region, Error> {
         let page = page_size();
         let fail = Error::Memory {
             what: "mmap failed",
@@ -59,7 +59,7 @@ unsafe impl Memory for MmapMemory {
                 core::ptr::null_mut(),
                 map,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
                 -1,
                 0,
             )
@@ -86,6 +86,25 @@ unsafe impl Memory for MmapMemory {
         // SAFETY: `start..start+len` is a live RW mapping, zero-filled by the
         // kernel and owned only by the region.
         Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(start as *mut u8), size) })
+    }
+}
+
+unsafe impl Memory for MmapMemory {
+    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        self.map(size, align, 0)
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let r = self.map(size, align, libc::MAP_32BIT)?;
+        if (r.as_ptr() as u64).saturating_add(r.len() as u64) > crate::memory::LOW_LIMIT {
+            self.release(r);
+            return Err(Error::Memory {
+                what: "no memory below 2 GiB",
+                size,
+            });
+        }
+        Ok(r)
     }
 
     fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {

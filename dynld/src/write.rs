@@ -25,6 +25,7 @@ pub struct ModuleBuilder {
     page: u32,
     align: u32,
     entry: Option<u32>,
+    flags: u32,
     exports: Vec<(String, u32, u32)>,
     imports: Vec<(String, u32)>,
     relocs: Vec<Reloc>,
@@ -43,6 +44,7 @@ impl ModuleBuilder {
             page: if arch.word_size() == 8 { 4096 } else { 8 },
             align: 16,
             entry: None,
+            flags: 0,
             exports: Vec::new(),
             imports: Vec::new(),
             relocs: Vec::new(),
@@ -89,6 +91,12 @@ impl ModuleBuilder {
     /// Sets the init function's image offset.
     pub fn entry(&mut self, off: u32) -> &mut Self {
         self.entry = Some(off);
+        self
+    }
+
+    /// Sets `Dynhdr.flags` (for example `format::FLAG_LOW2G`).
+    pub fn flags(&mut self, flags: u32) -> &mut Self {
+        self.flags = flags;
         self
     }
 
@@ -243,7 +251,7 @@ impl ModuleBuilder {
         let hdr = Dynhdr {
             version: VERSION,
             hdrsize: Dynhdr::SIZE as u32,
-            flags: 0,
+            flags: self.flags,
             align: self.align,
             dataoff,
             nexport: u32of(exports.len())?,

@@ -1,0 +1,781 @@
+//! `aout link`: ELF relocatable objects and archives in, one dynld module out.
+//!
+//! The linker does all the work it can: it resolves symbols (pulling archive
+//! members on demand, keeping one copy of each COMDAT group, allocating
+//! common symbols), drops sections nothing reachable from the exports uses,
+//! lays out text, data and bss, resolves every reference inside the module,
+//! and makes GOT slots and call stubs for references to imports. What is
+//! left for the loader is a handful of relocation modes (see
+//! `dynld-module(5)`); a reference it cannot express is an error naming the
+//! object, section, offset and relocation type.
+
+use crate::sigsec::{self, SigTable};
+use dynld::{Arch, ModuleBuilder};
+use object::read::archive::ArchiveFile;
+use object::{
+    Object, ObjectComdat, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget,
+    SectionIndex, SectionKind, SymbolIndex, SymbolSection,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+
+mod x86_64;
+
+/// What to link and how.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Objects and archives.
+    pub inputs: Vec<PathBuf>,
+    /// Export only these names (all global default-visibility symbols if `None`).
+    pub exports: Option<BTreeSet<String>>,
+    /// Drop sections not reachable from the exports.
+    pub gc: bool,
+}
+
+/// A link error: the message names the object, section, offset and
+/// relocation where one is involved.
+#[derive(Debug)]
+pub struct LinkError(pub String);
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! fail {
+    ($($t:tt)*) => { return Err(LinkError(format!($($t)*))) };
+}
+pub(crate) use fail;
+
+/// One input object.
+struct Obj<'d> {
+    name: String,
+    file: object::File<'d>,
+    /// Sections dropped because their COMDAT group was seen before.
+    discarded: HashSet<SectionIndex>,
+}
+
+/// Where a global symbol is defined.
+#[derive(Clone, Copy, Debug)]
+enum Def {
+    Sym {
+        obj: usize,
+        sym: SymbolIndex,
+        weak: bool,
+    },
+    Common {
+        size: u64,
+        align: u64,
+    },
+}
+
+/// Output part a section goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Text,
+    Data,
+    Bss,
+}
+
+/// What a relocation refers to, after resolution.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Target {
+    /// An image offset inside the module.
+    Local(u64),
+    /// An absolute value.
+    Abs(u64),
+    /// An import, by name.
+    Import(String),
+}
+
+/// The per-architecture half of the linker.
+pub(crate) struct Reloc<'a> {
+    pub r_type: u32,
+    pub offset: u64,
+    pub addend: i64,
+    pub target: Target,
+    /// Describes the relocation for error messages.
+    pub what: &'a dyn Fn() -> String,
+}
+
+/// Bytes a section, a stub or the GOT occupies, and where it is.
+pub(crate) struct Image {
+    pub text: Vec<u8>,
+    pub data: Vec<u8>,
+    pub dataoff: u64,
+    /// GOT slot of each target.
+    pub got: BTreeMap<Target, u64>,
+    /// Load-time relocations: (image offset, mode, import name).
+    pub relocs: Vec<(u64, u8, Option<String>)>,
+}
+
+impl Image {
+    /// The bytes at image offset `at`, `len` long.
+    pub fn field(&mut self, at: u64, len: usize) -> &mut [u8] {
+        let at = at as usize;
+        if at >= self.dataoff as usize {
+            let d = at - self.dataoff as usize;
+            &mut self.data[d..d + len]
+        } else {
+            &mut self.text[at..at + len]
+        }
+    }
+}
+
+fn sym_name(s: &object::Symbol<'_, '_>) -> String {
+    String::from_utf8_lossy(s.name_bytes().unwrap_or(b"?")).into_owned()
+}
+
+fn sec_name(obj: &Obj<'_>, idx: SectionIndex) -> String {
+    obj.file
+        .section_by_index(idx)
+        .ok()
+        .and_then(|s| s.name().ok().map(str::to_owned))
+        .unwrap_or_else(|| format!("#{}", idx.0))
+}
+
+fn is_global(s: &object::Symbol<'_, '_>) -> bool {
+    !s.is_local() && s.name_bytes().is_ok_and(|n| !n.is_empty())
+}
+
+fn is_default_visibility(s: &object::Symbol<'_, '_>) -> bool {
+    match s.flags() {
+        object::SymbolFlags::Elf { st_other, .. } => st_other & 3 == object::elf::STV_DEFAULT,
+        _ => true,
+    }
+}
+
+/// Classifies an allocated section; `None` for sections that take no space
+/// in the module (not allocated, or metadata the linker reads itself).
+fn part_of(obj: &Obj<'_>, s: &object::Section<'_, '_>) -> Result<Option<Part>, LinkError> {
+    let name = s.name().unwrap_or("");
+    let flags = match s.flags() {
+        object::SectionFlags::Elf { sh_flags } => sh_flags,
+        _ => 0,
+    };
+    if flags & u64::from(object::elf::SHF_ALLOC) == 0 || name == sigsec::SECTION {
+        return Ok(None);
+    }
+    if is_init_array(name) {
+        return Ok(None);
+    }
+    if flags & u64::from(object::elf::SHF_TLS) != 0 {
+        fail!(
+            "{}: section {name}: thread-local storage is not supported in modules",
+            obj.name
+        );
+    }
+    Ok(Some(
+        if s.kind() == SectionKind::UninitializedData || s.kind() == SectionKind::Common {
+            Part::Bss
+        } else if flags & u64::from(object::elf::SHF_EXECINSTR) != 0 {
+            Part::Text
+        } else if flags & u64::from(object::elf::SHF_WRITE) == 0 || name.starts_with(".data.rel.ro")
+        {
+            // Read-only data, and data that is read-only once relocated,
+            // go with the text: written at load, then sealed.
+            Part::Text
+        } else {
+            Part::Data
+        },
+    ))
+}
+
+fn is_init_array(name: &str) -> bool {
+    name == ".init_array" || name.starts_with(".init_array.") || name == ".ctors"
+}
+
+/// Reads the inputs: objects are included; archive members become candidates.
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>, bool)>, LinkError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let bytes = std::fs::read(p).map_err(|e| LinkError(format!("{}: {e}", p.display())))?;
+        if let Ok(ar) = ArchiveFile::parse(&*bytes) {
+            for m in ar.members() {
+                let m = m.map_err(|e| LinkError(format!("{}: {e}", p.display())))?;
+                let name = String::from_utf8_lossy(m.name()).into_owned();
+                let data = m
+                    .data(&*bytes)
+                    .map_err(|e| LinkError(format!("{}({name}): {e}", p.display())))?;
+                if object::File::parse(data).is_ok() {
+                    out.push((format!("{}({name})", p.display()), data.to_vec(), false));
+                }
+            }
+        } else {
+            out.push((p.display().to_string(), bytes, true));
+        }
+    }
+    Ok(out)
+}
+
+/// Adds an object's definitions to the global table, dropping sections of
+/// COMDAT groups already seen.
+fn include<'d>(
+    mut obj: Obj<'d>,
+    objs: &mut Vec<Obj<'d>>,
+    globals: &mut HashMap<String, Def>,
+    comdats: &mut HashSet<Vec<u8>>,
+) -> Result<(), LinkError> {
+    for c in obj.file.comdats() {
+        let key = c.name_bytes().unwrap_or(b"").to_vec();
+        if !comdats.insert(key) {
+            obj.discarded.extend(c.sections());
+        }
+    }
+    let oi = objs.len();
+    for s in obj.file.symbols() {
+        if !is_global(&s) || s.is_undefined() {
+            continue;
+        }
+        let name = sym_name(&s);
+        let new = match s.section() {
+            SymbolSection::Common => Def::Common {
+                size: s.size(),
+                align: s.address().max(1),
+            },
+            SymbolSection::Section(idx) if obj.discarded.contains(&idx) => continue,
+            SymbolSection::Section(_) | SymbolSection::Absolute => Def::Sym {
+                obj: oi,
+                sym: s.index(),
+                weak: s.is_weak(),
+            },
+            _ => continue,
+        };
+        match (globals.get(&name).copied(), new) {
+            (None, _) => {
+                globals.insert(name, new);
+            }
+            (Some(Def::Sym { weak: true, .. }), Def::Sym { weak: false, .. })
+            | (Some(Def::Common { .. }), Def::Sym { weak: false, .. }) => {
+                globals.insert(name, new);
+            }
+            (Some(Def::Common { size: a, .. }), Def::Common { size: b, .. }) if b > a => {
+                globals.insert(name, new);
+            }
+            (
+                Some(Def::Sym {
+                    weak: false,
+                    obj: o,
+                    ..
+                }),
+                Def::Sym { weak: false, .. },
+            ) => {
+                let first = objs.get(o).map_or(&obj.name, |x| &x.name);
+                fail!(
+                    "symbol {name} defined twice: in {first} and in {}",
+                    obj.name
+                )
+            }
+            _ => {}
+        }
+    }
+    objs.push(obj);
+    Ok(())
+}
+
+/// The linked module.
+pub struct Linked {
+    /// The module file's bytes.
+    pub bytes: Vec<u8>,
+    /// Warnings worth showing.
+    pub warnings: Vec<String>,
+}
+
+/// Links `opts.inputs` into a module.
+pub fn link(opts: &Options) -> Result<Linked, LinkError> {
+    let inputs = read_inputs(&opts.inputs)?;
+    if inputs.is_empty() {
+        fail!("no input objects");
+    }
+    let mut parsed = Vec::new();
+    for (name, bytes, _) in &inputs {
+        let file =
+            object::File::parse(&bytes[..]).map_err(|e| LinkError(format!("{name}: {e}")))?;
+        if file.kind() != object::ObjectKind::Relocatable {
+            fail!("{name}: not a relocatable object");
+        }
+        parsed.push(Some(Obj {
+            name: name.clone(),
+            file,
+            discarded: HashSet::new(),
+        }));
+    }
+    let arch = match parsed[0].as_ref().map(|o| o.file.architecture()) {
+        Some(object::Architecture::X86_64) => Arch::Amd64,
+        Some(a) => fail!("{}: architecture {a:?} is not supported yet", inputs[0].0),
+        None => fail!("no input objects"),
+    };
+
+    // Symbol resolution, pulling archive members while they define
+    // something still undefined.
+    let mut objs: Vec<Obj<'_>> = Vec::new();
+    let mut globals: HashMap<String, Def> = HashMap::new();
+    let mut comdats: HashSet<Vec<u8>> = HashSet::new();
+    for (i, input) in inputs.iter().enumerate() {
+        if input.2 {
+            if let Some(o) = parsed[i].take() {
+                include(o, &mut objs, &mut globals, &mut comdats)?;
+            }
+        }
+    }
+    loop {
+        let undefined: HashSet<String> = objs
+            .iter()
+            .flat_map(|o| o.file.symbols())
+            .filter(|s| s.is_undefined() && is_global(s))
+            .map(|s| sym_name(&s))
+            .filter(|n| !globals.contains_key(n))
+            .collect();
+        let mut pulled = false;
+        for i in 0..parsed.len() {
+            let Some(o) = parsed[i].as_ref() else {
+                continue;
+            };
+            let defines = o
+                .file
+                .symbols()
+                .any(|s| is_global(&s) && !s.is_undefined() && undefined.contains(&sym_name(&s)));
+            if defines {
+                if let Some(o) = parsed[i].take() {
+                    include(o, &mut objs, &mut globals, &mut comdats)?;
+                }
+                pulled = true;
+            }
+        }
+        if !pulled {
+            break;
+        }
+    }
+
+    // Signatures stated in the sources.
+    let mut sigs = SigTable::default();
+    for o in &objs {
+        for s in o.file.sections() {
+            if s.name() == Ok(sigsec::SECTION) {
+                let data = s
+                    .data()
+                    .map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
+                sigs.add(&o.name, data)?;
+            }
+        }
+    }
+
+    // Exports.
+    let mut exports: BTreeMap<String, (usize, SymbolIndex)> = BTreeMap::new();
+    let mut common_exports: BTreeSet<String> = BTreeSet::new();
+    for (name, def) in &globals {
+        let wanted = match &opts.exports {
+            Some(set) => set.contains(name),
+            None => match def {
+                Def::Sym { obj, sym, .. } => objs[*obj]
+                    .file
+                    .symbol_by_index(*sym)
+                    .is_ok_and(|s| is_default_visibility(&s)),
+                Def::Common { .. } => true,
+            },
+        };
+        if wanted {
+            match def {
+                Def::Sym { obj, sym, .. } => {
+                    exports.insert(name.clone(), (*obj, *sym));
+                }
+                Def::Common { .. } => {
+                    common_exports.insert(name.clone());
+                }
+            }
+        }
+    }
+    if let Some(set) = &opts.exports {
+        for n in set {
+            if !globals.contains_key(n) {
+                fail!("exported symbol {n} is not defined");
+            }
+        }
+    }
+
+    // Resolves a symbol reference in object `oi`.
+    let resolve = |oi: usize, si: SymbolIndex| -> Result<Resolved, LinkError> {
+        let o = &objs[oi];
+        let s = o
+            .file
+            .symbol_by_index(si)
+            .map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
+        if is_global(&s) {
+            let name = sym_name(&s);
+            return Ok(match globals.get(&name) {
+                Some(Def::Sym { obj, sym, .. }) => {
+                    let d = objs[*obj]
+                        .file
+                        .symbol_by_index(*sym)
+                        .map_err(|e| LinkError(format!("{}: {e}", objs[*obj].name)))?;
+                    match d.section() {
+                        SymbolSection::Section(idx) => Resolved::In(*obj, idx.0, d.address()),
+                        _ => Resolved::Abs(d.address()),
+                    }
+                }
+                Some(Def::Common { .. }) => Resolved::Common(name),
+                None => Resolved::Import(name),
+            });
+        }
+        Ok(match s.section() {
+            SymbolSection::Section(idx) => Resolved::In(oi, idx.0, s.address()),
+            SymbolSection::Absolute => Resolved::Abs(s.address()),
+            _ => fail!("{}: local symbol {} has no section", o.name, sym_name(&s)),
+        })
+    };
+
+    // Section GC from the exports (and constructors).
+    let mut keep: HashSet<(usize, usize)> = HashSet::new();
+    let mut work: Vec<(usize, usize)> = Vec::new();
+    for (o, si) in exports.values() {
+        if let Resolved::In(oi, idx, _) = resolve(*o, *si)? {
+            work.push((oi, idx));
+        }
+    }
+    for (oi, o) in objs.iter().enumerate() {
+        for s in o.file.sections() {
+            let name = s.name().unwrap_or("");
+            let live = is_init_array(name) || !opts.gc && part_of(o, &s)?.is_some();
+            if live && !o.discarded.contains(&s.index()) {
+                work.push((oi, s.index().0));
+            }
+        }
+    }
+    let mut commons_used: BTreeSet<String> = common_exports.clone();
+    let mut imports_used: BTreeSet<String> = BTreeSet::new();
+    while let Some((oi, idx)) = work.pop() {
+        if objs[oi].discarded.contains(&SectionIndex(idx)) {
+            fail!(
+                "{}: reference to section {} of a discarded COMDAT group",
+                objs[oi].name,
+                sec_name(&objs[oi], SectionIndex(idx))
+            );
+        }
+        if !keep.insert((oi, idx)) {
+            continue;
+        }
+        let sec = objs[oi]
+            .file
+            .section_by_index(SectionIndex(idx))
+            .map_err(|e| LinkError(format!("{}: {e}", objs[oi].name)))?;
+        for (_, r) in sec.relocations() {
+            if let RelocationTarget::Symbol(si) = r.target() {
+                match resolve(oi, si)? {
+                    Resolved::In(o2, i2, _) => work.push((o2, i2)),
+                    Resolved::Common(n) => {
+                        commons_used.insert(n);
+                    }
+                    Resolved::Import(n) => {
+                        imports_used.insert(n);
+                    }
+                    Resolved::Abs(_) => {}
+                }
+            }
+        }
+    }
+
+    // Layout, first pass: sections within their parts, common symbols in
+    // bss, and which stubs, GOT slots and constructors are needed.
+    let backend = x86_64::Backend;
+    let ws = arch.word_size() as u64;
+    let mut place: HashMap<(usize, usize), (Part, u64)> = HashMap::new();
+    let mut sizes = [0u64; 3];
+    let mut align_of = [1u64; 3];
+    let mut kept: Vec<(usize, usize)> = keep.iter().copied().collect();
+    kept.sort();
+    let mut init_sections = Vec::new();
+    let mut stub_names: BTreeSet<String> = BTreeSet::new();
+    let mut got_keys: BTreeSet<Resolved> = BTreeSet::new();
+    for &(oi, idx) in &kept {
+        let o = &objs[oi];
+        let s = o
+            .file
+            .section_by_index(SectionIndex(idx))
+            .map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
+        let name = s.name().unwrap_or("");
+        if is_init_array(name) {
+            init_sections.push((oi, idx, name.to_owned()));
+            continue;
+        }
+        let Some(part) = part_of(o, &s)? else {
+            continue;
+        };
+        let p = part as usize;
+        let a = s.align().max(1);
+        sizes[p] = sizes[p].next_multiple_of(a);
+        place.insert((oi, idx), (part, sizes[p]));
+        sizes[p] += s.size();
+        align_of[p] = align_of[p].max(a);
+        for (_, r) in s.relocations() {
+            let (RelocationFlags::Elf { r_type }, RelocationTarget::Symbol(si)) =
+                (r.flags(), r.target())
+            else {
+                continue;
+            };
+            let res = resolve(oi, si)?;
+            match backend.needs(r_type) {
+                Need::Got => {
+                    got_keys.insert(res);
+                }
+                Need::Stub => {
+                    if let Resolved::Import(n) = &res {
+                        stub_names.insert(n.clone());
+                        got_keys.insert(res);
+                    }
+                }
+                Need::None => {}
+            }
+        }
+    }
+    let mut common_at: HashMap<String, u64> = HashMap::new();
+    for name in &commons_used {
+        if let Some(Def::Common { size, align, .. }) = globals.get(name) {
+            sizes[2] = sizes[2].next_multiple_of(*align);
+            common_at.insert(name.clone(), sizes[2]);
+            sizes[2] += size;
+            align_of[2] = align_of[2].max(*align);
+        }
+    }
+    // Constructors, in priority order, then in input order.
+    init_sections.sort_by_key(|(oi, _, name)| (init_priority(name), *oi));
+    let mut init_targets: Vec<Resolved> = Vec::new();
+    for (oi, idx, name) in &init_sections {
+        let o = &objs[*oi];
+        let s = o
+            .file
+            .section_by_index(SectionIndex(*idx))
+            .map_err(|e| LinkError(e.to_string()))?;
+        let mut entries = Vec::new();
+        for (off, r) in s.relocations() {
+            let RelocationTarget::Symbol(si) = r.target() else {
+                continue;
+            };
+            match resolve(*oi, si)? {
+                Resolved::In(a, b, v) if r.addend() == 0 => entries.push((off, Resolved::In(a, b, v))),
+                _ => fail!(
+                    "{}: section {name}+{off:#x}: constructor is not a function defined in the module",
+                    o.name
+                ),
+            }
+        }
+        entries.sort_by_key(|e| e.0);
+        init_targets.extend(entries.into_iter().map(|e| e.1));
+    }
+
+    // Final layout: text sections, stubs, init function | page | data, GOT | bss.
+    let stub_start = sizes[0].next_multiple_of(16);
+    let stubs: BTreeMap<String, u64> = stub_names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), stub_start + i as u64 * backend.stub_size()))
+        .collect();
+    let init_at = stub_start + stubs.len() as u64 * backend.stub_size();
+    let text_end = if init_targets.is_empty() {
+        init_at
+    } else {
+        init_at + backend.init_size(init_targets.len())
+    };
+    let dataoff = text_end.next_multiple_of(backend.page_size());
+    let got_start = sizes[1].next_multiple_of(ws);
+    let data_len = got_start + ws * got_keys.len() as u64;
+    let bss_start = data_len.next_multiple_of(align_of[2]);
+    let image_end = bss_start + sizes[2];
+    let addr = |r: &Resolved| -> Option<Target> {
+        Some(match r {
+            Resolved::In(oi, idx, off) => {
+                let (part, at) = *place.get(&(*oi, *idx))?;
+                Target::Local(
+                    off + match part {
+                        Part::Text => at,
+                        Part::Data => dataoff + at,
+                        Part::Bss => dataoff + bss_start + at,
+                    },
+                )
+            }
+            Resolved::Abs(v) => Target::Abs(*v),
+            Resolved::Common(n) => Target::Local(dataoff + bss_start + common_at.get(n)?),
+            Resolved::Import(n) => Target::Import(n.clone()),
+        })
+    };
+
+    // Second pass: write the GOT, stubs, init function and sections.
+    let mut img = Image {
+        text: vec![0; text_end as usize],
+        data: vec![0; data_len as usize],
+        dataoff,
+        got: BTreeMap::new(),
+        relocs: Vec::new(),
+    };
+    for (i, k) in got_keys.iter().enumerate() {
+        let slot = dataoff + got_start + ws * i as u64;
+        let t =
+            addr(k).ok_or_else(|| LinkError(format!("GOT entry for a dropped symbol: {k:?}")))?;
+        backend.write_word(&mut img, slot, &t);
+        img.got.insert(t, slot);
+    }
+    for (n, at) in &stubs {
+        let slot = img.got[&Target::Import(n.clone())];
+        backend.write_stub(&mut img, *at, slot);
+    }
+    if !init_targets.is_empty() {
+        let targets: Vec<u64> = init_targets
+            .iter()
+            .map(|r| match addr(r) {
+                Some(Target::Local(v)) => Ok(v),
+                _ => Err(LinkError("constructor in a dropped section".into())),
+            })
+            .collect::<Result<_, _>>()?;
+        backend.write_init(&mut img, init_at, &targets)?;
+    }
+    for &(oi, idx) in &kept {
+        let Some(&(part, _)) = place.get(&(oi, idx)) else {
+            continue;
+        };
+        let o = &objs[oi];
+        let s = o
+            .file
+            .section_by_index(SectionIndex(idx))
+            .map_err(|e| LinkError(e.to_string()))?;
+        let Some(Target::Local(base)) = addr(&Resolved::In(oi, idx, 0)) else {
+            continue;
+        };
+        if part != Part::Bss {
+            let data = s
+                .data()
+                .map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
+            img.field(base, data.len()).copy_from_slice(data);
+        }
+        let sname = s.name().unwrap_or("?").to_owned();
+        for (off, r) in s.relocations() {
+            let RelocationFlags::Elf { r_type } = r.flags() else {
+                fail!(
+                    "{}: section {sname}+{off:#x}: unexpected relocation kind",
+                    o.name
+                )
+            };
+            let (target, tname) = match r.target() {
+                RelocationTarget::Symbol(si) => {
+                    let name = o
+                        .file
+                        .symbol_by_index(si)
+                        .map(|s| sym_name(&s))
+                        .unwrap_or_default();
+                    let t = addr(&resolve(oi, si)?).ok_or_else(|| {
+                        LinkError(format!(
+                            "{}: section {sname}+{off:#x}: relocation against {name}, whose section was dropped",
+                            o.name
+                        ))
+                    })?;
+                    (t, name)
+                }
+                RelocationTarget::Absolute => (Target::Abs(0), String::from("*ABS*")),
+                _ => fail!(
+                    "{}: section {sname}+{off:#x}: unsupported relocation target",
+                    o.name
+                ),
+            };
+            let what = || {
+                format!(
+                    "{}: section {sname}+{off:#x}: relocation {} against {tname}",
+                    o.name,
+                    backend.type_name(r_type)
+                )
+            };
+            if part == Part::Bss {
+                fail!("{}: relocation in a bss section", what());
+            }
+            backend.apply(
+                &mut img,
+                &Reloc {
+                    r_type,
+                    offset: base + off,
+                    addend: r.addend(),
+                    target,
+                    what: &what,
+                },
+                &stubs,
+            )?;
+        }
+    }
+
+    // The module: exports and imports with the signatures stated in the sources.
+    let too_big = || LinkError("module too large".into());
+    let mut b = ModuleBuilder::new(arch);
+    b.text(&img.text)
+        .data(&img.data)
+        .bss(u32::try_from(image_end - data_len).map_err(|_| too_big())?)
+        .data_offset(u32::try_from(dataoff).map_err(|_| too_big())?)
+        .align(align_of.iter().copied().max().unwrap_or(16).max(16) as u32);
+    if !init_targets.is_empty() {
+        b.entry(u32::try_from(init_at).map_err(|_| too_big())?);
+    }
+    for (name, (o, si)) in &exports {
+        if let Some(Target::Local(v)) = addr(&resolve(*o, *si)?) {
+            b.export(
+                name,
+                sigs.get(name),
+                u32::try_from(v).map_err(|_| too_big())?,
+            );
+        }
+    }
+    for name in &common_exports {
+        if let Some(Target::Local(v)) = addr(&Resolved::Common(name.clone())) {
+            b.export(
+                name,
+                sigs.get(name),
+                u32::try_from(v).map_err(|_| too_big())?,
+            );
+        }
+    }
+    let mut import_index: HashMap<String, u32> = HashMap::new();
+    let mut warnings = Vec::new();
+    for (off, mode, imp) in &img.relocs {
+        let idx = imp.as_ref().map(|n| {
+            *import_index
+                .entry(n.clone())
+                .or_insert_with(|| b.import(n, sigs.get(n)))
+        });
+        if backend.is_pc32_import(*mode) {
+            warnings.push(format!(
+                "{} is reached with a 32-bit PC-relative reference: the module loads only within 2 GiB of it (compile with -fPIC to avoid this)",
+                imp.as_deref().unwrap_or("?")
+            ));
+        }
+        b.reloc(u32::try_from(*off).map_err(|_| too_big())?, *mode, idx);
+    }
+    if img.relocs.iter().any(|r| backend.is_absolute32(r.1)) {
+        b.flags(dynld::format::FLAG_LOW2G);
+    }
+    let bytes = b
+        .build()
+        .map_err(|e| LinkError(format!("writing the module: {e}")))?;
+    Ok(Linked { bytes, warnings })
+}
+
+/// Sort key of constructor sections: `.init_array.N` by N, plain last.
+fn init_priority(name: &str) -> (u32, u32) {
+    match name
+        .rsplit_once('.')
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+    {
+        Some(p) => (0, p),
+        None => (1, 0),
+    }
+}
+
+/// A resolved symbol reference.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Resolved {
+    In(usize, usize, u64),
+    Abs(u64),
+    Common(String),
+    Import(String),
+}
+
+/// What a relocation type needs beyond the field itself.
+pub(crate) enum Need {
+    None,
+    Got,
+    Stub,
+}

@@ -1,0 +1,211 @@
+//! x86-64: ELF relocation types onto the loader's amd64 modes.
+
+use super::{fail, Image, LinkError, Need, Reloc, Target};
+use dynld::arch::x86_64::{BASE32, BASE32S, BASE64, IMPORT64, IMPORT_PC32};
+use object::elf;
+use std::collections::BTreeMap;
+
+pub(crate) struct Backend;
+
+fn put(img: &mut Image, at: u64, bytes: &[u8]) {
+    img.field(at, bytes.len()).copy_from_slice(bytes);
+}
+
+fn rel32(from_end: u64, to: u64) -> Option<i32> {
+    i32::try_from(to as i64 - from_end as i64).ok()
+}
+
+impl Backend {
+    pub fn needs(&self, r_type: u32) -> Need {
+        match r_type {
+            elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX => {
+                Need::Got
+            }
+            elf::R_X86_64_PLT32 => Need::Stub,
+            _ => Need::None,
+        }
+    }
+
+    pub fn page_size(&self) -> u64 {
+        4096
+    }
+
+    /// `jmp *slot(%rip)` and two bytes of padding.
+    pub fn stub_size(&self) -> u64 {
+        8
+    }
+
+    pub fn write_stub(&self, img: &mut Image, at: u64, slot: u64) {
+        let d = rel32(at + 6, slot).unwrap_or(0);
+        put(img, at, &[0xff, 0x25]);
+        put(img, at + 2, &d.to_le_bytes());
+        put(img, at + 6, &[0xcc, 0xcc]);
+    }
+
+    /// `sub $8,%rsp; call f...; add $8,%rsp; ret`.
+    pub fn init_size(&self, n: usize) -> u64 {
+        4 + 5 * n as u64 + 5
+    }
+
+    pub fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
+        put(img, at, &[0x48, 0x83, 0xec, 0x08]);
+        let mut p = at + 4;
+        for &t in targets {
+            let d = rel32(p + 5, t).ok_or_else(|| LinkError("constructor out of range".into()))?;
+            put(img, p, &[0xe8]);
+            put(img, p + 1, &d.to_le_bytes());
+            p += 5;
+        }
+        put(img, p, &[0x48, 0x83, 0xc4, 0x08, 0xc3]);
+        Ok(())
+    }
+
+    /// A GOT slot (or any address word) holding `t`.
+    pub fn write_word(&self, img: &mut Image, at: u64, t: &Target) {
+        match t {
+            Target::Local(v) => {
+                put(img, at, &v.to_le_bytes());
+                img.relocs.push((at, BASE64, None));
+            }
+            Target::Abs(v) => put(img, at, &v.to_le_bytes()),
+            Target::Import(n) => {
+                put(img, at, &0u64.to_le_bytes());
+                img.relocs.push((at, IMPORT64, Some(n.clone())));
+            }
+        }
+    }
+
+    /// Whether a mode needs the image below 2 GiB.
+    pub fn is_absolute32(&self, mode: u8) -> bool {
+        mode == BASE32 || mode == BASE32S
+    }
+
+    pub fn is_pc32_import(&self, mode: u8) -> bool {
+        mode == IMPORT_PC32
+    }
+
+    pub fn type_name(&self, r_type: u32) -> String {
+        let n = match r_type {
+            elf::R_X86_64_NONE => "R_X86_64_NONE",
+            elf::R_X86_64_64 => "R_X86_64_64",
+            elf::R_X86_64_PC32 => "R_X86_64_PC32",
+            elf::R_X86_64_GOT32 => "R_X86_64_GOT32",
+            elf::R_X86_64_PLT32 => "R_X86_64_PLT32",
+            elf::R_X86_64_GOTPCREL => "R_X86_64_GOTPCREL",
+            elf::R_X86_64_32 => "R_X86_64_32",
+            elf::R_X86_64_32S => "R_X86_64_32S",
+            elf::R_X86_64_16 => "R_X86_64_16",
+            elf::R_X86_64_PC16 => "R_X86_64_PC16",
+            elf::R_X86_64_8 => "R_X86_64_8",
+            elf::R_X86_64_PC8 => "R_X86_64_PC8",
+            elf::R_X86_64_DTPMOD64 => "R_X86_64_DTPMOD64",
+            elf::R_X86_64_DTPOFF64 => "R_X86_64_DTPOFF64",
+            elf::R_X86_64_TPOFF64 => "R_X86_64_TPOFF64",
+            elf::R_X86_64_TLSGD => "R_X86_64_TLSGD",
+            elf::R_X86_64_TLSLD => "R_X86_64_TLSLD",
+            elf::R_X86_64_DTPOFF32 => "R_X86_64_DTPOFF32",
+            elf::R_X86_64_GOTTPOFF => "R_X86_64_GOTTPOFF",
+            elf::R_X86_64_TPOFF32 => "R_X86_64_TPOFF32",
+            elf::R_X86_64_PC64 => "R_X86_64_PC64",
+            elf::R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
+            elf::R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
+            elf::R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
+            elf::R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
+            _ => return format!("type {r_type}"),
+        };
+        format!("{n} ({r_type})")
+    }
+
+    pub fn apply(
+        &self,
+        img: &mut Image,
+        r: &Reloc<'_>,
+        stubs: &BTreeMap<String, u64>,
+    ) -> Result<(), LinkError> {
+        let (p, a) = (r.offset, r.addend);
+        let out_of_range = || LinkError(format!("{}: value out of range", (r.what)()));
+        match (r.r_type, &r.target) {
+            (elf::R_X86_64_NONE, _) => {}
+            (elf::R_X86_64_64, Target::Local(v)) => {
+                put(img, p, &(*v as i64).wrapping_add(a).to_le_bytes());
+                img.relocs.push((p, BASE64, None));
+            }
+            (elf::R_X86_64_64, Target::Abs(v)) => {
+                put(img, p, &(*v as i64).wrapping_add(a).to_le_bytes())
+            }
+            (elf::R_X86_64_64, Target::Import(n)) => {
+                put(img, p, &a.to_le_bytes());
+                img.relocs.push((p, IMPORT64, Some(n.clone())));
+            }
+            (elf::R_X86_64_PC32 | elf::R_X86_64_PLT32, Target::Local(v)) => {
+                let d = i32::try_from(*v as i64 + a - p as i64).map_err(|_| out_of_range())?;
+                put(img, p, &d.to_le_bytes());
+            }
+            (elf::R_X86_64_PLT32, Target::Import(n)) => {
+                let s = *stubs
+                    .get(n)
+                    .ok_or_else(|| LinkError(format!("{}: no stub", (r.what)())))?;
+                let d = i32::try_from(s as i64 + a - p as i64).map_err(|_| out_of_range())?;
+                put(img, p, &d.to_le_bytes());
+            }
+            (elf::R_X86_64_PC32, Target::Import(n)) => {
+                // Data reached PC-relatively (non-PIC code): the loader
+                // patches it and checks the distance.
+                let a = i32::try_from(a).map_err(|_| out_of_range())?;
+                put(img, p, &a.to_le_bytes());
+                img.relocs.push((p, IMPORT_PC32, Some(n.clone())));
+            }
+            (elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX, t) => {
+                let slot = *img
+                    .got
+                    .get(t)
+                    .ok_or_else(|| LinkError(format!("{}: no GOT slot", (r.what)())))?;
+                let d = i32::try_from(slot as i64 + a - p as i64).map_err(|_| out_of_range())?;
+                put(img, p, &d.to_le_bytes());
+            }
+            (elf::R_X86_64_32, Target::Local(v)) => {
+                let x = u32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
+                put(img, p, &x.to_le_bytes());
+                img.relocs.push((p, BASE32, None));
+            }
+            (elf::R_X86_64_32S, Target::Local(v)) => {
+                let x = i32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
+                put(img, p, &x.to_le_bytes());
+                img.relocs.push((p, BASE32S, None));
+            }
+            (elf::R_X86_64_32, Target::Abs(v)) => {
+                let x = u32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
+                put(img, p, &x.to_le_bytes());
+            }
+            (elf::R_X86_64_32S, Target::Abs(v)) => {
+                let x = i32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
+                put(img, p, &x.to_le_bytes());
+            }
+            (elf::R_X86_64_PC64, Target::Local(v)) => {
+                put(img, p, &(*v as i64 + a - p as i64).to_le_bytes());
+            }
+            (
+                elf::R_X86_64_DTPMOD64
+                | elf::R_X86_64_DTPOFF64
+                | elf::R_X86_64_TPOFF64
+                | elf::R_X86_64_TLSGD
+                | elf::R_X86_64_TLSLD
+                | elf::R_X86_64_DTPOFF32
+                | elf::R_X86_64_GOTTPOFF
+                | elf::R_X86_64_TPOFF32,
+                _,
+            ) => fail!(
+                "{}: thread-local storage is not supported in modules",
+                (r.what)()
+            ),
+            (elf::R_X86_64_32 | elf::R_X86_64_32S | elf::R_X86_64_PC64, Target::Import(_)) => {
+                fail!(
+                    "{}: an import cannot be reached this way (compile with -fPIC)",
+                    (r.what)()
+                )
+            }
+            _ => fail!("{}: relocation type not supported", (r.what)()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+//! Signatures stated in a module's source, read from the `.dynld.sig` section.
+//!
+//! Each record is `E NAME DESC` (an export) or `I NAME DESC` (an import),
+//! ended by a NUL or a newline, where DESC is a type description (see
+//! `dynld(3)`); `dynld.h` and the `dynld::export_sig!`/`import_sig!` macros
+//! write them.
+
+use crate::link::{fail, LinkError};
+use std::collections::HashMap;
+
+/// The section's name.
+pub const SECTION: &str = ".dynld.sig";
+
+/// Signatures by symbol name, with where each was stated.
+#[derive(Default)]
+pub struct SigTable {
+    by_name: HashMap<String, (u32, String, String)>,
+}
+
+impl SigTable {
+    /// Adds the records of one object's section.
+    pub fn add(&mut self, origin: &str, data: &[u8]) -> Result<(), LinkError> {
+        for rec in data.split(|&b| b == 0 || b == b'\n') {
+            let rec = std::str::from_utf8(rec)
+                .map_err(|_| LinkError(format!("{origin}: {SECTION}: record is not UTF-8")))?
+                .trim();
+            if rec.is_empty() {
+                continue;
+            }
+            let mut it = rec.splitn(3, ' ');
+            let (kind, name, desc) = (it.next(), it.next(), it.next());
+            let (Some("E" | "I"), Some(name), Some(desc)) = (kind, name, desc) else {
+                fail!("{origin}: {SECTION}: malformed record {rec:?}")
+            };
+            let desc = desc.trim();
+            let sig = dynld::sig::hash(desc)
+                .map_err(|e| LinkError(format!("{origin}: {SECTION}: {name}: {e} in {desc:?}")))?;
+            match self.by_name.get(name) {
+                Some((s, d, o)) if *s != sig => fail!(
+                    "conflicting signatures for {name}: {d:?} ({s:#x}) in {o} and {desc:?} ({sig:#x}) in {origin}"
+                ),
+                Some(_) => {}
+                None => {
+                    self.by_name
+                        .insert(name.to_owned(), (sig, desc.to_owned(), origin.to_owned()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The signature stated for `name`, or 0 (unchecked).
+    pub fn get(&self, name: &str) -> u32 {
+        self.by_name.get(name).map_or(0, |e| e.0)
+    }
+}
