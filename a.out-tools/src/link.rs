@@ -328,18 +328,14 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
             .filter(|n| !globals.contains_key(n))
             .collect();
         let mut pulled = false;
-        for i in 0..parsed.len() {
-            let Some(o) = parsed[i].as_ref() else {
-                continue;
-            };
-            let defines = o
-                .file
-                .symbols()
-                .any(|s| is_global(&s) && !s.is_undefined() && undefined.contains(&sym_name(&s)));
-            if defines {
-                if let Some(o) = parsed[i].take() {
-                    include(o, &mut objs, &mut globals, &mut comdats)?;
-                }
+        for slot in parsed.iter_mut() {
+            let defines = slot.as_ref().is_some_and(|o| {
+                o.file.symbols().any(|s| {
+                    is_global(&s) && !s.is_undefined() && undefined.contains(&sym_name(&s))
+                })
+            });
+            if let Some(o) = slot.take_if(|_| defines) {
+                include(o, &mut objs, &mut globals, &mut comdats)?;
                 pulled = true;
             }
         }
