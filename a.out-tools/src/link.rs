@@ -198,8 +198,12 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>, bool)>, LinkEr
                 let data = m
                     .data(&*bytes)
                     .map_err(|e| LinkError(format!("{}({name}): {e}", p.display())))?;
-                if object::File::parse(data).is_ok() {
-                    out.push((format!("{}({name})", p.display()), data.to_vec(), false));
+                // Members may sit at unaligned offsets; the ELF reader wants
+                // an aligned copy. Members that are not objects (an rlib's
+                // metadata, a symbol index) are skipped.
+                let data = data.to_vec();
+                if object::File::parse(&*data).is_ok() {
+                    out.push((format!("{}({name})", p.display()), data, false));
                 }
             }
         } else {
@@ -325,6 +329,8 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
             .flat_map(|o| o.file.symbols())
             .filter(|s| s.is_undefined() && is_global(s))
             .map(|s| sym_name(&s))
+            // Named exports are wanted too, as `ld -u` makes them.
+            .chain(opts.exports.iter().flatten().cloned())
             .filter(|n| !globals.contains_key(n))
             .collect();
         let mut pulled = false;

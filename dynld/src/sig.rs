@@ -457,6 +457,44 @@ impl Desc {
         self.push(d.as_str())
     }
 
+    /// Length in bytes.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the description is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The description of what a pointer type points to (`*fn(int) int`
+    /// gives `fn(int) int`); panics if this is not a pointer.
+    pub const fn pointee(&self) -> Desc {
+        assert!(self.len > 0 && self.buf[0] == b'*', "not a pointer type");
+        let mut d = Desc {
+            buf: [0; DESC_MAX],
+            len: self.len - 1,
+        };
+        let mut k = 1;
+        while k < self.len {
+            d.buf[k - 1] = self.buf[k];
+            k += 1;
+        }
+        d
+    }
+
+    /// The text followed by NUL, as an array of exactly `N = len() + 1` bytes.
+    pub const fn to_bytes<const N: usize>(&self) -> [u8; N] {
+        assert!(N == self.len + 1, "wrong record length");
+        let mut out = [0u8; N];
+        let mut k = 0;
+        while k < self.len {
+            out[k] = self.buf[k];
+            k += 1;
+        }
+        out
+    }
+
     /// The description text.
     pub const fn as_str(&self) -> &str {
         let (b, _) = self.buf.split_at(self.len);
@@ -499,15 +537,11 @@ pub const fn of<T: Signof + ?Sized>() -> u32 {
 /// The signature of the function a function-pointer type `F` points to:
 /// what a module exporting that function records for it.
 pub const fn of_fn<F: Signof + ?Sized>() -> u32 {
-    let d = F::DESC;
-    let s = d.as_str();
-    let (head, tail) = s.as_bytes().split_at(1);
-    assert!(head[0] == b'*', "not a pointer type");
-    match core::str::from_utf8(tail) {
-        Ok(t) => hash_or_panic(t),
-        Err(_) => panic!("type description is not UTF-8"),
-    }
+    hash_or_panic(F::DESC.pointee().as_str())
 }
+
+/// Name of the object-file section that signature statements go to.
+pub const SECTION: &str = ".dynld.sig";
 
 macro_rules! scalar {
     ($($t:ty => $d:expr),* $(,)?) => {
@@ -617,6 +651,66 @@ macro_rules! impl_signof {
     };
 }
 
+/// States, in the object file, the signature of something a module
+/// exports; `aout link` reads it and records it in the module's export table.
+///
+/// ```
+/// #[no_mangle]
+/// pub extern "C" fn twice(x: i32) -> i32 { 2 * x }
+/// dynld::export_sig!(fn twice: extern "C" fn(i32) -> i32);  // "fn(int) int"
+///
+/// #[no_mangle]
+/// pub static mut COUNTER: i32 = 0;
+/// dynld::export_sig!(COUNTER: i32);                       // "int"
+/// dynld::export_sig!(COUNTER = "int");                    // a description
+/// ```
+///
+/// `fn NAME: F` takes a function-pointer type and states the function's
+/// type; `NAME: T` states `T`; `NAME = "desc"` states a description.
+#[macro_export]
+macro_rules! export_sig {
+    ($($t:tt)*) => { $crate::__sig_statement!("E", $($t)*); };
+}
+
+/// States the signature a module expects of something it imports; the
+/// loader refuses to bind it to an export with another signature.
+///
+/// ```
+/// extern "C" { fn host_log(v: i32) -> i32; }
+/// dynld::import_sig!(fn host_log: unsafe extern "C" fn(i32) -> i32);
+/// ```
+#[macro_export]
+macro_rules! import_sig {
+    ($($t:tt)*) => { $crate::__sig_statement!("I", $($t)*); };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sig_statement {
+    ($kind:literal, fn $name:ident : $t:ty) => {
+        $crate::__sig_statement!(@emit $kind, $name,
+            <$t as $crate::sig::Signof>::DESC.pointee());
+    };
+    ($kind:literal, $name:ident : $t:ty) => {
+        $crate::__sig_statement!(@emit $kind, $name, <$t as $crate::sig::Signof>::DESC);
+    };
+    ($kind:literal, $name:ident = $desc:literal) => {
+        $crate::__sig_statement!(@emit $kind, $name, $crate::sig::Desc::new($desc));
+    };
+    (@emit $kind:literal, $name:ident, $desc:expr) => {
+        const _: () = {
+            const REC: $crate::sig::Desc =
+                $crate::sig::Desc::new(concat!($kind, " ", stringify!($name), " "))
+                    .push_desc(&$desc);
+            // Checked here, so a bad description is a compile error.
+            const _: u32 = $crate::sig::hash_or_panic($desc.as_str());
+            #[used]
+            #[link_section = ".dynld.sig"]
+            static RECORD: [u8; REC.len() + 1] = REC.to_bytes::<{ REC.len() + 1 }>();
+        };
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,6 +762,13 @@ mod tests {
         assert!(hash("struct").is_err());
         let deep = "*fn(".repeat(40);
         assert_eq!(hash(&deep), Err(SigError::TooDeep));
+    }
+
+    #[test]
+    fn statements() {
+        let d = <extern "C" fn(i32) -> i32 as Signof>::DESC.pointee();
+        assert_eq!(d.as_str(), "fn(int) int");
+        assert_eq!(d.to_bytes::<12>(), *b"fn(int) int\0");
     }
 
     #[test]

@@ -1,0 +1,529 @@
+//! End to end: compile fixtures with gcc and rustc at test time, link them
+//! with `aout link`, load and call them with `aout run`, and compare every
+//! result (and everything printed) with the same objects linked natively.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A fresh directory for one test.
+fn workdir(name: &str) -> PathBuf {
+    let d = root()
+        .join("target/aout-tests")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn gcc_c(src: &Path, flags: &str, out: &Path) {
+    run(Command::new("gcc")
+        .args(flags.split_whitespace())
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg("-c")
+        .arg(src)
+        .arg("-o")
+        .arg(out));
+}
+
+fn aout() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aout"))
+}
+
+fn link(out: &Path, inputs: &[&Path], extra: &[&str]) -> Result<String, String> {
+    let o = aout()
+        .arg("link")
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .args(inputs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if o.status.success() {
+        Ok(err)
+    } else {
+        Err(err)
+    }
+}
+
+/// One call: function name and arguments.
+type Call = (&'static str, &'static [i64]);
+
+/// Builds a native executable from `inputs` that calls one function named
+/// on its command line, as `aout run --ret i64` does.
+fn native(dir: &Path, inputs: &[&Path], calls: &[Call], rust: bool) -> PathBuf {
+    let mut names: Vec<&str> = calls.iter().map(|c| c.0).collect();
+    names.sort();
+    names.dedup();
+    let mut src = String::from("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n");
+    for n in &names {
+        src += &format!("long {n}(long, long, long, long, long, long);\n");
+    }
+    if rust {
+        // Only the precompiled core's unwind tables name it; never called.
+        src += "void rust_eh_personality(void) {}\n";
+    }
+    src += "int main(int argc, char **argv) {\n long a[6] = {0};\n";
+    src += " for (int i = 2; i < argc && i < 8; i++) a[i - 2] = strtol(argv[i], 0, 0);\n long r;\n";
+    for n in &names {
+        src += &format!(
+            " if (!strcmp(argv[1], \"{n}\")) r = {n}(a[0], a[1], a[2], a[3], a[4], a[5]);\n else"
+        );
+    }
+    src += " return 2;\n fflush(0);\n printf(\"%ld\\n\", r);\n return 0;\n}\n";
+    let driver = dir.join("driver.c");
+    std::fs::write(&driver, src).unwrap();
+    let exe = dir.join("native");
+    run(Command::new("gcc")
+        .arg("-no-pie")
+        .arg(&driver)
+        .args(inputs)
+        .arg("-lm")
+        .arg("-o")
+        .arg(&exe));
+    exe
+}
+
+/// Runs every call natively and through the module; their outputs must match.
+fn compare(exe: &Path, module: &Path, deps: &[&Path], calls: &[Call]) {
+    for (name, args) in calls {
+        let args: Vec<String> = args.iter().map(i64::to_string).collect();
+        let n = run(Command::new(exe).arg(name).args(&args));
+        let mut cmd = aout();
+        cmd.arg("run").arg("--ret").arg("i64");
+        for d in deps {
+            cmd.arg("--export-from").arg(d);
+        }
+        let m = run(cmd.arg(module).arg(name).args(&args));
+        assert_eq!(
+            String::from_utf8_lossy(&m.stdout),
+            String::from_utf8_lossy(&n.stdout),
+            "{name}({args:?}) via {}",
+            module.display()
+        );
+    }
+}
+
+const CALC_CALLS: &[Call] = &[
+    ("prime", &[5]),
+    ("prime", &[23]),
+    ("apply", &[0, 6, 7]),
+    ("apply", &[1, 6, 7]),
+    ("apply", &[2, 6, 7]),
+    ("constructed", &[]),
+    ("bump", &[3]),
+    ("jump", &[0]),
+    ("jump", &[5]),
+    ("jump", &[7]),
+    ("jump", &[9]),
+    ("name_len", &[3]),
+    ("fmt", &[42]),
+    ("sorted", &[17]),
+    ("heap", &[1000]),
+    ("maths", &[3]),
+    ("jumps", &[21]),
+    ("a_scale", &[5]),
+];
+
+#[test]
+fn c_fixtures_match_native_at_every_flag_set() {
+    let dir = workdir("c-flags");
+    for (i, flags) in [
+        "",
+        "-O0",
+        "-O2",
+        "-fPIC",
+        "-O2 -fPIC",
+        "-fno-pic",
+        "-O2 -fno-pic",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let obj = dir.join(format!("calc{i}.o"));
+        gcc_c(&fixture("calc.c"), flags, &obj);
+        let module = dir.join(format!("calc{i}.dl"));
+        link(&module, &[&obj], &[]).unwrap_or_else(|e| panic!("gcc {flags}: {e}"));
+        let sub = dir.join(format!("native{i}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let exe = native(&sub, &[&obj], CALC_CALLS, false);
+        compare(&exe, &module, &[], CALC_CALLS);
+    }
+}
+
+#[test]
+fn modules_import_each_others_exports() {
+    let dir = workdir("two");
+    let (a, b) = (dir.join("calc.o"), dir.join("user.o"));
+    gcc_c(&fixture("calc.c"), "-O2", &a);
+    gcc_c(&fixture("user.c"), "-O2", &b);
+    let (am, bm) = (dir.join("a.dl"), dir.join("b.dl"));
+    link(&am, &[&a], &[]).unwrap();
+    link(&bm, &[&b], &[]).unwrap();
+    let calls: &[Call] = &[("b_twice_scaled", &[5]), ("b_counter", &[])];
+    let exe = native(&dir, &[&a, &b], calls, false);
+    compare(&exe, &bm, &[&am], calls);
+    // The module records what it imports, with the stated signatures.
+    let nm = run(aout().arg("nm").arg(&bm));
+    let nm = String::from_utf8_lossy(&nm.stdout).into_owned();
+    let want = format!("U a_scale sig={:#010x}", dynld::signof!("fn(vlong) vlong"));
+    assert!(nm.contains(&want), "{nm}");
+    // Without module A, B's imports are undefined.
+    let o = aout()
+        .arg("run")
+        .arg(&bm)
+        .arg("b_counter")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("undefined symbol: a_scale"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn signature_mismatch_stated_in_source_is_refused() {
+    let dir = workdir("mismatch");
+    let (a, c) = (dir.join("calc.o"), dir.join("mismatch.o"));
+    gcc_c(&fixture("calc.c"), "", &a);
+    gcc_c(&fixture("mismatch.c"), "", &c);
+    let (am, cm) = (dir.join("a.dl"), dir.join("c.dl"));
+    link(&am, &[&a], &[]).unwrap();
+    link(&cm, &[&c], &[]).unwrap();
+    let o = aout()
+        .args(["run", "--export-from"])
+        .arg(&am)
+        .arg(&cm)
+        .args(["c_use", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let want = format!(
+        "signature mismatch: a_scale ({:#x} != {:#x})",
+        dynld::signof!("fn(double) vlong"),
+        dynld::signof!("fn(vlong) vlong")
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&want), "{err}");
+    // The matching importer loads (see modules_import_each_others_exports);
+    // two objects stating different types for one name do not link.
+    let k = dir.join("conflict.o");
+    gcc_c(&fixture("conflict.c"), "", &k);
+    let e = link(&dir.join("x.dl"), &[&a, &k], &[]).unwrap_err();
+    assert!(e.contains("conflicting signatures for a_scale"), "{e}");
+}
+
+#[test]
+fn what_a_module_cannot_express_is_a_link_error() {
+    let dir = workdir("errors");
+    let t = dir.join("tls.o");
+    gcc_c(&fixture("tls.c"), "-O2", &t);
+    let e = link(&dir.join("t.dl"), &[&t], &[]).unwrap_err();
+    assert!(
+        e.contains("tls.o") && e.contains("thread-local storage"),
+        "{e}"
+    );
+    // The large code model's GOT-relative forms are not expressible.
+    let l = dir.join("large.o");
+    gcc_c(&fixture("calc.c"), "-O2 -fPIC -mcmodel=large", &l);
+    let e = link(&dir.join("l.dl"), &[&l], &[]).unwrap_err();
+    assert!(
+        e.contains("large.o: section .text")
+            && e.contains("relocation R_X86_64_")
+            && e.contains("not supported"),
+        "{e}"
+    );
+    // A symbol defined twice.
+    let (a1, a2) = (dir.join("a1.o"), dir.join("a2.o"));
+    gcc_c(&fixture("calc.c"), "", &a1);
+    gcc_c(&fixture("calc.c"), "-O2", &a2);
+    let e = link(&dir.join("d.dl"), &[&a1, &a2], &[]).unwrap_err();
+    assert!(e.contains("defined twice"), "{e}");
+    // An export that is not defined.
+    let e = link(&dir.join("x.dl"), &[&a1], &["--export", "nope"]).unwrap_err();
+    assert!(e.contains("nope"), "{e}");
+}
+
+#[test]
+fn export_lists_and_section_gc() {
+    let dir = workdir("exports");
+    let a = dir.join("calc.o");
+    gcc_c(
+        &fixture("calc.c"),
+        "-O2 -ffunction-sections -fdata-sections",
+        &a,
+    );
+    let all = dir.join("all.dl");
+    link(&all, &[&a], &[]).unwrap();
+    let list = dir.join("list.txt");
+    std::fs::write(&list, "# just these\nprime\n").unwrap();
+    let one = dir.join("one.dl");
+    link(
+        &one,
+        &[&a],
+        &["--export-list", list.to_str().unwrap(), "--export", "jump"],
+    )
+    .unwrap();
+    let nm = |m: &Path| String::from_utf8_lossy(&run(aout().arg("nm").arg(m)).stdout).into_owned();
+    let (n_all, n_one) = (nm(&all), nm(&one));
+    assert!(n_all.contains(" T heap "), "{n_all}");
+    let exported: Vec<&str> = n_one.lines().filter(|l| !l.contains(" U ")).collect();
+    assert_eq!(exported.len(), 2, "{n_one}");
+    assert!(n_one.contains(" T jump ") && n_one.contains(" T prime "));
+    // Unreferenced sections were dropped: no imports of qsort, printf, ...
+    assert!(!n_one.contains(" U "), "{n_one}");
+    assert!(std::fs::metadata(&one).unwrap().len() < std::fs::metadata(&all).unwrap().len());
+    let r = run(aout().arg("run").arg(&one).args(["prime", "4"]));
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "11\n");
+}
+
+/// The dynld rlib for x86-64 without std, for fixtures that use its macros.
+fn dynld_rlib() -> (PathBuf, PathBuf) {
+    let target_dir = root().join("target/fixture-deps");
+    let o = run(Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "dynld",
+            "--no-default-features",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--message-format=json",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let rlib = out
+        .lines()
+        .filter(|l| l.contains("\"compiler-artifact\"") && l.contains("\"name\":\"dynld\""))
+        .find_map(|l| {
+            let end = l.find(".rlib\"")? + 5;
+            let start = l[..end].rfind('"')? + 1;
+            Some(PathBuf::from(&l[start..end]))
+        })
+        .filter(|p| p.exists())
+        .expect("no dynld rlib in cargo's output");
+    let deps = rlib.parent().unwrap().join("deps");
+    (rlib, deps)
+}
+
+fn sysroot_lib(prefix: &str) -> PathBuf {
+    let o = run(Command::new("rustc").args(["--print", "sysroot"]));
+    let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+        .join("lib/rustlib/x86_64-unknown-linux-gnu/lib");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with(prefix) && f.ends_with(".rlib"))
+        })
+        .unwrap_or_else(|| panic!("no {prefix}*.rlib in {}", dir.display()))
+}
+
+const RUST_CALLS: &[Call] = &[
+    ("r_classify", &[0]),
+    ("r_classify", &[4]),
+    ("r_classify", &[7]),
+    ("r_classify", &[12]),
+    ("r_sum", &[5]),
+    ("r_sum", &[100]),
+    ("r_window", &[2, 3]),
+    ("r_index", &[3]),
+    ("r_area", &[0]),
+    ("r_area", &[1]),
+    ("r_area", &[5]),
+];
+
+#[test]
+fn rust_objects_and_staticlibs_match_native() {
+    let dir = workdir("rust");
+    let (rlib, deps) = dynld_rlib();
+    let core = sysroot_lib("libcore-");
+    let builtins = sysroot_lib("libcompiler_builtins-");
+    // An object built at opt-level 0 or 1 expects generic instantiations
+    // from upstream crates that the precompiled libcore does not export (GNU
+    // ld cannot link it either), so objects are built at 2 and 3; staticlibs
+    // carry their own and are built at 0 and 3.
+    let variants = [
+        ("obj", "2", "legacy"),
+        ("obj", "3", "v0"),
+        ("staticlib", "0", "v0"),
+        ("staticlib", "3", "legacy"),
+    ];
+    for (kind, opt, mangling) in variants {
+        let tag = format!("{kind}-O{opt}-{mangling}");
+        let sub = dir.join(&tag);
+        std::fs::create_dir_all(&sub).unwrap();
+        let mut rustc = Command::new("rustc");
+        rustc
+            .args([
+                "--edition",
+                "2021",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--crate-name",
+                "rmod",
+            ])
+            .args(["-C", "panic=abort", "-C"])
+            .arg(format!("opt-level={opt}"))
+            .args(if mangling == "v0" {
+                &["-C", "symbol-mangling-version=v0"][..]
+            } else {
+                // Legacy mangling is stable rustc's default.
+                &[][..]
+            })
+            .arg("--extern")
+            .arg(format!("dynld={}", rlib.display()))
+            .arg("-L")
+            .arg(format!("dependency={}", deps.display()));
+        let inputs: Vec<PathBuf> = if kind == "obj" {
+            let o = sub.join("rmod.o");
+            run(rustc
+                .args(["--crate-type", "lib", "--emit=obj"])
+                .arg(fixture("rmod.rs"))
+                .arg("-o")
+                .arg(&o));
+            vec![o, core.clone(), builtins.clone()]
+        } else {
+            let a = sub.join("librmod.a");
+            run(rustc
+                .args(["--crate-type", "staticlib"])
+                .arg(fixture("rmod.rs"))
+                .arg("-o")
+                .arg(&a));
+            vec![a]
+        };
+        let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+        let module = sub.join("rmod.dl");
+        let exports = [
+            "--export",
+            "r_classify",
+            "--export",
+            "r_sum",
+            "--export",
+            "r_window",
+            "--export",
+            "r_index",
+            "--export",
+            "r_area",
+        ];
+        link(&module, &refs, &exports).unwrap_or_else(|e| panic!("{tag}: {e}"));
+        let exe = native(&sub, &refs, RUST_CALLS, true);
+        compare(&exe, &module, &[], RUST_CALLS);
+        // The panic path: the module's handler formats the message and
+        // calls the host's puts and exit.
+        let o = aout()
+            .arg("run")
+            .arg(&module)
+            .args(["r_index", "10"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(101), "{tag}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "module panicked: index out of bounds: the len is 8 but the index is 10\n",
+            "{tag}"
+        );
+        // Signatures stated with dynld::export_sig! are in the module.
+        let nm = String::from_utf8_lossy(&run(aout().arg("nm").arg(&module)).stdout).into_owned();
+        let want = format!(
+            "T r_classify sig={:#010x}",
+            dynld::signof!("fn(vlong) vlong")
+        );
+        assert!(nm.contains(&want), "{tag}: {nm}");
+    }
+}
+
+/// zlib's own sources, from the libz-sys crate.
+fn zlib_dir() -> PathBuf {
+    let o = run(Command::new(env!("CARGO")).current_dir(root()).args([
+        "metadata",
+        "--format-version",
+        "1",
+    ]));
+    let meta = String::from_utf8_lossy(&o.stdout);
+    let key = "\"manifest_path\":\"";
+    let manifest = meta
+        .match_indices(key)
+        .map(|(i, _)| {
+            let rest = &meta[i + key.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .find(|p| p.contains("/libz-sys-") && p.ends_with("/Cargo.toml"))
+        .expect("libz-sys is not in the dependency graph");
+    Path::new(manifest).parent().unwrap().join("src/zlib")
+}
+
+#[test]
+fn zlib_compiled_unchanged_gives_identical_bytes() {
+    let dir = workdir("zlib");
+    let z = zlib_dir();
+    let mut objs = Vec::new();
+    for f in [
+        "adler32", "compress", "crc32", "deflate", "infback", "inffast", "inflate", "inftrees",
+        "trees", "uncompr", "zutil", "gzclose", "gzlib", "gzread", "gzwrite",
+    ] {
+        let o = dir.join(format!("{f}.o"));
+        run(Command::new("gcc")
+            .args(["-O2", "-c", "-D_LARGEFILE64_SOURCE=1", "-I"])
+            .arg(&z)
+            .arg(z.join(format!("{f}.c")))
+            .arg("-o")
+            .arg(&o));
+        objs.push(o);
+    }
+    let lib = dir.join("libz.a");
+    run(Command::new("ar").arg("rcs").arg(&lib).args(&objs));
+    let drv = dir.join("zdriver.o");
+    run(Command::new("gcc")
+        .args(["-O2", "-c", "-I"])
+        .arg(&z)
+        .arg(fixture("zdriver.c"))
+        .arg("-o")
+        .arg(&drv));
+    let module = dir.join("z.dl");
+    link(&module, &[&drv, &lib], &[]).unwrap();
+    let calls: &[Call] = &[
+        ("z_roundtrip", &[0, 6]),
+        ("z_roundtrip", &[100, 1]),
+        ("z_roundtrip", &[5000, 6]),
+        ("z_roundtrip", &[70000, 9]),
+        ("z_versions", &[]),
+    ];
+    let exe = native(&dir, &[&drv, &lib], calls, false);
+    compare(&exe, &module, &[], calls);
+}
