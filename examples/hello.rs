@@ -1,23 +1,39 @@
-//! The main job: build a sample module, load it with `dynloadgen` through
+//! The host side of the main job: load a module with `dynloadgen` through
 //! read/seek callbacks, bind it to the host's signed exports, and call it.
-//!
-//! The module is the `calc` sample (hand-assembled x86-64 code put together
-//! with dynld's writer) until `aout link` builds it from C and Rust sources.
+//! `scripts/demo` builds the module from `examples/hello/` and runs this.
 
 use dynld::{dynloadgen, signof, Dynsym, Error};
+use std::ffi::CStr;
 use std::io::{Read, Seek, SeekFrom};
 
-extern "C" fn host_double(x: i32) -> i32 {
-    println!("  host_double({x}) called from the module");
-    2 * x
+extern "C" fn host_log(s: *const std::ffi::c_char) -> i32 {
+    // SAFETY: the module passes a NUL-terminated string.
+    let s = unsafe { CStr::from_ptr(s) };
+    println!("  host_log: {}", s.to_string_lossy());
+    0
 }
 
-/// The host's export table: sorted by name, each entry with its signature.
-static EXPORTS: [Dynsym; 1] = [Dynsym::new(
-    "host_double",
-    signof!("fn(int) int"),
-    host_double as *const (),
-)];
+extern "C" fn host_ticks() -> i64 {
+    42
+}
+
+type LogFn = extern "C" fn(*const std::ffi::c_char) -> i32;
+type TicksFn = extern "C" fn() -> i64;
+
+/// The host's export table: sorted by name, each signature computed from
+/// the Rust type; the module's C source states the same types in C terms.
+static EXPORTS: [Dynsym; 2] = [
+    Dynsym::new(
+        "host_log",
+        dynld::sig::of_fn::<LogFn>(),
+        host_log as *const (),
+    ),
+    Dynsym::new(
+        "host_ticks",
+        dynld::sig::of_fn::<TicksFn>(),
+        host_ticks as *const (),
+    ),
+];
 
 fn read(f: &mut std::fs::File, buf: &mut [u8]) -> isize {
     f.read(buf).map_or(-1, |n| n as isize)
@@ -33,14 +49,9 @@ fn seek(f: &mut std::fs::File, off: i64, whence: i32) -> i64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if dynld::Arch::HOST != Some(dynld::Arch::Amd64) {
-        return Err("this sample module is x86-64 code".into());
-    }
-    let path = std::env::temp_dir().join("dynld-hello.dl");
-    let bytes = dynld_suite::calc().build()?;
-    std::fs::write(&path, &bytes)?;
-    println!("built {} ({} bytes)", path.display(), bytes.len());
-
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: hello MODULE (scripts/demo builds one)")?;
     let mut file = std::fs::File::open(&path)?;
     let module = dynloadgen(
         &mut file,
@@ -51,32 +62,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         1 << 20,
     )?;
     println!(
-        "loaded at {:p}: text {} data {} bss {}, {} exports, {} import",
+        "loaded {path} at {:p}: text {} data {} bss {}",
         module.base(),
         module.text(),
         module.data(),
-        module.bss(),
-        module.nexport(),
-        module.nimport()
+        module.bss()
     );
-
-    // SAFETY: the calc module's exports have these types, and the
-    // signatures are checked against the ones the module records.
-    let (add, twice_plus_one, bump) = unsafe {
-        (
-            module.import::<extern "C" fn(i32, i32) -> i32>("add", signof!("fn(int, int) int"))?,
-            module.import::<extern "C" fn(i32) -> i32>("twice_plus_one", signof!("fn(int) int"))?,
-            module.import::<extern "C" fn(i32) -> i32>("bump", signof!("fn(int) int"))?,
-        )
-    };
-    println!("add(2, 3) = {}", add(2, 3));
-    println!("twice_plus_one(20) = {}", twice_plus_one(20));
-    println!("bump(10) = {}", bump(10));
-
-    // Asking for the wrong type is refused.
-    if let Err(e) = module.lookup("add", signof!("fn(double) double")) {
-        println!("lookup with the wrong signature: {e}");
+    for s in module.exports() {
+        println!("  export {:<8} {:#010x} at {:p}", s.name, s.sig, s.addr);
     }
-    std::fs::remove_file(&path)?;
+    for i in module.imports() {
+        println!(
+            "  import {:<10} {:#010x} bound to {:p}",
+            i.name, i.sig, i.addr
+        );
+    }
+
+    // SAFETY: greet has this type; the signature check below agrees.
+    let greet: extern "C" fn(*const std::ffi::c_char) -> i64 =
+        unsafe { module.import("greet", signof!("fn(*char) vlong"))? };
+    println!("greet(\"dynld\") = {}", greet(c"dynld".as_ptr()));
+    // SAFETY: mean has this type.
+    let mean: extern "C" fn(*const i64, i64) -> i64 = unsafe {
+        module.import(
+            "mean",
+            dynld::sig::of_fn::<extern "C" fn(*const i64, i64) -> i64>(),
+        )?
+    };
+    println!("mean([10, 20, 60]) = {}", mean([10i64, 20, 60].as_ptr(), 3));
+
+    // A host that gives host_log another type cannot load the module.
+    let wrong = [
+        Dynsym::new("host_log", signof!("fn(int) int"), host_log as *const ()),
+        EXPORTS[1],
+    ];
+    file.seek(SeekFrom::Start(0))?;
+    if let Err(e) = dynloadgen(&mut file, read, seek, &mut |_: &Error| {}, &wrong, 0) {
+        println!("with host_log typed fn(int) int: {e}");
+    }
     Ok(())
 }

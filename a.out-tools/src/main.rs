@@ -1,5 +1,6 @@
 //! `aout`: link, inspect and run dynld modules.
 
+mod exports;
 mod link;
 mod run;
 mod sigsec;
@@ -36,6 +37,17 @@ enum Cmd {
         /// Objects (.o) and archives (.a).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+    },
+    /// Generate a host export table from a list of names and type descriptions.
+    Exports {
+        /// Output language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: exports::Lang,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The list: `NAME [DESC]` per line; standard input if absent.
+        list: Option<PathBuf>,
     },
     /// Load a module into this process and call FUNCTION with integer arguments.
     Run {
@@ -194,6 +206,25 @@ fn link_cmd(
     std::fs::write(output, &linked.bytes).map_err(|e| format!("{}: {e}", output.display()))
 }
 
+fn exports_cmd(
+    lang: exports::Lang,
+    output: Option<&Path>,
+    list: Option<&Path>,
+) -> Result<(), String> {
+    let text = match list {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?,
+    };
+    let src = exports::render(&exports::parse(&text)?, lang)?;
+    match output {
+        Some(p) => std::fs::write(p, src).map_err(|e| format!("{}: {e}", p.display())),
+        None => {
+            print!("{src}");
+            Ok(())
+        }
+    }
+}
+
 fn parse_int(s: &str) -> Result<i64, String> {
     let (neg, t) = match s.strip_prefix('-') {
         Some(t) => (true, t),
@@ -228,6 +259,9 @@ fn main() -> ExitCode {
                 println!("{r}");
             }
         }),
+        Cmd::Exports { lang, output, list } => {
+            exports_cmd(*lang, output.as_deref(), list.as_deref())
+        }
         Cmd::Dump { relocs, module } => dump(module, *relocs),
         Cmd::Nm { module } => nm(module),
     };

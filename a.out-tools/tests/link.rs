@@ -307,9 +307,14 @@ fn export_lists_and_section_gc() {
     assert_eq!(String::from_utf8_lossy(&r.stdout), "11\n");
 }
 
-/// The dynld rlib for x86-64 without std, for fixtures that use its macros.
-fn dynld_rlib() -> (PathBuf, PathBuf) {
-    let target_dir = root().join("target/fixture-deps");
+/// The dynld rlib for x86-64, without std (for modules that use its
+/// macros) or with it (for host programs).
+fn dynld_rlib(std: bool) -> (PathBuf, PathBuf) {
+    let target_dir = root().join(if std {
+        "target/fixture-deps-std"
+    } else {
+        "target/fixture-deps"
+    });
     let o = run(Command::new(env!("CARGO"))
         .current_dir(root())
         .args([
@@ -317,11 +322,15 @@ fn dynld_rlib() -> (PathBuf, PathBuf) {
             "-q",
             "-p",
             "dynld",
-            "--no-default-features",
             "--target",
             "x86_64-unknown-linux-gnu",
-            "--message-format=json",
         ])
+        .args(["--message-format=json"])
+        .args(if std {
+            &[][..]
+        } else {
+            &["--no-default-features"][..]
+        })
         .arg("--target-dir")
         .arg(&target_dir));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -371,7 +380,7 @@ const RUST_CALLS: &[Call] = &[
 #[test]
 fn rust_objects_and_staticlibs_match_native() {
     let dir = workdir("rust");
-    let (rlib, deps) = dynld_rlib();
+    let (rlib, deps) = dynld_rlib(false);
     let core = sysroot_lib("libcore-");
     let builtins = sysroot_lib("libcompiler_builtins-");
     // An object built at opt-level 0 or 1 expects generic instantiations
@@ -526,4 +535,67 @@ fn zlib_compiled_unchanged_gives_identical_bytes() {
     ];
     let exe = native(&dir, &[&drv, &lib], calls, false);
     compare(&exe, &module, &[], calls);
+}
+
+#[test]
+fn generated_host_table_binds_a_module() {
+    let dir = workdir("exports-host");
+    let obj = dir.join("twice_user.o");
+    gcc_c(&fixture("twice_user.c"), "-O2", &obj);
+    let module = dir.join("twice.dl");
+    link(&module, &[&obj], &[]).unwrap();
+    let (rlib, deps) = dynld_rlib(true);
+    std::fs::copy(fixture("host.rs"), dir.join("host.rs")).unwrap();
+    for (list, want) in [
+        (
+            "# the host's exports\nhost_twice fn(vlong) vlong\nabort\n",
+            "43\n".to_string(),
+        ),
+        (
+            "host_twice fn(int) int\n",
+            format!(
+                "signature mismatch: host_twice ({:#x} != {:#x})\n",
+                dynld::signof!("fn(vlong) vlong"),
+                dynld::signof!("fn(int) int")
+            ),
+        ),
+    ] {
+        let listf = dir.join("list.txt");
+        std::fs::write(&listf, list).unwrap();
+        run(aout()
+            .args(["exports", "--lang", "rust", "-o"])
+            .arg(dir.join("exports.rs"))
+            .arg(&listf));
+        let exe = dir.join("host");
+        run(Command::new("rustc")
+            .args(["--edition", "2021", "-C", "opt-level=1", "--extern"])
+            .arg(format!("dynld={}", rlib.display()))
+            .arg("-L")
+            .arg(format!("dependency={}", deps.display()))
+            .arg(dir.join("host.rs"))
+            .arg("-o")
+            .arg(&exe));
+        let o = Command::new(&exe).arg(&module).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), want);
+    }
+    // The C form compiles, and bad lists are refused.
+    let listf = dir.join("c.txt");
+    std::fs::write(&listf, "host_twice fn(vlong) vlong\nabort\n").unwrap();
+    let c = dir.join("exports.c");
+    run(aout()
+        .args(["exports", "--lang", "c", "-o"])
+        .arg(&c)
+        .arg(&listf));
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&c)
+        .arg("-o")
+        .arg(dir.join("exports.o")));
+    let text = std::fs::read_to_string(&c).unwrap();
+    assert!(text.find("\"abort\"").unwrap() < text.find("\"host_twice\"").unwrap());
+    for bad in ["a fn(int\n", "a\na\n"] {
+        std::fs::write(&listf, bad).unwrap();
+        let o = aout().arg("exports").arg(&listf).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{bad:?}");
+    }
 }
