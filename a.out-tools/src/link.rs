@@ -157,7 +157,8 @@ fn part_of(obj: &Obj<'_>, s: &object::Section<'_, '_>) -> Result<Option<Part>, L
     if flags & u64::from(object::elf::SHF_ALLOC) == 0 || name == sigsec::SECTION {
         return Ok(None);
     }
-    if is_init_array(name) {
+    if is_init_array(name) || is_fini_array(name) {
+        // Constructors become the init function; destructors are dropped.
         return Ok(None);
     }
     if flags & u64::from(object::elf::SHF_TLS) != 0 {
@@ -184,6 +185,10 @@ fn part_of(obj: &Obj<'_>, s: &object::Section<'_, '_>) -> Result<Option<Part>, L
 
 fn is_init_array(name: &str) -> bool {
     name == ".init_array" || name.starts_with(".init_array.") || name == ".ctors"
+}
+
+fn is_fini_array(name: &str) -> bool {
+    name == ".fini_array" || name.starts_with(".fini_array.") || name == ".dtors"
 }
 
 /// Reads the inputs: objects are included; archive members become candidates.

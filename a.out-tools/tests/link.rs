@@ -599,3 +599,19 @@ fn generated_host_table_binds_a_module() {
         assert_eq!(o.status.code(), Some(1), "{bad:?}");
     }
 }
+
+#[test]
+fn comdat_groups_and_common_symbols_are_merged() {
+    let dir = workdir("comdat");
+    let (a, b) = (dir.join("a.o"), dir.join("b.o"));
+    gcc_c(&fixture("comdat_a.c"), "-O2 -fcommon", &a);
+    gcc_c(&fixture("comdat_b.c"), "-O2 -fcommon", &b);
+    let module = dir.join("c.dl");
+    link(&module, &[&a, &b], &[]).unwrap();
+    let nm = String::from_utf8_lossy(&run(aout().arg("nm").arg(&module)).stdout).into_owned();
+    assert_eq!(nm.matches(" shared_fn ").count(), 1, "{nm}");
+    assert!(nm.contains(" B tally "), "{nm}");
+    let calls: &[Call] = &[("use_a", &[5]), ("use_b", &[6])];
+    let exe = native(&dir, &[&a, &b], calls, false);
+    compare(&exe, &module, &[], calls);
+}

@@ -585,11 +585,11 @@ macro_rules! fnptr {
             const DESC: Desc = fnptr!(@desc R $(, $a)*);
         }
     };
-    (@desc $r:ident) => { Desc::new("*fn(void)").push_desc(&$r::DESC) };
+    (@desc $r:ident) => { Desc::new("*fn(void) ").push_desc(&$r::DESC) };
     (@desc $r:ident, $first:ident $(, $a:ident)*) => {
         Desc::new("*fn(").push_desc(&$first::DESC)
-            $(.push(",").push_desc(&$a::DESC))*
-            .push(")").push_desc(&$r::DESC)
+            $(.push(", ").push_desc(&$a::DESC))*
+            .push(") ").push_desc(&$r::DESC)
     };
 }
 
@@ -643,10 +643,10 @@ macro_rules! impl_signof {
     (struct $name:ident { $first:ty $(, $t:ty)* $(,)? }) => {
         impl $crate::sig::Signof for $name {
             const DESC: $crate::sig::Desc =
-                $crate::sig::Desc::new(concat!("struct ", stringify!($name), " {"))
+                $crate::sig::Desc::new(concat!("struct ", stringify!($name), " { "))
                     .push_desc(&<$first as $crate::sig::Signof>::DESC)
-                    $(.push(",").push_desc(&<$t as $crate::sig::Signof>::DESC))*
-                    .push("}");
+                    $(.push(", ").push_desc(&<$t as $crate::sig::Signof>::DESC))*
+                    .push(" }");
         }
     };
 }
