@@ -43,7 +43,11 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn gcc_c(src: &Path, flags: &str, out: &Path) {
-    run(Command::new("gcc")
+    cc("gcc", src, flags, out)
+}
+
+fn cc(compiler: &str, src: &Path, flags: &str, out: &Path) {
+    run(Command::new(compiler)
         .args(flags.split_whitespace())
         .arg("-I")
         .arg(root().join("include"))
@@ -156,7 +160,7 @@ const CALC_CALLS: &[Call] = &[
 #[test]
 fn c_fixtures_match_native_at_every_flag_set() {
     let dir = workdir("c-flags");
-    for (i, flags) in [
+    let flag_sets = [
         "",
         "-O0",
         "-O2",
@@ -164,14 +168,16 @@ fn c_fixtures_match_native_at_every_flag_set() {
         "-O2 -fPIC",
         "-fno-pic",
         "-O2 -fno-pic",
-    ]
-    .iter()
-    .enumerate()
-    {
+    ];
+    let builds = flag_sets
+        .iter()
+        .map(|f| ("gcc", *f))
+        .chain(["-O0", "-O2", "-O2 -fPIC", "-O2 -fno-pic"].map(|f| ("clang", f)));
+    for (i, (compiler, flags)) in builds.enumerate() {
         let obj = dir.join(format!("calc{i}.o"));
-        gcc_c(&fixture("calc.c"), flags, &obj);
+        cc(compiler, &fixture("calc.c"), flags, &obj);
         let module = dir.join(format!("calc{i}.dl"));
-        link(&module, &[&obj], &[]).unwrap_or_else(|e| panic!("gcc {flags}: {e}"));
+        link(&module, &[&obj], &[]).unwrap_or_else(|e| panic!("{compiler} {flags}: {e}"));
         let sub = dir.join(format!("native{i}"));
         std::fs::create_dir_all(&sub).unwrap();
         let exe = native(&sub, &[&obj], CALC_CALLS, false);
