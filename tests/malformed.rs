@@ -4,10 +4,11 @@
 use dynld::arch::x86_64::{BASE64, IMPORT64};
 use dynld::format::{Dynhdr, Exec};
 use dynld::{
-    signof, Arch, Arena, Dynsym, Error, ExportTable, Limits, Loader, ModuleBuilder, SliceSource,
-    Source, Table,
+    signof, Arch, Dynsym, Error, ExportTable, Limits, Loader, ModuleBuilder, SliceSource, Source,
+    Table,
 };
 use dynld_suite::calc;
+use dynld_suite::guard::GuardedMemory;
 
 extern "C" fn host_double(x: i32) -> i32 {
     2 * x
@@ -23,20 +24,30 @@ fn host() -> [Dynsym<'static>; 1] {
 
 const PREFIX: usize = 7;
 
-/// Loads `bytes` (placed after a prefix, the source positioned at it) into an
-/// arena with `exports` and `limits` for amd64; checks that a failure leaves
-/// the source where it was and the arena empty.
+/// Loads `bytes` (placed after a prefix, the source positioned at it) into
+/// guarded memory with `exports` and `limits` for amd64; checks that no byte
+/// outside the module's region was written, that nothing stays allocated,
+/// and that a failure leaves the source where it was.
 fn load_with(bytes: &[u8], exports: &[Dynsym<'_>], limits: Limits) -> Result<(), Error> {
     let mut file = vec![0xAA; PREFIX];
     file.extend_from_slice(bytes);
     let mut src = SliceSource::new(&file);
     src.seek(PREFIX as u64).unwrap();
-    let mut mem = vec![0u8; 1 << 16];
-    let arena: Arena<'_, 4> = Arena::new(&mut mem);
-    let r = Loader::new(ExportTable::new(exports)?, &arena)
+    let guarded = GuardedMemory::new();
+    let r = Loader::new(ExportTable::new(exports)?, &guarded)
         .limits(limits)
         .arch(Arch::Amd64)
-        .load(&mut src);
+        .load(&mut src)
+        .map(drop);
+    assert_eq!(guarded.violations(), Vec::<String>::new(), "{r:?}");
+    assert_eq!(guarded.live(), 0, "nothing left allocated ({r:?})");
+    if let Err(e) = &r {
+        assert_eq!(
+            src.position().unwrap(),
+            PREFIX as u64,
+            "offset restored ({e})"
+        );
+    }
     // The in-memory reader makes the same checks, short of binding.
     let view = dynld::ModuleView::parse(bytes, &limits).map(drop);
     match &r {
@@ -45,24 +56,14 @@ fn load_with(bytes: &[u8], exports: &[Dynsym<'_>], limits: Limits) -> Result<(),
             Error::Undefined { .. }
             | Error::SigMismatch { .. }
             | Error::RelocOverflow { .. }
+            | Error::Memory { .. }
             | Error::Unsorted {
                 table: Table::Host, ..
             },
         ) => {}
         Err(e) => assert_eq!(view.as_ref(), Err(e), "view and loader disagree"),
     }
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            assert_eq!(
-                src.position().unwrap(),
-                PREFIX as u64,
-                "offset restored ({e})"
-            );
-            assert_eq!(arena.regions(), 0, "nothing left allocated ({e})");
-            Err(e)
-        }
-    }
+    r
 }
 
 fn load(bytes: &[u8]) -> Result<(), Error> {

@@ -1,0 +1,122 @@
+//! A memory provider that checks the loader never writes outside the
+//! regions it is given: every region sits between two guard zones filled
+//! with a known pattern, checked when the region is released and on demand.
+
+use dynld::{Error, Memory, Region, Seal};
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::cell::RefCell;
+use std::ptr::NonNull;
+
+/// The pattern guard zones hold.
+pub const PATTERN: u8 = 0xa5;
+
+/// Bytes of guard before and after each region (at least the alignment).
+const GUARD: usize = 256;
+
+/// See the module docs.
+#[derive(Default)]
+pub struct GuardedMemory {
+    live: RefCell<Vec<(usize, usize, Layout, usize)>>,
+    violations: RefCell<Vec<String>>,
+    /// Refuse allocations larger than this (0 = no cap), like a small device.
+    pub cap: usize,
+}
+
+impl GuardedMemory {
+    /// A provider with no size cap.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of regions handed out and not yet released.
+    pub fn live(&self) -> usize {
+        self.live.borrow().len()
+    }
+
+    fn check_one(&self, base: usize, lead: usize, layout: Layout, len: usize) {
+        // SAFETY: `base` is a live allocation of `layout.size()` bytes made
+        // by `allocate`; only its guard zones are read.
+        let all = unsafe { std::slice::from_raw_parts(base as *const u8, layout.size()) };
+        let before = &all[..lead];
+        let after = &all[lead + len..];
+        if before.iter().chain(after).any(|&b| b != PATTERN) {
+            self.violations
+                .borrow_mut()
+                .push(format!("write outside region at {:#x}+{len}", base + lead));
+        }
+    }
+
+    /// Checks every live region's guards; returns the violations seen so far.
+    pub fn violations(&self) -> Vec<String> {
+        for &(base, lead, layout, len) in self.live.borrow().iter() {
+            self.check_one(base, lead, layout, len);
+        }
+        self.violations.borrow().clone()
+    }
+}
+
+// SAFETY: regions are fresh zeroed allocations, aligned as asked, used by
+// nothing else until released; seal changes nothing (no W^X here).
+unsafe impl Memory for GuardedMemory {
+    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let oom = Error::Memory {
+            what: "out of memory",
+            size,
+        };
+        if self.cap != 0 && size > self.cap {
+            return Err(oom);
+        }
+        let lead = GUARD.max(align);
+        let total = size
+            .checked_add(lead)
+            .and_then(|t| t.checked_add(GUARD))
+            .ok_or(oom.clone())?;
+        let layout = Layout::from_size_align(total, align.max(16)).map_err(|_| oom.clone())?;
+        // SAFETY: `layout` has a non-zero size.
+        let base = unsafe { alloc_zeroed(layout) };
+        if base.is_null() {
+            return Err(oom);
+        }
+        // SAFETY: both guard zones lie inside the allocation just made.
+        unsafe {
+            base.write_bytes(PATTERN, lead);
+            base.add(lead + size).write_bytes(PATTERN, GUARD);
+        }
+        self.live
+            .borrow_mut()
+            .push((base as usize, lead, layout, size));
+        // SAFETY: `[lead, lead + size)` is zeroed, aligned to `align` (lead
+        // is a multiple of it), and owned by the region until released.
+        Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(base.add(lead)), size) })
+    }
+
+    fn seal(&self, _region: &Region, _seal: Seal) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn release(&self, region: Region) {
+        let p = region.as_ptr() as usize;
+        let mut live = self.live.borrow_mut();
+        let Some(i) = live.iter().position(|&(b, lead, _, _)| b + lead == p) else {
+            self.violations
+                .borrow_mut()
+                .push(format!("release of unknown region {p:#x}"));
+            return;
+        };
+        let (base, lead, layout, len) = live.swap_remove(i);
+        drop(live);
+        self.check_one(base, lead, layout, len);
+        // SAFETY: allocated by `allocate` with this layout, released once.
+        unsafe { dealloc(base as *mut u8, layout) };
+    }
+}
+
+impl Drop for GuardedMemory {
+    fn drop(&mut self) {
+        let live: Vec<_> = self.live.borrow_mut().drain(..).collect();
+        for (base, _, layout, _) in live {
+            // SAFETY: allocated by `allocate` with this layout.
+            unsafe { dealloc(base as *mut u8, layout) };
+        }
+    }
+}
