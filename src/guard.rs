@@ -16,7 +16,7 @@ const GUARD: usize = 256;
 /// See the module docs.
 #[derive(Default)]
 pub struct GuardedMemory {
-    live: RefCell<Vec<(usize, usize, Layout, usize)>>,
+    live: RefCell<Vec<(*mut u8, usize, Layout, usize)>>,
     violations: RefCell<Vec<String>>,
     /// Refuse allocations larger than this (0 = no cap), like a small device.
     pub cap: usize,
@@ -33,16 +33,17 @@ impl GuardedMemory {
         self.live.borrow().len()
     }
 
-    fn check_one(&self, base: usize, lead: usize, layout: Layout, len: usize) {
+    fn check_one(&self, base: *mut u8, lead: usize, layout: Layout, len: usize) {
         // SAFETY: `base` is a live allocation of `layout.size()` bytes made
         // by `allocate`; only its guard zones are read.
-        let all = unsafe { std::slice::from_raw_parts(base as *const u8, layout.size()) };
+        let all = unsafe { std::slice::from_raw_parts(base, layout.size()) };
         let before = &all[..lead];
         let after = &all[lead + len..];
         if before.iter().chain(after).any(|&b| b != PATTERN) {
-            self.violations
-                .borrow_mut()
-                .push(format!("write outside region at {:#x}+{len}", base + lead));
+            self.violations.borrow_mut().push(format!(
+                "write outside region at {:p}+{len}",
+                base.wrapping_add(lead)
+            ));
         }
     }
 
@@ -82,9 +83,7 @@ unsafe impl Memory for GuardedMemory {
             base.write_bytes(PATTERN, lead);
             base.add(lead + size).write_bytes(PATTERN, GUARD);
         }
-        self.live
-            .borrow_mut()
-            .push((base as usize, lead, layout, size));
+        self.live.borrow_mut().push((base, lead, layout, size));
         // SAFETY: `[lead, lead + size)` is zeroed, aligned to `align` (lead
         // is a multiple of it), and owned by the region until released.
         Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(base.add(lead)), size) })
@@ -95,19 +94,22 @@ unsafe impl Memory for GuardedMemory {
     }
 
     fn release(&self, region: Region) {
-        let p = region.as_ptr() as usize;
+        let p = region.as_ptr();
         let mut live = self.live.borrow_mut();
-        let Some(i) = live.iter().position(|&(b, lead, _, _)| b + lead == p) else {
+        let Some(i) = live
+            .iter()
+            .position(|&(b, lead, _, _)| b.wrapping_add(lead) == p)
+        else {
             self.violations
                 .borrow_mut()
-                .push(format!("release of unknown region {p:#x}"));
+                .push(format!("release of unknown region {p:p}"));
             return;
         };
         let (base, lead, layout, len) = live.swap_remove(i);
         drop(live);
         self.check_one(base, lead, layout, len);
         // SAFETY: allocated by `allocate` with this layout, released once.
-        unsafe { dealloc(base as *mut u8, layout) };
+        unsafe { dealloc(base, layout) };
     }
 }
 
@@ -116,7 +118,7 @@ impl Drop for GuardedMemory {
         let live: Vec<_> = self.live.borrow_mut().drain(..).collect();
         for (base, _, layout, _) in live {
             // SAFETY: allocated by `allocate` with this layout.
-            unsafe { dealloc(base as *mut u8, layout) };
+            unsafe { dealloc(base, layout) };
         }
     }
 }

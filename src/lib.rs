@@ -4,6 +4,7 @@
 //! are x86-64 machine code assembled by hand (each instruction's bytes are
 //! listed beside its assembly) and put together with [`ModuleBuilder`].
 
+pub mod fuzzing;
 pub mod guard;
 
 use dynld::arch::x86_64::{BASE64, IMPORT64, IMPORT_PC32};

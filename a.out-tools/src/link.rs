@@ -111,15 +111,19 @@ pub(crate) struct Image {
 }
 
 impl Image {
-    /// The bytes at image offset `at`, `len` long.
-    pub fn field(&mut self, at: u64, len: usize) -> &mut [u8] {
-        let at = at as usize;
-        if at >= self.dataoff as usize {
-            let d = at - self.dataoff as usize;
-            &mut self.data[d..d + len]
-        } else {
-            &mut self.text[at..at + len]
-        }
+    /// Writes `bytes` at image offset `at`, which must lie inside the text
+    /// or inside the data.
+    pub fn put(&mut self, at: u64, bytes: &[u8]) -> Result<(), LinkError> {
+        let (part, at) = match at.checked_sub(self.dataoff) {
+            Some(d) => (&mut self.data, d),
+            None => (&mut self.text, at),
+        };
+        usize::try_from(at)
+            .ok()
+            .and_then(|a| part.get_mut(a..a.checked_add(bytes.len())?))
+            .ok_or_else(|| LinkError(format!("write outside the image at {at:#x}")))?
+            .copy_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -133,6 +137,28 @@ fn sec_name(obj: &Obj<'_>, idx: SectionIndex) -> String {
         .ok()
         .and_then(|s| s.name().ok().map(str::to_owned))
         .unwrap_or_else(|| format!("#{}", idx.0))
+}
+
+/// A symbol's offset in its section, checked to lie within it (or at its end).
+fn in_section(
+    o: &Obj<'_>,
+    idx: SectionIndex,
+    s: &object::Symbol<'_, '_>,
+) -> Result<u64, LinkError> {
+    let size = o
+        .file
+        .section_by_index(idx)
+        .map_err(|e| LinkError(format!("{}: {e}", o.name)))?
+        .size();
+    if s.address() > size {
+        fail!(
+            "{}: symbol {} lies outside its section {}",
+            o.name,
+            sym_name(s),
+            sec_name(o, idx)
+        );
+    }
+    Ok(s.address())
 }
 
 fn is_global(s: &object::Symbol<'_, '_>) -> bool {
@@ -191,31 +217,67 @@ fn is_fini_array(name: &str) -> bool {
     name == ".fini_array" || name.starts_with(".fini_array.") || name == ".dtors"
 }
 
-/// Reads the inputs: objects are included; archive members become candidates.
-fn read_inputs(paths: &[PathBuf]) -> Result<Vec<(String, Vec<u8>, bool)>, LinkError> {
+/// One input file: its name (for messages) and contents.
+pub struct Input {
+    /// Shown in messages.
+    pub name: String,
+    /// The file's bytes: an ELF relocatable object or an archive.
+    pub bytes: Vec<u8>,
+}
+
+impl Input {
+    /// Reads a file.
+    pub fn read(path: &std::path::Path) -> Result<Input, LinkError> {
+        let bytes =
+            std::fs::read(path).map_err(|e| LinkError(format!("{}: {e}", path.display())))?;
+        Ok(Input {
+            name: path.display().to_string(),
+            bytes,
+        })
+    }
+}
+
+/// Expands archives: objects are included; archive members become candidates.
+fn expand(inputs: Vec<Input>) -> Result<Vec<(String, Vec<u8>, bool)>, LinkError> {
     let mut out = Vec::new();
-    for p in paths {
-        let bytes = std::fs::read(p).map_err(|e| LinkError(format!("{}: {e}", p.display())))?;
+    for Input { name: p, bytes } in inputs {
         if let Ok(ar) = ArchiveFile::parse(&*bytes) {
             for m in ar.members() {
-                let m = m.map_err(|e| LinkError(format!("{}: {e}", p.display())))?;
+                let m = m.map_err(|e| LinkError(format!("{p}: {e}")))?;
                 let name = String::from_utf8_lossy(m.name()).into_owned();
                 let data = m
                     .data(&*bytes)
-                    .map_err(|e| LinkError(format!("{}({name}): {e}", p.display())))?;
+                    .map_err(|e| LinkError(format!("{p}({name}): {e}")))?;
                 // Members may sit at unaligned offsets; the ELF reader wants
                 // an aligned copy. Members that are not objects (an rlib's
                 // metadata, a symbol index) are skipped.
                 let data = data.to_vec();
                 if object::File::parse(&*data).is_ok() {
-                    out.push((format!("{}({name})", p.display()), data, false));
+                    out.push((format!("{p}({name})"), data, false));
                 }
             }
         } else {
-            out.push((p.display().to_string(), bytes, true));
+            out.push((p, bytes, true));
         }
     }
     Ok(out)
+}
+
+/// The largest module the linker writes.
+pub const MAX_MODULE: u64 = 256 << 20;
+
+/// `v` rounded up to a multiple of `a`, within [`MAX_MODULE`].
+fn round(v: u64, a: u64) -> Result<u64, LinkError> {
+    v.checked_next_multiple_of(a.max(1))
+        .filter(|&r| r <= MAX_MODULE)
+        .ok_or_else(|| LinkError(format!("module too large (over {MAX_MODULE} bytes)")))
+}
+
+/// `a + b`, within [`MAX_MODULE`].
+fn grow(a: u64, b: u64) -> Result<u64, LinkError> {
+    a.checked_add(b)
+        .filter(|&r| r <= MAX_MODULE)
+        .ok_or_else(|| LinkError(format!("module too large (over {MAX_MODULE} bytes)")))
 }
 
 /// Adds an object's definitions to the global table, dropping sections of
@@ -291,9 +353,19 @@ pub struct Linked {
     pub warnings: Vec<String>,
 }
 
-/// Links `opts.inputs` into a module.
+/// Links the files `opts.inputs` into a module.
 pub fn link(opts: &Options) -> Result<Linked, LinkError> {
-    let inputs = read_inputs(&opts.inputs)?;
+    let inputs = opts
+        .inputs
+        .iter()
+        .map(|p| Input::read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    link_inputs(inputs, opts)
+}
+
+/// Links inputs already in memory (`opts.inputs` is not read).
+pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkError> {
+    let inputs = expand(inputs)?;
     if inputs.is_empty() {
         fail!("no input objects");
     }
@@ -417,7 +489,9 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
                         .symbol_by_index(*sym)
                         .map_err(|e| LinkError(format!("{}: {e}", objs[*obj].name)))?;
                     match d.section() {
-                        SymbolSection::Section(idx) => Resolved::In(*obj, idx.0, d.address()),
+                        SymbolSection::Section(idx) => {
+                            Resolved::In(*obj, idx.0, in_section(&objs[*obj], idx, &d)?)
+                        }
                         _ => Resolved::Abs(d.address()),
                     }
                 }
@@ -426,7 +500,7 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
             });
         }
         Ok(match s.section() {
-            SymbolSection::Section(idx) => Resolved::In(oi, idx.0, s.address()),
+            SymbolSection::Section(idx) => Resolved::In(oi, idx.0, in_section(o, idx, &s)?),
             SymbolSection::Absolute => Resolved::Abs(s.address()),
             _ => fail!("{}: local symbol {} has no section", o.name, sym_name(&s)),
         })
@@ -510,9 +584,12 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
         };
         let p = part as usize;
         let a = s.align().max(1);
-        sizes[p] = sizes[p].next_multiple_of(a);
+        if !a.is_power_of_two() || a > 1 << 16 {
+            fail!("{}: section {name}: alignment {a} not supported", o.name);
+        }
+        sizes[p] = round(sizes[p], a)?;
         place.insert((oi, idx), (part, sizes[p]));
-        sizes[p] += s.size();
+        sizes[p] = grow(sizes[p], s.size())?;
         align_of[p] = align_of[p].max(a);
         for (_, r) in s.relocations() {
             let (RelocationFlags::Elf { r_type }, RelocationTarget::Symbol(si)) =
@@ -538,9 +615,12 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
     let mut common_at: HashMap<String, u64> = HashMap::new();
     for name in &commons_used {
         if let Some(Def::Common { size, align, .. }) = globals.get(name) {
-            sizes[2] = sizes[2].next_multiple_of(*align);
+            if !align.is_power_of_two() || *align > 1 << 16 {
+                fail!("common symbol {name}: alignment {align} not supported");
+            }
+            sizes[2] = round(sizes[2], *align)?;
             common_at.insert(name.clone(), sizes[2]);
-            sizes[2] += size;
+            sizes[2] = grow(sizes[2], *size)?;
             align_of[2] = align_of[2].max(*align);
         }
     }
@@ -571,7 +651,7 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
     }
 
     // Final layout: text sections, stubs, init function | page | data, GOT | bss.
-    let stub_start = sizes[0].next_multiple_of(16);
+    let stub_start = round(sizes[0], 16)?;
     let stubs: BTreeMap<String, u64> = stub_names
         .iter()
         .enumerate()
@@ -583,11 +663,11 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
     } else {
         init_at + backend.init_size(init_targets.len())
     };
-    let dataoff = text_end.next_multiple_of(backend.page_size());
-    let got_start = sizes[1].next_multiple_of(ws);
-    let data_len = got_start + ws * got_keys.len() as u64;
-    let bss_start = data_len.next_multiple_of(align_of[2]);
-    let image_end = bss_start + sizes[2];
+    let dataoff = round(text_end, backend.page_size())?;
+    let got_start = round(sizes[1], ws)?;
+    let data_len = grow(got_start, ws * got_keys.len() as u64)?;
+    let bss_start = round(data_len, align_of[2])?;
+    let image_end = grow(grow(dataoff, bss_start)?, sizes[2])?;
     let addr = |r: &Resolved| -> Option<Target> {
         Some(match r {
             Resolved::In(oi, idx, off) => {
@@ -618,12 +698,12 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
         let slot = dataoff + got_start + ws * i as u64;
         let t =
             addr(k).ok_or_else(|| LinkError(format!("GOT entry for a dropped symbol: {k:?}")))?;
-        backend.write_word(&mut img, slot, &t);
+        backend.write_word(&mut img, slot, &t)?;
         img.got.insert(t, slot);
     }
     for (n, at) in &stubs {
         let slot = img.got[&Target::Import(n.clone())];
-        backend.write_stub(&mut img, *at, slot);
+        backend.write_stub(&mut img, *at, slot)?;
     }
     if !init_targets.is_empty() {
         let targets: Vec<u64> = init_targets
@@ -651,9 +731,32 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
             let data = s
                 .data()
                 .map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
-            img.field(base, data.len()).copy_from_slice(data);
+            img.put(base, data)?;
         }
         let sname = s.name().unwrap_or("?").to_owned();
+        // No two relocations may patch the same bytes: the result would
+        // depend on their order, and the loader refuses overlapping fields.
+        let mut fields: Vec<(u64, u64, u32)> = s
+            .relocations()
+            .filter_map(|(off, r)| match r.flags() {
+                RelocationFlags::Elf { r_type } => Some((off, backend.width(r_type), r_type)),
+                _ => None,
+            })
+            .filter(|f| f.1 > 0)
+            .collect();
+        fields.sort_unstable();
+        for w in fields.windows(2) {
+            if w[0].0.saturating_add(w[0].1) > w[1].0 {
+                fail!(
+                    "{}: section {sname}+{:#x}: relocation {} overlaps relocation {} at +{:#x}",
+                    o.name,
+                    w[1].0,
+                    backend.type_name(w[1].2),
+                    backend.type_name(w[0].2),
+                    w[0].0
+                );
+            }
+        }
         for (off, r) in s.relocations() {
             let RelocationFlags::Elf { r_type } = r.flags() else {
                 fail!(
@@ -691,6 +794,10 @@ pub fn link(opts: &Options) -> Result<Linked, LinkError> {
             };
             if part == Part::Bss {
                 fail!("{}: relocation in a bss section", what());
+            }
+            let width = backend.width(r_type);
+            if off.checked_add(width).is_none_or(|end| end > s.size()) {
+                fail!("{}: field outside its section", what());
             }
             backend.apply(
                 &mut img,

@@ -1,9 +1,8 @@
 //! `aout`: link, inspect and run dynld modules.
 
-mod exports;
-mod link;
 mod run;
-mod sigsec;
+
+use aout_tools::{exports, link};
 
 use clap::{Parser, Subcommand};
 use dynld::{arch, Limits, ModuleView};

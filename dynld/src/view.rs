@@ -28,7 +28,12 @@ pub struct FileSym<'a> {
     pub value: u32,
 }
 
+/// `len` bytes at `off`. An empty part is fine wherever it points: the
+/// streaming loader reads nothing for it either.
 fn part<'a>(bytes: &'a [u8], off: u64, len: usize, what: &'static str) -> Result<&'a [u8], Error> {
+    if len == 0 {
+        return Ok(&[]);
+    }
     usize::try_from(off)
         .ok()
         .and_then(|o| bytes.get(o..o.checked_add(len)?))

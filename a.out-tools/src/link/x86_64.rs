@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 
 pub(crate) struct Backend;
 
-fn put(img: &mut Image, at: u64, bytes: &[u8]) {
-    img.field(at, bytes.len()).copy_from_slice(bytes);
+fn put(img: &mut Image, at: u64, bytes: &[u8]) -> Result<(), LinkError> {
+    img.put(at, bytes)
 }
 
 fn rel32(from_end: u64, to: u64) -> Option<i32> {
-    i32::try_from(to as i64 - from_end as i64).ok()
+    i32::try_from(i128::from(to) - i128::from(from_end)).ok()
+}
+
+/// `v + a - p` (or `v + a` without a place), exactly.
+fn value(v: u64, a: i64, p: Option<u64>) -> i128 {
+    i128::from(v) + i128::from(a) - p.map_or(0, i128::from)
 }
 
 impl Backend {
@@ -26,6 +31,28 @@ impl Backend {
         }
     }
 
+    /// Bytes a relocation type patches.
+    pub fn width(&self, r_type: u32) -> u64 {
+        match r_type {
+            elf::R_X86_64_64
+            | elf::R_X86_64_PC64
+            | elf::R_X86_64_GOTOFF64
+            | elf::R_X86_64_GOT64
+            | elf::R_X86_64_GOTPCREL64
+            | elf::R_X86_64_GOTPC64
+            | elf::R_X86_64_GOTPLT64
+            | elf::R_X86_64_PLTOFF64
+            | elf::R_X86_64_SIZE64
+            | elf::R_X86_64_DTPMOD64
+            | elf::R_X86_64_DTPOFF64
+            | elf::R_X86_64_TPOFF64 => 8,
+            elf::R_X86_64_NONE => 0,
+            elf::R_X86_64_16 | elf::R_X86_64_PC16 => 2,
+            elf::R_X86_64_8 | elf::R_X86_64_PC8 => 1,
+            _ => 4,
+        }
+    }
+
     pub fn page_size(&self) -> u64 {
         4096
     }
@@ -35,11 +62,11 @@ impl Backend {
         8
     }
 
-    pub fn write_stub(&self, img: &mut Image, at: u64, slot: u64) {
-        let d = rel32(at + 6, slot).unwrap_or(0);
-        put(img, at, &[0xff, 0x25]);
-        put(img, at + 2, &d.to_le_bytes());
-        put(img, at + 6, &[0xcc, 0xcc]);
+    pub fn write_stub(&self, img: &mut Image, at: u64, slot: u64) -> Result<(), LinkError> {
+        let d = rel32(at + 6, slot).ok_or_else(|| LinkError("GOT out of range of stub".into()))?;
+        put(img, at, &[0xff, 0x25])?;
+        put(img, at + 2, &d.to_le_bytes())?;
+        put(img, at + 6, &[0xcc, 0xcc])
     }
 
     /// `sub $8,%rsp; call f...; add $8,%rsp; ret`.
@@ -48,31 +75,31 @@ impl Backend {
     }
 
     pub fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
-        put(img, at, &[0x48, 0x83, 0xec, 0x08]);
+        put(img, at, &[0x48, 0x83, 0xec, 0x08])?;
         let mut p = at + 4;
         for &t in targets {
             let d = rel32(p + 5, t).ok_or_else(|| LinkError("constructor out of range".into()))?;
-            put(img, p, &[0xe8]);
-            put(img, p + 1, &d.to_le_bytes());
+            put(img, p, &[0xe8])?;
+            put(img, p + 1, &d.to_le_bytes())?;
             p += 5;
         }
-        put(img, p, &[0x48, 0x83, 0xc4, 0x08, 0xc3]);
-        Ok(())
+        put(img, p, &[0x48, 0x83, 0xc4, 0x08, 0xc3])
     }
 
     /// A GOT slot (or any address word) holding `t`.
-    pub fn write_word(&self, img: &mut Image, at: u64, t: &Target) {
+    pub fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
         match t {
             Target::Local(v) => {
-                put(img, at, &v.to_le_bytes());
+                put(img, at, &v.to_le_bytes())?;
                 img.relocs.push((at, BASE64, None));
             }
-            Target::Abs(v) => put(img, at, &v.to_le_bytes()),
+            Target::Abs(v) => put(img, at, &v.to_le_bytes())?,
             Target::Import(n) => {
-                put(img, at, &0u64.to_le_bytes());
+                put(img, at, &0u64.to_le_bytes())?;
                 img.relocs.push((at, IMPORT64, Some(n.clone())));
             }
         }
+        Ok(())
     }
 
     /// Whether a mode needs the image below 2 GiB.
@@ -131,35 +158,36 @@ impl Backend {
     ) -> Result<(), LinkError> {
         let (p, a) = (r.offset, r.addend);
         let out_of_range = || LinkError(format!("{}: value out of range", (r.what)()));
+        let i32_of = |v: i128| i32::try_from(v).map_err(|_| out_of_range());
+        let u32_of = |v: i128| u32::try_from(v).map_err(|_| out_of_range());
+        let i64_of = |v: i128| i64::try_from(v).map_err(|_| out_of_range());
+        let u64_of = |v: i128| u64::try_from(v).map_err(|_| out_of_range());
         match (r.r_type, &r.target) {
             (elf::R_X86_64_NONE, _) => {}
             (elf::R_X86_64_64, Target::Local(v)) => {
-                put(img, p, &(*v as i64).wrapping_add(a).to_le_bytes());
+                put(img, p, &u64_of(value(*v, a, None))?.to_le_bytes())?;
                 img.relocs.push((p, BASE64, None));
             }
             (elf::R_X86_64_64, Target::Abs(v)) => {
-                put(img, p, &(*v as i64).wrapping_add(a).to_le_bytes())
+                put(img, p, &(*v as i64).wrapping_add(a).to_le_bytes())?
             }
             (elf::R_X86_64_64, Target::Import(n)) => {
-                put(img, p, &a.to_le_bytes());
+                put(img, p, &a.to_le_bytes())?;
                 img.relocs.push((p, IMPORT64, Some(n.clone())));
             }
             (elf::R_X86_64_PC32 | elf::R_X86_64_PLT32, Target::Local(v)) => {
-                let d = i32::try_from(*v as i64 + a - p as i64).map_err(|_| out_of_range())?;
-                put(img, p, &d.to_le_bytes());
+                put(img, p, &i32_of(value(*v, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PLT32, Target::Import(n)) => {
                 let s = *stubs
                     .get(n)
                     .ok_or_else(|| LinkError(format!("{}: no stub", (r.what)())))?;
-                let d = i32::try_from(s as i64 + a - p as i64).map_err(|_| out_of_range())?;
-                put(img, p, &d.to_le_bytes());
+                put(img, p, &i32_of(value(s, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PC32, Target::Import(n)) => {
                 // Data reached PC-relatively (non-PIC code): the loader
                 // patches it and checks the distance.
-                let a = i32::try_from(a).map_err(|_| out_of_range())?;
-                put(img, p, &a.to_le_bytes());
+                put(img, p, &i32_of(i128::from(a))?.to_le_bytes())?;
                 img.relocs.push((p, IMPORT_PC32, Some(n.clone())));
             }
             (elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX, t) => {
@@ -167,29 +195,24 @@ impl Backend {
                     .got
                     .get(t)
                     .ok_or_else(|| LinkError(format!("{}: no GOT slot", (r.what)())))?;
-                let d = i32::try_from(slot as i64 + a - p as i64).map_err(|_| out_of_range())?;
-                put(img, p, &d.to_le_bytes());
+                put(img, p, &i32_of(value(slot, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_32, Target::Local(v)) => {
-                let x = u32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
-                put(img, p, &x.to_le_bytes());
+                put(img, p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
                 img.relocs.push((p, BASE32, None));
             }
             (elf::R_X86_64_32S, Target::Local(v)) => {
-                let x = i32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
-                put(img, p, &x.to_le_bytes());
+                put(img, p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
                 img.relocs.push((p, BASE32S, None));
             }
             (elf::R_X86_64_32, Target::Abs(v)) => {
-                let x = u32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
-                put(img, p, &x.to_le_bytes());
+                put(img, p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
             }
             (elf::R_X86_64_32S, Target::Abs(v)) => {
-                let x = i32::try_from(*v as i64 + a).map_err(|_| out_of_range())?;
-                put(img, p, &x.to_le_bytes());
+                put(img, p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PC64, Target::Local(v)) => {
-                put(img, p, &(*v as i64 + a - p as i64).to_le_bytes());
+                put(img, p, &i64_of(value(*v, a, Some(p)))?.to_le_bytes())?;
             }
             (
                 elf::R_X86_64_DTPMOD64

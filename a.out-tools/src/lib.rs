@@ -1,0 +1,7 @@
+//! The library behind the `aout` tool: the linker that turns ELF objects
+//! into dynld modules, the reader of signature statements, and the host
+//! export-table generator. `aout(1)` documents the behaviour.
+
+pub mod exports;
+pub mod link;
+pub mod sigsec;

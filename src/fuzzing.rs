@@ -1,0 +1,241 @@
+//! The properties the fuzz targets check, kept here so the fuzz targets,
+//! the corpus tests and anyone reproducing a crash run the same code.
+
+use crate::guard::GuardedMemory;
+use dynld::arch::x86_64::{BASE32, BASE32S, BASE64, IMPORT64, IMPORT_PC32};
+use dynld::format::{Dynhdr, Exec};
+use dynld::{
+    Arch, Dynsym, Error, ExportTable, Limits, Loader, ModuleBuilder, ModuleView, SliceSource,
+    Source, Table,
+};
+
+extern "C" fn never_called() {}
+
+/// Host exports the fuzzed modules may bind to (never called).
+fn host() -> [Dynsym<'static>; 4] {
+    let f = never_called as *const ();
+    [
+        Dynsym::new("far", 0, std::ptr::without_provenance(usize::MAX / 2)),
+        Dynsym::new("host_double", 0xbb29_c315, f),
+        Dynsym::new("malloc", 0, f),
+        Dynsym::new("printf", 0x1234_5678, f),
+    ]
+}
+
+/// Limits small enough that a fuzzed module cannot ask for gigabytes.
+pub const LIMITS: Limits = Limits {
+    max_size: 1 << 20,
+    max_exports: 1 << 12,
+    max_imports: 1 << 12,
+    max_name: 512,
+    max_relocs: 1 << 16,
+    max_strings: 1 << 20,
+    max_header: 4096,
+};
+
+/// Errors only the loader can find (they need the host table or memory).
+fn binding_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Undefined { .. }
+            | Error::SigMismatch { .. }
+            | Error::RelocOverflow { .. }
+            | Error::Memory { .. }
+            | Error::Unsorted {
+                table: Table::Host,
+                ..
+            }
+    )
+}
+
+/// Loads `data` as an amd64 module into guarded memory and checks that
+/// nothing outside the module's region was written, nothing stays
+/// allocated, the source is restored on error, and the in-memory reader
+/// agrees with the loader. Panics if any of that fails.
+pub fn load(data: &[u8]) -> Result<(), Error> {
+    let mem = GuardedMemory::new();
+    let host = host();
+    let table = ExportTable::new(&host).expect("host table is sorted");
+    let mut file = Vec::with_capacity(data.len() + 3);
+    file.extend_from_slice(b"pad");
+    file.extend_from_slice(data);
+    let mut src = SliceSource::new(&file);
+    src.seek(3).expect("seek");
+    let r = Loader::new(table, &mem)
+        .limits(LIMITS)
+        .arch(Arch::Amd64)
+        .load(&mut src);
+    if let Ok(m) = &r {
+        // Everything a loaded module reports lies inside it.
+        let base = m.base() as usize;
+        for s in m.exports() {
+            let a = s.addr as usize;
+            assert!(
+                a >= base && a < base + m.size(),
+                "export {} outside",
+                s.name
+            );
+        }
+        assert_eq!(m.imports().count(), m.nimport());
+    }
+    let r = r.map(drop);
+    assert!(mem.violations().is_empty(), "{:?}", mem.violations());
+    assert_eq!(mem.live(), 0, "region leaked");
+    if r.is_err() {
+        assert_eq!(src.position().ok(), Some(3), "source not restored");
+    }
+    let view = ModuleView::parse(data, &LIMITS).map(drop);
+    match &r {
+        Ok(()) => assert!(view.is_ok(), "loader accepted, view refused: {view:?}"),
+        Err(Error::WrongArch { .. }) => {}
+        Err(e) if binding_error(e) => {}
+        Err(e) => assert_eq!(view.as_ref(), Err(e), "view and loader disagree"),
+    }
+    r
+}
+
+/// The builder that writes `v` again, canonically.
+pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
+    let mut b = ModuleBuilder::new(v.arch());
+    b.text(v.text())
+        .data(v.data())
+        .bss(v.exec().bss)
+        .data_offset(v.header().dataoff)
+        .align(v.header().align)
+        .flags(v.header().flags);
+    if let Some(e) = v.entry() {
+        b.entry(e);
+    }
+    for s in v.exports() {
+        b.export(s.name, s.sig, s.value);
+    }
+    for s in v.imports() {
+        b.import(s.name, s.sig);
+    }
+    for r in v.relocs() {
+        b.reloc(r.offset, r.mode, r.import);
+    }
+    b
+}
+
+/// Everything a view reports, for comparing two views.
+fn summary(v: &ModuleView<'_>) -> impl PartialEq + std::fmt::Debug {
+    (
+        v.arch(),
+        (v.exec().text, v.exec().data, v.exec().bss, v.entry()),
+        (v.header().dataoff, v.header().align, v.header().flags),
+        (v.text().to_vec(), v.data().to_vec()),
+        v.exports()
+            .map(|s| (s.name.to_owned(), s.sig, s.value))
+            .collect::<Vec<_>>(),
+        v.imports()
+            .map(|s| (s.name.to_owned(), s.sig))
+            .collect::<Vec<_>>(),
+        v.relocs().collect::<Vec<_>>(),
+    )
+}
+
+/// The reader/writer round trip: a module the reader accepts, written again
+/// by the writer, reads back the same, and writing that is a fixed point.
+pub fn roundtrip(data: &[u8]) {
+    let Ok(v) = ModuleView::parse(data, &LIMITS) else {
+        return;
+    };
+    let bytes = rebuild(&v)
+        .build()
+        .expect("the writer takes what the reader gave");
+    let w = ModuleView::parse(&bytes, &LIMITS).expect("the reader takes what the writer wrote");
+    assert_eq!(summary(&v), summary(&w));
+    assert_eq!(
+        rebuild(&w).build().expect("rebuild"),
+        bytes,
+        "not a fixed point"
+    );
+}
+
+/// Sample modules the structured mutator starts from (built once).
+pub fn samples() -> &'static [Vec<u8>] {
+    static SAMPLES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    SAMPLES.get_or_init(build_samples)
+}
+
+fn build_samples() -> Vec<Vec<u8>> {
+    let mut all = vec![
+        crate::calc().build().expect("calc"),
+        crate::far_call().build().expect("far_call"),
+    ];
+    // Every amd64 mode, several imports, entry and flags.
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0x90; 64])
+        .data(&[0; 64])
+        .bss(32)
+        .data_offset(0x1000)
+        .entry(4);
+    let i0 = b.import("host_double", 0xbb29_c315);
+    let i1 = b.import("malloc", 0);
+    let i2 = b.import("far", 0);
+    b.export("a", 1, 0)
+        .export("b", 0, 0x1000)
+        .export("c", 0, 0x1040)
+        .reloc(8, BASE64, None)
+        .reloc(16, BASE32, None)
+        .reloc(20, BASE32S, None)
+        .reloc(24, IMPORT_PC32, Some(i2))
+        .reloc(0x1000, IMPORT64, Some(i0))
+        .reloc(0x1008, IMPORT64, Some(i1))
+        .reloc(0x1010, BASE64, None);
+    all.push(b.build().expect("modes"));
+    all
+}
+
+/// A structured mutation of a sample module: `data[0]` picks the sample;
+/// then each 5-byte step (selector, value) rewrites a header word (kept
+/// plausible by often adding a small delta instead of replacing it) or a
+/// byte in the tables and relocations.
+pub fn mutate(data: &[u8]) -> Vec<u8> {
+    let samples = samples();
+    let Some((&pick, steps)) = data.split_first() else {
+        return samples[0].clone();
+    };
+    let mut m = samples[pick as usize % samples.len()].clone();
+    let words = (Exec::SIZE + 8 + Dynhdr::SIZE) / 4;
+    for step in steps.chunks_exact(5) {
+        let sel = step[0] as usize;
+        let val = u32::from_be_bytes([step[1], step[2], step[3], step[4]]);
+        if sel < 2 * words {
+            let at = (sel % words) * 4;
+            let old = u32::from_be_bytes(m[at..at + 4].try_into().expect("word"));
+            let new = if sel < words {
+                old.wrapping_add(val as i8 as u32)
+            } else {
+                val
+            };
+            m[at..at + 4].copy_from_slice(&new.to_be_bytes());
+        } else if m.len() > 4 * words {
+            let span = m.len() - 4 * words;
+            let at = 4 * words + (val as usize >> 8) % span;
+            m[at] = val as u8;
+        }
+    }
+    m
+}
+
+/// Links `data` as one ELF object with the aout linker; whatever the linker
+/// writes must be a module the reader accepts.
+pub fn link(data: &[u8]) {
+    use aout_tools::link::{link_inputs, Input, Options};
+    let opts = Options {
+        inputs: Vec::new(),
+        exports: None,
+        gc: data.first().is_some_and(|b| b & 1 == 0),
+    };
+    let input = Input {
+        name: "fuzz.o".into(),
+        bytes: data.to_vec(),
+    };
+    if let Ok(linked) = link_inputs(vec![input], &opts) {
+        if let Err(e) = ModuleView::parse(&linked.bytes, &Limits::DEFAULT) {
+            panic!("the linker wrote a module the reader refuses: {e}");
+        }
+    }
+}
