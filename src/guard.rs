@@ -89,6 +89,15 @@ unsafe impl Memory for GuardedMemory {
         Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(base.add(lead)), size) })
     }
 
+    /// This provider cannot promise an address below 2 GiB, so it refuses
+    /// such modules on every machine (rather than by where the heap is).
+    fn allocate_low(&self, size: usize, _align: usize) -> Result<Region, Error> {
+        Err(Error::Memory {
+            what: "module needs memory below 2 GiB",
+            size,
+        })
+    }
+
     fn seal(&self, _region: &Region, _seal: Seal) -> Result<(), Error> {
         Ok(())
     }

@@ -114,3 +114,18 @@ pub fn far_call() -> ModuleBuilder {
     b.reloc(1, IMPORT_PC32, Some(far));
     b
 }
+
+/// A module with 16 bytes of text, 16 of data at 0x1000, 16 of bss, one
+/// import (`host_double`) and one relocation, written unchecked: for
+/// testing how the loader treats that relocation.
+pub fn one_reloc(offset: u32, mode: u8, import: Option<u32>) -> Vec<u8> {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3; 16])
+        .data(&[0; 16])
+        .bss(16)
+        .data_offset(0x1000)
+        .keep_order();
+    b.import("host_double", 0);
+    b.reloc(offset, mode, import);
+    b.build().expect("one_reloc")
+}

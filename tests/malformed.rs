@@ -7,8 +7,8 @@ use dynld::{
     signof, Arch, Dynsym, Error, ExportTable, Limits, Loader, ModuleBuilder, SliceSource, Source,
     Table,
 };
-use dynld_suite::calc;
 use dynld_suite::guard::GuardedMemory;
+use dynld_suite::{calc, one_reloc};
 
 extern "C" fn host_double(x: i32) -> i32 {
     2 * x
@@ -304,18 +304,6 @@ fn signature_mismatch() {
     // A zero signature on either side is not checked.
     let host = [Dynsym::new("host_double", 0, host_double as *const ())];
     load_with(&calc_bytes(), &host, Limits::DEFAULT).unwrap();
-}
-
-fn one_reloc(offset: u32, mode: u8, import: Option<u32>) -> Vec<u8> {
-    let mut b = ModuleBuilder::new(Arch::Amd64);
-    b.text(&[0xc3; 16])
-        .data(&[0; 16])
-        .bss(16)
-        .data_offset(0x1000)
-        .keep_order();
-    b.import("host_double", 0);
-    b.reloc(offset, mode, import);
-    b.build().unwrap()
 }
 
 #[test]

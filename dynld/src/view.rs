@@ -154,30 +154,39 @@ impl<'a> ModuleView<'a> {
 
     /// The exports, in name order.
     pub fn exports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
+        let raw = part(self.bytes, self.lay.expoff, self.lay.exp_bytes(), "exports");
+        self.syms(raw, ExpEntry::SIZE, ExpEntry::parse)
+    }
+
+    /// The imports, in name order (their index is the one relocations use).
+    pub fn imports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
+        let raw = part(self.bytes, self.lay.impoff, self.lay.imp_bytes(), "imports");
+        self.syms(raw, ImpEntry::SIZE, |b| {
+            ImpEntry::parse(b).map(|e| ExpEntry {
+                name: e.name,
+                namelen: e.namelen,
+                sig: e.sig,
+                value: 0,
+            })
+        })
+    }
+
+    /// Entries of `size` bytes decoded by `entry` (an import's value is 0),
+    /// with their names looked up.
+    fn syms(
+        &self,
+        raw: Result<&'a [u8], Error>,
+        size: usize,
+        entry: fn(&[u8]) -> Option<ExpEntry>,
+    ) -> impl Iterator<Item = FileSym<'a>> + 'a {
         let strs = self.strs().unwrap_or(&[]);
-        let raw = part(self.bytes, self.lay.expoff, self.lay.exp_bytes(), "exports").unwrap_or(&[]);
-        raw.chunks_exact(ExpEntry::SIZE).filter_map(move |e| {
-            let e = ExpEntry::parse(e)?;
+        raw.unwrap_or(&[]).chunks_exact(size).filter_map(move |b| {
+            let e = entry(b)?;
             let name = strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
             Some(FileSym {
                 name: core::str::from_utf8(name).ok()?,
                 sig: e.sig,
                 value: e.value,
-            })
-        })
-    }
-
-    /// The imports, in name order (their index is the one relocations use).
-    pub fn imports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        let strs = self.strs().unwrap_or(&[]);
-        let raw = part(self.bytes, self.lay.impoff, self.lay.imp_bytes(), "imports").unwrap_or(&[]);
-        raw.chunks_exact(ImpEntry::SIZE).filter_map(move |e| {
-            let e = ImpEntry::parse(e)?;
-            let name = strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
-            Some(FileSym {
-                name: core::str::from_utf8(name).ok()?,
-                sig: e.sig,
-                value: 0,
             })
         })
     }
