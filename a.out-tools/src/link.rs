@@ -818,14 +818,22 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     let mut b = ModuleBuilder::new(arch);
     b.text(&img.text)
         .data(&img.data)
-        .bss(u32::try_from(image_end - data_len).map_err(|_| too_big())?)
+        .bss(u32::try_from(image_end - dataoff - data_len).map_err(|_| too_big())?)
         .data_offset(u32::try_from(dataoff).map_err(|_| too_big())?)
         .align(align_of.iter().copied().max().unwrap_or(16).max(16) as u32);
     if !init_targets.is_empty() {
         b.entry(u32::try_from(init_at).map_err(|_| too_big())?);
     }
+    // The loader's rule: an export lies in the text, or in data and bss.
+    let inside = |v: u64| v < text_end || (v >= dataoff && v < image_end);
     for (name, (o, si)) in &exports {
         if let Some(Target::Local(v)) = addr(&resolve(*o, *si)?) {
+            if !inside(v) {
+                fail!(
+                    "{}: cannot export {name}: it lies at the end of its section, outside the module",
+                    objs[*o].name
+                );
+            }
             b.export(
                 name,
                 sigs.get(name),

@@ -65,3 +65,40 @@ fn corrupt_module_is_an_error() {
     assert!(!ok);
     assert!(err.contains("premature end of module reading"), "{err}");
 }
+
+/// The linker's image is exactly text, page padding, data (with the GOT)
+/// and bss: for a fixture whose sizes are known, check them.
+#[test]
+fn linked_sizes_are_exact() {
+    let dir = std::env::temp_dir().join(format!("aout-sizes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("s.c");
+    std::fs::write(
+        &src,
+        "long big[100];\nlong small = 3;\nlong get(long i) { return big[i] + small; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("s.o");
+    let ok = Command::new("gcc")
+        .args(["-O2", "-fno-asynchronous-unwind-tables", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let module = dir.join("s.dl");
+    let (ok, _, err) = aout(&[
+        "link",
+        "-o",
+        module.to_str().unwrap(),
+        obj.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (_, out, _) = aout(&["dump", module.to_str().unwrap()]);
+    // data: `small` (8 bytes), no GOT; bss: padding to `big`'s 32-byte
+    // alignment (24 bytes), then `big` (800 bytes).
+    assert!(out.contains("data    0x8 (8 bytes) at 0x1000"), "{out}");
+    assert!(out.contains("bss     0x338 (824 bytes)"), "{out}");
+    assert!(out.contains("image   4928 bytes, align 32"), "{out}");
+}
