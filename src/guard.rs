@@ -98,11 +98,17 @@ unsafe impl Memory for GuardedMemory {
         })
     }
 
-    fn seal(&self, _region: &Region, _seal: Seal) -> Result<(), Error> {
+    unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+        if !seal.fits(region.len()) {
+            return Err(Error::Memory {
+                what: "seal does not fit the region",
+                size: region.len(),
+            });
+        }
         Ok(())
     }
 
-    fn release(&self, region: Region) {
+    unsafe fn release(&self, region: Region) {
         let p = region.as_ptr();
         let mut live = self.live.borrow_mut();
         let Some(i) = live

@@ -1,8 +1,10 @@
-//! Sample modules for dynld's end-to-end tests, benchmarks and example.
+//! Sample modules, a guarded memory provider and the fuzz targets' checks,
+//! for dynld's tests, benchmarks and fuzzing.
 //!
-//! Until the `aout` linker builds modules from compiler output, the samples
-//! are x86-64 machine code assembled by hand (each instruction's bytes are
-//! listed beside its assembly) and put together with [`ModuleBuilder`].
+//! The samples are x86-64 machine code assembled by hand (each
+//! instruction's bytes are listed beside its assembly) and put together with
+//! [`ModuleBuilder`], so the loader's tests do not depend on the linker;
+//! `a.out-tools/tests` covers modules linked from compiler output.
 
 pub mod fuzzing;
 pub mod guard;

@@ -75,6 +75,10 @@ fn check_calc(m: &Module<'_>) {
         let scratch = m.lookup("scratch", 0).unwrap() as *const [u8; 16];
         assert_eq!(*scratch, [0; 16], "bss is zeroed");
     }
+    // Indices past the table give nothing (not the import table's bytes).
+    assert!(m.export(m.nexport()).is_none());
+    assert!(m.export(usize::MAX).is_none());
+    assert!(m.import_at(m.nimport()).is_none());
     let imports: Vec<_> = m.imports().collect();
     assert_eq!(imports.len(), 1);
     assert_eq!(imports[0].name, "host_double");

@@ -118,6 +118,10 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     );
     println!("bss     {:#x} ({} bytes)", e.bss, e.bss);
     println!("image   {} bytes, align {}", v.image_size(), h.align);
+    println!(
+        "flags   {:#x}, extension header {} bytes",
+        h.flags, h.hdrsize
+    );
     match v.entry() {
         Some(x) => println!("entry   {x:#x}"),
         None => println!("entry   none"),

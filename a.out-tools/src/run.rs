@@ -21,7 +21,8 @@ pub enum Ret {
     Void,
 }
 
-/// Paths of the loaded shared objects whose file name starts with `prefix`.
+/// Paths of the loaded shared objects whose file name starts with one of
+/// `prefixes`.
 fn loaded_paths(prefixes: &[&str]) -> Vec<PathBuf> {
     unsafe extern "C" fn each(
         info: *mut libc::dl_phdr_info,

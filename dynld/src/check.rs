@@ -29,11 +29,15 @@ fn limit(what: &'static str, count: u32, max: u32) -> Result<usize, Error> {
     usize::try_from(count).map_err(|_| e)
 }
 
+/// `v` as a size this machine can hold in one slice (at most `isize::MAX`).
 fn size(v: u64) -> Result<usize, Error> {
-    usize::try_from(v).map_err(|_| Error::TooBig {
-        size: v,
-        max: usize::MAX as u64,
-    })
+    usize::try_from(v)
+        .ok()
+        .filter(|&s| s <= isize::MAX as usize)
+        .ok_or(Error::TooBig {
+            size: v,
+            max: isize::MAX as u64,
+        })
 }
 
 /// The architecture named by an Exec header's magic.
@@ -311,8 +315,8 @@ pub(crate) fn imports<'a>(
     }
 }
 
-/// Decodes relocation `index` from the front of `b`; returns the record,
-/// its mode and the bytes it took.
+/// Decodes relocation `index` from the front of `b`; returns the record and
+/// the bytes it took.
 pub(crate) fn decode_reloc(b: &[u8], prev: u32, index: u32) -> Result<(Reloc, usize), Error> {
     Reloc::decode(b, prev).map_err(|e| match e {
         RelocDecodeError::Short => Error::BadReloc {

@@ -41,7 +41,7 @@ pub const MAX_ALIGN: u32 = 1 << 16;
 
 /// Plan 9's `_MAGIC(f, b)`.
 pub const fn magic(f: u32, b: u32) -> u32 {
-    f | ((4 * b) * b + 7)
+    f | (4u32.wrapping_mul(b).wrapping_mul(b).wrapping_add(7))
 }
 
 /// The architectures the format names. The magic values are Plan 9's.
@@ -346,8 +346,12 @@ impl Reloc {
     }
 }
 
-/// Rounds `v` up to a multiple of the power of two `a`, or `None` on overflow.
+/// Rounds `v` up to a multiple of the power of two `a`, or `None` on
+/// overflow or if `a` is not a power of two.
 pub const fn align_up(v: u64, a: u64) -> Option<u64> {
+    if !a.is_power_of_two() {
+        return None;
+    }
     match v.checked_add(a - 1) {
         Some(x) => Some(x & !(a - 1)),
         None => None,

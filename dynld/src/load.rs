@@ -9,8 +9,9 @@ use crate::source::Source;
 use crate::table::{Dynsym, ExportTable};
 use core::cmp::Ordering;
 
-/// Explicit limits on what a module may ask for. Every one is checked before
-/// anything is allocated.
+/// Explicit limits on what a module may ask for. All but `max_name` are
+/// checked before anything is allocated; names are checked as the tables
+/// are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Largest image (text, padding, data and bss) in bytes; 0 = no limit
@@ -68,7 +69,9 @@ struct Guard<'p> {
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         if let Some(r) = self.region.take() {
-            self.memory.release(r);
+            // SAFETY: the region was allocated by `memory` for a load that
+            // failed; nothing refers to it any more.
+            unsafe { self.memory.release(r) };
         }
     }
 }
@@ -156,6 +159,12 @@ impl<'e, 'p> Loader<'e, 'p> {
                 size: lay.total,
             });
         }
+        if region.as_ptr() as usize % align != 0 {
+            return Err(Error::Memory {
+                what: "provider returned a misaligned region",
+                size: lay.total,
+            });
+        }
         let base = region.as_ptr() as u64;
         // SAFETY: the region was just allocated for this module: valid for
         // reads and writes of its length, initialised, and referenced by
@@ -164,11 +173,12 @@ impl<'e, 'p> Loader<'e, 'p> {
         let mem: &mut [u8] = unsafe { core::slice::from_raw_parts_mut(region.as_ptr(), lay.total) };
         let (img, tabs) = mem.split_at_mut(lay.strs);
 
+        // The region arrives zeroed (the provider's contract), so the gap
+        // after the text and the bss need no writes: a large bss costs no
+        // memory until the module touches it.
         seek_to(src, start, lay.textoff)?;
         src.read_exact_or(&mut img[..lay.text], "text")?;
-        img[lay.text..lay.dataoff].fill(0);
         src.read_exact_or(&mut img[lay.dataoff..lay.dataoff + lay.data], "data")?;
-        img[lay.dataoff + lay.data..].fill(0);
 
         let (strtab, rest) = tabs.split_at_mut(lay.strsize);
         let (exptab, rest) = rest.split_at_mut(lay.exp_bytes());
@@ -215,8 +225,10 @@ impl<'e, 'p> Loader<'e, 'p> {
             data: lay.dataoff,
             data_end: lay.image,
         };
-        if let Err(e) = self.memory.seal(&region, seal) {
-            self.memory.release(region);
+        // SAFETY: the region came from this provider and is live.
+        if let Err(e) = unsafe { self.memory.seal(&region, seal) } {
+            // SAFETY: as above; the failed module is dropped with it.
+            unsafe { self.memory.release(region) };
             return Err(e);
         }
         Ok(Module {
@@ -303,7 +315,11 @@ pub struct Import<'a> {
 impl<'p> Module<'p> {
     /// The module's tables (strings, exports, imports, bindings).
     fn tables(&self) -> &[u8] {
-        let len = self.lay.total.min(self.region.len()) - self.lay.strs;
+        let len = self
+            .lay
+            .total
+            .min(self.region.len())
+            .saturating_sub(self.lay.strs);
         // SAFETY: the region is owned by this module for its whole life and
         // `[strs, strs + len)` lies inside it. The loader wrote the tables
         // before the module was built, and nothing writes them afterwards:
@@ -370,8 +386,11 @@ impl<'p> Module<'p> {
 
     /// Export `i`, in name order, with its address in this process.
     pub fn export(&self, i: usize) -> Option<Dynsym<'_>> {
+        if i >= self.lay.nexport {
+            return None;
+        }
         let t = self.tables();
-        let at = self.lay.exps - self.lay.strs + i.checked_mul(ExpEntry::SIZE)?;
+        let at = self.lay.exps - self.lay.strs + i * ExpEntry::SIZE;
         let e = ExpEntry::parse(t.get(at..at + ExpEntry::SIZE)?)?;
         let name = self
             .strs()
@@ -466,7 +485,9 @@ impl<'p> Module<'p> {
     pub fn free_imports(&mut self) {
         let keep = self.lay.imps;
         self.lay.nimport = 0;
-        if self.memory.shrink(&mut self.region, keep) {
+        // SAFETY: the region is this module's, from this provider, and
+        // nothing reads past `imps` once the imports are forgotten.
+        if unsafe { self.memory.shrink(&mut self.region, keep) } {
             self.lay.total = keep;
             self.lay.binds = keep;
         }
@@ -475,7 +496,10 @@ impl<'p> Module<'p> {
 
 impl Drop for Module<'_> {
     fn drop(&mut self) {
-        self.memory.release(self.region.take());
+        // SAFETY: the region is this module's, from this provider; the
+        // module is going away, and the caller (per `Module`'s contract)
+        // no longer runs its code.
+        unsafe { self.memory.release(self.region.take()) };
     }
 }
 

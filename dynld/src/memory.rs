@@ -72,25 +72,25 @@ pub struct Seal {
 ///
 /// # Safety
 ///
-/// Implementations promise that [`allocate`](Memory::allocate) returns a
-/// region satisfying [`Region::from_raw_parts`]'s contract, at least `size`
-/// bytes long and aligned to `align`, and that `seal` leaves `[seal.text,
-/// region.len())` readable and writable.
+/// Implementations promise that [`allocate`](Memory::allocate) (and
+/// [`allocate_low`](Memory::allocate_low)) return a zeroed region
+/// satisfying [`Region::from_raw_parts`]'s contract, at least `size` bytes
+/// long and aligned to `align`; that `seal` leaves `[seal.data,
+/// seal.data_end)` readable and writable and everything in the region
+/// readable; and that a `shrink` returning `true` left the region's first
+/// `len` bytes in place.
 pub unsafe trait Memory {
     /// A zeroed, readable and writable region of `size` bytes aligned to
     /// `align` (a power of two).
     fn allocate(&self, size: usize, align: usize) -> Result<Region, Error>;
-    /// Called once the image is relocated: make `[0, seal.text)` executable
-    /// (and read-only, if the provider enforces W^X) and synchronise the
-    /// instruction cache with it.
-    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error>;
     /// Like [`allocate`](Memory::allocate), but the region must end at or
     /// below 2 GiB (for modules that use absolute 32-bit addresses). The
     /// default allocates normally and refuses a region that is not low.
     fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
         let r = self.allocate(size, align)?;
         if (r.as_ptr() as u64).saturating_add(r.len() as u64) > LOW_LIMIT {
-            self.release(r);
+            // SAFETY: `r` was just allocated by this provider.
+            unsafe { self.release(r) };
             return Err(Error::Memory {
                 what: "module needs memory below 2 GiB",
                 size,
@@ -98,13 +98,37 @@ pub unsafe trait Memory {
         }
         Ok(r)
     }
-    /// Takes back a region this provider allocated.
-    fn release(&self, region: Region);
+    /// Called once the image is relocated: make `[0, seal.text)` executable
+    /// (and read-only, if the provider enforces W^X) and synchronise the
+    /// instruction cache with it. Fails if `seal` does not fit the region.
+    ///
+    /// # Safety
+    ///
+    /// `region` came from this provider and has not been released.
+    unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error>;
+    /// Takes back a region.
+    ///
+    /// # Safety
+    ///
+    /// `region` came from this provider's `allocate` or `allocate_low` and
+    /// nothing uses it any more.
+    unsafe fn release(&self, region: Region);
     /// Gives back the tail of `region` past `len` bytes, if the provider can.
     /// Returns whether it did (and then `region` is `len` bytes long).
-    fn shrink(&self, region: &mut Region, len: usize) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// `region` came from this provider and nothing uses its bytes past `len`.
+    unsafe fn shrink(&self, region: &mut Region, len: usize) -> bool {
         let _ = (region, len);
         false
+    }
+}
+
+impl Seal {
+    /// Whether the seal's ranges lie in order inside a region of `len` bytes.
+    pub fn fits(&self, len: usize) -> bool {
+        self.text <= self.data && self.data <= self.data_end && self.data_end <= len
     }
 }
 
@@ -172,17 +196,24 @@ unsafe impl Memory for HeapMemory {
         Ok(unsafe { Region::from_raw_parts(ptr, size) })
     }
 
-    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+    unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+        if !seal.fits(region.len()) {
+            return Err(Error::Memory {
+                what: "seal does not fit the region",
+                size: region.len(),
+            });
+        }
         if let Some(f) = self.flush {
             f(region.as_ptr(), seal.text);
         }
         Ok(())
     }
 
-    fn release(&self, region: Region) {
+    unsafe fn release(&self, region: Region) {
         let total = region.len().next_multiple_of(HEAP_TAG) + HEAP_TAG;
-        // SAFETY: `allocate` wrote the alignment in the last word of the
-        // allocation, and `shrink` is not implemented, so `len` is unchanged.
+        // SAFETY: the caller guarantees the region came from this provider,
+        // so `allocate` wrote the alignment in the last word of the
+        // allocation; `shrink` is not implemented, so `len` is unchanged.
         unsafe {
             let align = region.as_ptr().add(total - HEAP_TAG).cast::<usize>().read();
             let layout = core::alloc::Layout::from_size_align_unchecked(total, align);
@@ -240,6 +271,8 @@ impl<'a, const N: usize> Arena<'a, N> {
 
 unsafe impl<const N: usize> Memory for Arena<'_, N> {
     fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        // Every live region takes at least a byte, so offsets identify them.
+        let size = size.max(1);
         let mut used = self.used.borrow_mut();
         if used.is_full() {
             return Err(Error::Memory {
@@ -283,14 +316,20 @@ unsafe impl<const N: usize> Memory for Arena<'_, N> {
         }
     }
 
-    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+    unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+        if !seal.fits(region.len()) {
+            return Err(Error::Memory {
+                what: "seal does not fit the region",
+                size: region.len(),
+            });
+        }
         if let Some(f) = self.flush {
             f(region.as_ptr(), seal.text);
         }
         Ok(())
     }
 
-    fn release(&self, region: Region) {
+    unsafe fn release(&self, region: Region) {
         let off = region.as_ptr() as usize - self.base.as_ptr() as usize;
         let mut used = self.used.borrow_mut();
         if let Some(i) = used.iter().position(|&(o, _)| o == off) {
@@ -298,7 +337,7 @@ unsafe impl<const N: usize> Memory for Arena<'_, N> {
         }
     }
 
-    fn shrink(&self, region: &mut Region, len: usize) -> bool {
+    unsafe fn shrink(&self, region: &mut Region, len: usize) -> bool {
         let off = region.as_ptr() as usize - self.base.as_ptr() as usize;
         let mut used = self.used.borrow_mut();
         match used.iter_mut().find(|(o, _)| *o == off) {
@@ -314,3 +353,57 @@ unsafe impl<const N: usize> Memory for Arena<'_, N> {
 
 #[cfg(all(feature = "std", unix))]
 pub use crate::mmap::{MmapMemory, MMAP};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arena_regions_never_share_an_offset() {
+        let mut buf = [0u8; 256];
+        let arena: Arena<'_, 4> = Arena::new(&mut buf);
+        let empty = arena.allocate(0, 8).unwrap();
+        let real = arena.allocate(16, 8).unwrap();
+        assert_ne!(empty.as_ptr(), real.as_ptr());
+        // SAFETY: both regions came from this arena and are unused.
+        unsafe {
+            arena.release(empty);
+            assert_eq!(arena.regions(), 1);
+            arena.release(real);
+        }
+        assert_eq!(arena.in_use(), 0);
+    }
+
+    #[test]
+    fn seal_must_fit_the_region() {
+        let mut buf = [0u8; 64];
+        let arena: Arena<'_, 1> = Arena::new(&mut buf);
+        let r = arena.allocate(32, 8).unwrap();
+        let bad = Seal {
+            text: 16,
+            data: 8,
+            data_end: 32,
+        };
+        let past = Seal {
+            text: 8,
+            data: 8,
+            data_end: 33,
+        };
+        // SAFETY: the region came from this arena.
+        unsafe {
+            assert!(arena.seal(&r, bad).is_err());
+            assert!(arena.seal(&r, past).is_err());
+            assert!(arena
+                .seal(
+                    &r,
+                    Seal {
+                        text: 8,
+                        data: 16,
+                        data_end: 32
+                    }
+                )
+                .is_ok());
+            arena.release(r);
+        }
+    }
+}

@@ -50,6 +50,9 @@ impl MmapMemory {
             what: "mmap failed",
             size,
         };
+        if !align.is_power_of_two() {
+            return Err(fail);
+        }
         let len = round(size.max(1), page).ok_or(fail.clone())?;
         let extra = if align > page { align } else { 0 };
         let map = len.checked_add(extra).ok_or(fail.clone())?;
@@ -98,7 +101,8 @@ unsafe impl Memory for MmapMemory {
     fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
         let r = self.map(size, align, libc::MAP_32BIT)?;
         if (r.as_ptr() as u64).saturating_add(r.len() as u64) > crate::memory::LOW_LIMIT {
-            self.release(r);
+            // SAFETY: `r` was just allocated by this provider.
+            unsafe { self.release(r) };
             return Err(Error::Memory {
                 what: "no memory below 2 GiB",
                 size,
@@ -107,7 +111,13 @@ unsafe impl Memory for MmapMemory {
         Ok(r)
     }
 
-    fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+    unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
+        if !seal.fits(region.len()) {
+            return Err(Error::Memory {
+                what: "seal does not fit the region",
+                size: region.len(),
+            });
+        }
         if seal.text == 0 {
             return Ok(());
         }
@@ -120,8 +130,10 @@ unsafe impl Memory for MmapMemory {
             });
         }
         flush_icache(region.as_ptr(), seal.text);
-        // SAFETY: `[0, end)` lies inside the region's mapping (the region
-        // covers whole pages) and holds only the module's text.
+        // SAFETY: the caller guarantees the region is a live mapping made by
+        // `allocate`, which covers whole pages; `end` is the text rounded up
+        // to a page, inside the region's pages since `text <= len`, and no
+        // data or bss byte lies below it (checked above).
         let r = unsafe {
             libc::mprotect(
                 region.as_ptr().cast(),
@@ -138,14 +150,15 @@ unsafe impl Memory for MmapMemory {
         Ok(())
     }
 
-    fn release(&self, region: Region) {
+    unsafe fn release(&self, region: Region) {
         let len = round(region.len().max(1), page_size()).unwrap_or(usize::MAX);
-        // SAFETY: the region is a mapping of `len` bytes made by `allocate`
-        // (possibly shrunk by `shrink` to a page multiple) and no longer used.
+        // SAFETY: the caller guarantees the region is a mapping of `len`
+        // bytes made by `allocate` (possibly shrunk to a page multiple by
+        // `shrink`) and no longer used.
         unsafe { libc::munmap(region.as_ptr().cast(), len) };
     }
 
-    fn shrink(&self, region: &mut Region, len: usize) -> bool {
+    unsafe fn shrink(&self, region: &mut Region, len: usize) -> bool {
         let page = page_size();
         let (Some(keep), Some(have)) = (round(len.max(1), page), round(region.len().max(1), page))
         else {
@@ -155,7 +168,8 @@ unsafe impl Memory for MmapMemory {
             return false;
         }
         if keep < have {
-            // SAFETY: `[keep, have)` is the unused tail of the region's mapping.
+            // SAFETY: the caller guarantees the region is this provider's
+            // mapping; `[keep, have)` is its unused tail.
             unsafe { libc::munmap(region.as_ptr().add(keep).cast(), have - keep) };
         }
         // SAFETY: the first `len` bytes are still mapped and owned by the region.

@@ -13,15 +13,20 @@
 //!         | "*" type                          pointer to type
 //!         | "[" [digits] "]" type             array of type (length ignored)
 //!         | "fn" "(" [params] ")" type        function returning type
-//!         | ("struct" | "union") [tag] ["{" [type {"," type}] "}"]
+//!         | ("struct" | "union") (tag ["{" members "}"] | "{" members "}")
 //!         | "enum" [tag]
+//! members = [type {"," type}]
 //! params  = type {"," type} ["," "..."] | "..."
 //! scalar  = "char" | "uchar" | "short" | "ushort" | "int" | "uint"
 //!         | "long" | "ulong" | "vlong" | "uvlong" | "float" | "double" | "void"
 //! tag     = identifier
 //! ```
 //!
-//! Blanks between tokens are ignored. `long` is Plan 9's 32-bit `long`;
+//! Blanks between tokens are ignored. A struct or union needs a tag, a body
+//! or both; the body of a tag already met in the same description is
+//! skipped (brace-matched, not parsed), as the walk ignores it. At most
+//! [`MAX_DEPTH`] levels of nesting and [`MAX_STRUCTS`] structs and unions.
+//! `long` is Plan 9's 32-bit `long`;
 //! a 64-bit integer is `vlong`. C's `int f(void)` is `fn(void) int` and a
 //! pointer to it `*fn(void) int`.
 //!
@@ -289,6 +294,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             if self.eat(b'[') {
+                self.skip_ws();
                 while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
                     self.i += 1;
                 }
@@ -724,6 +730,7 @@ mod tests {
         assert_ne!(hash("fn(int) int"), hash("fn(long) int"));
         // Array length is ignored.
         assert_eq!(hash("[10]int"), hash("[]int"));
+        assert_eq!(hash("[ 10 ] int"), hash("[]int"));
         // Tags and member names do not enter; structure does.
         assert_eq!(hash("struct a { int }"), hash("struct b { int }"));
         assert_ne!(hash("struct a { int }"), hash("struct a { uint }"));

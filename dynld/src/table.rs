@@ -114,7 +114,13 @@ impl<'a> ExportTable<'a> {
     pub const fn new_const(syms: &'a [Dynsym<'a>]) -> Self {
         let mut i = 0;
         while i < syms.len() {
-            assert!(!syms[i].name.is_empty(), "export table: empty name");
+            let name = syms[i].name.as_bytes();
+            assert!(!name.is_empty(), "export table: empty name");
+            let mut k = 0;
+            while k < name.len() {
+                assert!(name[k] != 0, "export table: NUL in a name");
+                k += 1;
+            }
             if i > 0 {
                 assert!(
                     matches!(name_cmp(syms[i - 1].name, syms[i].name), Ordering::Less),

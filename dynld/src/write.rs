@@ -14,7 +14,8 @@ use alloc::vec::Vec;
 /// relocations by offset (import indices in relocations are remapped to the
 /// sorted order). Image offsets: text starts at 0, data at
 /// [`data_offset`](Self::data_offset) (by default the text size rounded up to
-/// the page size), bss right after data.
+/// [`page_size`](Self::page_size): 4096 on 64-bit architectures, 8
+/// otherwise), bss right after data.
 #[derive(Clone, Debug)]
 pub struct ModuleBuilder {
     arch: Arch,

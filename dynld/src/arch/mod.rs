@@ -64,7 +64,7 @@ pub(crate) mod field {
     /// Writes the low `f.len()` bytes of `v`, little-endian.
     pub fn put(f: &mut [u8], v: u64) {
         for (i, b) in f.iter_mut().enumerate() {
-            *b = (v >> (8 * i)) as u8;
+            *b = v.checked_shr(8 * i as u32).unwrap_or(0) as u8;
         }
     }
 }

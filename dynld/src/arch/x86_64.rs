@@ -54,6 +54,10 @@ pub const MODES: &[Mode] = &[
 
 /// Patches one field.
 pub fn apply(mode: u8, f: &mut [u8], place: u64, target: u64) -> Result<(), Overflow> {
+    match MODES.iter().find(|m| m.number == mode) {
+        Some(m) if m.width == f.len() => {}
+        _ => return Err(Overflow),
+    }
     let old = field::get(f);
     let new = match mode {
         BASE64 | IMPORT64 => old.wrapping_add(target),
@@ -75,4 +79,19 @@ pub fn apply(mode: u8, f: &mut [u8], place: u64, target: u64) -> Result<(), Over
     };
     field::put(f, new);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_the_wrong_width_are_refused() {
+        assert_eq!(apply(BASE64, &mut [0u8; 9], 0, 1), Err(Overflow));
+        assert_eq!(apply(BASE32, &mut [0u8; 8], 0, 1), Err(Overflow));
+        assert_eq!(apply(99, &mut [0u8; 8], 0, 1), Err(Overflow));
+        let mut f = [1, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(apply(BASE64, &mut f, 0, 0x1000), Ok(()));
+        assert_eq!(u64::from_le_bytes(f), 0x1001);
+    }
 }
