@@ -160,3 +160,74 @@ impl<T: embedded_io::Read + embedded_io::Seek> Source for EmbeddedSource<T> {
         self.0.stream_position().map_err(|_| Error::Seek)
     }
 }
+
+#[cfg(all(test, feature = "embedded-io", feature = "alloc"))]
+mod embedded_tests {
+    use super::*;
+    use crate::format::Arch;
+    use crate::{ExportTable, Loader, ModuleBuilder, HEAP};
+
+    /// Flash as an embedded-io device: a byte slice with a cursor.
+    struct Flash<'a> {
+        bytes: &'a [u8],
+        pos: u64,
+    }
+
+    impl embedded_io::ErrorType for Flash<'_> {
+        type Error = embedded_io::ErrorKind;
+    }
+
+    impl embedded_io::Read for Flash<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            let rest = self.bytes.get(self.pos as usize..).unwrap_or(&[]);
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl embedded_io::Seek for Flash<'_> {
+        fn seek(&mut self, pos: embedded_io::SeekFrom) -> Result<u64, Self::Error> {
+            let to = match pos {
+                embedded_io::SeekFrom::Start(p) => Some(p),
+                embedded_io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+                embedded_io::SeekFrom::End(d) => (self.bytes.len() as u64).checked_add_signed(d),
+            };
+            self.pos = to.ok_or(embedded_io::ErrorKind::InvalidInput)?;
+            Ok(self.pos)
+        }
+    }
+
+    #[test]
+    fn loads_through_embedded_io() {
+        let mut b = ModuleBuilder::new(Arch::Amd64);
+        b.text(&[0xc3; 8])
+            .data(&[0; 8])
+            .data_offset(8)
+            .export("x", 0, 8)
+            .reloc(8, crate::arch::x86_64::BASE64, None);
+        let bytes = b.build().unwrap();
+        let mut src = EmbeddedSource(Flash {
+            bytes: &bytes,
+            pos: 0,
+        });
+        let m = Loader::new(ExportTable::EMPTY, &HEAP)
+            .arch(Arch::Amd64)
+            .load(&mut src)
+            .unwrap();
+        let x = m.find("x").unwrap().addr as *const u64;
+        // SAFETY: `x` is the module's 8-byte data word, relocated by the base.
+        assert_eq!(unsafe { x.read_unaligned() }, m.base() as u64 + 8);
+        // A truncated image fails and puts the device back where it was.
+        let mut short = EmbeddedSource(Flash {
+            bytes: &bytes[..bytes.len() - 1],
+            pos: 0,
+        });
+        assert!(Loader::new(ExportTable::EMPTY, &HEAP)
+            .arch(Arch::Amd64)
+            .load(&mut short)
+            .is_err());
+        assert_eq!(short.0.pos, 0);
+    }
+}
