@@ -139,6 +139,15 @@ fn sec_name(obj: &Obj<'_>, idx: SectionIndex) -> String {
         .unwrap_or_else(|| format!("#{}", idx.0))
 }
 
+/// Names the objects reference with a strong (not weak) undefined symbol.
+fn strong_refs(objs: &[Obj<'_>]) -> HashSet<String> {
+    objs.iter()
+        .flat_map(|o| o.file.symbols())
+        .filter(|s| s.is_undefined() && is_global(s) && !s.is_weak())
+        .map(|s| sym_name(&s))
+        .collect()
+}
+
 /// A symbol's offset in its section, checked to lie within it (or at its end).
 fn in_section(
     o: &Obj<'_>,
@@ -159,6 +168,14 @@ fn in_section(
         );
     }
     Ok(s.address())
+}
+
+/// The ELF symbol type (`STT_*`).
+fn sym_type(s: &object::Symbol<'_, '_>) -> u8 {
+    match s.flags() {
+        object::SymbolFlags::Elf { st_info, .. } => st_info & 0xf,
+        _ => 0,
+    }
 }
 
 fn is_global(s: &object::Symbol<'_, '_>) -> bool {
@@ -183,9 +200,23 @@ fn part_of(obj: &Obj<'_>, s: &object::Section<'_, '_>) -> Result<Option<Part>, L
     if flags & u64::from(object::elf::SHF_ALLOC) == 0 || name == sigsec::SECTION {
         return Ok(None);
     }
-    if is_init_array(name) || is_fini_array(name) {
-        // Constructors become the init function; destructors are dropped.
+    if is_init_array(name) || is_fini_array(name) || name == ".eh_frame" {
+        // Constructors become the init function; destructors are dropped;
+        // nothing would register unwind tables, so they are dropped too.
         return Ok(None);
+    }
+    if name == ".ctors" || name.starts_with(".ctors.") || name == ".preinit_array" {
+        fail!(
+            "{}: section {name}: constructors in {name} are not supported (use .init_array, as current compilers do)",
+            obj.name
+        );
+    }
+    let wx = u64::from(object::elf::SHF_WRITE) | u64::from(object::elf::SHF_EXECINSTR);
+    if flags & wx == wx {
+        fail!(
+            "{}: section {name} is writable and executable: modules keep W^X",
+            obj.name
+        );
     }
     if flags & u64::from(object::elf::SHF_TLS) != 0 {
         fail!(
@@ -210,7 +241,7 @@ fn part_of(obj: &Obj<'_>, s: &object::Section<'_, '_>) -> Result<Option<Part>, L
 }
 
 fn is_init_array(name: &str) -> bool {
-    name == ".init_array" || name.starts_with(".init_array.") || name == ".ctors"
+    name == ".init_array" || name.starts_with(".init_array.")
 }
 
 fn is_fini_array(name: &str) -> bool {
@@ -296,6 +327,19 @@ fn include<'d>(
     }
     let oi = objs.len();
     for s in obj.file.symbols() {
+        if sym_type(&s) == object::elf::STT_GNU_IFUNC && !s.is_undefined() {
+            fail!(
+                "{}: {} is an indirect function (ifunc): modules cannot express it",
+                obj.name,
+                sym_name(&s)
+            );
+        }
+        if s.name() == Ok("__gnu_lto_slim") {
+            fail!(
+                "{}: a slim LTO object holds no code: compile without -flto (or with -ffat-lto-objects)",
+                obj.name
+            );
+        }
         if !is_global(&s) || s.is_undefined() {
             continue;
         }
@@ -318,11 +362,19 @@ fn include<'d>(
                 globals.insert(name, new);
             }
             (Some(Def::Sym { weak: true, .. }), Def::Sym { weak: false, .. })
+            | (Some(Def::Sym { weak: true, .. }), Def::Common { .. })
             | (Some(Def::Common { .. }), Def::Sym { weak: false, .. }) => {
                 globals.insert(name, new);
             }
-            (Some(Def::Common { size: a, .. }), Def::Common { size: b, .. }) if b > a => {
-                globals.insert(name, new);
+            (Some(Def::Common { size: a, align: x }), Def::Common { size: b, align: y }) => {
+                // The largest size and the strictest alignment, as ld does.
+                globals.insert(
+                    name,
+                    Def::Common {
+                        size: a.max(b),
+                        align: x.max(y),
+                    },
+                );
             }
             (
                 Some(Def::Sym {
@@ -382,11 +434,36 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
             discarded: HashSet::new(),
         }));
     }
-    let arch = match parsed[0].as_ref().map(|o| o.file.architecture()) {
-        Some(object::Architecture::X86_64) => Arch::Amd64,
-        Some(a) => fail!("{}: architecture {a:?} is not supported yet", inputs[0].0),
+    let first = inputs.iter().position(|i| i.2).unwrap_or(0);
+    let (arch, machine) = match parsed[first]
+        .as_ref()
+        .map(|o| (o.file.architecture(), o.file.is_64()))
+    {
+        Some((object::Architecture::X86_64, true)) => (Arch::Amd64, object::Architecture::X86_64),
+        Some((a, _)) => fail!(
+            "{}: architecture {a:?} is not supported yet",
+            inputs[first].0
+        ),
         None => fail!("no input objects"),
     };
+    // Every object must be for that machine: an object of another one is an
+    // error, an archive member of another one is skipped, as ld does.
+    let mut warnings = Vec::new();
+    for (slot, input) in parsed.iter_mut().zip(&inputs) {
+        let same = slot
+            .as_ref()
+            .is_some_and(|o| o.file.architecture() == machine && o.file.is_64());
+        if !same {
+            if input.2 {
+                fail!(
+                    "{}: not an object for {arch} (the first object's machine)",
+                    input.0
+                );
+            }
+            warnings.push(format!("{}: skipped: not an object for {arch}", input.0));
+            *slot = None;
+        }
+    }
 
     // Symbol resolution, pulling archive members while they define
     // something still undefined.
@@ -401,20 +478,24 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         }
     }
     loop {
-        let undefined: HashSet<String> = objs
-            .iter()
-            .flat_map(|o| o.file.symbols())
-            .filter(|s| s.is_undefined() && is_global(s))
-            .map(|s| sym_name(&s))
-            // Named exports are wanted too, as `ld -u` makes them.
+        // Wanted: names with a strong reference (a weak reference pulls
+        // nothing, as in ld) or named as exports (as `ld -u` makes them)
+        // that nothing defines yet, or only as a common symbol.
+        let wanted: HashSet<String> = strong_refs(&objs)
+            .into_iter()
             .chain(opts.exports.iter().flatten().cloned())
-            .filter(|n| !globals.contains_key(n))
             .collect();
         let mut pulled = false;
         for slot in parsed.iter_mut() {
+            // Checked against the definitions so far, so the first member
+            // to define a name is the one pulled.
             let defines = slot.as_ref().is_some_and(|o| {
                 o.file.symbols().any(|s| {
-                    is_global(&s) && !s.is_undefined() && undefined.contains(&sym_name(&s))
+                    is_global(&s)
+                        && !s.is_undefined()
+                        && !matches!(s.section(), SymbolSection::Common)
+                        && wanted.contains(&sym_name(&s))
+                        && matches!(globals.get(&sym_name(&s)), None | Some(Def::Common { .. }))
                 })
             });
             if let Some(o) = slot.take_if(|_| defines) {
@@ -426,6 +507,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
             break;
         }
     }
+    let strong = strong_refs(&objs);
 
     // Signatures stated in the sources.
     let mut sigs = SigTable::default();
@@ -496,6 +578,13 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                     }
                 }
                 Some(Def::Common { .. }) => Resolved::Common(name),
+                None if !is_default_visibility(&s) => fail!(
+                    "{}: hidden symbol {name} is not defined in the module",
+                    o.name
+                ),
+                // A weak reference nothing defines is 0, as in a static
+                // link; it does not become an import.
+                None if !strong.contains(&name) => Resolved::Abs(0),
                 None => Resolved::Import(name),
             });
         }
@@ -567,6 +656,8 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     kept.sort();
     let mut init_sections = Vec::new();
     let mut stub_names: BTreeSet<String> = BTreeSet::new();
+    // Calls to absolute addresses (weak functions nothing defines, at 0).
+    let mut abs_stub_values: BTreeSet<u64> = BTreeSet::new();
     let mut got_keys: BTreeSet<Resolved> = BTreeSet::new();
     for &(oi, idx) in &kept {
         let o = &objs[oi];
@@ -602,12 +693,16 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 Need::Got => {
                     got_keys.insert(res);
                 }
-                Need::Stub => {
-                    if let Resolved::Import(n) = &res {
+                Need::Stub => match &res {
+                    Resolved::Import(n) => {
                         stub_names.insert(n.clone());
                         got_keys.insert(res);
                     }
-                }
+                    Resolved::Abs(v) => {
+                        abs_stub_values.insert(*v);
+                    }
+                    _ => {}
+                },
                 Need::None => {}
             }
         }
@@ -638,8 +733,23 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
             let RelocationTarget::Symbol(si) = r.target() else {
                 continue;
             };
-            match resolve(*oi, si)? {
-                Resolved::In(a, b, v) if r.addend() == 0 => entries.push((off, Resolved::In(a, b, v))),
+            // A static constructor is often its section's symbol plus an
+            // offset.
+            let at = match resolve(*oi, si)? {
+                Resolved::In(a, b, v) => u64::try_from(r.addend())
+                    .ok()
+                    .and_then(|x| v.checked_add(x))
+                    .map(|v| (a, b, v)),
+                _ => None,
+            };
+            let size = |a: usize, b: usize| {
+                objs[a]
+                    .file
+                    .section_by_index(SectionIndex(b))
+                    .map_or(0, |s| s.size())
+            };
+            match at {
+                Some((a, b, v)) if v < size(a, b) => entries.push((off, Resolved::In(a, b, v))),
                 _ => fail!(
                     "{}: section {name}+{off:#x}: constructor is not a function defined in the module",
                     o.name
@@ -657,13 +767,23 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         .enumerate()
         .map(|(i, n)| (n.clone(), stub_start + i as u64 * backend.stub_size()))
         .collect();
-    let init_at = stub_start + stubs.len() as u64 * backend.stub_size();
+    let abs_start = stub_start + stubs.len() as u64 * backend.stub_size();
+    let abs_stubs: BTreeMap<u64, u64> = abs_stub_values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (*v, abs_start + i as u64 * backend.abs_stub_size()))
+        .collect();
+    let init_at = abs_start + abs_stubs.len() as u64 * backend.abs_stub_size();
     let text_end = if init_targets.is_empty() {
         init_at
     } else {
         init_at + backend.init_size(init_targets.len())
     };
-    let dataoff = round(text_end, backend.page_size())?;
+    // Data starts on a page, and on its strictest alignment.
+    let dataoff = round(
+        text_end,
+        backend.page_size().max(align_of[1]).max(align_of[2]),
+    )?;
     let got_start = round(sizes[1], ws)?;
     let data_len = grow(got_start, ws * got_keys.len() as u64)?;
     let bss_start = round(data_len, align_of[2])?;
@@ -704,6 +824,9 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     for (n, at) in &stubs {
         let slot = img.got[&Target::Import(n.clone())];
         backend.write_stub(&mut img, *at, slot)?;
+    }
+    for (v, at) in &abs_stubs {
+        backend.write_abs_stub(&mut img, *at, *v)?;
     }
     if !init_targets.is_empty() {
         let targets: Vec<u64> = init_targets
@@ -785,6 +908,12 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                     o.name
                 ),
             };
+            if r.has_implicit_addend() {
+                fail!(
+                    "{}: section {sname}+{off:#x}: relocations with implicit addends are not supported for {arch}",
+                    o.name
+                );
+            }
             let what = || {
                 format!(
                     "{}: section {sname}+{off:#x}: relocation {} against {tname}",
@@ -809,6 +938,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                     what: &what,
                 },
                 &stubs,
+                &abs_stubs,
             )?;
         }
     }
@@ -827,7 +957,14 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     // The loader's rule: an export lies in the text, or in data and bss.
     let inside = |v: u64| v < text_end || (v >= dataoff && v < image_end);
     for (name, (o, si)) in &exports {
-        if let Some(Target::Local(v)) = addr(&resolve(*o, *si)?) {
+        let t = addr(&resolve(*o, *si)?);
+        if matches!(t, Some(Target::Abs(_))) && opts.exports.is_some() {
+            fail!(
+                "{}: cannot export {name}: it is an absolute symbol, not part of the module",
+                objs[*o].name
+            );
+        }
+        if let Some(Target::Local(v)) = t {
             if !inside(v) {
                 fail!(
                     "{}: cannot export {name}: it lies at the end of its section, outside the module",
@@ -851,7 +988,6 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         }
     }
     let mut import_index: HashMap<String, u32> = HashMap::new();
-    let mut warnings = Vec::new();
     for (off, mode, imp) in &img.relocs {
         let idx = imp.as_ref().map(|n| {
             *import_index

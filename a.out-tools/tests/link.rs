@@ -621,3 +621,197 @@ fn comdat_groups_and_common_symbols_are_merged() {
     let exe = native(&dir, &[&a, &b], calls, false);
     compare(&exe, &module, &[], calls);
 }
+
+/// Writes `src` to `dir/name` and compiles it with `compiler flags`.
+fn compile(dir: &Path, compiler: &str, name: &str, src: &str, flags: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, src).unwrap();
+    let obj = path.with_extension("o");
+    cc(compiler, &path, flags, &obj);
+    obj
+}
+
+fn archive(dir: &Path, name: &str, members: &[&Path]) -> PathBuf {
+    let a = dir.join(name);
+    run(Command::new("ar").arg("rcs").arg(&a).args(members));
+    a
+}
+
+fn run_result(module: &Path, func: &str, args: &[&str]) -> String {
+    let o = run(aout()
+        .arg("run")
+        .arg("--ret")
+        .arg("i64")
+        .arg(module)
+        .arg(func)
+        .args(args));
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+/// Each case was a module that linked but ran differently from the same
+/// objects linked by ld, or a valid input refused.
+#[test]
+fn linker_follows_ld_semantics() {
+    let dir = workdir("ld-semantics");
+    let m = |n: &str| dir.join(n);
+    // Data aligned beyond a page keeps its alignment.
+    let al = compile(
+        &dir,
+        "gcc",
+        "al.c",
+        "_Alignas(8192) char buf[8192] = {1};\n_Alignas(16384) char zbuf[100];\n\
+         long f(void) { return (long)buf & 8191; }\nlong g(void) { return (long)zbuf & 16383; }\n",
+        "-O2",
+    );
+    link(&m("al.dl"), &[&al], &[]).unwrap();
+    assert_eq!(run_result(&m("al.dl"), "f", &[]), "0");
+    assert_eq!(run_result(&m("al.dl"), "g", &[]), "0");
+    // The first archive member to define a name is the one pulled.
+    let main = compile(
+        &dir,
+        "gcc",
+        "m.c",
+        "long foo(void);\nlong use(void) { return foo(); }\n",
+        "-O2",
+    );
+    let f1 = compile(&dir, "gcc", "f1.c", "long foo(void) { return 1; }\n", "-O2");
+    let f2 = compile(&dir, "gcc", "f2.c", "long foo(void) { return 2; }\n", "-O2");
+    let (l1, l2) = (archive(&dir, "l1.a", &[&f1]), archive(&dir, "l2.a", &[&f2]));
+    link(&m("ar.dl"), &[&main, &l1, &l2], &[]).unwrap();
+    assert_eq!(run_result(&m("ar.dl"), "use", &[]), "1");
+    // A weak reference pulls no member and, undefined, is 0.
+    let wu = compile(&dir, "gcc", "wu.c",
+        "extern long opt(void) __attribute__((weak));\nlong pick(void) { return opt ? opt() : 7; }\n", "-O2");
+    let op = compile(&dir, "gcc", "op.c", "long opt(void) { return 1; }\n", "-O2");
+    let lop = archive(&dir, "lop.a", &[&op]);
+    link(&m("wu.dl"), &[&wu, &lop], &[]).unwrap();
+    assert_eq!(run_result(&m("wu.dl"), "pick", &[]), "7");
+    // A common symbol overrides a weak definition, in either order.
+    let w1 = compile(
+        &dir,
+        "gcc",
+        "w1.c",
+        "__attribute__((weak)) long wc = 5;\nlong get_wc(void) { return wc; }\n",
+        "-O2 -fcommon",
+    );
+    let w2 = compile(&dir, "gcc", "w2.c", "long wc;\n", "-O2 -fcommon");
+    for (order, name) in [
+        ([w1.as_path(), &w2], "wc1.dl"),
+        ([w2.as_path(), &w1], "wc2.dl"),
+    ] {
+        link(&m(name), &order, &[]).unwrap();
+        assert_eq!(run_result(&m(name), "get_wc", &[]), "0", "{name}");
+    }
+    // Merged commons keep the strictest alignment.
+    let c1 = compile(
+        &dir,
+        "gcc",
+        "cm1.c",
+        "_Alignas(64) char cbuf[8];\nlong align1(void) { return (long)cbuf & 63; }\n",
+        "-O2 -fcommon",
+    );
+    let c2 = compile(&dir, "gcc", "cm2.c", "char cbuf[32];\n", "-O2 -fcommon");
+    link(&m("cm.dl"), &[&c1, &c2], &[]).unwrap();
+    assert_eq!(run_result(&m("cm.dl"), "align1", &[]), "0");
+    // Static constructors (section symbol + offset) run, in order, with
+    // zeroed arguments.
+    let ct = compile(&dir, "gcc", "ct.c",
+        "static long seen, arg = -1;\n\
+         __attribute__((constructor)) static void a(void) { seen = seen * 10 + 1; }\n\
+         __attribute__((constructor)) static void b(int argc) { seen = seen * 10 + 2; arg = argc; }\n\
+         long ctors(void) { return seen * 100 + arg; }\n", "-O2");
+    link(&m("ct.dl"), &[&ct], &[]).unwrap();
+    let calls: &[Call] = &[("ctors", &[])];
+    let sub = m("ct-native");
+    std::fs::create_dir_all(&sub).unwrap();
+    let exe = native(&sub, &[&ct], calls, false);
+    let native_out = run(Command::new(&exe).arg("ctors"));
+    let order = String::from_utf8_lossy(&native_out.stdout)
+        .trim()
+        .to_owned();
+    let got = run_result(&m("ct.dl"), "ctors", &[]);
+    // Same order as ld; argc is 0 here (natively it is the real argc).
+    assert_eq!(
+        &got[..got.len() - 1],
+        &order[..order.len() - 1],
+        "{got} vs {order}"
+    );
+    assert!(got.ends_with('0'), "{got}");
+    // --no-gc with C++ inline functions in two units (COMDAT + unwind tables).
+    let h = "inline int sq(int x) { return x * x; }\n";
+    let p1 = compile(
+        &dir,
+        "g++",
+        "c1.cc",
+        &format!("{h}extern \"C\" long one(long x) {{ return sq(x); }}\n"),
+        "-O0",
+    );
+    let p2 = compile(
+        &dir,
+        "g++",
+        "c2.cc",
+        &format!("{h}extern \"C\" long two(long x) {{ return sq(x) + 1; }}\n"),
+        "-O0",
+    );
+    link(&m("cc.dl"), &[&p1, &p2], &["--no-gc"]).unwrap();
+    assert_eq!(run_result(&m("cc.dl"), "two", &["3"]), "10");
+}
+
+/// Inputs a module cannot express are refused, naming the object.
+#[test]
+fn linker_refuses_what_modules_cannot_express() {
+    let dir = workdir("ld-refuse");
+    let m = |n: &str| dir.join(n);
+    let x64 = compile(&dir, "gcc", "a.c", "long a(void) { return 1; }\n", "-O2");
+    let x32 = compile(
+        &dir,
+        "gcc",
+        "b.c",
+        "long b(void) { return 2; }\n",
+        "-O2 -m32",
+    );
+    let e = link(&m("mix.dl"), &[&x64, &x32], &[]).unwrap_err();
+    assert!(e.contains("b.o: not an object for amd64"), "{e}");
+    let ifn = compile(
+        &dir,
+        "gcc",
+        "ifn.c",
+        "static long t(long x) { return 3 * x; }\nstatic void *res(void) { return (void *)t; }\n\
+         long tri(long) __attribute__((ifunc(\"res\")));\n",
+        "-O2",
+    );
+    let e = link(&m("ifn.dl"), &[&ifn], &[]).unwrap_err();
+    assert!(e.contains("ifn.o: tri is an indirect function"), "{e}");
+    let ctors = compile(&dir, "gcc", "ctors.c",
+        "static void c(void) {}\n__attribute__((section(\".ctors\"), used)) static void (*p)(void) = c;\n", "-O2");
+    let e = link(&m("ctors.dl"), &[&ctors], &["--no-gc"]).unwrap_err();
+    assert!(e.contains("ctors.o: section .ctors"), "{e}");
+    let hidden = compile(&dir, "gcc", "hid.c",
+        "extern long h(void) __attribute__((visibility(\"hidden\")));\nlong call_h(void) { return h(); }\n", "-O2");
+    let e = link(&m("hid.dl"), &[&hidden], &[]).unwrap_err();
+    assert!(e.contains("hidden symbol h is not defined"), "{e}");
+    let abs = m("abs.s");
+    std::fs::write(
+        &abs,
+        ".globl ABSV\n.set ABSV, 0x1234\n.text\n.globl f\nf: ret\n",
+    )
+    .unwrap();
+    let abs_o = m("abs.o");
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&abs)
+        .arg("-o")
+        .arg(&abs_o));
+    let e = link(&m("abs.dl"), &[&abs_o], &["--export", "ABSV"]).unwrap_err();
+    assert!(e.contains("cannot export ABSV"), "{e}");
+    let wx = m("wx.s");
+    std::fs::write(
+        &wx,
+        ".section .wxcode,\"awx\",@progbits\n.globl g\ng: ret\n",
+    )
+    .unwrap();
+    let wx_o = m("wx.o");
+    run(Command::new("gcc").arg("-c").arg(&wx).arg("-o").arg(&wx_o));
+    let e = link(&m("wx.dl"), &[&wx_o], &[]).unwrap_err();
+    assert!(e.contains("writable and executable"), "{e}");
+}

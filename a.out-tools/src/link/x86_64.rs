@@ -69,15 +69,29 @@ impl Backend {
         put(img, at + 6, &[0xcc, 0xcc])
     }
 
-    /// `sub $8,%rsp; call f...; add $8,%rsp; ret`.
+    /// `movabs $v,%rax; jmp *%rax` and padding: a call to an absolute address.
+    pub fn abs_stub_size(&self) -> u64 {
+        16
+    }
+
+    pub fn write_abs_stub(&self, img: &mut Image, at: u64, v: u64) -> Result<(), LinkError> {
+        put(img, at, &[0x48, 0xb8])?;
+        put(img, at + 2, &v.to_le_bytes())?;
+        put(img, at + 10, &[0xff, 0xe0, 0xcc, 0xcc, 0xcc, 0xcc])
+    }
+
+    /// `sub $8,%rsp; (clear the argument registers; call f)...; add $8,%rsp; ret`.
     pub fn init_size(&self, n: usize) -> u64 {
-        4 + 5 * n as u64 + 5
+        4 + 11 * n as u64 + 5
     }
 
     pub fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
         put(img, at, &[0x48, 0x83, 0xec, 0x08])?;
         let mut p = at + 4;
         for &t in targets {
+            // Constructors may take (argc, argv, envp); they get zeros.
+            put(img, p, &[0x31, 0xff, 0x31, 0xf6, 0x31, 0xd2])?; // xor edi,edi; esi; edx
+            p += 6;
             let d = rel32(p + 5, t).ok_or_else(|| LinkError("constructor out of range".into()))?;
             put(img, p, &[0xe8])?;
             put(img, p + 1, &d.to_le_bytes())?;
@@ -155,17 +169,19 @@ impl Backend {
         img: &mut Image,
         r: &Reloc<'_>,
         stubs: &BTreeMap<String, u64>,
+        abs_stubs: &BTreeMap<u64, u64>,
     ) -> Result<(), LinkError> {
         let (p, a) = (r.offset, r.addend);
         let out_of_range = || LinkError(format!("{}: value out of range", (r.what)()));
         let i32_of = |v: i128| i32::try_from(v).map_err(|_| out_of_range());
         let u32_of = |v: i128| u32::try_from(v).map_err(|_| out_of_range());
         let i64_of = |v: i128| i64::try_from(v).map_err(|_| out_of_range());
-        let u64_of = |v: i128| u64::try_from(v).map_err(|_| out_of_range());
         match (r.r_type, &r.target) {
             (elf::R_X86_64_NONE, _) => {}
             (elf::R_X86_64_64, Target::Local(v)) => {
-                put(img, p, &u64_of(value(*v, a, None))?.to_le_bytes())?;
+                // May be below the image (`f - 1`): the loader adds the base
+                // with wrapping arithmetic, giving the right address.
+                put(img, p, &i64_of(value(*v, a, None))?.to_le_bytes())?;
                 img.relocs.push((p, BASE64, None));
             }
             (elf::R_X86_64_64, Target::Abs(v)) => {
@@ -177,6 +193,12 @@ impl Backend {
             }
             (elf::R_X86_64_PC32 | elf::R_X86_64_PLT32, Target::Local(v)) => {
                 put(img, p, &i32_of(value(*v, a, Some(p)))?.to_le_bytes())?;
+            }
+            (elf::R_X86_64_PLT32, Target::Abs(v)) => {
+                let s = *abs_stubs
+                    .get(v)
+                    .ok_or_else(|| LinkError(format!("{}: no stub", (r.what)())))?;
+                put(img, p, &i32_of(value(s, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PLT32, Target::Import(n)) => {
                 let s = *stubs
