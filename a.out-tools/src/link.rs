@@ -980,6 +980,9 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     }
     for name in &common_exports {
         if let Some(Target::Local(v)) = addr(&Resolved::Common(name.clone())) {
+            if !inside(v) {
+                fail!("cannot export {name}: an empty common symbol at the end of the module");
+            }
             b.export(
                 name,
                 sigs.get(name),
