@@ -99,12 +99,7 @@ unsafe impl Memory for GuardedMemory {
     }
 
     unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
-        if !seal.fits(region.len()) {
-            return Err(Error::Memory {
-                what: "seal does not fit the region",
-                size: region.len(),
-            });
-        }
+        seal.check(region.len())?;
         Ok(())
     }
 

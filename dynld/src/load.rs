@@ -434,14 +434,22 @@ impl<'p> Module<'p> {
 
     /// The export called `name` (binary search of the sorted table).
     pub fn find(&self, name: &str) -> Option<Dynsym<'_>> {
+        // Compare raw name bytes (validated once, at load) and build the
+        // symbol only for the hit.
+        let t = self.tables();
+        let strs = self.strs();
+        let key = |i: usize| -> Option<&[u8]> {
+            let at = self.lay.exps - self.lay.strs + i * ExpEntry::SIZE;
+            let e = ExpEntry::parse(t.get(at..at + ExpEntry::SIZE)?)?;
+            strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)
+        };
         let (mut lo, mut hi) = (0, self.lay.nexport);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let s = self.export(mid)?;
-            match s.name.cmp(name) {
+            match key(mid)?.cmp(name.as_bytes()) {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
-                Ordering::Equal => return Some(s),
+                Ordering::Equal => return self.export(mid),
             }
         }
         None

@@ -126,9 +126,17 @@ pub unsafe trait Memory {
 }
 
 impl Seal {
-    /// Whether the seal's ranges lie in order inside a region of `len` bytes.
-    pub fn fits(&self, len: usize) -> bool {
-        self.text <= self.data && self.data <= self.data_end && self.data_end <= len
+    /// Checks that the seal's ranges lie in order inside a region of `len`
+    /// bytes; every provider's `seal` starts with this.
+    pub fn check(&self, len: usize) -> Result<(), Error> {
+        if self.text <= self.data && self.data <= self.data_end && self.data_end <= len {
+            Ok(())
+        } else {
+            Err(Error::Memory {
+                what: "seal does not fit the region",
+                size: len,
+            })
+        }
     }
 }
 
@@ -197,12 +205,7 @@ unsafe impl Memory for HeapMemory {
     }
 
     unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
-        if !seal.fits(region.len()) {
-            return Err(Error::Memory {
-                what: "seal does not fit the region",
-                size: region.len(),
-            });
-        }
+        seal.check(region.len())?;
         if let Some(f) = self.flush {
             f(region.as_ptr(), seal.text);
         }
@@ -317,12 +320,7 @@ unsafe impl<const N: usize> Memory for Arena<'_, N> {
     }
 
     unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
-        if !seal.fits(region.len()) {
-            return Err(Error::Memory {
-                what: "seal does not fit the region",
-                size: region.len(),
-            });
-        }
+        seal.check(region.len())?;
         if let Some(f) = self.flush {
             f(region.as_ptr(), seal.text);
         }

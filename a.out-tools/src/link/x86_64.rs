@@ -7,10 +7,6 @@ use std::collections::BTreeMap;
 
 pub(crate) struct Backend;
 
-fn put(img: &mut Image, at: u64, bytes: &[u8]) -> Result<(), LinkError> {
-    img.put(at, bytes)
-}
-
 fn rel32(from_end: u64, to: u64) -> Option<i32> {
     i32::try_from(i128::from(to) - i128::from(from_end)).ok()
 }
@@ -64,9 +60,9 @@ impl Backend {
 
     pub fn write_stub(&self, img: &mut Image, at: u64, slot: u64) -> Result<(), LinkError> {
         let d = rel32(at + 6, slot).ok_or_else(|| LinkError("GOT out of range of stub".into()))?;
-        put(img, at, &[0xff, 0x25])?;
-        put(img, at + 2, &d.to_le_bytes())?;
-        put(img, at + 6, &[0xcc, 0xcc])
+        img.put(at, &[0xff, 0x25])?;
+        img.put(at + 2, &d.to_le_bytes())?;
+        img.put(at + 6, &[0xcc, 0xcc])
     }
 
     /// `movabs $v,%rax; jmp *%rax` and padding: a call to an absolute address.
@@ -75,9 +71,9 @@ impl Backend {
     }
 
     pub fn write_abs_stub(&self, img: &mut Image, at: u64, v: u64) -> Result<(), LinkError> {
-        put(img, at, &[0x48, 0xb8])?;
-        put(img, at + 2, &v.to_le_bytes())?;
-        put(img, at + 10, &[0xff, 0xe0, 0xcc, 0xcc, 0xcc, 0xcc])
+        img.put(at, &[0x48, 0xb8])?;
+        img.put(at + 2, &v.to_le_bytes())?;
+        img.put(at + 10, &[0xff, 0xe0, 0xcc, 0xcc, 0xcc, 0xcc])
     }
 
     /// `sub $8,%rsp; (clear the argument registers; call f)...; add $8,%rsp; ret`.
@@ -86,30 +82,30 @@ impl Backend {
     }
 
     pub fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
-        put(img, at, &[0x48, 0x83, 0xec, 0x08])?;
+        img.put(at, &[0x48, 0x83, 0xec, 0x08])?;
         let mut p = at + 4;
         for &t in targets {
             // Constructors may take (argc, argv, envp); they get zeros.
-            put(img, p, &[0x31, 0xff, 0x31, 0xf6, 0x31, 0xd2])?; // xor edi,edi; esi; edx
+            img.put(p, &[0x31, 0xff, 0x31, 0xf6, 0x31, 0xd2])?; // xor edi,edi; esi; edx
             p += 6;
             let d = rel32(p + 5, t).ok_or_else(|| LinkError("constructor out of range".into()))?;
-            put(img, p, &[0xe8])?;
-            put(img, p + 1, &d.to_le_bytes())?;
+            img.put(p, &[0xe8])?;
+            img.put(p + 1, &d.to_le_bytes())?;
             p += 5;
         }
-        put(img, p, &[0x48, 0x83, 0xc4, 0x08, 0xc3])
+        img.put(p, &[0x48, 0x83, 0xc4, 0x08, 0xc3])
     }
 
     /// A GOT slot (or any address word) holding `t`.
     pub fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
         match t {
             Target::Local(v) => {
-                put(img, at, &v.to_le_bytes())?;
+                img.put(at, &v.to_le_bytes())?;
                 img.relocs.push((at, BASE64, None));
             }
-            Target::Abs(v) => put(img, at, &v.to_le_bytes())?,
+            Target::Abs(v) => img.put(at, &v.to_le_bytes())?,
             Target::Import(n) => {
-                put(img, at, &0u64.to_le_bytes())?;
+                img.put(at, &0u64.to_le_bytes())?;
                 img.relocs.push((at, IMPORT64, Some(n.clone())));
             }
         }
@@ -181,35 +177,35 @@ impl Backend {
             (elf::R_X86_64_64, Target::Local(v)) => {
                 // May be below the image (`f - 1`): the loader adds the base
                 // with wrapping arithmetic, giving the right address.
-                put(img, p, &i64_of(value(*v, a, None))?.to_le_bytes())?;
+                img.put(p, &i64_of(value(*v, a, None))?.to_le_bytes())?;
                 img.relocs.push((p, BASE64, None));
             }
             (elf::R_X86_64_64, Target::Abs(v)) => {
-                put(img, p, &(*v as i64).wrapping_add(a).to_le_bytes())?
+                img.put(p, &(*v as i64).wrapping_add(a).to_le_bytes())?
             }
             (elf::R_X86_64_64, Target::Import(n)) => {
-                put(img, p, &a.to_le_bytes())?;
+                img.put(p, &a.to_le_bytes())?;
                 img.relocs.push((p, IMPORT64, Some(n.clone())));
             }
             (elf::R_X86_64_PC32 | elf::R_X86_64_PLT32, Target::Local(v)) => {
-                put(img, p, &i32_of(value(*v, a, Some(p)))?.to_le_bytes())?;
+                img.put(p, &i32_of(value(*v, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PLT32, Target::Abs(v)) => {
                 let s = *abs_stubs
                     .get(v)
                     .ok_or_else(|| LinkError(format!("{}: no stub", (r.what)())))?;
-                put(img, p, &i32_of(value(s, a, Some(p)))?.to_le_bytes())?;
+                img.put(p, &i32_of(value(s, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PLT32, Target::Import(n)) => {
                 let s = *stubs
                     .get(n)
                     .ok_or_else(|| LinkError(format!("{}: no stub", (r.what)())))?;
-                put(img, p, &i32_of(value(s, a, Some(p)))?.to_le_bytes())?;
+                img.put(p, &i32_of(value(s, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PC32, Target::Import(n)) => {
                 // Data reached PC-relatively (non-PIC code): the loader
                 // patches it and checks the distance.
-                put(img, p, &i32_of(i128::from(a))?.to_le_bytes())?;
+                img.put(p, &i32_of(i128::from(a))?.to_le_bytes())?;
                 img.relocs.push((p, IMPORT_PC32, Some(n.clone())));
             }
             (elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX, t) => {
@@ -217,24 +213,24 @@ impl Backend {
                     .got
                     .get(t)
                     .ok_or_else(|| LinkError(format!("{}: no GOT slot", (r.what)())))?;
-                put(img, p, &i32_of(value(slot, a, Some(p)))?.to_le_bytes())?;
+                img.put(p, &i32_of(value(slot, a, Some(p)))?.to_le_bytes())?;
             }
             (elf::R_X86_64_32, Target::Local(v)) => {
-                put(img, p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
+                img.put(p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
                 img.relocs.push((p, BASE32, None));
             }
             (elf::R_X86_64_32S, Target::Local(v)) => {
-                put(img, p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
+                img.put(p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
                 img.relocs.push((p, BASE32S, None));
             }
             (elf::R_X86_64_32, Target::Abs(v)) => {
-                put(img, p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
+                img.put(p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
             }
             (elf::R_X86_64_32S, Target::Abs(v)) => {
-                put(img, p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
+                img.put(p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
             }
             (elf::R_X86_64_PC64, Target::Local(v)) => {
-                put(img, p, &i64_of(value(*v, a, Some(p)))?.to_le_bytes())?;
+                img.put(p, &i64_of(value(*v, a, Some(p)))?.to_le_bytes())?;
             }
             (
                 elf::R_X86_64_DTPMOD64
