@@ -183,61 +183,6 @@ fn symbol_tables() {
     assert!(dynfindsym("zzzz", &HOST).is_none());
 }
 
-/// Parses /proc/self/maps into (start, end, perms).
-fn maps() -> Vec<(usize, usize, String)> {
-    std::fs::read_to_string("/proc/self/maps")
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut it = l.split_whitespace();
-            let range = it.next().unwrap();
-            let perms = it.next().unwrap().to_string();
-            let (a, b) = range.split_once('-').unwrap();
-            (
-                usize::from_str_radix(a, 16).unwrap(),
-                usize::from_str_radix(b, 16).unwrap(),
-                perms,
-            )
-        })
-        .collect()
-}
-
-#[test]
-fn mmap_provider_is_w_xor_x() {
-    let bytes = dynld_suite::calc().build().unwrap();
-    let m = Loader::new(ExportTable::new(&HOST).unwrap(), &MMAP)
-        .load(&mut SliceSource::new(&bytes))
-        .unwrap();
-    let base = m.base() as usize;
-    let end = base + m.size();
-    let covering: Vec<_> = maps()
-        .into_iter()
-        .filter(|&(s, e, _)| s < end && e > base)
-        .collect();
-    assert!(!covering.is_empty());
-    for (s, e, p) in &covering {
-        let (w, x) = (p.as_bytes()[1] == b'w', p.as_bytes()[2] == b'x');
-        assert!(!(w && x), "mapping {s:#x}-{e:#x} is {p}");
-    }
-    let perms_at = |a: usize| {
-        covering
-            .iter()
-            .find(|&&(s, e, _)| s <= a && a < e)
-            .map(|(_, _, p)| p[..3].to_string())
-            .unwrap()
-    };
-    assert_eq!(perms_at(base), "r-x", "text");
-    assert_eq!(perms_at(base + calc::DATA as usize), "rw-", "data");
-    assert_eq!(perms_at(base + calc::SCRATCH as usize), "rw-", "bss");
-    // And it runs.
-    check_calc(&m);
-    drop(m);
-    assert!(
-        maps().iter().all(|&(s, e, _)| !(s <= base && base < e)),
-        "unmapped on drop"
-    );
-}
-
 #[test]
 fn text_sharing_a_page_with_data_is_refused_by_mmap() {
     let mut b = dynld::ModuleBuilder::new(dynld::Arch::Amd64);
