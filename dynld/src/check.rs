@@ -10,6 +10,7 @@ use crate::format::{
     align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, DYN_MAGIC,
     FLAGS_KNOWN, MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
 };
+use crate::index;
 use crate::load::Limits;
 use core::cmp::Ordering;
 
@@ -86,6 +87,11 @@ pub(crate) struct Layout {
     pub impoff: u64,
     pub reloff: u64,
     pub relsize: u64,
+    /// The hash index: file offset, bytes (0 = none), and place in memory
+    /// (after the bindings).
+    pub idxoff: u64,
+    pub idxsize: usize,
+    pub idx: usize,
     pub entry: Option<u32>,
     /// The image must lie below 2 GiB.
     pub low: bool,
@@ -123,9 +129,6 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
     if exec.entry != NO_ENTRY && exec.entry >= exec.text {
         return Err(bad("entry outside text"));
     }
-    if h.idxoff != 0 || h.idxsize != 0 {
-        return Err(bad("hash index not defined in version 1"));
-    }
     let image = u64::from(h.dataoff) + u64::from(exec.data) + u64::from(exec.bss);
     if lim.max_size != 0 && image > lim.max_size {
         return Err(Error::TooBig {
@@ -160,12 +163,36 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
     if relsize < 2 * nreloc as u64 || relsize > RELOC_MAX_BYTES as u64 * nreloc as u64 {
         return Err(bad("relocation stream size disagrees with count"));
     }
+    // The index, if any, comes last: a power of two of 8-byte slots, more
+    // than there are exports and at most twice what the writer makes.
+    let (idxoff, idxsize) = (u64::from(h.idxoff), h.idxsize as usize);
+    if idxsize == 0 {
+        if idxoff != 0 {
+            return Err(bad("index offset without an index"));
+        }
+    } else {
+        let slots = idxsize / 8;
+        if idxsize % 8 != 0
+            || !slots.is_power_of_two()
+            || slots <= nexport
+            || slots > index::slots_for(nexport).saturating_mul(2)
+        {
+            return Err(Error::BadIndex {
+                table: Table::Export,
+                what: "slot count not a power of two, or too small or too large",
+            });
+        }
+        if idxoff < reloff + relsize {
+            return Err(bad("tables out of order or overlapping"));
+        }
+    }
 
     let strs = align_up(image, 8).ok_or(bad("size"))?;
     let exps = strs + strsize as u64;
     let imps = exps + exp_bytes;
     let binds = align_up(imps + imp_bytes, 8).ok_or(bad("size"))?;
-    let total = binds + 8 * nimport as u64;
+    let idx = binds + 8 * nimport as u64;
+    let total = idx + idxsize as u64;
     Ok(Layout {
         text: exec.text as usize,
         dataoff: h.dataoff as usize,
@@ -187,6 +214,9 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
         impoff,
         reloff,
         relsize,
+        idxoff,
+        idxsize,
+        idx: size(idx)?,
         entry: (exec.entry != NO_ENTRY).then_some(exec.entry),
         low: h.flags & crate::format::FLAG_LOW2G != 0,
     })
@@ -313,6 +343,20 @@ pub(crate) fn imports<'a>(
         parse: ImpEntry::parse,
         name: |e| (e.name, e.namelen),
     }
+}
+
+/// Slot `i` of a module's index, as stored (big-endian).
+pub(crate) fn slot(raw: &[u8], i: usize) -> Option<u64> {
+    let b = raw.get(i.checked_mul(8)?..)?.get(..8)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b);
+    Some(u64::from_be_bytes(w))
+}
+
+/// Checks a module's index (its raw bytes) against its export count.
+pub(crate) fn index(raw: &[u8], nexport: usize) -> Result<(), Error> {
+    index::check_by(raw.len() / 8, |i| slot(raw, i).unwrap_or(u64::MAX), nexport)
+        .map_err(|e| e.at(Table::Export))
 }
 
 /// Decodes relocation `index` from the front of `b`; returns the record and

@@ -6,8 +6,7 @@ use crate::error::{Error, SymName};
 use crate::format::{Arch, Dynhdr, Exec, ExpEntry, ImpEntry, RELOC_MAX_BYTES};
 use crate::memory::{Memory, Region, Seal};
 use crate::source::Source;
-use crate::table::{Dynsym, ExportTable};
-use core::cmp::Ordering;
+use crate::table::{lower_bound, Dynsym, ExportTable, Key};
 
 /// Explicit limits on what a module may ask for. All but `max_name` are
 /// checked before anything is allocated; names are checked as the tables
@@ -75,6 +74,10 @@ impl Drop for Guard<'_> {
         }
     }
 }
+
+/// Binding probes the host table's index, rather than merging, when the
+/// table has at least this many exports per import.
+const INDEX_RATIO: usize = 16;
 
 fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
     src.seek(start.checked_add(off).ok_or(Error::Seek)?)
@@ -183,7 +186,8 @@ impl<'e, 'p> Loader<'e, 'p> {
         let (strtab, rest) = tabs.split_at_mut(lay.strsize);
         let (exptab, rest) = rest.split_at_mut(lay.exp_bytes());
         let (imptab, rest) = rest.split_at_mut(lay.imp_bytes());
-        let bindtab = &mut rest[lay.binds - (lay.imps + lay.imp_bytes())..];
+        let (bindtab, idxtab) =
+            rest[lay.binds - (lay.imps + lay.imp_bytes())..].split_at_mut(8 * lay.nimport);
         seek_to(src, start, lay.stroff)?;
         src.read_exact_or(strtab, "string table")?;
         seek_to(src, start, lay.expoff)?;
@@ -194,18 +198,28 @@ impl<'e, 'p> Loader<'e, 'p> {
         for e in check::exports(strtab, exptab, &lay, lim) {
             e?;
         }
-        // Imports are sorted, so binding is a merge against the host table.
+        // Imports are sorted, so binding is a merge against the host table,
+        // galloping over the exports between one import and the next. When
+        // the imports are few against a table with a hash index, one probe
+        // each is cheaper than the gallops.
+        let by_index = !self.exports.index().is_empty()
+            && lay.nimport.saturating_mul(INDEX_RATIO) <= self.exports.len();
         let mut cursor = 0;
         for (e, slot) in check::imports(strtab, imptab, lim).zip(bindtab.chunks_exact_mut(8)) {
             let (name, e) = e?;
-            let at = self
-                .exports
-                .find_from(name, cursor)
-                .map_err(|_| Error::Undefined {
-                    name: SymName::new(name),
-                })?;
-            cursor = at + 1;
-            let sym = &self.exports.as_slice()[at];
+            let undefined = || Error::Undefined {
+                name: SymName::new(name),
+            };
+            let sym = if by_index {
+                self.exports.find(name).ok_or_else(undefined)?
+            } else {
+                let at = self
+                    .exports
+                    .find_from(name, cursor)
+                    .map_err(|_| undefined())?;
+                cursor = at + 1;
+                self.exports.as_slice().get(at).ok_or_else(undefined)?
+            };
             if e.sig != 0 && sym.sig != 0 && e.sig != sym.sig {
                 return Err(Error::SigMismatch {
                     name: SymName::new(name),
@@ -218,6 +232,11 @@ impl<'e, 'p> Loader<'e, 'p> {
 
         seek_to(src, start, lay.reloff)?;
         relocate(src, arch, &lay, img, bindtab, base)?;
+        if lay.idxsize != 0 {
+            seek_to(src, start, lay.idxoff)?;
+            src.read_exact_or(idxtab, "hash index")?;
+            check::index(idxtab, lay.nexport)?;
+        }
 
         let region = guard.region.take().ok_or(bad("region"))?;
         let seal = Seal {
@@ -432,27 +451,33 @@ impl<'p> Module<'p> {
         (0..self.lay.nimport).filter_map(move |i| self.import_at(i))
     }
 
-    /// The export called `name` (binary search of the sorted table).
+    /// The export called `name`: through the module's hash index if it
+    /// has one, else by a search of the sorted table.
     pub fn find(&self, name: &str) -> Option<Dynsym<'_>> {
         // Compare raw name bytes (validated once, at load) and build the
         // symbol only for the hit.
         let t = self.tables();
         let strs = self.strs();
-        let key = |i: usize| -> Option<&[u8]> {
-            let at = self.lay.exps - self.lay.strs + i * ExpEntry::SIZE;
-            let e = ExpEntry::parse(t.get(at..at + ExpEntry::SIZE)?)?;
-            strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)
+        let key = |i: usize| -> &[u8] {
+            let at = (self.lay.exps - self.lay.strs).saturating_add(i * ExpEntry::SIZE);
+            t.get(at..at + ExpEntry::SIZE)
+                .and_then(ExpEntry::parse)
+                .and_then(|e| strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize))
+                .unwrap_or(&[])
         };
-        let (mut lo, mut hi) = (0, self.lay.nexport);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match key(mid)?.cmp(name.as_bytes()) {
-                Ordering::Less => lo = mid + 1,
-                Ordering::Greater => hi = mid,
-                Ordering::Equal => return self.export(mid),
-            }
-        }
-        None
+        let n = self.lay.nexport;
+        let i = if self.lay.idxsize != 0 {
+            let raw = t.get(self.lay.idx - self.lay.strs..)?;
+            crate::index::probe_by(
+                self.lay.idxsize / 8,
+                |s| check::slot(raw, s),
+                name.as_bytes(),
+                |i, k| i < n && key(i) == k,
+            )?
+        } else {
+            lower_bound(n, key, &Key::new(name.as_bytes()))
+        };
+        self.export(i).filter(|s| s.name == name)
     }
 
     /// The address of export `name`, checking `sig` against the export's
