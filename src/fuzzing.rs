@@ -250,6 +250,11 @@ pub fn link(data: &[u8]) {
         inputs: Vec::new(),
         exports: None,
         gc: data.first().is_some_and(|b| b & 1 == 0),
+        index: if data.first().is_some_and(|b| b & 2 == 0) {
+            aout_tools::link::IndexMode::Always
+        } else {
+            aout_tools::link::IndexMode::Auto
+        },
     };
     let input = Input {
         name: "fuzz.o".into(),
