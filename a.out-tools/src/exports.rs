@@ -80,9 +80,8 @@ pub fn render(syms: &BTreeMap<String, (u32, String)>, lang: Lang) -> Result<Stri
             // The hash index over the names (see dynld::index), computed
             // here so the host pays nothing for it at run time.
             let names: Vec<&String> = syms.keys().collect();
-            let mut slots = vec![0u64; dynld::index::slots_for(names.len())];
-            dynld::index::build(names.len(), |i| names[i].as_bytes(), &mut slots)
-                .map_err(|e| format!("building the hash index: {e:?}"))?;
+            let slots = dynld::index::build_vec(names.len(), |i| names[i].as_bytes())
+                .map_err(|e| format!("building the hash index: {}", e.at(dynld::Table::Host)))?;
             s += &format!(
                 "/// A hash index over the names (see `dynld::index`).\npub static EXPORT_INDEX: [u64; {}] = [\n",
                 slots.len()

@@ -156,6 +156,25 @@ pub fn build<'n>(
     Ok(())
 }
 
+/// An index over `n` names in a new vector: [`slots_for`]`(n)` slots, or
+/// twice that if the names crowd the smaller table (the most a loader
+/// accepts in a module).
+#[cfg(feature = "alloc")]
+pub fn build_vec<'n>(
+    n: usize,
+    name: impl Fn(usize) -> &'n [u8],
+) -> Result<alloc::vec::Vec<u64>, IndexError> {
+    let mut slots = alloc::vec![0u64; slots_for(n)];
+    match build(n, &name, &mut slots) {
+        Err(IndexError::TooCrowded) => {
+            slots = alloc::vec![0u64; slots_for(n).saturating_mul(2)];
+            build(n, &name, &mut slots)?;
+        }
+        r => r?,
+    }
+    Ok(slots)
+}
+
 /// Checks that `slots` can serve a table of `n` names: a power-of-two
 /// length no larger than [`MAX_SLOTS`], and every occupied slot naming a
 /// symbol that exists. Lookups through a checked index stay in bounds

@@ -245,8 +245,7 @@ impl ModuleBuilder {
 
         let mut idxbytes = Vec::new();
         if self.index {
-            let mut slots = alloc::vec![0u64; crate::index::slots_for(exports.len())];
-            crate::index::build(exports.len(), |i| exports[i].0.as_bytes(), &mut slots)
+            let slots = crate::index::build_vec(exports.len(), |i| exports[i].0.as_bytes())
                 .map_err(|e| e.at(Table::Export))?;
             idxbytes = slots.iter().flat_map(|s| s.to_be_bytes()).collect();
         }
