@@ -209,11 +209,31 @@ pub fn probe_by(
     name: &[u8],
     is: impl Fn(usize, &[u8]) -> bool,
 ) -> Option<usize> {
+    probe_hashed(len, slot, hash(name), name, is)
+}
+
+/// Whether slot word `v` may hold the name whose hash is `h`; if so, the
+/// symbol's position.
+#[inline(always)]
+pub(crate) fn candidate(v: u64, h: u64) -> Option<usize> {
+    (v != 0 && v & !0xffff_ffff == h & !0xffff_ffff)
+        .then(|| ((v & 0xffff_ffff) as usize).wrapping_sub(1))
+}
+
+/// [`probe_by`] for a name whose hash `h` is known.
+#[inline]
+pub(crate) fn probe_hashed(
+    len: usize,
+    slot: impl Fn(usize) -> Option<u64>,
+    h: u64,
+    name: &[u8],
+    is: impl Fn(usize, &[u8]) -> bool,
+) -> Option<usize> {
     if len == 0 {
         return None;
     }
     let mask = len - 1;
-    let (home, tag) = place(hash(name), mask);
+    let (home, tag) = place(h, mask);
     let mut s = home;
     for _ in 0..MAX_PROBE.min(len) {
         let v = slot(s)?;

@@ -77,7 +77,10 @@ impl Drop for Guard<'_> {
 
 /// Binding probes the host table's index, rather than merging, when the
 /// table has at least this many exports per import.
-const INDEX_RATIO: usize = 16;
+const INDEX_RATIO: usize = 4;
+
+/// Imports looked up together through an index.
+const BATCH: usize = 8;
 
 fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
     src.seek(start.checked_add(off).ok_or(Error::Seek)?)
@@ -204,25 +207,38 @@ impl<'e, 'p> Loader<'e, 'p> {
         // each is cheaper than the gallops.
         let by_index = !self.exports.index().is_empty()
             && lay.nimport.saturating_mul(INDEX_RATIO) <= self.exports.len();
-        let mut cursor = 0;
-        for (e, slot) in check::imports(strtab, imptab, lim).zip(bindtab.chunks_exact_mut(8)) {
-            let (name, e) = e?;
-            let undefined = || Error::Undefined {
-                name: SymName::new(name),
-            };
-            let sym = if by_index {
-                self.exports.find(name).ok_or_else(undefined)?
+        let host = self.exports.as_slice();
+        let mut next = 0;
+        let mut ahead = [None; BATCH];
+        for (i, slot) in bindtab.chunks_exact_mut(8).enumerate() {
+            if by_index && i % BATCH == 0 {
+                // Look the next imports up together (see `positions`);
+                // one whose entry is malformed gets no name here and its
+                // error in turn below.
+                let mut names: [&[u8]; BATCH] = [&[]; BATCH];
+                for (j, n) in names.iter_mut().enumerate().take(lay.nimport - i) {
+                    if let Ok((b, _)) = check::import_bytes(strtab, imptab, i + j, lim) {
+                        *n = b;
+                    }
+                }
+                ahead = self.exports.positions(&names);
+            }
+            let (name, e) = check::import_bytes(strtab, imptab, i, lim)?;
+            let at = if by_index {
+                ahead[i % BATCH].filter(|&at| at >= next)
             } else {
-                let at = self
-                    .exports
-                    .find_from(name, cursor)
-                    .map_err(|_| undefined())?;
-                cursor = at + 1;
-                self.exports.as_slice().get(at).ok_or_else(undefined)?
+                self.exports.find_from_bytes(name, next).ok()
+            };
+            let sym = match at.and_then(|at| Some((at, host.get(at)?))) {
+                Some((at, sym)) => {
+                    next = at + 1;
+                    sym
+                }
+                None => return Err(check::import_error(strtab, imptab, i, lim)),
             };
             if e.sig != 0 && sym.sig != 0 && e.sig != sym.sig {
                 return Err(Error::SigMismatch {
-                    name: SymName::new(name),
+                    name: SymName::new(sym.name),
                     want: e.sig,
                     have: sym.sig,
                 });

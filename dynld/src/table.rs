@@ -201,22 +201,84 @@ impl<'a> ExportTable<'a> {
         if self.index.is_empty() {
             return find(self.syms, name);
         }
+        self.position(name.as_bytes())
+            .and_then(|i| self.syms.get(i))
+    }
+
+    /// The position of the symbol whose name is the bytes `name`.
+    #[inline]
+    pub(crate) fn position(&self, name: &[u8]) -> Option<usize> {
         let syms = self.syms;
-        crate::index::probe(self.index, name.as_bytes(), |i, k| {
+        if self.index.is_empty() {
+            let key = Key::new(name);
+            let i = lower_bound(syms.len(), |i| syms[i].name.as_bytes(), &key);
+            return syms
+                .get(i)
+                .is_some_and(|s| s.name.as_bytes() == name)
+                .then_some(i);
+        }
+        crate::index::probe(self.index, name, |i, k| {
             syms.get(i).is_some_and(|s| s.name.as_bytes() == k)
         })
-        .and_then(|i| syms.get(i))
+    }
+
+    /// The positions of `names` through the index (which the table must
+    /// have), as [`Self::position`] gives them one by one. The hashes and
+    /// the first probes of all of them are made before any name is
+    /// compared, so their memory accesses overlap instead of queueing.
+    #[inline]
+    pub(crate) fn positions<const K: usize>(&self, names: &[&[u8]; K]) -> [Option<usize>; K] {
+        let (syms, slots) = (self.syms, self.index);
+        let mask = slots.len().wrapping_sub(1);
+        let mut h = [0u64; K];
+        let mut first = [0u64; K];
+        for j in 0..K {
+            h[j] = crate::index::hash(names[j]);
+            first[j] = slots.get(h[j] as usize & mask).copied().unwrap_or(0);
+        }
+        let mut cand: [Option<&Dynsym<'a>>; K] = [None; K];
+        for j in 0..K {
+            cand[j] = crate::index::candidate(first[j], h[j]).and_then(|i| syms.get(i));
+        }
+        let mut out = [None; K];
+        for j in 0..K {
+            if names[j].is_empty() {
+                continue;
+            }
+            out[j] = match cand[j] {
+                Some(s) if s.name.as_bytes() == names[j] => crate::index::candidate(first[j], h[j]),
+                _ => crate::index::probe_hashed(
+                    slots.len(),
+                    |s| slots.get(s).copied(),
+                    h[j],
+                    names[j],
+                    |i, k| syms.get(i).is_some_and(|s| s.name.as_bytes() == k),
+                ),
+            };
+        }
+        out
     }
 
     /// Finds `name` at or after index `from`, galloping: the cost grows with
     /// the log of the distance from `from`, so looking up sorted names in
     /// order is a merge. Returns the index found, or where it would go.
     pub fn find_from(&self, name: &str, from: usize) -> Result<usize, usize> {
+        self.find_from_bytes(name.as_bytes(), from)
+    }
+
+    /// [`Self::find_from`] for a name given as bytes.
+    #[inline]
+    pub(crate) fn find_from_bytes(&self, name: &[u8], from: usize) -> Result<usize, usize> {
         let s = self.syms;
+        // Binding a module that imports most of the table: the next name is
+        // usually the very next entry.
+        if s.get(from).is_some_and(|x| x.name.as_bytes() == name) {
+            return Ok(from);
+        }
         let mut lo = from.min(s.len());
         let mut step = 1;
         let mut hi = lo;
-        let key = Key::new(name.as_bytes());
+        let key = Key::new(name);
         // Grow [lo, hi) until s[hi - 1] >= name or the end.
         loop {
             if hi >= s.len() {
@@ -275,10 +337,9 @@ impl<'k> Key<'k> {
     pub(crate) fn above(&self, name: &[u8]) -> bool {
         let p = prefix(name);
         if p != self.prefix {
-            p < self.prefix
-        } else {
-            name < self.bytes
+            return p < self.prefix;
         }
+        name < self.bytes
     }
 }
 
@@ -301,46 +362,12 @@ pub(crate) fn lower_bound<'n>(n: usize, name: impl Fn(usize) -> &'n [u8], key: &
     base + usize::from(key.above(name(base)))
 }
 
-/// Search of a name-sorted slice: [`lower_bound`], with the two entries
-/// the next step may read fetched ahead on x86-64, so that large tables
-/// wait for memory once per step rather than twice.
+/// Search of a name-sorted slice ([`lower_bound`]).
 #[inline]
 pub(crate) fn find<'a, 'b>(syms: &'b [Dynsym<'a>], name: &str) -> Option<&'b Dynsym<'a>> {
     let key = Key::new(name.as_bytes());
-    let n = syms.len();
-    if n == 0 {
-        return None;
-    }
-    let (mut base, mut len) = (0usize, n);
-    while len > 1 {
-        let half = len / 2;
-        prefetch(syms, base + half / 2);
-        prefetch(syms, base + half + half / 2);
-        let go = usize::from(key.above(syms[base + half].name.as_bytes()));
-        base += half & go.wrapping_neg();
-        len -= half;
-    }
-    let i = base + usize::from(key.above(syms[base].name.as_bytes()));
+    let i = lower_bound(syms.len(), |i| syms[i].name.as_bytes(), &key);
     syms.get(i).filter(|s| s.name.as_bytes() == key.bytes)
-}
-
-/// Asks the processor to start loading `s[i]` (a hint: no effect on
-/// results, nothing if `i` is out of range).
-#[inline(always)]
-fn prefetch<T>(s: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(x) = s.get(i) {
-        // SAFETY: a prefetch reads nothing the program sees and cannot
-        // fault; the address is of a live element anyway. SSE, which the
-        // instruction needs, is part of every x86-64 processor.
-        unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                (x as *const T).cast(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (s, i);
 }
 
 #[cfg(test)]
