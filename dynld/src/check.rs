@@ -430,6 +430,7 @@ pub(crate) fn index(raw: &[u8], nexport: usize) -> Result<(), Error> {
 
 /// Decodes relocation `index` from the front of `b`; returns the record and
 /// the bytes it took.
+#[inline]
 pub(crate) fn decode_reloc(b: &[u8], prev: u32, index: u32) -> Result<(Reloc, usize), Error> {
     Reloc::decode(b, prev).map_err(|e| match e {
         RelocDecodeError::Short => Error::BadReloc {
@@ -449,6 +450,7 @@ pub(crate) fn decode_reloc(b: &[u8], prev: u32, index: u32) -> Result<(Reloc, us
 
 /// Checks relocation `index` against the architecture, the layout and the
 /// end of the previous field; returns its mode.
+#[inline]
 pub(crate) fn reloc(
     arch: Arch,
     lay: &Layout,

@@ -171,6 +171,8 @@ impl<'e, 'p> Loader<'e, 'p> {
                 size: lay.total,
             });
         }
+        self.memory.prefault(region, 0..lay.dataoff + lay.data);
+        self.memory.prefault(region, lay.strs..lay.total);
         let base = region.as_ptr() as u64;
         // SAFETY: the region was just allocated for this module: valid for
         // reads and writes of its length, initialised, and referenced by

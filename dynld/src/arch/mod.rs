@@ -36,12 +36,18 @@ pub fn modes(arch: Arch) -> &'static [Mode] {
 }
 
 /// Mode `number` of `arch`.
+#[inline]
 pub fn mode(arch: Arch, number: u8) -> Option<Mode> {
-    modes(arch).iter().copied().find(|m| m.number == number)
+    // Every architecture numbers its modes 0, 1, 2, ... in table order.
+    modes(arch)
+        .get(usize::from(number))
+        .copied()
+        .filter(|m| m.number == number)
 }
 
 /// Patches `field` (exactly `mode.width` bytes, at address `place`) by
 /// adding `target` as `mode` says.
+#[inline]
 pub fn apply(
     arch: Arch,
     mode: Mode,
@@ -56,6 +62,7 @@ pub fn apply(
 }
 
 /// Little-endian field access shared by the architectures.
+#[allow(dead_code)] // TEMP until the other architectures land
 pub(crate) mod field {
     /// Reads a little-endian field of up to 8 bytes.
     pub fn get(f: &[u8]) -> u64 {
