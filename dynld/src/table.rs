@@ -302,25 +302,25 @@ impl<'a> ExportTable<'a> {
     }
 }
 
-/// A name being searched for, with its first eight bytes as a big-endian
-/// word: most comparisons in a sorted table are decided by that word.
+/// A name being searched for, with its first sixteen bytes as a
+/// big-endian number: most comparisons in a sorted table are decided by it.
 pub(crate) struct Key<'k> {
     bytes: &'k [u8],
-    prefix: u64,
+    prefix: u128,
 }
 
-/// The first eight bytes of `b` as a big-endian word, zero-padded. Names
-/// hold no NUL, so comparing these words orders names as memcmp does
-/// whenever the words differ.
+/// The first sixteen bytes of `b` as a big-endian number, zero-padded.
+/// Names hold no NUL, so comparing these numbers orders names as memcmp
+/// does whenever the numbers differ.
 #[inline(always)]
-fn prefix(b: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(head) = b.get(..8) {
+fn prefix(b: &[u8]) -> u128 {
+    let mut w = [0u8; 16];
+    if let Some(head) = b.get(..16) {
         w.copy_from_slice(head);
     } else {
         w[..b.len()].copy_from_slice(b);
     }
-    u64::from_be_bytes(w)
+    u128::from_be_bytes(w)
 }
 
 impl<'k> Key<'k> {
@@ -407,11 +407,12 @@ mod tests {
         // Short names, names that are prefixes of others, and long names
         // sharing their first eight bytes.
         let mut names: Vec<String> = (0..700)
-            .map(|i| match i % 4 {
+            .map(|i| match i % 5 {
                 0 => format!("{}", i % 13),
                 1 => format!("_ZN4core3fmt{i}"),
                 2 => format!("_ZN4core3fmt{}x", i / 2),
-                _ => format!("a{}", "b".repeat(i % 11)),
+                3 => format!("{}{}", "y".repeat(i % 37), i % 3),
+                _ => format!("a{}", "b".repeat(i % 23)),
             })
             .collect();
         names.sort();
