@@ -79,6 +79,9 @@ impl Drop for Guard<'_> {
 /// table has at least this many exports per import.
 const INDEX_RATIO: usize = 4;
 
+/// Largest bss prefaulted with the rest of a module.
+const PREFAULT_BSS: usize = 64 << 10;
+
 /// Imports looked up together through an index.
 const BATCH: usize = 8;
 
@@ -171,8 +174,14 @@ impl<'e, 'p> Loader<'e, 'p> {
                 size: lay.total,
             });
         }
-        self.memory.prefault(region, 0..lay.dataoff + lay.data);
-        self.memory.prefault(region, lay.strs..lay.total);
+        // What the loader writes: a small bss goes along with its
+        // neighbours, a large one is left to fault in when used.
+        if lay.bss <= PREFAULT_BSS {
+            self.memory.prefault(region, 0..lay.total);
+        } else {
+            self.memory.prefault(region, 0..lay.dataoff + lay.data);
+            self.memory.prefault(region, lay.strs..lay.total);
+        }
         let base = region.as_ptr() as u64;
         // SAFETY: the region was just allocated for this module: valid for
         // reads and writes of its length, initialised, and referenced by
