@@ -277,6 +277,26 @@ pub(crate) fn import_bytes<'a>(
     Ok((b, e))
 }
 
+/// [`import_bytes`] for the hot path of binding: the name's bytes and the
+/// signature, or `None` where [`import_bytes`] has an error (which
+/// [`import_error`] then reports).
+#[inline(always)]
+pub(crate) fn import_fast<'a>(
+    strs: &'a [u8],
+    raw: &[u8],
+    i: usize,
+    max_name: u32,
+) -> Option<(&'a [u8], u32)> {
+    let at = i.checked_mul(ImpEntry::SIZE)?;
+    let e = raw.get(at..at.checked_add(ImpEntry::SIZE)?)?;
+    let word = |k: usize| u32::from_be_bytes([e[k], e[k + 1], e[k + 2], e[k + 3]]);
+    let (off, len) = (word(0) as usize, word(4));
+    if len == 0 || len > max_name {
+        return None;
+    }
+    Some((strs.get(off..off.checked_add(len as usize)?)?, word(8)))
+}
+
 /// Why import `i` did not bind, the earlier ones having bound in order:
 /// its name is malformed, out of order, or not exported.
 pub(crate) fn import_error(strs: &[u8], raw: &[u8], i: usize, lim: &Limits) -> Error {

@@ -228,13 +228,16 @@ impl<'e, 'p> Loader<'e, 'p> {
                 // error in turn below.
                 let mut names: [&[u8]; BATCH] = [&[]; BATCH];
                 for (j, n) in names.iter_mut().enumerate().take(lay.nimport - i) {
-                    if let Ok((b, _)) = check::import_bytes(strtab, imptab, i + j, lim) {
+                    if let Some((b, _)) = check::import_fast(strtab, imptab, i + j, lim.max_name)
+                    {
                         *n = b;
                     }
                 }
                 ahead = self.exports.positions(&names);
             }
-            let (name, e) = check::import_bytes(strtab, imptab, i, lim)?;
+            let Some((name, sig)) = check::import_fast(strtab, imptab, i, lim.max_name) else {
+                return Err(check::import_error(strtab, imptab, i, lim));
+            };
             let at = if by_index {
                 ahead[i % BATCH].filter(|&at| at >= next)
             } else {
@@ -247,10 +250,10 @@ impl<'e, 'p> Loader<'e, 'p> {
                 }
                 None => return Err(check::import_error(strtab, imptab, i, lim)),
             };
-            if e.sig != 0 && sym.sig != 0 && e.sig != sym.sig {
+            if sig != 0 && sym.sig != 0 && sig != sym.sig {
                 return Err(Error::SigMismatch {
                     name: SymName::new(sym.name),
-                    want: e.sig,
+                    want: sig,
                     have: sym.sig,
                 });
             }
