@@ -83,7 +83,7 @@ const INDEX_RATIO: usize = 4;
 const PREFAULT_BSS: usize = 64 << 10;
 
 /// Imports looked up together through an index.
-const BATCH: usize = 8;
+const BATCH: usize = 16;
 
 fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
     src.seek(start.checked_add(off).ok_or(Error::Seek)?)
