@@ -228,8 +228,7 @@ impl<'e, 'p> Loader<'e, 'p> {
                 // error in turn below.
                 let mut names: [&[u8]; BATCH] = [&[]; BATCH];
                 for (j, n) in names.iter_mut().enumerate().take(lay.nimport - i) {
-                    if let Some((b, _)) = check::import_fast(strtab, imptab, i + j, lim.max_name)
-                    {
+                    if let Some((b, _)) = check::import_fast(strtab, imptab, i + j, lim.max_name) {
                         *n = b;
                     }
                 }
