@@ -19,6 +19,7 @@ use object::{
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
+mod aarch64;
 mod x86_64;
 
 /// What to link and how.
@@ -111,6 +112,25 @@ pub(crate) struct Image {
 }
 
 impl Image {
+    /// The `n` bytes at image offset `at`, which must lie inside the text
+    /// or inside the data.
+    pub fn get(&self, at: u64, n: usize) -> Result<&[u8], LinkError> {
+        let (part, at) = match at.checked_sub(self.dataoff) {
+            Some(d) => (&self.data, d),
+            None => (&self.text, at),
+        };
+        usize::try_from(at)
+            .ok()
+            .and_then(|a| part.get(a..a.checked_add(n)?))
+            .ok_or_else(|| LinkError(format!("read outside the image at {at:#x}")))
+    }
+
+    /// The little-endian 32-bit word at `at` (an instruction).
+    pub fn get32(&self, at: u64) -> Result<u32, LinkError> {
+        let b = self.get(at, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
     /// Writes `bytes` at image offset `at`, which must lie inside the text
     /// or inside the data.
     pub fn put(&mut self, at: u64, bytes: &[u8]) -> Result<(), LinkError> {
@@ -435,11 +455,16 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         }));
     }
     let first = inputs.iter().position(|i| i.2).unwrap_or(0);
-    let (arch, machine) = match parsed[first]
+    let (arch, machine, is64) = match parsed[first]
         .as_ref()
         .map(|o| (o.file.architecture(), o.file.is_64()))
     {
-        Some((object::Architecture::X86_64, true)) => (Arch::Amd64, object::Architecture::X86_64),
+        Some((object::Architecture::X86_64, true)) => {
+            (Arch::Amd64, object::Architecture::X86_64, true)
+        }
+        Some((object::Architecture::Aarch64, true)) => {
+            (Arch::Arm64, object::Architecture::Aarch64, true)
+        }
         Some((a, _)) => fail!(
             "{}: architecture {a:?} is not supported yet",
             inputs[first].0
@@ -452,7 +477,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     for (slot, input) in parsed.iter_mut().zip(&inputs) {
         let same = slot
             .as_ref()
-            .is_some_and(|o| o.file.architecture() == machine && o.file.is_64());
+            .is_some_and(|o| o.file.architecture() == machine && o.file.is_64() == is64);
         if !same {
             if input.2 {
                 fail!(
@@ -647,7 +672,10 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
 
     // Layout, first pass: sections within their parts, common symbols in
     // bss, and which stubs, GOT slots and constructors are needed.
-    let backend = x86_64::Backend;
+    let backend: &dyn Machine = match arch {
+        Arch::Arm64 => &aarch64::Backend,
+        _ => &x86_64::Backend,
+    };
     let ws = arch.word_size() as u64;
     let mut place: HashMap<(usize, usize), (Part, u64)> = HashMap::new();
     let mut sizes = [0u64; 3];
@@ -869,7 +897,10 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
             .collect();
         fields.sort_unstable();
         for w in fields.windows(2) {
-            if w[0].0.saturating_add(w[0].1) > w[1].0 {
+            let same = w[0].0 == w[1].0 && w[0].1 == w[1].1;
+            if w[0].0.saturating_add(w[0].1) > w[1].0
+                && !(same && backend.may_share(w[0].2, w[1].2))
+            {
                 fail!(
                     "{}: section {sname}+{:#x}: relocation {} overlaps relocation {} at +{:#x}",
                     o.name,
@@ -950,7 +981,14 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         .data(&img.data)
         .bss(u32::try_from(image_end - dataoff - data_len).map_err(|_| too_big())?)
         .data_offset(u32::try_from(dataoff).map_err(|_| too_big())?)
-        .align(align_of.iter().copied().max().unwrap_or(16).max(16) as u32);
+        .align(
+            align_of
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(16)
+                .max(backend.base_align()) as u32,
+        );
     if !init_targets.is_empty() {
         b.entry(u32::try_from(init_at).map_err(|_| too_big())?);
     }
@@ -1032,6 +1070,58 @@ enum Resolved {
     Abs(u64),
     Common(String),
     Import(String),
+}
+
+/// The per-architecture half of the linker: how each ELF relocation type
+/// is resolved, and the code the linker synthesises (stubs, init function).
+pub(crate) trait Machine {
+    /// What `r_type` needs beyond the field itself.
+    fn needs(&self, r_type: u32) -> Need;
+    /// Bytes a relocation type patches (0: none).
+    fn width(&self, r_type: u32) -> u64;
+    /// Whether two relocations of these types may patch the same field
+    /// (they then combine, as RISC-V's paired ADD/SUB do).
+    fn may_share(&self, _a: u32, _b: u32) -> bool {
+        false
+    }
+    /// Page size: data starts on a page.
+    fn page_size(&self) -> u64;
+    /// Alignment the module asks of its load base.
+    fn base_align(&self) -> u64 {
+        16
+    }
+    /// Bytes in a stub that jumps through an import's GOT slot.
+    fn stub_size(&self) -> u64;
+    /// Writes a stub at `at` jumping through the GOT slot at `slot`.
+    fn write_stub(&self, img: &mut Image, at: u64, slot: u64) -> Result<(), LinkError>;
+    /// Bytes in a stub that jumps to an absolute address.
+    fn abs_stub_size(&self) -> u64;
+    /// Writes a stub at `at` jumping to the absolute address `v`.
+    fn write_abs_stub(&self, img: &mut Image, at: u64, v: u64) -> Result<(), LinkError>;
+    /// Bytes in an init function calling `n` constructors.
+    fn init_size(&self, n: usize) -> u64;
+    /// Writes the init function at `at`, calling `targets` in order.
+    fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError>;
+    /// Writes an address-sized word holding `t` (a GOT slot).
+    fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError>;
+    /// Whether a mode needs the image below 2 GiB.
+    fn is_absolute32(&self, _mode: u8) -> bool {
+        false
+    }
+    /// Whether a mode reaches an import PC-relatively within 32 bits.
+    fn is_pc32_import(&self, _mode: u8) -> bool {
+        false
+    }
+    /// The relocation type's name, for messages.
+    fn type_name(&self, r_type: u32) -> String;
+    /// Resolves one relocation.
+    fn apply(
+        &self,
+        img: &mut Image,
+        r: &Reloc<'_>,
+        stubs: &BTreeMap<String, u64>,
+        abs_stubs: &BTreeMap<u64, u64>,
+    ) -> Result<(), LinkError>;
 }
 
 /// What a relocation type needs beyond the field itself.

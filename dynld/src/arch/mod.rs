@@ -8,6 +8,7 @@
 
 use crate::format::Arch;
 
+pub mod aarch64;
 pub mod x86_64;
 
 /// What a relocation mode patches.
@@ -31,6 +32,7 @@ pub struct Overflow;
 pub fn modes(arch: Arch) -> &'static [Mode] {
     match arch {
         Arch::Amd64 => x86_64::MODES,
+        Arch::Arm64 => aarch64::MODES,
         _ => &[],
     }
 }
@@ -51,6 +53,7 @@ pub fn apply(
 ) -> Result<(), Overflow> {
     match arch {
         Arch::Amd64 => x86_64::apply(mode.number, field, place, target),
+        Arch::Arm64 => aarch64::apply(mode.number, field, place, target),
         _ => Err(Overflow),
     }
 }
