@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 mod aarch64;
+mod riscv;
 mod x86_64;
 
 /// What to link and how.
@@ -109,6 +110,9 @@ pub(crate) struct Image {
     pub got: BTreeMap<Target, u64>,
     /// Load-time relocations: (image offset, mode, import name).
     pub relocs: Vec<(u64, u8, Option<String>)>,
+    /// Values of PC-relative high parts (`S + A - P`) by their place, for
+    /// the low parts that name them (RISC-V `%pcrel_lo`).
+    pub pcrel_hi: HashMap<u64, i128>,
 }
 
 impl Image {
@@ -465,6 +469,12 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         Some((object::Architecture::Aarch64, true)) => {
             (Arch::Arm64, object::Architecture::Aarch64, true)
         }
+        Some((object::Architecture::Riscv64, true)) => {
+            (Arch::Riscv64, object::Architecture::Riscv64, true)
+        }
+        Some((object::Architecture::Riscv32, false)) => {
+            (Arch::Riscv32, object::Architecture::Riscv32, false)
+        }
         Some((a, _)) => fail!(
             "{}: architecture {a:?} is not supported yet",
             inputs[first].0
@@ -674,6 +684,8 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     // bss, and which stubs, GOT slots and constructors are needed.
     let backend: &dyn Machine = match arch {
         Arch::Arm64 => &aarch64::Backend,
+        Arch::Riscv64 => &riscv::Backend { xlen: 64 },
+        Arch::Riscv32 => &riscv::Backend { xlen: 32 },
         _ => &x86_64::Backend,
     };
     let ws = arch.word_size() as u64;
@@ -841,6 +853,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         dataoff,
         got: BTreeMap::new(),
         relocs: Vec::new(),
+        pcrel_hi: HashMap::new(),
     };
     for (i, k) in got_keys.iter().enumerate() {
         let slot = dataoff + got_start + ws * i as u64;
@@ -911,7 +924,28 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 );
             }
         }
-        for (off, r) in s.relocations() {
+        for (i, f) in fields.iter().enumerate() {
+            let partner = |j: Option<usize>| {
+                j.and_then(|j| fields.get(j))
+                    .is_some_and(|g| g.0 == f.0 && g.1 == f.1 && backend.may_share(f.2, g.2))
+            };
+            if backend.must_pair(f.2) && !partner(i.checked_sub(1)) && !partner(Some(i + 1)) {
+                fail!(
+                    "{}: section {sname}+{:#x}: relocation {} has no paired relocation at the same place",
+                    o.name,
+                    f.0,
+                    backend.type_name(f.2)
+                );
+            }
+        }
+        // Some types must be applied before others (the high parts that
+        // low parts refer to); otherwise in offset order.
+        let mut relocs: Vec<_> = s.relocations().collect();
+        relocs.sort_by_key(|(off, r)| match r.flags() {
+            RelocationFlags::Elf { r_type } => (backend.pass(r_type), *off),
+            _ => (0, *off),
+        });
+        for (off, r) in relocs {
             let RelocationFlags::Elf { r_type } = r.flags() else {
                 fail!(
                     "{}: section {sname}+{off:#x}: unexpected relocation kind",
@@ -1083,6 +1117,15 @@ pub(crate) trait Machine {
     /// (they then combine, as RISC-V's paired ADD/SUB do).
     fn may_share(&self, _a: u32, _b: u32) -> bool {
         false
+    }
+    /// Whether a relocation of this type is only meaningful with a partner
+    /// sharing its field (see [`may_share`](Machine::may_share)).
+    fn must_pair(&self, _r_type: u32) -> bool {
+        false
+    }
+    /// Relocations of a section are applied in order of pass, then offset.
+    fn pass(&self, _r_type: u32) -> u8 {
+        0
     }
     /// Page size: data starts on a page.
     fn page_size(&self) -> u64;

@@ -962,3 +962,63 @@ fn aarch64_relocations_out_of_range_or_unsupported() {
         "{e}"
     );
 }
+
+/// RV64: a branch beyond its range and the forms a module cannot express
+/// are refused with the object, section, offset and type.
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn riscv64_relocations_out_of_range_or_unsupported() {
+    let dir = workdir("rv64-refuse");
+    // A jump reaches 1 MiB; the target lies further, in another section
+    // (the assembler turns a branch to another section into bne + j).
+    let far = assemble(
+        &dir,
+        "far.s",
+        ".option norvc\n.text\n.globl f\nf: j far\n ret\n.space 0x100000\n\
+         .section .text.far,\"ax\",@progbits\n.globl far\nfar: ret\n",
+    );
+    let e = link(&dir.join("far.dl"), &[&far], &[]).unwrap_err();
+    assert!(
+        e.contains(
+            "far.o: section .text+0x0: relocation R_RISCV_JAL (17) against far: value out of range"
+        ),
+        "{e}"
+    );
+    // An import's address built with lui/addi (non-PIC code).
+    let imp = assemble(
+        &dir,
+        "imp.s",
+        ".text\n.globl h\nh: lui a0, %hi(ext)\n addi a0, a0, %lo(ext)\n ret\n",
+    );
+    let e = link(&dir.join("imp.dl"), &[&imp], &[]).unwrap_err();
+    assert!(
+        e.contains("imp.o: section .text+0x0: relocation R_RISCV_HI20 (26) against ext: an import's address cannot be built with lui/addi"),
+        "{e}"
+    );
+    // A label difference with one half missing.
+    let add = assemble(
+        &dir,
+        "add.s",
+        ".text\n.globl g\ng: ret\n.data\n.globl d\nd: .reloc d, R_RISCV_ADD32, g\n .word 0\n",
+    );
+    let e = link(&dir.join("add.dl"), &[&add], &[]).unwrap_err();
+    assert!(
+        e.contains(
+            "add.o: section .data+0x0: relocation R_RISCV_ADD32 (35) has no paired relocation"
+        ),
+        "{e}"
+    );
+    // A %pcrel_lo whose label has no %pcrel_hi.
+    let lo = assemble(
+        &dir,
+        "lo.s",
+        ".text\n.globl k\nk: nop\n1: addi a0, a0, %pcrel_lo(1b)\n ret\n",
+    );
+    let e = link(&dir.join("lo.dl"), &[&lo], &[]).unwrap_err();
+    assert!(
+        e.contains("lo.o: section .text+0x")
+            && e.contains("relocation R_RISCV_PCREL_LO12_I (24)")
+            && e.contains("no R_RISCV_PCREL_HI20 or R_RISCV_GOT_HI20 at the label"),
+        "{e}"
+    );
+}

@@ -44,7 +44,13 @@ fn flush_icache(p: *const u8, len: usize) {
 }
 
 impl MmapMemory {
-    fn map(&self, size: usize, align: usize, extra_flags: libc::c_int) -> Result<Region, Error> {
+    fn map(
+        &self,
+        size: usize,
+        align: usize,
+        extra_flags: libc::c_int,
+        hint: usize,
+    ) -> Result<Region, Error> {
         let page = page_size();
         let fail = Error::Memory {
             what: "mmap failed",
@@ -56,10 +62,11 @@ impl MmapMemory {
         let len = round(size.max(1), page).ok_or(fail.clone())?;
         let extra = if align > page { align } else { 0 };
         let map = len.checked_add(extra).ok_or(fail.clone())?;
-        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // affected (the hint is only a hint: no MAP_FIXED).
         let p = unsafe {
             libc::mmap(
-                core::ptr::null_mut(),
+                hint as *mut libc::c_void,
                 map,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
@@ -94,12 +101,12 @@ impl MmapMemory {
 
 unsafe impl Memory for MmapMemory {
     fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
-        self.map(size, align, 0)
+        self.map(size, align, 0, 0)
     }
 
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
-        let r = self.map(size, align, libc::MAP_32BIT)?;
+        let r = self.map(size, align, libc::MAP_32BIT, 0)?;
         if (r.as_ptr() as u64).saturating_add(r.len() as u64) > crate::memory::LOW_LIMIT {
             // SAFETY: `r` was just allocated by this provider.
             unsafe { self.release(r) };
@@ -109,6 +116,25 @@ unsafe impl Memory for MmapMemory {
             });
         }
         Ok(r)
+    }
+
+    /// Asks the kernel for free space below 2 GiB by hints, as there is no
+    /// `MAP_32BIT` here.
+    #[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
+    fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let low = crate::memory::LOW_LIMIT;
+        for hint in [0x4000_0000usize, 0x1000_0000, 0x0100_0000, 0x6000_0000] {
+            let r = self.map(size, align, 0, hint)?;
+            if (r.as_ptr() as u64).saturating_add(r.len() as u64) <= low {
+                return Ok(r);
+            }
+            // SAFETY: `r` was just allocated by this provider.
+            unsafe { self.release(r) };
+        }
+        Err(Error::Memory {
+            what: "no memory below 2 GiB",
+            size,
+        })
     }
 
     unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {

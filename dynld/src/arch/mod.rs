@@ -9,6 +9,7 @@
 use crate::format::Arch;
 
 pub mod aarch64;
+pub mod riscv;
 pub mod x86_64;
 
 /// What a relocation mode patches.
@@ -33,6 +34,8 @@ pub fn modes(arch: Arch) -> &'static [Mode] {
     match arch {
         Arch::Amd64 => x86_64::MODES,
         Arch::Arm64 => aarch64::MODES,
+        Arch::Riscv64 => riscv::MODES64,
+        Arch::Riscv32 => riscv::MODES32,
         _ => &[],
     }
 }
@@ -54,6 +57,8 @@ pub fn apply(
     match arch {
         Arch::Amd64 => x86_64::apply(mode.number, field, place, target),
         Arch::Arm64 => aarch64::apply(mode.number, field, place, target),
+        Arch::Riscv64 => riscv::apply(64, mode.number, field, place, target),
+        Arch::Riscv32 => riscv::apply(32, mode.number, field, place, target),
         _ => Err(Overflow),
     }
 }
