@@ -406,9 +406,9 @@ fn export_lists_and_section_gc() {
     assert_eq!(String::from_utf8_lossy(&r.stdout), "11\n");
 }
 
-/// The dynld rlib for x86-64, without std (for modules that use its
+/// The dynld rlib for `triple`, without std (for modules that use its
 /// macros) or with it (for host programs).
-fn dynld_rlib(std: bool) -> (PathBuf, PathBuf) {
+fn dynld_rlib(triple: &str, std: bool) -> (PathBuf, PathBuf) {
     let target_dir = root().join(if std {
         "target/fixture-deps-std"
     } else {
@@ -416,7 +416,7 @@ fn dynld_rlib(std: bool) -> (PathBuf, PathBuf) {
     });
     let o = run(Command::new(env!("CARGO"))
         .current_dir(root())
-        .args(["build", "-q", "-p", "dynld", "--target", TC.triple])
+        .args(["build", "-q", "-p", "dynld", "--target", triple])
         .args(["--message-format=json"])
         .args(if std {
             &[][..]
@@ -440,11 +440,11 @@ fn dynld_rlib(std: bool) -> (PathBuf, PathBuf) {
     (rlib, deps)
 }
 
-fn sysroot_lib(prefix: &str) -> PathBuf {
+fn sysroot_lib(triple: &str, prefix: &str) -> PathBuf {
     let o = run(Command::new("rustc").args(["--print", "sysroot"]));
     let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
         .join("lib/rustlib")
-        .join(TC.triple)
+        .join(triple)
         .join("lib");
     std::fs::read_dir(&dir)
         .unwrap()
@@ -471,12 +471,17 @@ const RUST_CALLS: &[Call] = &[
     ("r_area", &[5]),
 ];
 
+/// The bare-metal Rust target whose objects also run on this machine's
+/// Linux (same instruction set and calling convention), if any.
+const BARE_TRIPLE: Option<&str> = if cfg!(target_arch = "aarch64") {
+    Some("aarch64-unknown-none")
+} else {
+    None
+};
+
 #[test]
 fn rust_objects_and_staticlibs_match_native() {
     let dir = workdir("rust");
-    let (rlib, deps) = dynld_rlib(false);
-    let core = sysroot_lib("libcore-");
-    let builtins = sysroot_lib("libcompiler_builtins-");
     // An object built at opt-level 0 or 1 expects generic instantiations
     // from upstream crates that the precompiled libcore does not export (GNU
     // ld cannot link it either), so objects are built at 2 and 3; staticlibs
@@ -487,8 +492,14 @@ fn rust_objects_and_staticlibs_match_native() {
         ("staticlib", "0", "v0"),
         ("staticlib", "3", "legacy"),
     ];
-    for (kind, opt, mangling) in variants {
-        let tag = format!("{kind}-O{opt}-{mangling}");
+    let triples = std::iter::once(TC.triple).chain(BARE_TRIPLE);
+    for (triple, (kind, opt, mangling)) in
+        triples.flat_map(|t| variants.iter().map(move |v| (t, *v)))
+    {
+        let (rlib, deps) = dynld_rlib(triple, false);
+        let core = sysroot_lib(triple, "libcore-");
+        let builtins = sysroot_lib(triple, "libcompiler_builtins-");
+        let tag = format!("{triple}-{kind}-O{opt}-{mangling}");
         let sub = dir.join(&tag);
         std::fs::create_dir_all(&sub).unwrap();
         let mut rustc = Command::new("rustc");
@@ -497,7 +508,7 @@ fn rust_objects_and_staticlibs_match_native() {
                 "--edition",
                 "2021",
                 "--target",
-                TC.triple,
+                triple,
                 "--crate-name",
                 "rmod",
             ])
@@ -638,7 +649,7 @@ fn generated_host_table_binds_a_module() {
     gcc_c(&fixture("twice_user.c"), "-O2", &obj);
     let module = dir.join("twice.dl");
     link(&module, &[&obj], &[]).unwrap();
-    let (rlib, deps) = dynld_rlib(true);
+    let (rlib, deps) = dynld_rlib(TC.triple, true);
     std::fs::copy(fixture("host.rs"), dir.join("host.rs")).unwrap();
     for (list, want) in [
         (
