@@ -427,6 +427,23 @@ pub struct Linked {
     pub bytes: Vec<u8>,
     /// Warnings worth showing.
     pub warnings: Vec<String>,
+    /// Where each input section and synthesised area went, in image order.
+    pub map: Vec<MapEntry>,
+}
+
+/// One line of the link map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    /// Image offset.
+    pub offset: u64,
+    /// Bytes.
+    pub size: u64,
+    /// The input (`file` or `archive(member)`), or `*` for what the linker
+    /// made itself.
+    pub object: String,
+    /// The input section's name, or for `*`: `stub NAME`, `abs-stub VALUE`,
+    /// `got`, `init`, `common NAME`.
+    pub section: String,
 }
 
 /// Links the files `opts.inputs` into a module.
@@ -1083,7 +1100,63 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     let bytes = b
         .build()
         .map_err(|e| LinkError(format!("writing the module: {e}")))?;
-    Ok(Linked { bytes, warnings })
+    let mut map = Vec::new();
+    for &(oi, idx) in &kept {
+        if let Some(Target::Local(at)) = addr(&Resolved::In(oi, idx, 0)) {
+            let o = &objs[oi];
+            let size = o
+                .file
+                .section_by_index(SectionIndex(idx))
+                .map_or(0, |s| s.size());
+            map.push(MapEntry {
+                offset: at,
+                size,
+                object: o.name.clone(),
+                section: sec_name(o, SectionIndex(idx)),
+            });
+        }
+    }
+    let synth = |offset: u64, size: u64, section: String| MapEntry {
+        offset,
+        size,
+        object: "*".into(),
+        section,
+    };
+    for (n, at) in &stubs {
+        map.push(synth(*at, backend.stub_size(), format!("stub {n}")));
+    }
+    for (v, at) in &abs_stubs {
+        map.push(synth(
+            *at,
+            backend.abs_stub_size(),
+            format!("abs-stub {v:#x}"),
+        ));
+    }
+    if !init_targets.is_empty() {
+        map.push(synth(init_at, text_end - init_at, "init".into()));
+    }
+    if !got_keys.is_empty() {
+        map.push(synth(
+            dataoff + got_start,
+            data_len - got_start,
+            "got".into(),
+        ));
+    }
+    for (n, at) in &common_at {
+        if let Some(Def::Common { size, .. }) = globals.get(n) {
+            map.push(synth(
+                dataoff + bss_start + at,
+                *size,
+                format!("common {n}"),
+            ));
+        }
+    }
+    map.sort_by(|a, b| (a.offset, &a.object, &a.section).cmp(&(b.offset, &b.object, &b.section)));
+    Ok(Linked {
+        bytes,
+        warnings,
+        map,
+    })
 }
 
 /// Sort key of constructor sections: `.init_array.N` by N, plain last.

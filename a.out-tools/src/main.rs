@@ -33,6 +33,10 @@ enum Cmd {
         /// Keep every allocated section, reachable from the exports or not.
         #[arg(long)]
         no_gc: bool,
+        /// Write the image layout here: one line per input section and
+        /// synthesised area (`OFFSET SIZE OBJECT SECTION`, hexadecimal).
+        #[arg(long, value_name = "FILE")]
+        map: Option<PathBuf>,
         /// Objects (.o) and archives (.a).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -185,6 +189,7 @@ fn link_cmd(
     export: &[String],
     export_list: &[PathBuf],
     no_gc: bool,
+    map: Option<&Path>,
     inputs: &[PathBuf],
 ) -> Result<(), String> {
     let mut names: BTreeSet<String> = export.iter().cloned().collect();
@@ -205,6 +210,14 @@ fn link_cmd(
     let linked = link::link(&opts).map_err(|e| e.to_string())?;
     for w in &linked.warnings {
         eprintln!("aout: warning: {w}");
+    }
+    if let Some(m) = map {
+        let text: String = linked
+            .map
+            .iter()
+            .map(|e| format!("{:#x} {:#x} {} {}\n", e.offset, e.size, e.object, e.section))
+            .collect();
+        std::fs::write(m, text).map_err(|e| format!("{}: {e}", m.display()))?;
     }
     std::fs::write(output, &linked.bytes).map_err(|e| format!("{}: {e}", output.display()))
 }
@@ -249,8 +262,9 @@ fn main() -> ExitCode {
             export,
             export_list,
             no_gc,
+            map,
             inputs,
-        } => link_cmd(output, export, export_list, *no_gc, inputs),
+        } => link_cmd(output, export, export_list, *no_gc, map.as_deref(), inputs),
         Cmd::Run {
             export_from,
             ret,

@@ -1,0 +1,360 @@
+//! Golden comparison for the embedded targets (RV32, Thumb-2): each
+//! fixture is compiled at test time, linked by `aout link`, loaded by dynld
+//! relocated for a chosen base, and compared byte for byte with what GNU ld
+//! makes of the same objects at that base. The linker script given to ld
+//! puts every input section where `aout link --map` says it went; imports
+//! are bound to their call stubs' addresses, and ld is told the same with
+//! `--defsym`, so every byte that came from an input object must match.
+//! Only the areas the linker synthesises (stubs, GOT) are left out, and
+//! those are checked on their own: each GOT slot holds its import's address.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use dynld::{Arch, Dynsym, ExportTable, Loader, SliceSource, HEAP};
+use object::{Object, ObjectSection};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = root()
+        .join("target/aout-tests")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// One line of `aout link --map`.
+struct Entry {
+    offset: u64,
+    size: u64,
+    object: String,
+    section: String,
+}
+
+fn read_map(path: &Path) -> Vec<Entry> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f = l.splitn(4, ' ');
+            let mut hex =
+                || u64::from_str_radix(f.next().unwrap().trim_start_matches("0x"), 16).unwrap();
+            let (offset, size) = (hex(), hex());
+            Entry {
+                offset,
+                size,
+                object: f.next().unwrap().to_owned(),
+                section: f.next().unwrap().to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// How ld names an input: `file` or `archive:member`.
+fn ld_input(object: &str) -> String {
+    match object.strip_suffix(')').and_then(|o| o.split_once('(')) {
+        Some((ar, member)) => format!("{ar}:{member}"),
+        None => object.to_owned(),
+    }
+}
+
+/// Links `inputs` with aout and with GNU ld (`ld` and its emulation
+/// arguments) at `base`, and compares the images.
+/// `exports` are pulled from archives (`--export` for aout, `-u` for ld).
+fn golden(
+    dir: &Path,
+    tag: &str,
+    arch: Arch,
+    ld: &[&str],
+    inputs: &[PathBuf],
+    exports: &[&str],
+    base: u64,
+) {
+    let module = dir.join(format!("{tag}.dl"));
+    let map = dir.join(format!("{tag}.map"));
+    let o = Command::new(env!("CARGO_BIN_EXE_aout"))
+        .args(["link", "--no-gc", "--map"])
+        .arg(&map)
+        .arg("-o")
+        .arg(&module)
+        .args(exports.iter().flat_map(|e| ["--export", e]))
+        .args(inputs)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{tag}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let map = read_map(&map);
+
+    // Imports are bound to their stubs (or, without one, to a made-up
+    // address), and ld is told the same.
+    let bytes = std::fs::read(&module).unwrap();
+    let view = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
+    let mut names: Vec<String> = view.imports().map(|i| i.name.to_owned()).collect();
+    names.sort();
+    let addr_of = |i: usize, n: &str| -> u64 {
+        map.iter()
+            .find(|e| e.object == "*" && e.section == format!("stub {n}"))
+            .map_or(0x0100_0000 + 16 * i as u64, |e| base + e.offset)
+    };
+    let bound: Vec<(String, u64)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), addr_of(i, n)))
+        .collect();
+    let syms: Vec<Dynsym<'_>> = bound
+        .iter()
+        .map(|(n, a)| Dynsym::new(n, 0, *a as usize as *const ()))
+        .collect();
+    let table = ExportTable::new(&syms).unwrap();
+    let m = Loader::new(table, &HEAP)
+        .arch(arch)
+        .relocate_at(base)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    // SAFETY: the module's image is `size` initialised bytes at `base`,
+    // owned by `m`, which outlives this borrow; nothing writes to it.
+    let ours = unsafe { std::slice::from_raw_parts(m.base(), m.size()) }.to_vec();
+
+    // The same objects through GNU ld, each input section where aout put it.
+    let mut script = String::from("SECTIONS\n{\n");
+    for (i, e) in map.iter().filter(|e| e.object != "*").enumerate() {
+        script += &format!(
+            "  .o{i} {:#x} : {{ KEEP({}({})) }}\n",
+            base + e.offset,
+            ld_input(&e.object),
+            e.section
+        );
+    }
+    script += "  /DISCARD/ : { *(*) }\n}\n";
+    let script_path = dir.join(format!("{tag}.ld"));
+    std::fs::write(&script_path, &script).unwrap();
+    let elf = dir.join(format!("{tag}.elf"));
+    let mut cmd = Command::new(ld[0]);
+    cmd.args(&ld[1..])
+        .arg("-T")
+        .arg(&script_path)
+        .args(["-e", "0", "-o"])
+        .arg(&elf);
+    for (n, a) in &bound {
+        cmd.arg(format!("--defsym={n}={a:#x}"));
+    }
+    for e in exports {
+        cmd.args(["-u", e]);
+    }
+    run(cmd.args(inputs));
+    let elf_bytes = std::fs::read(&elf).unwrap();
+    let file = object::File::parse(&*elf_bytes).unwrap();
+    let mut theirs = vec![0u8; ours.len()];
+    for s in file.sections() {
+        let (Ok(data), a) = (s.data(), s.address()) else {
+            continue;
+        };
+        if data.is_empty() || a < base {
+            continue;
+        }
+        let at = (a - base) as usize;
+        assert!(
+            at + data.len() <= theirs.len(),
+            "{tag}: ld put {} at {a:#x}, outside the image",
+            s.name().unwrap_or("?")
+        );
+        theirs[at..at + data.len()].copy_from_slice(data);
+    }
+
+    // Everything but the synthesised areas must match.
+    let mut masked = ours.clone();
+    let mut compared = 0;
+    for e in map.iter().filter(|e| e.object == "*") {
+        let r = e.offset as usize..(e.offset + e.size) as usize;
+        masked[r.clone()].fill(0);
+        theirs[r].fill(0);
+    }
+    for (i, (a, b)) in masked.iter().zip(&theirs).enumerate() {
+        if a != b {
+            let e = map
+                .iter()
+                .find(|e| e.offset <= i as u64 && (i as u64) < e.offset + e.size.max(1));
+            panic!(
+                "{tag}: image byte {i:#x} (address {:#x}) is {a:#04x}, GNU ld has {b:#04x}; in {}",
+                base + i as u64,
+                e.map_or("no section".into(), |e| format!(
+                    "{} {}",
+                    e.object, e.section
+                ))
+            );
+        }
+        compared += 1;
+    }
+    let from_objects: u64 = map.iter().filter(|e| e.object != "*").map(|e| e.size).sum();
+    assert!(compared > 0 && from_objects > 0, "{tag}: nothing compared");
+    // The GOT holds each import's address.
+    let word = arch.word_size();
+    if let Some(got) = map.iter().find(|e| e.object == "*" && e.section == "got") {
+        let slots: Vec<u64> = ours[got.offset as usize..(got.offset + got.size) as usize]
+            .chunks(word)
+            .map(|c| c.iter().rev().fold(0, |x, &b| x << 8 | u64::from(b)))
+            .collect();
+        for (n, a) in &bound {
+            assert!(
+                slots.contains(a),
+                "{tag}: no GOT slot holds {n} ({a:#x}): {slots:x?}"
+            );
+        }
+    }
+    eprintln!(
+        "{tag}: {} bytes match GNU ld ({} from {} input sections), {} imports",
+        compared,
+        from_objects,
+        map.iter().filter(|e| e.object != "*").count(),
+        bound.len()
+    );
+}
+
+const RUST_EXPORTS: &[&str] = &["rb_area", "rb_classify", "rb_sum"];
+const RV32_CC: &str = "riscv64-linux-gnu-gcc";
+const RV32_LD: &[&str] = &["riscv64-linux-gnu-ld", "-m", "elf32lriscv", "--no-relax"];
+const RV32_BASE: u64 = 0x8004_0000;
+
+#[test]
+fn rv32_images_equal_gnu_ld() {
+    let dir = workdir("golden-rv32");
+    for (i, flags) in [
+        "-O2 -mcmodel=medlow",
+        "-Os -mcmodel=medlow",
+        "-O0 -mcmodel=medany",
+        "-O2 -mcmodel=medany -ffunction-sections -fdata-sections",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let obj = dir.join(format!("bare{i}.o"));
+        run(Command::new(RV32_CC)
+            .args([
+                "-march=rv32imac",
+                "-mabi=ilp32",
+                "-fno-pic",
+                "-ffreestanding",
+            ])
+            .args(["-fno-asynchronous-unwind-tables", "-I"])
+            .arg(root().join("include"))
+            .args(flags.split_whitespace())
+            .arg("-c")
+            .arg(fixture("bare.c"))
+            .arg("-o")
+            .arg(&obj));
+        golden(
+            &dir,
+            &format!("c{i}"),
+            Arch::Riscv32,
+            RV32_LD,
+            &[obj],
+            &[],
+            RV32_BASE,
+        );
+    }
+    for opt in ["s", "2"] {
+        let lib = dir.join(format!("libbare{opt}.a"));
+        run(Command::new("rustc")
+            .args([
+                "--edition",
+                "2021",
+                "--target",
+                "riscv32imac-unknown-none-elf",
+            ])
+            .args(["--crate-type", "staticlib", "--crate-name", "bare"])
+            .args(["-C", "panic=abort", "-C"])
+            .arg(format!("opt-level={opt}"))
+            .arg(fixture("bare.rs"))
+            .arg("-o")
+            .arg(&lib));
+        golden(
+            &dir,
+            &format!("rust-O{opt}"),
+            Arch::Riscv32,
+            RV32_LD,
+            &[lib],
+            RUST_EXPORTS,
+            RV32_BASE,
+        );
+    }
+}
+
+/// Links one assembly source with aout, expecting an error.
+fn link_error(dir: &Path, cc: &[&str], name: &str, src: &str) -> String {
+    let s = dir.join(name);
+    std::fs::write(&s, src).unwrap();
+    let o = s.with_extension("o");
+    run(Command::new(cc[0])
+        .args(&cc[1..])
+        .arg("-c")
+        .arg(&s)
+        .arg("-o")
+        .arg(&o));
+    let out = Command::new(env!("CARGO_BIN_EXE_aout"))
+        .arg("link")
+        .arg("-o")
+        .arg(o.with_extension("dl"))
+        .arg(&o)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{name} linked");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn rv32_relocations_out_of_range_or_unsupported() {
+    let dir = workdir("rv32-refuse");
+    let cc = &[RV32_CC, "-march=rv32imac", "-mabi=ilp32"];
+    let e = link_error(
+        &dir,
+        cc,
+        "far.s",
+        ".option norvc\n.text\n.globl f\nf: j far\n ret\n.space 0x100000\n\
+         .section .text.far,\"ax\",@progbits\n.globl far\nfar: ret\n",
+    );
+    assert!(
+        e.contains(
+            "far.o: section .text+0x0: relocation R_RISCV_JAL (17) against far: value out of range"
+        ),
+        "{e}"
+    );
+    let e = link_error(
+        &dir,
+        cc,
+        "imp.s",
+        ".text\n.globl h\nh: lui a0, %hi(ext)\n addi a0, a0, %lo(ext)\n ret\n",
+    );
+    assert!(
+        e.contains("imp.o: section .text+0x0: relocation R_RISCV_HI20 (26) against ext: an import's address cannot be built with lui/addi"),
+        "{e}"
+    );
+}
