@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 mod aarch64;
+mod arm;
 mod riscv;
 mod x86_64;
 
@@ -99,6 +100,8 @@ pub(crate) struct Reloc<'a> {
     pub target: Target,
     /// Describes the relocation for error messages.
     pub what: &'a dyn Fn() -> String,
+    /// The addend is in the field (ELF `REL`), not in `addend`.
+    pub implicit: bool,
 }
 
 /// Bytes a section, a stub or the GOT occupies, and where it is.
@@ -224,9 +227,15 @@ fn part_of(obj: &Obj<'_>, s: &object::Section<'_, '_>) -> Result<Option<Part>, L
     if flags & u64::from(object::elf::SHF_ALLOC) == 0 || name == sigsec::SECTION {
         return Ok(None);
     }
-    if is_init_array(name) || is_fini_array(name) || name == ".eh_frame" {
+    if is_init_array(name)
+        || is_fini_array(name)
+        || name == ".eh_frame"
+        || name.starts_with(".ARM.exidx")
+        || name.starts_with(".ARM.extab")
+    {
         // Constructors become the init function; destructors are dropped;
-        // nothing would register unwind tables, so they are dropped too.
+        // nothing would register unwind tables (.eh_frame, ARM's exception
+        // index and table), so they are dropped too.
         return Ok(None);
     }
     if name == ".ctors" || name.starts_with(".ctors.") || name == ".preinit_array" {
@@ -489,6 +498,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         Some((object::Architecture::Riscv64, true)) => {
             (Arch::Riscv64, object::Architecture::Riscv64, true)
         }
+        Some((object::Architecture::Arm, false)) => (Arch::Arm, object::Architecture::Arm, false),
         Some((object::Architecture::Riscv32, false)) => {
             (Arch::Riscv32, object::Architecture::Riscv32, false)
         }
@@ -703,6 +713,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         Arch::Arm64 => &aarch64::Backend,
         Arch::Riscv64 => &riscv::Backend { xlen: 64 },
         Arch::Riscv32 => &riscv::Backend { xlen: 32 },
+        Arch::Arm => &arm::Backend,
         _ => &x86_64::Backend,
     };
     let ws = arch.word_size() as u64;
@@ -990,7 +1001,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                     o.name
                 ),
             };
-            if r.has_implicit_addend() {
+            if r.has_implicit_addend() && !backend.implicit_addends() {
                 fail!(
                     "{}: section {sname}+{off:#x}: relocations with implicit addends are not supported for {arch}",
                     o.name
@@ -1018,6 +1029,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                     addend: r.addend(),
                     target,
                     what: &what,
+                    implicit: r.has_implicit_addend(),
                 },
                 &stubs,
                 &abs_stubs,
@@ -1038,10 +1050,17 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 .copied()
                 .max()
                 .unwrap_or(16)
-                .max(backend.base_align()) as u32,
+                .max(backend.base_align())
+                .max(
+                    img.relocs
+                        .iter()
+                        .map(|r| backend.mode_align(r.1))
+                        .max()
+                        .unwrap_or(1),
+                ) as u32,
         );
     if !init_targets.is_empty() {
-        b.entry(u32::try_from(init_at).map_err(|_| too_big())?);
+        b.entry(u32::try_from(backend.code_address(init_at)).map_err(|_| too_big())?);
     }
     // The loader's rule: an export lies in the text, or in data and bss.
     let inside = |v: u64| v < text_end || (v >= dataoff && v < image_end);
@@ -1199,6 +1218,19 @@ pub(crate) trait Machine {
     /// Relocations of a section are applied in order of pass, then offset.
     fn pass(&self, _r_type: u32) -> u8 {
         0
+    }
+    /// Whether objects for this machine carry addends in the patched field
+    /// (ELF `REL`), which the backend reads itself.
+    fn implicit_addends(&self) -> bool {
+        false
+    }
+    /// The address to call for code at image offset `v` (Thumb sets bit 0).
+    fn code_address(&self, v: u64) -> u64 {
+        v
+    }
+    /// Alignment the load base needs for a load-time mode to be exact.
+    fn mode_align(&self, _mode: u8) -> u64 {
+        1
     }
     /// Page size: data starts on a page.
     fn page_size(&self) -> u64;

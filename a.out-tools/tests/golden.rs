@@ -117,13 +117,15 @@ fn golden(
     // Imports are bound to their stubs (or, without one, to a made-up
     // address), and ld is told the same.
     let bytes = std::fs::read(&module).unwrap();
+    // Thumb code is called at odd addresses.
+    let thumb = u64::from(arch == Arch::Arm);
     let view = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
     let mut names: Vec<String> = view.imports().map(|i| i.name.to_owned()).collect();
     names.sort();
     let addr_of = |i: usize, n: &str| -> u64 {
         map.iter()
             .find(|e| e.object == "*" && e.section == format!("stub {n}"))
-            .map_or(0x0100_0000 + 16 * i as u64, |e| base + e.offset)
+            .map_or(0x0100_0000 + 16 * i as u64, |e| base + e.offset + thumb)
     };
     let bound: Vec<(String, u64)> = names
         .iter()
@@ -357,4 +359,149 @@ fn rv32_relocations_out_of_range_or_unsupported() {
         e.contains("imp.o: section .text+0x0: relocation R_RISCV_HI20 (26) against ext: an import's address cannot be built with lui/addi"),
         "{e}"
     );
+}
+
+const ARM_CC: &[&str] = &["arm-none-eabi-gcc", "-mthumb"];
+const ARM_LD: &[&str] = &["arm-none-eabi-ld"];
+/// 64 KiB aligned, as `movw`/`movt` modules ask.
+const ARM_BASE: u64 = 0x2001_0000;
+
+#[test]
+fn thumb2_images_equal_gnu_ld() {
+    let dir = workdir("golden-thumb");
+    for (i, flags) in [
+        "-mcpu=cortex-m4 -O2",
+        "-mcpu=cortex-m4 -Os",
+        "-mcpu=cortex-m4 -O0",
+        "-mcpu=cortex-m4 -O2 -mslow-flash-data",
+        "-mcpu=cortex-m3 -O2 -ffunction-sections -fdata-sections",
+        "-mcpu=cortex-m4 -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -mpure-code",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let obj = dir.join(format!("bare{i}.o"));
+        run(Command::new(ARM_CC[0])
+            .args(&ARM_CC[1..])
+            .args(["-ffreestanding", "-I"])
+            .arg(root().join("include"))
+            .args(flags.split_whitespace())
+            .arg("-c")
+            .arg(fixture("bare.c"))
+            .arg("-o")
+            .arg(&obj));
+        golden(
+            &dir,
+            &format!("c{i}"),
+            Arch::Arm,
+            ARM_LD,
+            &[obj],
+            &[],
+            ARM_BASE,
+        );
+    }
+    for (target, opt) in [
+        ("thumbv7em-none-eabi", "s"),
+        ("thumbv7em-none-eabi", "2"),
+        ("thumbv7m-none-eabi", "2"),
+    ] {
+        let lib = dir.join(format!("libbare-{target}-{opt}.a"));
+        run(Command::new("rustc")
+            .args(["--edition", "2021", "--target", target])
+            .args(["--crate-type", "staticlib", "--crate-name", "bare"])
+            .args(["-C", "panic=abort", "-C"])
+            .arg(format!("opt-level={opt}"))
+            .arg(fixture("bare.rs"))
+            .arg("-o")
+            .arg(&lib));
+        golden(
+            &dir,
+            &format!("rust-{target}-O{opt}"),
+            Arch::Arm,
+            ARM_LD,
+            &[lib],
+            RUST_EXPORTS,
+            ARM_BASE,
+        );
+    }
+}
+
+#[test]
+fn thumb2_relocations_out_of_range_or_unsupported() {
+    let dir = workdir("thumb-refuse");
+    let cc = &[ARM_CC[0], "-mthumb", "-mcpu=cortex-m4"];
+    // b<c>.w reaches 1 MiB; the target lies 2 MiB away, in another section.
+    let e = link_error(
+        &dir,
+        cc,
+        "far.s",
+        ".syntax unified\n.thumb\n.text\n.globl f\n.thumb_func\nf: beq.w far\n bx lr\n.space 0x200000\n\
+         .section .text.far,\"ax\",%progbits\n.globl far\n.thumb_func\nfar: bx lr\n",
+    );
+    assert!(
+        e.contains("far.o: section .text+0x0: relocation R_ARM_THM_JUMP19 (51) against far: value out of range"),
+        "{e}"
+    );
+    // An import's address built with movw/movt.
+    let e = link_error(
+        &dir,
+        cc,
+        "imp.s",
+        ".syntax unified\n.thumb\n.text\n.globl h\n.thumb_func\nh: movw r0, #:lower16:ext\n movt r0, #:upper16:ext\n bx lr\n",
+    );
+    assert!(
+        e.contains("imp.o: section .text+0x0: relocation R_ARM_THM_MOVW_ABS_NC (47) against ext: an import's address cannot be built with movw/movt"),
+        "{e}"
+    );
+    // ARM (A32) code (a Cortex-A object mixed in).
+    let e = link_error(
+        &dir,
+        &[ARM_CC[0], "-marm", "-mcpu=cortex-a7"],
+        "a32.s",
+        ".syntax unified\n.arm\n.text\n.globl g\ng: bl ext\n bx lr\n",
+    );
+    assert!(
+        e.contains("a32.o: section .text+0x0: relocation R_ARM_CALL (28) against ext: ARM (A32) code is not supported"),
+        "{e}"
+    );
+}
+
+/// A module whose `movt` halves the loader patches refuses a base that is
+/// not 64 KiB aligned, naming the relocation.
+#[test]
+fn thumb2_movt_needs_an_aligned_base() {
+    let dir = workdir("thumb-movt");
+    let obj = dir.join("bare.o");
+    run(Command::new(ARM_CC[0])
+        .args(&ARM_CC[1..])
+        .args([
+            "-mcpu=cortex-m4",
+            "-O2",
+            "-mslow-flash-data",
+            "-ffreestanding",
+            "-I",
+        ])
+        .arg(root().join("include"))
+        .arg("-c")
+        .arg(fixture("bare.c"))
+        .arg("-o")
+        .arg(&obj));
+    let module = dir.join("bare.dl");
+    run(Command::new(env!("CARGO_BIN_EXE_aout"))
+        .arg("link")
+        .arg("-o")
+        .arg(&module)
+        .arg(&obj));
+    let bytes = std::fs::read(&module).unwrap();
+    let syms = [Dynsym::new("host_tick", 0, 0x0800_0001 as *const ())];
+    let load = |base: u64| {
+        Loader::new(ExportTable::new(&syms).unwrap(), &HEAP)
+            .arch(Arch::Arm)
+            .relocate_at(base)
+            .load(&mut SliceSource::new(&bytes))
+            .map(|_| ())
+    };
+    assert_eq!(load(ARM_BASE), Ok(()));
+    let e = load(ARM_BASE + 0x8000).unwrap_err();
+    assert!(matches!(e, dynld::Error::RelocOverflow { .. }), "{e}");
 }

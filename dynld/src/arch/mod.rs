@@ -9,6 +9,7 @@
 use crate::format::Arch;
 
 pub mod aarch64;
+pub mod arm;
 pub mod riscv;
 pub mod x86_64;
 
@@ -34,6 +35,7 @@ pub fn modes(arch: Arch) -> &'static [Mode] {
     match arch {
         Arch::Amd64 => x86_64::MODES,
         Arch::Arm64 => aarch64::MODES,
+        Arch::Arm => arm::MODES,
         Arch::Riscv64 => riscv::MODES64,
         Arch::Riscv32 => riscv::MODES32,
         _ => &[],
@@ -57,6 +59,7 @@ pub fn apply(
     match arch {
         Arch::Amd64 => x86_64::apply(mode.number, field, place, target),
         Arch::Arm64 => aarch64::apply(mode.number, field, place, target),
+        Arch::Arm => arm::apply(mode.number, field, place, target),
         Arch::Riscv64 => riscv::apply(64, mode.number, field, place, target),
         Arch::Riscv32 => riscv::apply(32, mode.number, field, place, target),
         _ => Err(Overflow),
