@@ -116,6 +116,20 @@ pub(crate) struct Image {
     /// Values of PC-relative high parts (`S + A - P`) by their place, for
     /// the low parts that name them (RISC-V `%pcrel_lo`).
     pub pcrel_hi: HashMap<u64, i128>,
+    /// Veneers by the image offset they jump to (`S + A` of the calls
+    /// using them, with the addend as [`Machine::call_addend`] gives it).
+    pub veneers: BTreeMap<u64, Vec<u64>>,
+}
+
+impl Image {
+    /// The veneer jumping to `to` nearest to `p`.
+    pub fn veneer(&self, to: u64, p: u64) -> Option<u64> {
+        self.veneers
+            .get(&to)?
+            .iter()
+            .copied()
+            .min_by_key(|v| v.abs_diff(p))
+    }
 }
 
 impl Image {
@@ -727,6 +741,8 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     // Calls to absolute addresses (weak functions nothing defines, at 0).
     let mut abs_stub_values: BTreeSet<u64> = BTreeSet::new();
     let mut got_keys: BTreeSet<Resolved> = BTreeSet::new();
+    // Calls inside the module, by target and addend (for veneers).
+    let mut far_calls: BTreeSet<(Resolved, i64)> = BTreeSet::new();
     for &(oi, idx) in &kept {
         let o = &objs[oi];
         let s = o
@@ -750,13 +766,28 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         place.insert((oi, idx), (part, sizes[p]));
         sizes[p] = grow(sizes[p], s.size())?;
         align_of[p] = align_of[p].max(a);
-        for (_, r) in s.relocations() {
+        for (off, r) in s.relocations() {
             let (RelocationFlags::Elf { r_type }, RelocationTarget::Symbol(si)) =
                 (r.flags(), r.target())
             else {
                 continue;
             };
             let res = resolve(oi, si)?;
+            if let (Need::Stub, Resolved::In(..), Some(_)) =
+                (backend.needs(r_type), &res, backend.branch_reach())
+            {
+                // A call inside the module: it may need a veneer if the
+                // text outgrows the branch's reach.
+                let field = usize::try_from(off)
+                    .ok()
+                    .and_then(|o| s.data().ok()?.get(o..o.checked_add(4)?));
+                let a = if r.has_implicit_addend() {
+                    field.map_or(0, |f| backend.call_addend(r_type, f))
+                } else {
+                    r.addend()
+                };
+                far_calls.insert((res.clone(), a));
+            }
             match backend.needs(r_type) {
                 Need::Got => {
                     got_keys.insert(res);
@@ -774,6 +805,40 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 Need::None => {}
             }
         }
+    }
+    // Text beyond a direct call's reach: lay the text out again with a
+    // veneer island before every stretch of half the reach, each island
+    // holding a veneer for every call target inside the module, so every
+    // call site has an island within reach.
+    let island_len = backend.veneer_size() * far_calls.len() as u64;
+    let mut islands: Vec<u64> = Vec::new();
+    match backend.branch_reach() {
+        Some(reach) if !far_calls.is_empty() && sizes[0] >= reach / 2 => {
+            let chunk = reach / 2;
+            let mut off = 0u64;
+            let mut last: Option<u64> = None;
+            for key in &kept {
+                let Some(&(Part::Text, _)) = place.get(key) else {
+                    continue;
+                };
+                let s = objs[key.0]
+                    .file
+                    .section_by_index(SectionIndex(key.1))
+                    .map_err(|e| LinkError(format!("{}: {e}", objs[key.0].name)))?;
+                let start = round(off, s.align().max(1))?;
+                if last.is_none_or(|l| start.saturating_add(s.size()) - l > chunk) {
+                    off = round(off, 16)?;
+                    islands.push(off);
+                    last = Some(off);
+                    off = grow(off, island_len)?;
+                }
+                off = round(off, s.align().max(1))?;
+                place.insert(*key, (Part::Text, off));
+                off = grow(off, s.size())?;
+            }
+            sizes[0] = off;
+        }
+        _ => {}
     }
     let mut common_at: HashMap<String, u64> = HashMap::new();
     for name in &commons_used {
@@ -882,6 +947,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         got: BTreeMap::new(),
         relocs: Vec::new(),
         pcrel_hi: HashMap::new(),
+        veneers: BTreeMap::new(),
     };
     for (i, k) in got_keys.iter().enumerate() {
         let slot = dataoff + got_start + ws * i as u64;
@@ -896,6 +962,19 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     }
     for (v, at) in &abs_stubs {
         backend.write_abs_stub(&mut img, *at, *v)?;
+    }
+    for island in &islands {
+        for (i, (res, a)) in far_calls.iter().enumerate() {
+            let at = island + i as u64 * backend.veneer_size();
+            let Some(Target::Local(v)) = addr(res) else {
+                fail!("call to a dropped section");
+            };
+            let to = v
+                .checked_add_signed(*a)
+                .ok_or_else(|| LinkError("call target outside the module".into()))?;
+            backend.write_veneer(&mut img, at, to)?;
+            img.veneers.entry(to).or_default().push(at);
+        }
     }
     if !init_targets.is_empty() {
         let targets: Vec<u64> = init_targets
@@ -1151,6 +1230,15 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
             format!("abs-stub {v:#x}"),
         ));
     }
+    for island in &islands {
+        for (i, (_, a)) in far_calls.iter().enumerate() {
+            map.push(synth(
+                island + i as u64 * backend.veneer_size(),
+                backend.veneer_size(),
+                format!("veneer {a:+}"),
+            ));
+        }
+    }
     if !init_targets.is_empty() {
         map.push(synth(init_at, text_end - init_at, "init".into()));
     }
@@ -1218,6 +1306,24 @@ pub(crate) trait Machine {
     /// Relocations of a section are applied in order of pass, then offset.
     fn pass(&self, _r_type: u32) -> u8 {
         0
+    }
+    /// How far a direct call reaches (either way), if veneers may be
+    /// needed for calls inside the module.
+    fn branch_reach(&self) -> Option<u64> {
+        None
+    }
+    /// The addend of a call, from the field (`REL` objects), such that
+    /// `S + A` is the address called.
+    fn call_addend(&self, _r_type: u32, _field: &[u8]) -> i64 {
+        0
+    }
+    /// Bytes in a veneer.
+    fn veneer_size(&self) -> u64 {
+        0
+    }
+    /// Writes a veneer at `at` jumping to image offset `to`.
+    fn write_veneer(&self, _img: &mut Image, _at: u64, _to: u64) -> Result<(), LinkError> {
+        Err(LinkError("no veneers on this machine".into()))
     }
     /// Whether objects for this machine carry addends in the patched field
     /// (ELF `REL`), which the backend reads itself.

@@ -7,6 +7,9 @@
 //! `--defsym`, so every byte that came from an input object must match.
 //! Only the areas the linker synthesises (stubs, GOT) are left out, and
 //! those are checked on their own: each GOT slot holds its import's address.
+//! The file also holds the embedded targets' negative tests, and checks of
+//! veneers (calls beyond a branch's reach), decoded from images linked and
+//! relocated here for Thumb-2 and AArch64.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use dynld::{Arch, Dynsym, ExportTable, Loader, SliceSource, HEAP};
@@ -504,4 +507,148 @@ fn thumb2_movt_needs_an_aligned_base() {
     assert_eq!(load(ARM_BASE), Ok(()));
     let e = load(ARM_BASE + 0x8000).unwrap_err();
     assert!(matches!(e, dynld::Error::RelocOverflow { .. }), "{e}");
+}
+
+/// Reads a little-endian halfword of the image.
+fn hw(img: &[u8], at: u64) -> u16 {
+    u16::from_le_bytes([img[at as usize], img[at as usize + 1]])
+}
+
+/// A Thumb `bl` whose target lies beyond its 16 MiB reach goes through a
+/// veneer, which reaches the target wherever the module loads.
+#[test]
+fn thumb2_calls_beyond_reach_go_through_veneers() {
+    let dir = workdir("thumb-veneer");
+    let src = dir.join("far.s");
+    std::fs::write(
+        &src,
+        ".syntax unified\n.thumb\n.text\n.globl f\n.thumb_func\nf: push {r4, lr}\n bl far\n pop {r4, pc}\n\
+         .space 0x1000100\n.section .text.far,\"ax\",%progbits\n.globl far\n.thumb_func\nfar: bx lr\n",
+    )
+    .unwrap();
+    let obj = dir.join("far.o");
+    run(Command::new(ARM_CC[0])
+        .args(["-mthumb", "-mcpu=cortex-m4", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj));
+    let module = dir.join("far.dl");
+    let map = dir.join("far.map");
+    run(Command::new(env!("CARGO_BIN_EXE_aout"))
+        .args(["link", "--map"])
+        .arg(&map)
+        .arg("-o")
+        .arg(&module)
+        .arg(&obj));
+    let map = read_map(&map);
+    let far = map
+        .iter()
+        .find(|e| e.section == ".text.far")
+        .expect("no .text.far");
+    let bytes = std::fs::read(&module).unwrap();
+    let m = Loader::new(ExportTable::new(&[]).unwrap(), &HEAP)
+        .arch(Arch::Arm)
+        .relocate_at(ARM_BASE)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    // SAFETY: the image is `size` bytes owned by `m`, read only here.
+    let img = unsafe { std::slice::from_raw_parts(m.base(), m.size()) };
+    // bl at f+2: its target is a veneer.
+    let f = map
+        .iter()
+        .find(|e| e.section == ".text")
+        .expect("no .text")
+        .offset;
+    let (h1, h2) = (hw(img, f + 2), hw(img, f + 4));
+    assert_eq!((h1 & 0xf800, h2 & 0xd000), (0xf000, 0xd000), "not a bl");
+    let s = u32::from(h1 >> 10 & 1);
+    let (i1, i2) = (
+        !(u32::from(h2 >> 13 & 1) ^ s) & 1,
+        !(u32::from(h2 >> 11 & 1) ^ s) & 1,
+    );
+    let imm =
+        s << 24 | i1 << 23 | i2 << 22 | u32::from(h1 & 0x3ff) << 12 | u32::from(h2 & 0x7ff) << 1;
+    let imm = i64::from((imm << 7) as i32 >> 7);
+    let v = (f as i64 + 2 + 4 + imm) as u64;
+    assert!(
+        map.iter()
+            .any(|e| e.offset == v && e.section.starts_with("veneer")),
+        "bl at {:#x} goes to {v:#x}, not to a veneer",
+        f + 2
+    );
+    // The veneer: movw ip, movt ip, add ip, pc, bx ip; ip = veneer + 12 + imm.
+    let imm16 = |a: u16, b: u16| u32::from(dynld::arch::arm::movw_imm(a, b));
+    let d = imm16(hw(img, v), hw(img, v + 2)) | imm16(hw(img, v + 4), hw(img, v + 6)) << 16;
+    assert_eq!((hw(img, v + 8), hw(img, v + 10)), (0x44fc, 0x4760));
+    assert_eq!(
+        (v + 12).wrapping_add(u64::from(d)) as u32,
+        (far.offset | 1) as u32,
+        "the veneer does not reach far"
+    );
+}
+
+/// An AArch64 `bl` whose target lies beyond its 128 MiB reach goes through
+/// a veneer (`adrp`/`add`/`br`), which reaches the target.
+#[test]
+fn aarch64_calls_beyond_reach_go_through_veneers() {
+    let dir = workdir("a64-veneer");
+    let src = dir.join("far.s");
+    std::fs::write(
+        &src,
+        ".text\n.globl f\nf: stp x29, x30, [sp, #-16]!\n bl far\n ldp x29, x30, [sp], #16\n ret\n\
+         .space 0x8000100\n.section .text.far,\"ax\",@progbits\n.globl far\nfar: ret\n",
+    )
+    .unwrap();
+    let obj = dir.join("far.o");
+    run(Command::new("aarch64-linux-gnu-gcc")
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj));
+    let module = dir.join("far.dl");
+    let map = dir.join("far.map");
+    run(Command::new(env!("CARGO_BIN_EXE_aout"))
+        .args(["link", "--map"])
+        .arg(&map)
+        .arg("-o")
+        .arg(&module)
+        .arg(&obj));
+    let map = read_map(&map);
+    let f = map
+        .iter()
+        .find(|e| e.section == ".text")
+        .expect("no .text")
+        .offset;
+    let far = map
+        .iter()
+        .find(|e| e.section == ".text.far")
+        .expect("no .text.far")
+        .offset;
+    let bytes = std::fs::read(&module).unwrap();
+    let base = 0x40_0000_0000;
+    let m = Loader::new(ExportTable::new(&[]).unwrap(), &HEAP)
+        .arch(Arch::Arm64)
+        .relocate_at(base)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    // SAFETY: the image is `size` bytes owned by `m`, read only here.
+    let img = unsafe { std::slice::from_raw_parts(m.base(), m.size()) };
+    let word = |at: u64| u32::from_le_bytes(img[at as usize..at as usize + 4].try_into().unwrap());
+    let bl = word(f + 4);
+    assert_eq!(bl >> 26, 0b100101, "not a bl");
+    let v = (f as i64 + 4 + (i64::from((bl << 6) as i32) >> 4)) as u64;
+    assert!(
+        map.iter()
+            .any(|e| e.offset == v && e.section.starts_with("veneer")),
+        "bl goes to {v:#x}, not to a veneer"
+    );
+    // adrp x16, page; add x16, x16, lo12; br x16.
+    let (adrp, add, br) = (word(v), word(v + 4), word(v + 8));
+    assert_eq!(
+        (adrp & 0x9f00_001f, add & 0xffc0_03ff, br),
+        (0x9000_0010, 0x9100_0210, 0xd61f_0200)
+    );
+    let pages = i64::from((((adrp >> 5 & 0x7ffff) << 2 | adrp >> 29 & 3) << 11) as i32) >> 11;
+    let to = ((((base + v) as i64) & !0xfff) + (pages << 12)) as u64 + u64::from(add >> 10 & 0xfff);
+    assert_eq!(to, base + far, "the veneer does not reach far");
 }

@@ -41,6 +41,7 @@ fn adrp(insn: u32, pages: i128) -> u32 {
 
 const ADRP_X16: u32 = 0x9000_0010;
 const LDR_X16_X16: u32 = 0xf940_0210;
+const ADD_X16_X16: u32 = 0x9100_0210;
 const BR_X16: u32 = 0xd61f_0200;
 const NOP: u32 = 0xd503_201f;
 /// `ldr x16, .+8`.
@@ -91,6 +92,30 @@ impl Machine for Backend {
             elf::R_AARCH64_ABS16 | elf::R_AARCH64_PREL16 => 2,
             _ => 4,
         }
+    }
+
+    fn branch_reach(&self) -> Option<u64> {
+        Some(1 << 27)
+    }
+
+    /// `adrp x16, to; add x16, x16, :lo12:to; br x16; nop`.
+    fn veneer_size(&self) -> u64 {
+        16
+    }
+
+    fn write_veneer(&self, img: &mut Image, at: u64, to: u64) -> Result<(), LinkError> {
+        let d = pages(i128::from(to), at);
+        if !fits(d, 21) {
+            fail!("veneer target out of range");
+        }
+        put32(img, at, adrp(ADRP_X16, d))?;
+        put32(
+            img,
+            at + 4,
+            with(ADD_X16_X16, i128::from(to & 0xfff), 12, 10),
+        )?;
+        put32(img, at + 8, BR_X16)?;
+        put32(img, at + 12, NOP)
     }
 
     fn page_size(&self) -> u64 {
@@ -304,12 +329,19 @@ impl Machine for Backend {
                         value(*s, a, None)
                     }
                 };
-                let w = branch(insn()?, p, t).ok_or_else(|| {
-                    LinkError(format!(
-                        "{}: branch target out of range (more than 128 MiB away)",
-                        (r.what)()
-                    ))
-                })?;
+                // Out of reach: through the nearest veneer to the target.
+                let veneer = match (&r.target, u64::try_from(t)) {
+                    (Target::Local(_), Ok(t)) => img.veneer(t, p),
+                    _ => None,
+                };
+                let w = branch(insn()?, p, t)
+                    .or_else(|| branch(insn().ok()?, p, i128::from(veneer?)))
+                    .ok_or_else(|| {
+                        LinkError(format!(
+                            "{}: branch target out of range (more than 128 MiB away)",
+                            (r.what)()
+                        ))
+                    })?;
                 put32(img, p, w)?;
             }
             elf::R_AARCH64_CONDBR19

@@ -107,6 +107,8 @@ const LDR_PC_IP: (u16, u16) = (0xf8dc, 0xf000);
 /// `ldr.w pc, [pc]` (the word after it, 4-aligned).
 const LDR_PC_PC: (u16, u16) = (0xf8df, 0xf000);
 const NOP: u16 = 0xbf00;
+/// `bx ip`.
+const BX_IP: u16 = 0x4760;
 
 impl Backend {
     /// `movw ip, #lo(d); movt ip, #hi(d); add ip, pc` at `at`, leaving
@@ -135,6 +137,31 @@ impl Machine for Backend {
             elf::R_ARM_ABS8 => 1,
             _ => 4,
         }
+    }
+
+    fn branch_reach(&self) -> Option<u64> {
+        Some(1 << 24)
+    }
+
+    fn call_addend(&self, _r_type: u32, f: &[u8]) -> i64 {
+        match f {
+            [a, b, c, d, ..] => {
+                branch24(u16::from_le_bytes([*a, *b]), u16::from_le_bytes([*c, *d])) + 4
+            }
+            _ => 0,
+        }
+    }
+
+    /// `movw ip; movt ip; add ip, pc; bx ip; nop; nop`.
+    fn veneer_size(&self) -> u64 {
+        16
+    }
+
+    fn write_veneer(&self, img: &mut Image, at: u64, to: u64) -> Result<(), LinkError> {
+        self.ip_relative(img, at, to | 1)?;
+        put16(img, at + 10, BX_IP)?;
+        put16(img, at + 12, NOP)?;
+        put16(img, at + 14, NOP)
     }
 
     fn implicit_addends(&self) -> bool {
@@ -334,7 +361,14 @@ impl Machine for Backend {
                     );
                 }
                 // Thumb to Thumb: bit 0 of the target is not an offset bit.
-                let d = (i128::from(t) + i128::from(a) - i128::from(p)) & !1;
+                let mut d = (i128::from(t) + i128::from(a) - i128::from(p)) & !1;
+                if !fits(d, 25) && matches!(r.target, Target::Local(_)) {
+                    // Through the nearest veneer to the address called.
+                    let called = u64::try_from(i128::from(t) + i128::from(a) + 4).ok();
+                    if let Some(v) = called.and_then(|c| img.veneer(c, p)) {
+                        d = i128::from(v) - i128::from(p + 4);
+                    }
+                }
                 if !fits(d, 25) {
                     fail!(
                         "{}: branch target out of range (more than 16 MiB away)",
