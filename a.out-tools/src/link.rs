@@ -119,9 +119,24 @@ pub(crate) struct Image {
     /// Veneers by the image offset they jump to (`S + A` of the calls
     /// using them, with the addend as [`Machine::call_addend`] gives it).
     pub veneers: BTreeMap<u64, Vec<u64>>,
+    /// Copies of import stubs in veneer islands, by import.
+    pub stub_copies: BTreeMap<String, Vec<u64>>,
 }
 
 impl Image {
+    /// The stub for import `name` nearest to `p`: the one after the text
+    /// (`main`) or a copy in an island.
+    pub fn stub(&self, name: &str, main: u64, p: u64) -> u64 {
+        self.stub_copies
+            .get(name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .chain([main])
+            .min_by_key(|s| s.abs_diff(p))
+            .unwrap_or(main)
+    }
+
     /// The veneer jumping to `to` nearest to `p`.
     pub fn veneer(&self, to: u64, p: u64) -> Option<u64> {
         self.veneers
@@ -806,14 +821,15 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
             }
         }
     }
-    // Text beyond a direct call's reach: lay the text out again with a
-    // veneer island before every stretch of half the reach, each island
-    // holding a veneer for every call target inside the module, so every
-    // call site has an island within reach.
-    let island_len = backend.veneer_size() * far_calls.len() as u64;
+    // Text beyond a direct call's reach: lay the text out again with an
+    // island before every stretch of half the reach, each island holding a
+    // veneer for every call target inside the module and a copy of every
+    // import's stub, so every call site has an island within reach.
+    let veneers_len = backend.veneer_size() * far_calls.len() as u64;
+    let island_len = veneers_len + backend.stub_size() * stub_names.len() as u64;
     let mut islands: Vec<u64> = Vec::new();
     match backend.branch_reach() {
-        Some(reach) if !far_calls.is_empty() && sizes[0] >= reach / 2 => {
+        Some(reach) if island_len > 0 && sizes[0] >= reach / 2 => {
             let chunk = reach / 2;
             let mut off = 0u64;
             let mut last: Option<u64> = None;
@@ -948,6 +964,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         relocs: Vec::new(),
         pcrel_hi: HashMap::new(),
         veneers: BTreeMap::new(),
+        stub_copies: BTreeMap::new(),
     };
     for (i, k) in got_keys.iter().enumerate() {
         let slot = dataoff + got_start + ws * i as u64;
@@ -974,6 +991,12 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 .ok_or_else(|| LinkError("call target outside the module".into()))?;
             backend.write_veneer(&mut img, at, to)?;
             img.veneers.entry(to).or_default().push(at);
+        }
+        for (j, n) in stub_names.iter().enumerate() {
+            let at = island + veneers_len + j as u64 * backend.stub_size();
+            let slot = img.got[&Target::Import(n.clone())];
+            backend.write_stub(&mut img, at, slot)?;
+            img.stub_copies.entry(n.clone()).or_default().push(at);
         }
     }
     if !init_targets.is_empty() {
@@ -1236,6 +1259,13 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 island + i as u64 * backend.veneer_size(),
                 backend.veneer_size(),
                 format!("veneer {a:+}"),
+            ));
+        }
+        for (j, n) in stub_names.iter().enumerate() {
+            map.push(synth(
+                island + veneers_len + j as u64 * backend.stub_size(),
+                backend.stub_size(),
+                format!("stub {n}"),
             ));
         }
     }

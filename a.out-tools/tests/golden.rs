@@ -515,14 +515,16 @@ fn hw(img: &[u8], at: u64) -> u16 {
 }
 
 /// A Thumb `bl` whose target lies beyond its 16 MiB reach goes through a
-/// veneer, which reaches the target wherever the module loads.
+/// veneer, which reaches the target wherever the module loads; a call to an
+/// import far from the stubs after the text goes through a copy of its
+/// stub in the nearest island.
 #[test]
 fn thumb2_calls_beyond_reach_go_through_veneers() {
     let dir = workdir("thumb-veneer");
     let src = dir.join("far.s");
     std::fs::write(
         &src,
-        ".syntax unified\n.thumb\n.text\n.globl f\n.thumb_func\nf: push {r4, lr}\n bl far\n pop {r4, pc}\n\
+        ".syntax unified\n.thumb\n.text\n.globl f\n.thumb_func\nf: push {r4, lr}\n bl far\n bl ext\n pop {r4, pc}\n\
          .space 0x1000100\n.section .text.far,\"ax\",%progbits\n.globl far\n.thumb_func\nfar: bx lr\n",
     )
     .unwrap();
@@ -546,45 +548,77 @@ fn thumb2_calls_beyond_reach_go_through_veneers() {
         .find(|e| e.section == ".text.far")
         .expect("no .text.far");
     let bytes = std::fs::read(&module).unwrap();
-    let m = Loader::new(ExportTable::new(&[]).unwrap(), &HEAP)
+    let ext = [Dynsym::new("ext", 0, 0x0800_1235 as *const ())];
+    let m = Loader::new(ExportTable::new(&ext).unwrap(), &HEAP)
         .arch(Arch::Arm)
         .relocate_at(ARM_BASE)
         .load(&mut SliceSource::new(&bytes))
         .unwrap();
     // SAFETY: the image is `size` bytes owned by `m`, read only here.
     let img = unsafe { std::slice::from_raw_parts(m.base(), m.size()) };
-    // bl at f+2: its target is a veneer.
+    // The target of the bl at `at`.
+    let bl = |at: u64| {
+        let (h1, h2) = (hw(img, at), hw(img, at + 2));
+        assert_eq!((h1 & 0xf800, h2 & 0xd000), (0xf000, 0xd000), "not a bl");
+        let s = u32::from(h1 >> 10 & 1);
+        let (i1, i2) = (
+            !(u32::from(h2 >> 13 & 1) ^ s) & 1,
+            !(u32::from(h2 >> 11 & 1) ^ s) & 1,
+        );
+        let imm = s << 24
+            | i1 << 23
+            | i2 << 22
+            | u32::from(h1 & 0x3ff) << 12
+            | u32::from(h2 & 0x7ff) << 1;
+        (at as i64 + 4 + i64::from((imm << 7) as i32 >> 7)) as u64
+    };
+    // `ip` after the movw, movt, add ip, pc at `v`.
+    let ip = |v: u64| {
+        let imm16 = |a: u16, b: u16| u32::from(dynld::arch::arm::movw_imm(a, b));
+        let d = imm16(hw(img, v), hw(img, v + 2)) | imm16(hw(img, v + 4), hw(img, v + 6)) << 16;
+        assert_eq!(hw(img, v + 8), 0x44fc, "not add ip, pc");
+        (v + 12).wrapping_add(u64::from(d)) as u32
+    };
+    // bl far at f+2: its target is a veneer: movw ip, movt ip, add ip, pc, bx ip.
     let f = map
         .iter()
         .find(|e| e.section == ".text")
         .expect("no .text")
         .offset;
-    let (h1, h2) = (hw(img, f + 2), hw(img, f + 4));
-    assert_eq!((h1 & 0xf800, h2 & 0xd000), (0xf000, 0xd000), "not a bl");
-    let s = u32::from(h1 >> 10 & 1);
-    let (i1, i2) = (
-        !(u32::from(h2 >> 13 & 1) ^ s) & 1,
-        !(u32::from(h2 >> 11 & 1) ^ s) & 1,
-    );
-    let imm =
-        s << 24 | i1 << 23 | i2 << 22 | u32::from(h1 & 0x3ff) << 12 | u32::from(h2 & 0x7ff) << 1;
-    let imm = i64::from((imm << 7) as i32 >> 7);
-    let v = (f as i64 + 2 + 4 + imm) as u64;
+    let v = bl(f + 2);
     assert!(
         map.iter()
             .any(|e| e.offset == v && e.section.starts_with("veneer")),
         "bl at {:#x} goes to {v:#x}, not to a veneer",
         f + 2
     );
-    // The veneer: movw ip, movt ip, add ip, pc, bx ip; ip = veneer + 12 + imm.
-    let imm16 = |a: u16, b: u16| u32::from(dynld::arch::arm::movw_imm(a, b));
-    let d = imm16(hw(img, v), hw(img, v + 2)) | imm16(hw(img, v + 4), hw(img, v + 6)) << 16;
-    assert_eq!((hw(img, v + 8), hw(img, v + 10)), (0x44fc, 0x4760));
+    assert_eq!(hw(img, v + 10), 0x4760, "not bx ip");
     assert_eq!(
-        (v + 12).wrapping_add(u64::from(d)) as u32,
+        ip(v),
         (far.offset | 1) as u32,
         "the veneer does not reach far"
     );
+    // bl ext at f+6: to a copy of ext's stub in an island, which loads the
+    // GOT slot holding ext's address.
+    let s = bl(f + 6);
+    assert!(
+        map.iter().any(|e| e.offset == s && e.section == "stub ext"),
+        "bl ext goes to {s:#x}, not to a stub"
+    );
+    let last = map
+        .iter()
+        .filter(|e| e.section == "stub ext")
+        .map(|e| e.offset)
+        .max();
+    assert!(last > Some(s), "the call does not use an island's copy");
+    assert_eq!(
+        (hw(img, s + 10), hw(img, s + 12)),
+        (0xf8dc, 0xf000),
+        "not ldr.w pc, [ip]"
+    );
+    let slot = ip(s) as usize;
+    let got = u32::from_le_bytes(img[slot..slot + 4].try_into().unwrap());
+    assert_eq!(got, 0x0800_1235, "the stub's GOT slot does not hold ext");
 }
 
 /// An AArch64 `bl` whose target lies beyond its 128 MiB reach goes through

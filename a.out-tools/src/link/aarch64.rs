@@ -320,7 +320,7 @@ impl Machine for Backend {
                         let s = stubs
                             .get(n)
                             .ok_or_else(|| LinkError(format!("{}: no stub", (r.what)())))?;
-                        value(*s, a, None)
+                        value(img.stub(n, *s, p), a, None)
                     }
                     Target::Abs(v) => {
                         let s = abs_stubs

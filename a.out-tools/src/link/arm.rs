@@ -347,9 +347,13 @@ impl Machine for Backend {
                 let a = addend(branch24(hw1, hw2));
                 let t = match &r.target {
                     Target::Local(v) => *v,
-                    Target::Import(n) => *stubs
-                        .get(n)
-                        .ok_or_else(|| LinkError(format!("{}: no stub", what())))?,
+                    Target::Import(n) => img.stub(
+                        n,
+                        *stubs
+                            .get(n)
+                            .ok_or_else(|| LinkError(format!("{}: no stub", what())))?,
+                        p,
+                    ),
                     Target::Abs(v) => *abs_stubs
                         .get(v)
                         .ok_or_else(|| LinkError(format!("{}: no stub", what())))?,
