@@ -93,6 +93,13 @@ pub fn load(data: &[u8]) -> Result<(), Error> {
             );
         }
         assert_eq!(m.imports().count(), m.nimport());
+        // Lookups (through the index, if the module has one) find the
+        // export asked for or nothing, never another one.
+        for s in m.exports() {
+            if let Some(f) = m.find(s.name) {
+                assert_eq!(f, s, "find returned another export");
+            }
+        }
     }
     let r = r.map(drop);
     assert!(mem.violations().is_empty(), "{:?}", mem.violations());
@@ -137,6 +144,7 @@ pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
     for r in v.relocs() {
         b.reloc(r.offset, r.mode, r.import);
     }
+    b.index(v.index_slots() != 0);
     b
 }
 
@@ -154,6 +162,7 @@ fn summary(v: &ModuleView<'_>) -> impl PartialEq + std::fmt::Debug {
             .map(|s| (s.name.to_owned(), s.sig))
             .collect::<Vec<_>>(),
         v.relocs().collect::<Vec<_>>(),
+        v.index_slots() != 0,
     )
 }
 
@@ -207,6 +216,13 @@ fn build_samples() -> Vec<Vec<u8>> {
         .reloc(0x1008, IMPORT64, Some(i1))
         .reloc(0x1010, BASE64, None);
     all.push(b.build().expect("modes"));
+    all.push(b.index(true).build().expect("modes with an index"));
+    all.push(
+        crate::calc()
+            .index(true)
+            .build()
+            .expect("calc with an index"),
+    );
     all
 }
 
@@ -250,6 +266,11 @@ pub fn link(data: &[u8]) {
         inputs: Vec::new(),
         exports: None,
         gc: data.first().is_some_and(|b| b & 1 == 0),
+        index: if data.first().is_some_and(|b| b & 2 == 0) {
+            aout_tools::link::IndexMode::Always
+        } else {
+            aout_tools::link::IndexMode::Auto
+        },
     };
     let input = Input {
         name: "fuzz.o".into(),

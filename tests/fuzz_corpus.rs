@@ -98,6 +98,7 @@ fn write_seed_corpus() {
             inputs: vec![o.clone()],
             exports: None,
             gc: true,
+            ..Default::default()
         };
         if let Ok(linked) = aout_tools::link::link(&opts) {
             let name = o.file_stem().unwrap().to_str().unwrap().to_owned() + ".dl";

@@ -245,3 +245,35 @@ fn arena_without_allocator() {
     drop((b, c));
     assert_eq!(arena.in_use(), 0);
 }
+
+#[test]
+fn module_with_a_hash_index() {
+    let bytes = dynld_suite::calc().index(true).build().unwrap();
+    let m = Loader::new(ExportTable::new(&HOST).unwrap(), &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    check_calc(&m);
+    for s in m.exports() {
+        assert_eq!(m.find(s.name), Some(s));
+        assert!(m.find(&format!("{}x", s.name)).is_none());
+    }
+    assert!(m.find("").is_none());
+
+    // An index whose tags lie loads (its slots name real exports) but can
+    // only make names missing, never find the wrong one.
+    let view = dynld::ModuleView::parse(&bytes, &Default::default()).unwrap();
+    let off = view.header().idxoff as usize;
+    let mut lying = bytes.clone();
+    for slot in lying[off..].chunks_exact_mut(8) {
+        if slot != [0; 8] {
+            slot[0] ^= 0x55;
+        }
+    }
+    let m = Loader::new(ExportTable::new(&HOST).unwrap(), &HEAP)
+        .load(&mut SliceSource::new(&lying))
+        .unwrap();
+    assert_eq!(m.exports().count(), 8);
+    for s in m.exports() {
+        assert!(m.find(s.name).is_none(), "{}", s.name);
+    }
+}

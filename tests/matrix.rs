@@ -194,15 +194,15 @@ const MATRIX: &[(&str, u32, &str)] = &[
     ("relsize", 0xfffffff8, "bad module header: relocation stream size disagrees with count"),
     ("relsize", 0xffffffff, "bad module header: relocation stream size disagrees with count"),
     ("idxoff", 0x0, "ok"),
-    ("idxoff", 0x1, "bad module header: hash index not defined in version 1"),
-    ("idxoff", 0x80000000, "bad module header: hash index not defined in version 1"),
-    ("idxoff", 0xfffffff8, "bad module header: hash index not defined in version 1"),
-    ("idxoff", 0xffffffff, "bad module header: hash index not defined in version 1"),
+    ("idxoff", 0x1, "bad module header: index offset without an index"),
+    ("idxoff", 0x80000000, "bad module header: index offset without an index"),
+    ("idxoff", 0xfffffff8, "bad module header: index offset without an index"),
+    ("idxoff", 0xffffffff, "bad module header: index offset without an index"),
     ("idxsize", 0x0, "ok"),
-    ("idxsize", 0x1, "bad module header: hash index not defined in version 1"),
-    ("idxsize", 0x80000000, "bad module header: hash index not defined in version 1"),
-    ("idxsize", 0xfffffff8, "bad module header: hash index not defined in version 1"),
-    ("idxsize", 0xffffffff, "bad module header: hash index not defined in version 1"),
+    ("idxsize", 0x1, "bad export hash index: slot count not a power of two, or too small or too large"),
+    ("idxsize", 0x80000000, "bad export hash index: slot count not a power of two, or too small or too large"),
+    ("idxsize", 0xfffffff8, "bad export hash index: slot count not a power of two, or too small or too large"),
+    ("idxsize", 0xffffffff, "bad export hash index: slot count not a power of two, or too small or too large"),
 ];
 
 #[test]
@@ -223,6 +223,71 @@ fn every_header_field_at_every_edge() {
             "{f}"
         );
     }
+}
+
+/// The calc sample with a hash index over its exports.
+fn indexed() -> Vec<u8> {
+    dynld_suite::calc().index(true).build().unwrap()
+}
+
+/// The index's file offset and size in `b`.
+fn index_at(b: &[u8]) -> (usize, usize) {
+    let word = |name| {
+        let at = field_at(name);
+        u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize
+    };
+    (word("idxoff"), word("idxsize"))
+}
+
+#[test]
+fn hash_index_checked() {
+    let good = indexed();
+    let (off, size) = index_at(&good);
+    assert_eq!(
+        (off + size, size),
+        (good.len(), 16 * 8),
+        "8 exports, 16 slots"
+    );
+    assert_eq!(outcome(&good), "ok");
+    // Every truncation inside the index.
+    for cut in off..good.len() {
+        assert_eq!(
+            outcome(&good[..cut]),
+            "premature end of module reading hash index"
+        );
+    }
+    // A slot naming a symbol past the table, in every slot.
+    for slot in 0..size / 8 {
+        for v in [9u64, 0xffff_ffff, u64::MAX] {
+            let mut b = good.clone();
+            b[off + 8 * slot..off + 8 * slot + 8].copy_from_slice(&v.to_be_bytes());
+            assert_eq!(
+                outcome(&b),
+                "bad export hash index: a slot names no symbol",
+                "slot {slot} = {v:#x}"
+            );
+        }
+    }
+    // Sizes: not a multiple of a slot, not a power of two, no more slots
+    // than exports, more than twice what the writer makes.
+    for slots_bytes in [4u32, 7 * 8, 8 * 8, 64 * 8] {
+        let mut b = good.clone();
+        let at = field_at("idxsize");
+        b[at..at + 4].copy_from_slice(&slots_bytes.to_be_bytes());
+        assert_eq!(
+            outcome(&b),
+            "bad export hash index: slot count not a power of two, or too small or too large",
+            "{slots_bytes}"
+        );
+    }
+    // The index may not overlap the relocations.
+    let mut b = good.clone();
+    let at = field_at("idxoff");
+    b[at..at + 4].copy_from_slice(&(off as u32 - 1).to_be_bytes());
+    assert_eq!(
+        outcome(&b),
+        "bad module header: tables out of order or overlapping"
+    );
 }
 
 #[test]

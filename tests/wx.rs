@@ -68,9 +68,39 @@ fn mmap_provider_is_w_xor_x() {
     let tpo: extern "C" fn(i32) -> i32 =
         unsafe { m.import("twice_plus_one", signof!("fn(int) int")).unwrap() };
     assert_eq!(tpo(20), 41);
+    // Bump the counter, so the next load shows whether data was zeroed
+    // and rewritten.
+    // SAFETY: the calc sample exports bump with this type.
+    let bump: extern "C" fn(i32) -> i32 = unsafe { m.import("bump", 0).unwrap() };
+    assert_eq!(bump(100), 105);
+    let scratch = m.lookup("scratch", 0).unwrap() as *mut [u8; 16];
+    // SAFETY: scratch is 16 writable bytes of the module's bss.
+    unsafe { *scratch = [0xaa; 16] };
     drop(m);
-    assert!(
-        maps().iter().all(|&(s, e, _)| !(s <= base && base < e)),
-        "unmapped on drop"
-    );
+    // Unloaded: the memory is kept for reuse (small modules) but nothing of
+    // it is executable any more, or it is unmapped.
+    for (s, e, p) in maps() {
+        if s < end && e > base {
+            assert_eq!(&p[..3], "rw-", "{s:#x}-{e:#x} after drop");
+        }
+    }
+    // Loading again reuses the mapping, made executable again, with the
+    // module's own data (not the previous instance's).
+    let m = Loader::new(ExportTable::new(&HOST).unwrap(), &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    assert_eq!(m.base() as usize, base, "mapping reused");
+    let perms: Vec<_> = maps()
+        .into_iter()
+        .filter(|&(s, _, _)| s == base)
+        .map(|(_, _, p)| p)
+        .collect();
+    assert_eq!(perms.len(), 1);
+    assert_eq!(&perms[0][..3], "r-x");
+    // SAFETY: as above.
+    let bump: extern "C" fn(i32) -> i32 = unsafe { m.import("bump", 0).unwrap() };
+    assert_eq!(bump(0), 5, "data rewritten");
+    let scratch = m.lookup("scratch", 0).unwrap() as *const [u8; 16];
+    // SAFETY: scratch is 16 bytes of the module's bss.
+    assert_eq!(unsafe { *scratch }, [0; 16], "bss zeroed");
 }

@@ -33,7 +33,25 @@ pub struct Options {
     pub exports: Option<BTreeSet<String>>,
     /// Drop sections not reachable from the exports.
     pub gc: bool,
+    /// Whether to store a hash index over the exports.
+    pub index: IndexMode,
 }
+
+/// Whether a module gets a hash index over its exports (`--index`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum IndexMode {
+    /// When it exports at least [`INDEX_AUTO_MIN`] symbols.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Exports from which `--index auto` stores an index: below this, a search
+/// of the sorted table is as fast and the index's bytes are not worth it.
+pub const INDEX_AUTO_MIN: usize = 32;
 
 /// A link error: the message names the object, section, offset and
 /// relocation where one is involved.
@@ -1164,6 +1182,11 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     if !init_targets.is_empty() {
         b.entry(u32::try_from(backend.code_address(init_at)).map_err(|_| too_big())?);
     }
+    b.index(match opts.index {
+        IndexMode::Auto => exports.len() >= INDEX_AUTO_MIN,
+        IndexMode::Always => true,
+        IndexMode::Never => false,
+    });
     // The loader's rule: an export lies in the text, or in data and bss.
     let inside = |v: u64| v < text_end || (v >= dataoff && v < image_end);
     for (name, (o, si)) in &exports {

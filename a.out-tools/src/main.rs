@@ -37,6 +37,10 @@ enum Cmd {
         /// synthesised area (`OFFSET SIZE OBJECT SECTION`, hexadecimal).
         #[arg(long, value_name = "FILE")]
         map: Option<PathBuf>,
+        /// Store a hash index over the exports: `auto` does when there are
+        /// at least 32.
+        #[arg(long, value_enum, default_value = "auto")]
+        index: link::IndexMode,
         /// Objects (.o) and archives (.a).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -137,6 +141,13 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         "relocs  {} in {} bytes at {:#x}",
         h.nreloc, h.relsize, h.reloff
     );
+    match v.index_slots() {
+        0 => println!("index   none"),
+        n => println!(
+            "index   {n} slots in {} bytes at {:#x}",
+            h.idxsize, h.idxoff
+        ),
+    }
     let modes = arch::modes(v.arch());
     let mut counts = vec![0usize; modes.len()];
     for r in v.relocs() {
@@ -190,6 +201,7 @@ fn link_cmd(
     export_list: &[PathBuf],
     no_gc: bool,
     map: Option<&Path>,
+    index: link::IndexMode,
     inputs: &[PathBuf],
 ) -> Result<(), String> {
     let mut names: BTreeSet<String> = export.iter().cloned().collect();
@@ -206,6 +218,7 @@ fn link_cmd(
         inputs: inputs.to_vec(),
         exports: (!export.is_empty() || !export_list.is_empty()).then_some(names),
         gc: !no_gc,
+        index,
     };
     let linked = link::link(&opts).map_err(|e| e.to_string())?;
     for w in &linked.warnings {
@@ -263,8 +276,17 @@ fn main() -> ExitCode {
             export_list,
             no_gc,
             map,
+            index,
             inputs,
-        } => link_cmd(output, export, export_list, *no_gc, map.as_deref(), inputs),
+        } => link_cmd(
+            output,
+            export,
+            export_list,
+            *no_gc,
+            map.as_deref(),
+            *index,
+            inputs,
+        ),
         Cmd::Run {
             export_from,
             ret,

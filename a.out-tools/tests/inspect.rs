@@ -54,6 +54,14 @@ fn dump_counts_relocations() {
     assert!(out.contains("  import64     1"), "{out}");
     assert!(out.contains("00001008 import64     host_double"), "{out}");
     assert!(out.contains("00001018 base64"), "{out}");
+    assert!(out.contains("index   none"), "{out}");
+    let p = sample(
+        "calc3.dl",
+        &dynld_suite::calc().index(true).build().unwrap(),
+    );
+    let (ok, out, err) = aout(&["dump", p.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("index   16 slots in 128 bytes at 0x"), "{out}");
 }
 
 #[test]
@@ -101,4 +109,21 @@ fn linked_sizes_are_exact() {
     assert!(out.contains("data    0x8 (8 bytes) at 0x1000"), "{out}");
     assert!(out.contains("bss     0x338 (824 bytes)"), "{out}");
     assert!(out.contains("image   4928 bytes, align 32"), "{out}");
+    // Two exports: `--index auto` stores no index, `--index always` does,
+    // and the module it makes runs the same.
+    assert!(out.contains("index   none"), "{out}");
+    let (ok, _, err) = aout(&[
+        "link",
+        "--index",
+        "always",
+        "-o",
+        module.to_str().unwrap(),
+        obj.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (_, out, _) = aout(&["dump", module.to_str().unwrap()]);
+    assert!(out.contains("index   8 slots in 64 bytes"), "{out}");
+    let (ok, out, err) = aout(&["run", module.to_str().unwrap(), "get", "0"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "3\n");
 }

@@ -10,6 +10,7 @@ use crate::format::{
     align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, DYN_MAGIC,
     FLAGS_KNOWN, MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
 };
+use crate::index;
 use crate::load::Limits;
 use core::cmp::Ordering;
 
@@ -86,6 +87,11 @@ pub(crate) struct Layout {
     pub impoff: u64,
     pub reloff: u64,
     pub relsize: u64,
+    /// The hash index: file offset, bytes (0 = none), and place in memory
+    /// (after the bindings).
+    pub idxoff: u64,
+    pub idxsize: usize,
+    pub idx: usize,
     pub entry: Option<u32>,
     /// The image must lie below 2 GiB.
     pub low: bool,
@@ -123,9 +129,6 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
     if exec.entry != NO_ENTRY && exec.entry >= exec.text {
         return Err(bad("entry outside text"));
     }
-    if h.idxoff != 0 || h.idxsize != 0 {
-        return Err(bad("hash index not defined in version 1"));
-    }
     let image = u64::from(h.dataoff) + u64::from(exec.data) + u64::from(exec.bss);
     if lim.max_size != 0 && image > lim.max_size {
         return Err(Error::TooBig {
@@ -160,12 +163,36 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
     if relsize < 2 * nreloc as u64 || relsize > RELOC_MAX_BYTES as u64 * nreloc as u64 {
         return Err(bad("relocation stream size disagrees with count"));
     }
+    // The index, if any, comes last: a power of two of 8-byte slots, more
+    // than there are exports and at most twice what the writer makes.
+    let (idxoff, idxsize) = (u64::from(h.idxoff), h.idxsize as usize);
+    if idxsize == 0 {
+        if idxoff != 0 {
+            return Err(bad("index offset without an index"));
+        }
+    } else {
+        let slots = idxsize / 8;
+        if idxsize % 8 != 0
+            || !slots.is_power_of_two()
+            || slots <= nexport
+            || slots > index::slots_for(nexport).saturating_mul(2)
+        {
+            return Err(Error::BadIndex {
+                table: Table::Export,
+                what: "slot count not a power of two, or too small or too large",
+            });
+        }
+        if idxoff < reloff + relsize {
+            return Err(bad("tables out of order or overlapping"));
+        }
+    }
 
     let strs = align_up(image, 8).ok_or(bad("size"))?;
     let exps = strs + strsize as u64;
     let imps = exps + exp_bytes;
     let binds = align_up(imps + imp_bytes, 8).ok_or(bad("size"))?;
-    let total = binds + 8 * nimport as u64;
+    let idx = binds + 8 * nimport as u64;
+    let total = idx + idxsize as u64;
     Ok(Layout {
         text: exec.text as usize,
         dataoff: h.dataoff as usize,
@@ -187,20 +214,25 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
         impoff,
         reloff,
         relsize,
+        idxoff,
+        idxsize,
+        idx: size(idx)?,
         entry: (exec.entry != NO_ENTRY).then_some(exec.entry),
         low: h.flags & crate::format::FLAG_LOW2G != 0,
     })
 }
 
-/// The name at `off`/`len` in `strs`, checked.
-fn name_at(
+/// The bytes of the name at `off`/`len` in `strs`: checked present,
+/// non-empty and within the length limit, not yet for content.
+#[inline]
+fn name_bytes(
     strs: &[u8],
     off: u32,
     len: u32,
     max: u32,
     table: Table,
     index: usize,
-) -> Result<&str, Error> {
+) -> Result<&[u8], Error> {
     let fail = |problem| Error::BadName {
         table,
         index: index as u32,
@@ -212,10 +244,74 @@ fn name_at(
     if len > max {
         return Err(fail(NameProblem::TooLong));
     }
-    let b = (off as usize)
+    (off as usize)
         .checked_add(len as usize)
         .and_then(|end| strs.get(off as usize..end))
-        .ok_or(fail(NameProblem::OutOfBounds))?;
+        .ok_or(fail(NameProblem::OutOfBounds))
+}
+
+/// Import `i`'s entry and name bytes, with the checks that cost nothing
+/// per byte. Binding needs no more: a name equal to a host export's is
+/// UTF-8 without NUL, and imports bound to strictly rising positions of
+/// the sorted host table are sorted and unique. When binding fails,
+/// [`import_error`] makes the full checks to say why.
+#[inline]
+pub(crate) fn import_bytes<'a>(
+    strs: &'a [u8],
+    raw: &[u8],
+    i: usize,
+    lim: &Limits,
+) -> Result<(&'a [u8], ImpEntry), Error> {
+    // Read the three words in place (the hot path of binding).
+    let at = i.saturating_mul(ImpEntry::SIZE);
+    let e = raw
+        .get(at..at.saturating_add(ImpEntry::SIZE))
+        .ok_or(bad("table entry"))?;
+    let word = |k: usize| u32::from_be_bytes([e[k], e[k + 1], e[k + 2], e[k + 3]]);
+    let e = ImpEntry {
+        name: word(0),
+        namelen: word(4),
+        sig: word(8),
+    };
+    let b = name_bytes(strs, e.name, e.namelen, lim.max_name, Table::Import, i)?;
+    Ok((b, e))
+}
+
+/// Why import `i` did not bind, the earlier ones having bound in order:
+/// its name is malformed, out of order, or not exported.
+pub(crate) fn import_error(strs: &[u8], raw: &[u8], i: usize, lim: &Limits) -> Error {
+    let entry = |i: usize| -> Result<&str, Error> {
+        let (_, e) = import_bytes(strs, raw, i, lim)?;
+        name_at(strs, e.name, e.namelen, lim.max_name, Table::Import, i)
+    };
+    let name = match entry(i) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let prev = i.checked_sub(1).and_then(|p| entry(p).ok());
+    if let Err(e) = check_order(Table::Import, prev, name) {
+        return e;
+    }
+    Error::Undefined {
+        name: SymName::new(name),
+    }
+}
+
+/// The name at `off`/`len` in `strs`, checked.
+fn name_at(
+    strs: &[u8],
+    off: u32,
+    len: u32,
+    max: u32,
+    table: Table,
+    index: usize,
+) -> Result<&str, Error> {
+    let b = name_bytes(strs, off, len, max, table, index)?;
+    let fail = |problem| Error::BadName {
+        table,
+        index: index as u32,
+        problem,
+    };
     if b.contains(&0) {
         return Err(fail(NameProblem::Nul));
     }
@@ -315,8 +411,26 @@ pub(crate) fn imports<'a>(
     }
 }
 
+/// Slot `i` of a module's index, as stored (big-endian).
+pub(crate) fn slot(raw: &[u8], i: usize) -> Option<u64> {
+    let b = raw.get(i.checked_mul(8)?..)?.get(..8)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(b);
+    Some(u64::from_be_bytes(w))
+}
+
+/// Checks a module's index (its raw bytes) against its export count.
+pub(crate) fn index(raw: &[u8], nexport: usize) -> Result<(), Error> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    index::check_by(raw.len() / 8, |i| slot(raw, i).unwrap_or(u64::MAX), nexport)
+        .map_err(|e| e.at(Table::Export))
+}
+
 /// Decodes relocation `index` from the front of `b`; returns the record and
 /// the bytes it took.
+#[inline]
 pub(crate) fn decode_reloc(b: &[u8], prev: u32, index: u32) -> Result<(Reloc, usize), Error> {
     Reloc::decode(b, prev).map_err(|e| match e {
         RelocDecodeError::Short => Error::BadReloc {
@@ -336,6 +450,7 @@ pub(crate) fn decode_reloc(b: &[u8], prev: u32, index: u32) -> Result<(Reloc, us
 
 /// Checks relocation `index` against the architecture, the layout and the
 /// end of the previous field; returns its mode.
+#[inline]
 pub(crate) fn reloc(
     arch: Arch,
     lay: &Layout,

@@ -217,6 +217,13 @@ pub enum Error {
         /// The signature of the export.
         have: u32,
     },
+    /// A hash index is malformed (see [`crate::index`]).
+    BadIndex {
+        /// Which table the index serves.
+        table: Table,
+        /// What is wrong.
+        what: &'static str,
+    },
     /// A relocation record cannot be decoded.
     BadReloc {
         /// Record index.
@@ -305,6 +312,7 @@ impl fmt::Display for Error {
             Error::SigMismatch { name, want, have } => {
                 write!(f, "signature mismatch: {name} ({want:#x} != {have:#x})")
             }
+            Error::BadIndex { table, what } => write!(f, "bad {table} hash index: {what}"),
             Error::BadReloc { index, what } => write!(f, "bad relocation {index}: {what}"),
             Error::BadRelocMode { index, mode, arch } => {
                 write!(

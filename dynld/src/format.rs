@@ -314,20 +314,16 @@ impl Reloc {
 
     /// Decodes one record from the front of `b`, given the previous offset.
     /// Returns the record and the bytes it took.
+    #[inline]
     pub fn decode(b: &[u8], prev: u32) -> Result<(Reloc, usize), RelocDecodeError> {
         let &m = b.first().ok_or(RelocDecodeError::Short)?;
-        let dw = match m >> 6 {
-            0 => 1,
-            1 => 2,
-            2 => 4,
-            _ => return Err(RelocDecodeError::BadWidth),
-        };
-        let iw = match (m >> 4) & 3 {
-            0 => 0,
-            1 => 1,
-            2 => 2,
-            _ => 4,
-        };
+        if m >> 6 == 3 {
+            return Err(RelocDecodeError::BadWidth);
+        }
+        // Width codes 0, 1, 2 (and 3 for the index) mean 1, 2, 4 (and 0,
+        // 1, 2, 4) bytes.
+        let dw = 1usize << (m >> 6);
+        let iw = (1usize << ((m >> 4) & 3)) >> 1;
         let need = 1 + dw + iw;
         let rec = b.get(1..need).ok_or(RelocDecodeError::Short)?;
         let be = |s: &[u8]| s.iter().fold(0u32, |a, &x| a << 8 | u32::from(x));

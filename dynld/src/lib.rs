@@ -57,6 +57,7 @@ pub mod arch;
 mod check;
 mod error;
 pub mod format;
+pub mod index;
 mod load;
 pub mod memory;
 #[cfg(all(feature = "std", unix))]

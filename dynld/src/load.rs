@@ -6,8 +6,7 @@ use crate::error::{Error, SymName};
 use crate::format::{Arch, Dynhdr, Exec, ExpEntry, ImpEntry, RELOC_MAX_BYTES};
 use crate::memory::{Memory, Region, Seal};
 use crate::source::Source;
-use crate::table::{Dynsym, ExportTable};
-use core::cmp::Ordering;
+use crate::table::{lower_bound, Dynsym, ExportTable, Key};
 
 /// Explicit limits on what a module may ask for. All but `max_name` are
 /// checked before anything is allocated; names are checked as the tables
@@ -76,6 +75,16 @@ impl Drop for Guard<'_> {
         }
     }
 }
+
+/// Binding probes the host table's index, rather than merging, when the
+/// table has at least this many exports per import.
+const INDEX_RATIO: usize = 4;
+
+/// Largest bss prefaulted with the rest of a module.
+const PREFAULT_BSS: usize = 64 << 10;
+
+/// Imports looked up together through an index.
+const BATCH: usize = 8;
 
 fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
     src.seek(start.checked_add(off).ok_or(Error::Seek)?)
@@ -178,6 +187,14 @@ impl<'e, 'p> Loader<'e, 'p> {
                 size: lay.total,
             });
         }
+        // What the loader writes: a small bss goes along with its
+        // neighbours, a large one is left to fault in when used.
+        if lay.bss <= PREFAULT_BSS {
+            self.memory.prefault(region, 0..lay.total);
+        } else {
+            self.memory.prefault(region, 0..lay.dataoff + lay.data);
+            self.memory.prefault(region, lay.strs..lay.total);
+        }
         let base = self.at.unwrap_or(region.as_ptr() as u64);
         // SAFETY: the region was just allocated for this module: valid for
         // reads and writes of its length, initialised, and referenced by
@@ -196,7 +213,8 @@ impl<'e, 'p> Loader<'e, 'p> {
         let (strtab, rest) = tabs.split_at_mut(lay.strsize);
         let (exptab, rest) = rest.split_at_mut(lay.exp_bytes());
         let (imptab, rest) = rest.split_at_mut(lay.imp_bytes());
-        let bindtab = &mut rest[lay.binds - (lay.imps + lay.imp_bytes())..];
+        let (bindtab, idxtab) =
+            rest[lay.binds - (lay.imps + lay.imp_bytes())..].split_at_mut(8 * lay.nimport);
         seek_to(src, start, lay.stroff)?;
         src.read_exact_or(strtab, "string table")?;
         seek_to(src, start, lay.expoff)?;
@@ -207,21 +225,44 @@ impl<'e, 'p> Loader<'e, 'p> {
         for e in check::exports(strtab, exptab, &lay, lim) {
             e?;
         }
-        // Imports are sorted, so binding is a merge against the host table.
-        let mut cursor = 0;
-        for (e, slot) in check::imports(strtab, imptab, lim).zip(bindtab.chunks_exact_mut(8)) {
-            let (name, e) = e?;
-            let at = self
-                .exports
-                .find_from(name, cursor)
-                .map_err(|_| Error::Undefined {
-                    name: SymName::new(name),
-                })?;
-            cursor = at + 1;
-            let sym = &self.exports.as_slice()[at];
+        // Imports are sorted, so binding is a merge against the host table,
+        // galloping over the exports between one import and the next. When
+        // the imports are few against a table with a hash index, one probe
+        // each is cheaper than the gallops.
+        let by_index = !self.exports.index().is_empty()
+            && lay.nimport.saturating_mul(INDEX_RATIO) <= self.exports.len();
+        let host = self.exports.as_slice();
+        let mut next = 0;
+        let mut ahead = [None; BATCH];
+        for (i, slot) in bindtab.chunks_exact_mut(8).enumerate() {
+            if by_index && i % BATCH == 0 {
+                // Look the next imports up together (see `positions`);
+                // one whose entry is malformed gets no name here and its
+                // error in turn below.
+                let mut names: [&[u8]; BATCH] = [&[]; BATCH];
+                for (j, n) in names.iter_mut().enumerate().take(lay.nimport - i) {
+                    if let Ok((b, _)) = check::import_bytes(strtab, imptab, i + j, lim) {
+                        *n = b;
+                    }
+                }
+                ahead = self.exports.positions(&names);
+            }
+            let (name, e) = check::import_bytes(strtab, imptab, i, lim)?;
+            let at = if by_index {
+                ahead[i % BATCH].filter(|&at| at >= next)
+            } else {
+                self.exports.find_from_bytes(name, next).ok()
+            };
+            let sym = match at.and_then(|at| Some((at, host.get(at)?))) {
+                Some((at, sym)) => {
+                    next = at + 1;
+                    sym
+                }
+                None => return Err(check::import_error(strtab, imptab, i, lim)),
+            };
             if e.sig != 0 && sym.sig != 0 && e.sig != sym.sig {
                 return Err(Error::SigMismatch {
-                    name: SymName::new(name),
+                    name: SymName::new(sym.name),
                     want: e.sig,
                     have: sym.sig,
                 });
@@ -231,6 +272,11 @@ impl<'e, 'p> Loader<'e, 'p> {
 
         seek_to(src, start, lay.reloff)?;
         relocate(src, arch, &lay, img, bindtab, base)?;
+        if lay.idxsize != 0 {
+            seek_to(src, start, lay.idxoff)?;
+            src.read_exact_or(idxtab, "hash index")?;
+            check::index(idxtab, lay.nexport)?;
+        }
 
         let region = guard.region.take().ok_or(bad("region"))?;
         let seal = Seal {
@@ -445,27 +491,33 @@ impl<'p> Module<'p> {
         (0..self.lay.nimport).filter_map(move |i| self.import_at(i))
     }
 
-    /// The export called `name` (binary search of the sorted table).
+    /// The export called `name`: through the module's hash index if it
+    /// has one, else by a search of the sorted table.
     pub fn find(&self, name: &str) -> Option<Dynsym<'_>> {
         // Compare raw name bytes (validated once, at load) and build the
         // symbol only for the hit.
         let t = self.tables();
         let strs = self.strs();
-        let key = |i: usize| -> Option<&[u8]> {
-            let at = self.lay.exps - self.lay.strs + i * ExpEntry::SIZE;
-            let e = ExpEntry::parse(t.get(at..at + ExpEntry::SIZE)?)?;
-            strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)
+        let key = |i: usize| -> &[u8] {
+            let at = (self.lay.exps - self.lay.strs).saturating_add(i * ExpEntry::SIZE);
+            t.get(at..at + ExpEntry::SIZE)
+                .and_then(ExpEntry::parse)
+                .and_then(|e| strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize))
+                .unwrap_or(&[])
         };
-        let (mut lo, mut hi) = (0, self.lay.nexport);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match key(mid)?.cmp(name.as_bytes()) {
-                Ordering::Less => lo = mid + 1,
-                Ordering::Greater => hi = mid,
-                Ordering::Equal => return self.export(mid),
-            }
-        }
-        None
+        let n = self.lay.nexport;
+        let i = if self.lay.idxsize != 0 {
+            let raw = t.get(self.lay.idx - self.lay.strs..)?;
+            crate::index::probe_by(
+                self.lay.idxsize / 8,
+                |s| check::slot(raw, s),
+                name.as_bytes(),
+                |i, k| i < n && key(i) == k,
+            )?
+        } else {
+            lower_bound(n, key, &Key::new(name.as_bytes()))
+        };
+        self.export(i).filter(|s| s.name == name)
     }
 
     /// The address of export `name`, checking `sig` against the export's

@@ -113,6 +113,13 @@ pub unsafe trait Memory {
     /// `region` came from this provider's `allocate` or `allocate_low` and
     /// nothing uses it any more.
     unsafe fn release(&self, region: Region);
+    /// A hint that the loader is about to write `range` of `region` (the
+    /// text and data, then the tables; never the bss). A provider whose
+    /// memory faults in page by page can bring the range in at once; the
+    /// default does nothing.
+    fn prefault(&self, region: &Region, range: core::ops::Range<usize>) {
+        let _ = (region, range);
+    }
     /// Gives back the tail of `region` past `len` bytes, if the provider can.
     /// Returns whether it did (and then `region` is `len` bytes long).
     ///

@@ -11,11 +11,54 @@ use core::ptr::NonNull;
 /// execute; no page is ever writable and executable at once. The text must
 /// therefore end on a page boundary before the data starts: a module whose
 /// data shares a page with its text is refused at seal time.
+///
+/// A released region of up to `SPARE_MAX` (4 MiB) bytes is made readable and
+/// writable again (never executable), zeroed, and kept for the next module
+/// of the same page count, up to `SPARE_SLOTS` (4) of them: loading a module
+/// again then costs no mapping and no page faults. Code of an unloaded
+/// module can no longer run, and its bytes are gone.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MmapMemory;
 
 /// The mmap provider.
 pub static MMAP: MmapMemory = MmapMemory;
+
+/// Ranges shorter than this many pages are left to fault in.
+const PREFAULT_MIN_PAGES: usize = 8;
+
+/// Largest region kept for reuse when released.
+pub const SPARE_MAX: usize = 4 << 20;
+/// Released regions kept for reuse at most.
+pub const SPARE_SLOTS: usize = 4;
+
+/// Spare mappings: (start, page-rounded length), each readable, writable
+/// and zeroed.
+static SPARE: std::sync::Mutex<[Option<(usize, usize)>; SPARE_SLOTS]> =
+    std::sync::Mutex::new([None; SPARE_SLOTS]);
+
+/// A spare mapping of exactly `len` bytes aligned to `align`, if one is kept.
+fn take_spare(len: usize, align: usize) -> Option<usize> {
+    let mut spare = SPARE.lock().ok()?;
+    let slot = spare
+        .iter_mut()
+        .find(|s| matches!(s, Some((start, l)) if *l == len && start % align == 0))?;
+    slot.take().map(|(start, _)| start)
+}
+
+/// Keeps the mapping `[start, start + len)` if there is room; returns
+/// whether it did.
+fn keep_spare(start: usize, len: usize) -> bool {
+    let Ok(mut spare) = SPARE.lock() else {
+        return false;
+    };
+    match spare.iter_mut().find(|s| s.is_none()) {
+        Some(slot) => {
+            *slot = Some((start, len));
+            true
+        }
+        None => false,
+    }
+}
 
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
@@ -101,6 +144,17 @@ impl MmapMemory {
 
 unsafe impl Memory for MmapMemory {
     fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let page = page_size();
+        if let Some(len) = round(size.max(1), page).filter(|&l| l <= SPARE_MAX) {
+            if let Some(start) = take_spare(len, align.max(page)) {
+                // SAFETY: a spare is a live RW mapping of `len >= size`
+                // bytes, zeroed when it was released and owned by nobody
+                // since it left the list.
+                return Ok(unsafe {
+                    Region::from_raw_parts(NonNull::new_unchecked(start as *mut u8), size)
+                });
+            }
+        }
         self.map(size, align, 0, 0)
     }
 
@@ -128,13 +182,43 @@ unsafe impl Memory for MmapMemory {
             if (r.as_ptr() as u64).saturating_add(r.len() as u64) <= low {
                 return Ok(r);
             }
-            // SAFETY: `r` was just allocated by this provider.
-            unsafe { self.release(r) };
+            let len = round(r.len().max(1), page_size()).unwrap_or(usize::MAX);
+            // SAFETY: `r` is the mapping of `len` bytes just made, used by
+            // nothing (unmapped rather than kept as a spare).
+            unsafe { libc::munmap(r.as_ptr().cast(), len) };
         }
         Err(Error::Memory {
             what: "no memory below 2 GiB",
             size,
         })
+    }
+
+    fn prefault(&self, region: &Region, range: core::ops::Range<usize>) {
+        // One call faults the pages in, instead of one fault per page as
+        // the loader first writes them. Linux 5.14 and later; elsewhere, or
+        // on failure, the pages fault in as they are written.
+        #[cfg(target_os = "linux")]
+        {
+            let page = page_size();
+            let start = range.start & !(page - 1);
+            let end = range.end.min(region.len());
+            // A few pages fault in as cheaply as the call costs.
+            if start < end && end - start >= PREFAULT_MIN_PAGES * page {
+                // SAFETY: `[start, end)` lies inside the region's mapping
+                // (page-aligned down from an offset in it); populating for
+                // write allocates the pages as a write would but changes
+                // no byte.
+                unsafe {
+                    libc::madvise(
+                        region.as_ptr().add(start).cast(),
+                        end - start,
+                        libc::MADV_POPULATE_WRITE,
+                    )
+                };
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (region, range);
     }
 
     unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
@@ -173,6 +257,21 @@ unsafe impl Memory for MmapMemory {
 
     unsafe fn release(&self, region: Region) {
         let len = round(region.len().max(1), page_size()).unwrap_or(usize::MAX);
+        if len <= SPARE_MAX {
+            let p = region.as_ptr();
+            // SAFETY: the caller guarantees the region is this provider's
+            // mapping of `len` bytes and unused: making it read-write (not
+            // executable) and zeroing it touches only that mapping.
+            let reusable = unsafe {
+                libc::mprotect(p.cast(), len, libc::PROT_READ | libc::PROT_WRITE) == 0 && {
+                    core::ptr::write_bytes(p, 0, len);
+                    true
+                }
+            };
+            if reusable && keep_spare(p as usize, len) {
+                return;
+            }
+        }
         // SAFETY: the caller guarantees the region is a mapping of `len`
         // bytes made by `allocate` (possibly shrunk to a page multiple by
         // `shrink`) and no longer used.

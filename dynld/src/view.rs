@@ -75,7 +75,17 @@ impl<'a> ModuleView<'a> {
         for r in v.reloc_stream()? {
             r?;
         }
+        check::index(v.index_bytes()?, lay.nexport)?;
         Ok(v)
+    }
+
+    fn index_bytes(&self) -> Result<&'a [u8], Error> {
+        part(self.bytes, self.lay.idxoff, self.lay.idxsize, "hash index")
+    }
+
+    /// Slots in the module's hash index over its exports (0 = no index).
+    pub fn index_slots(&self) -> usize {
+        self.lay.idxsize / 8
     }
 
     fn text_bytes(&self) -> Result<&'a [u8], Error> {

@@ -31,6 +31,7 @@ pub struct ModuleBuilder {
     imports: Vec<(String, u32)>,
     relocs: Vec<Reloc>,
     keep_order: bool,
+    index: bool,
 }
 
 impl ModuleBuilder {
@@ -50,6 +51,7 @@ impl ModuleBuilder {
             imports: Vec::new(),
             relocs: Vec::new(),
             keep_order: false,
+            index: false,
         }
     }
 
@@ -136,6 +138,14 @@ impl ModuleBuilder {
     /// unchecked: for making malformed modules to test loaders with.
     pub fn keep_order(&mut self) -> &mut Self {
         self.keep_order = true;
+        self
+    }
+
+    /// Whether to store a hash index over the exports (see
+    /// [`crate::index`]): 16 to 32 bytes per export that make
+    /// [`Module::find`](crate::Module::find) one probe. Off by default.
+    pub fn index(&mut self, on: bool) -> &mut Self {
+        self.index = on;
         self
     }
 
@@ -233,6 +243,13 @@ impl ModuleBuilder {
             prev = r.offset;
         }
 
+        let mut idxbytes = Vec::new();
+        if self.index {
+            let slots = crate::index::build_vec(exports.len(), |i| exports[i].0.as_bytes())
+                .map_err(|e| e.at(Table::Export))?;
+            idxbytes = slots.iter().flat_map(|s| s.to_be_bytes()).collect();
+        }
+
         let textoff = self.arch.text_offset() as usize;
         let stroff = textoff + self.text.len() + self.data.len();
         let expoff = stroff + strings.len();
@@ -264,8 +281,12 @@ impl ModuleBuilder {
             impoff: u32of(impoff)?,
             reloff: u32of(reloff)?,
             relsize: u32of(relbytes.len())?,
-            idxoff: 0,
-            idxsize: 0,
+            idxoff: if self.index {
+                u32of(reloff + relbytes.len())?
+            } else {
+                0
+            },
+            idxsize: u32of(idxbytes.len())?,
         };
         let mut out = alloc::vec![0u8; textoff];
         exec.write(&mut out).ok_or(too_big("header"))?;
@@ -287,6 +308,7 @@ impl ModuleBuilder {
             &exptab,
             &imptab,
             &relbytes,
+            &idxbytes,
         ] {
             out.extend_from_slice(part);
         }

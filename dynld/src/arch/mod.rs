@@ -43,12 +43,18 @@ pub fn modes(arch: Arch) -> &'static [Mode] {
 }
 
 /// Mode `number` of `arch`.
+#[inline]
 pub fn mode(arch: Arch, number: u8) -> Option<Mode> {
-    modes(arch).iter().copied().find(|m| m.number == number)
+    // Every architecture numbers its modes 0, 1, 2, ... in table order.
+    modes(arch)
+        .get(usize::from(number))
+        .copied()
+        .filter(|m| m.number == number)
 }
 
 /// Patches `field` (exactly `mode.width` bytes, at address `place`) by
 /// adding `target` as `mode` says.
+#[inline]
 pub fn apply(
     arch: Arch,
     mode: Mode,

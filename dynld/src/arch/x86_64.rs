@@ -1,6 +1,6 @@
 //! x86-64 (`amd64`) relocation modes.
 
-use super::{field, Mode, Overflow};
+use super::{Mode, Overflow};
 
 /// Add the load base to a 64-bit word (pointers in data, GOT slots for
 /// the module's own symbols).
@@ -53,31 +53,33 @@ pub const MODES: &[Mode] = &[
 ];
 
 /// Patches one field.
+#[inline]
 pub fn apply(mode: u8, f: &mut [u8], place: u64, target: u64) -> Result<(), Overflow> {
-    match MODES.iter().find(|m| m.number == mode) {
-        Some(m) if m.width == f.len() => {}
+    match mode {
+        BASE64 | IMPORT64 => {
+            let f: &mut [u8; 8] = f.try_into().map_err(|_| Overflow)?;
+            *f = u64::from_le_bytes(*f).wrapping_add(target).to_le_bytes();
+        }
+        BASE32 | BASE32S | IMPORT_PC32 => {
+            let f: &mut [u8; 4] = f.try_into().map_err(|_| Overflow)?;
+            let old = u32::from_le_bytes(*f);
+            let new = if mode == BASE32 {
+                let v = u64::from(old).checked_add(target).ok_or(Overflow)?;
+                u32::try_from(v).map_err(|_| Overflow)?
+            } else {
+                let addend = i64::from(old as i32);
+                let base = if mode == IMPORT_PC32 {
+                    (target as i64).wrapping_sub(place as i64)
+                } else {
+                    target as i64
+                };
+                let v = base.checked_add(addend).ok_or(Overflow)?;
+                i32::try_from(v).map_err(|_| Overflow)? as u32
+            };
+            *f = new.to_le_bytes();
+        }
         _ => return Err(Overflow),
     }
-    let old = field::get(f);
-    let new = match mode {
-        BASE64 | IMPORT64 => old.wrapping_add(target),
-        BASE32 => {
-            let v = old.checked_add(target).ok_or(Overflow)?;
-            u32::try_from(v).map_err(|_| Overflow)?.into()
-        }
-        BASE32S | IMPORT_PC32 => {
-            let addend = i64::from(old as u32 as i32);
-            let base = if mode == IMPORT_PC32 {
-                (target as i64).wrapping_sub(place as i64)
-            } else {
-                target as i64
-            };
-            let v = base.checked_add(addend).ok_or(Overflow)?;
-            i32::try_from(v).map_err(|_| Overflow)? as u32 as u64
-        }
-        _ => return Err(Overflow),
-    };
-    field::put(f, new);
     Ok(())
 }
 

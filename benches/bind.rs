@@ -1,0 +1,129 @@
+//! Import binding: a module importing M names is loaded against a host
+//! export table of N names, as `dynloadgen` does it, for M = 100 and 10k
+//! against N = 1k, 64k and 1M, and M = N at 1k and 64k (the import limit is
+//! 64 Ki). A baseline loads the same kind of module with no imports, so the
+//! fixed cost of a load can be subtracted from the binding cases.
+//!
+//! Names are the realistic ones of the lookup bench (C-style identifiers and
+//! legacy Rust-mangled names of 40–300 bytes); the M imports are drawn at
+//! random from the host table, every one resolves, and each carries the same
+//! non-zero signature as its export, so the signature check runs too. The
+//! module is one `ret` of text, no data and no relocations: everything a
+//! load does beyond the baseline is reading, validating and binding the
+//! import table.
+//!
+//! `cargo bench --bench bind`; see `benches/README.md`.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dynld::{Arch, Dynsym, ExportTable, Loader, ModuleBuilder, SliceSource, HEAP};
+use std::time::Instant;
+
+mod common;
+use common::{names, Rng};
+
+/// A non-zero signature per name, the same for the export and the import.
+fn sig(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    }) | 1
+}
+
+/// A module of one `ret` importing `imports` (any order: the writer sorts).
+fn module(imports: &[&str]) -> Vec<u8> {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3]);
+    for n in imports {
+        b.import(n, sig(n));
+    }
+    b.build().unwrap()
+}
+
+/// `m` distinct names drawn at random from `names` (a partial shuffle).
+fn draw<'a>(names: &[&'a str], m: usize, seed: u64) -> Vec<&'a str> {
+    let mut r = Rng(seed);
+    let mut idx: Vec<usize> = (0..names.len()).collect();
+    for k in 0..m {
+        let j = k + (r.next() % (names.len() - k) as u64) as usize;
+        idx.swap(k, j);
+    }
+    idx[..m].iter().map(|&i| names[i]).collect()
+}
+
+/// One load: read, check, bind, seal (a no-op for the heap), and drop.
+fn load(table: ExportTable<'_>, bytes: &[u8]) -> usize {
+    let m = Loader::new(table, &HEAP)
+        .load(&mut SliceSource::new(bytes))
+        .unwrap();
+    m.nimport()
+}
+
+fn bind(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bind");
+
+    // Baseline: the same module with no imports. With nothing to bind the
+    // host table is never read, so the empty table stands for every N.
+    // Measured first: criterion keeps a group's throughput once set.
+    let empty = module(&[]);
+    g.bench_function("baseline/m0", |b| {
+        b.iter(|| load(ExportTable::EMPTY, &empty))
+    });
+
+    for n in [1usize << 10, 1 << 16, 1 << 20] {
+        let t = Instant::now();
+        // The names lie in one buffer in table order, as the string literals
+        // of a generated `static [Dynsym; N]` do, not scattered over the heap.
+        let owned = names(n);
+        let pool = owned.concat();
+        let mut at = 0;
+        let names: Vec<&str> = owned
+            .iter()
+            .map(|s| {
+                at += s.len();
+                &pool[at - s.len()..at]
+            })
+            .collect();
+        drop(owned);
+        let syms: Vec<Dynsym> = names
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Dynsym::new(s, sig(s), (0x10_0000 + 16 * i) as *const ()))
+            .collect();
+        let table = ExportTable::new(&syms).unwrap();
+        // The same table with a hash index (as `aout exports` generates).
+        let slots = dynld::index::build_vec(names.len(), |i| names[i].as_bytes()).unwrap();
+        let indexed = table.with_index(&slots).unwrap();
+        let setup_table = t.elapsed();
+        let ms: &[usize] = match n {
+            1024 => &[100, 1024],
+            65536 => &[100, 10_000, 65536],
+            _ => &[100, 10_000],
+        };
+        for &m in ms {
+            let t = Instant::now();
+            let bytes = module(&draw(&names, m, 0x5851_f42d_4c95_7f2d ^ m as u64));
+            eprintln!(
+                "bind: N = {n}: host table {setup_table:.2?}; M = {m}: module of {} bytes in {:.2?}",
+                bytes.len(),
+                t.elapsed()
+            );
+            // Every import must bind: a failure here is a setup bug.
+            assert_eq!(load(table, &bytes), m);
+            assert_eq!(load(indexed, &bytes), m);
+            g.throughput(Throughput::Elements(m as u64));
+            g.bench_with_input(
+                BenchmarkId::new(format!("m{m}"), format!("n{n}")),
+                &bytes,
+                |b, bytes| b.iter(|| load(table, bytes)),
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("m{m}-indexed"), format!("n{n}")),
+                &bytes,
+                |b, bytes| b.iter(|| load(indexed, bytes)),
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bind);
+criterion_main!(benches);
