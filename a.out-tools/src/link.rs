@@ -1230,9 +1230,9 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 .entry(n.clone())
                 .or_insert_with(|| b.import(n, sigs.get(n)))
         });
-        if backend.is_pc32_import(*mode) {
+        if let Some((how, reach)) = backend.pc_import(*mode) {
             warnings.push(format!(
-                "{} is reached with a 32-bit PC-relative reference: the module loads only within 2 GiB of it (compile with -fPIC to avoid this)",
+                "{} is reached with {how}: the module loads only within {reach} of it (compile with -fPIC to avoid this)",
                 imp.as_deref().unwrap_or("?")
             ));
         }
@@ -1415,9 +1415,10 @@ pub(crate) trait Machine {
     fn is_absolute32(&self, _mode: u8) -> bool {
         false
     }
-    /// Whether a mode reaches an import PC-relatively within 32 bits.
-    fn is_pc32_import(&self, _mode: u8) -> bool {
-        false
+    /// For a mode that reaches an import PC-relatively: how (for the
+    /// warning) and within what distance of it the module must load.
+    fn pc_import(&self, _mode: u8) -> Option<(&'static str, &'static str)> {
+        None
     }
     /// The relocation type's name, for messages.
     fn type_name(&self, r_type: u32) -> String;

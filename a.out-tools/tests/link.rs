@@ -961,17 +961,45 @@ fn aarch64_relocations_out_of_range_or_unsupported() {
         e.contains("mov.o: section .text+0x0: relocation R_AARCH64_MOVW_UABS_G1 (265) against g: absolute addresses built with movz/movk are not supported"),
         "{e}"
     );
-    // An import's page reached with adrp (non-PIC code reading an import).
-    let imp = assemble(
+    // Small-model PIC (-fpic): GOT entries relative to the GOT's page.
+    let pic = assemble(
         &dir,
-        "imp.s",
-        ".text\n.globl h\nh: adrp x0, ext\n ldr x0, [x0, :lo12:ext]\n ret\n",
+        "pic.s",
+        ".text\n.globl h\nh: adrp x0, _GLOBAL_OFFSET_TABLE_\n ldr x0, [x0, #:gotpage_lo15:ext]\n ret\n",
     );
-    let e = link(&dir.join("imp.dl"), &[&imp], &[]).unwrap_err();
+    let e = link(&dir.join("pic.dl"), &[&pic], &[]).unwrap_err();
     assert!(
-        e.contains("imp.o: section .text+0x0: relocation R_AARCH64_ADR_PREL_PG_HI21 (275) against ext: an import or absolute address cannot be reached PC-relatively"),
+        e.contains("pic.o: section .text+0x4: relocation R_AARCH64_LD64_GOTPAGE_LO15 (313) against ext: relocation type not supported (small-model PIC"),
         "{e}"
     );
+}
+
+/// AArch64 code built without -fPIC reads an import's data with adrp and a
+/// low-12 offset; the loader patches both (within 4 GiB), and the linker
+/// says so.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn aarch64_non_pic_code_reaches_imported_data() {
+    let dir = workdir("a64-nopic");
+    let (a, b) = (dir.join("calc.o"), dir.join("user.o"));
+    gcc_c(&fixture("calc.c"), "-O2", &a);
+    gcc_c(&fixture("user.c"), "-O2 -fno-pic", &b);
+    let (am, bm) = (dir.join("a.dl"), dir.join("b.dl"));
+    link(&am, &[&a], &[]).unwrap();
+    let warn = link(&bm, &[&b], &[]).unwrap();
+    assert!(
+        warn.contains("counter is reached with adrp: the module loads only within 4 GiB of it"),
+        "{warn}"
+    );
+    let dump = run(aout().args(["dump", "--relocs"]).arg(&bm));
+    let dump = String::from_utf8_lossy(&dump.stdout).into_owned();
+    assert!(
+        dump.contains("import-adrp") && dump.contains("import-lo12"),
+        "{dump}"
+    );
+    let calls: &[Call] = &[("b_twice_scaled", &[5]), ("b_counter", &[])];
+    let exe = native(&dir, &[&a, &b], calls, false);
+    compare(&exe, &bm, &[&am], calls);
 }
 
 /// RV64: a branch beyond its range and the forms a module cannot express

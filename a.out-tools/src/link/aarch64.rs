@@ -1,12 +1,14 @@
 //! AArch64: ELF relocation types onto the loader's arm64 modes.
 //!
-//! Every PC-relative instruction form is resolved here; the module asks for
-//! a 4 KiB aligned load base so that `adrp` page arithmetic and low-12
-//! offsets stay right wherever it loads. Calls to imports (and to absolute
-//! addresses) go through stubs; the loader only patches 64-bit words.
+//! Every PC-relative instruction form reaching the module itself is
+//! resolved here; the module asks for a 4 KiB aligned load base so that
+//! `adrp` page arithmetic and low-12 offsets stay right wherever it loads.
+//! Calls to imports (and to absolute addresses) go through stubs. Left for
+//! the loader: 64-bit words, and `adrp`/low-12 pairs reaching an import's
+//! data from code built without `-fPIC`.
 
 use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
-use dynld::arch::aarch64::{BASE64, IMPORT64};
+use dynld::arch::aarch64::{lo12_shift, with_adr_imm, BASE64, IMPORT64, IMPORT_ADRP, IMPORT_LO12};
 use object::elf;
 use std::collections::BTreeMap;
 
@@ -198,6 +200,10 @@ impl Machine for Backend {
         Ok(())
     }
 
+    fn pc_import(&self, mode: u8) -> Option<(&'static str, &'static str)> {
+        (mode == IMPORT_ADRP).then_some(("adrp", "4 GiB"))
+    }
+
     fn type_name(&self, r_type: u32) -> String {
         let n = match r_type {
             elf::R_AARCH64_NONE => "R_AARCH64_NONE",
@@ -249,6 +255,10 @@ impl Machine for Backend {
         let (p, a) = (r.offset, r.addend);
         let out_of_range = || LinkError(format!("{}: value out of range", (r.what)()));
         let insn = || img.get32(p);
+        let import_of = |t: &Target| match t {
+            Target::Import(n) => Some(n.clone()),
+            _ => None,
+        };
         let target_of = |t: &Target| -> Option<i128> {
             match t {
                 Target::Local(v) => Some(value(*v, a, None)),
@@ -371,10 +381,36 @@ impl Machine for Backend {
                 };
                 put32(img, p, w)?;
             }
+            elf::R_AARCH64_ADR_PREL_PG_HI21 | elf::R_AARCH64_ADR_PREL_PG_HI21_NC
+                if matches!(r.target, Target::Import(_)) =>
+            {
+                // The loader finds the import's page; the addend waits in
+                // the immediate, in bytes.
+                if !fits(i128::from(a), 21) {
+                    return Err(out_of_range());
+                }
+                put32(img, p, with_adr_imm(insn()?, a))?;
+                img.relocs.push((p, IMPORT_ADRP, import_of(&r.target)));
+            }
+            t if matches!(r.target, Target::Import(_))
+                && (t == elf::R_AARCH64_ADD_ABS_LO12_NC || ldst_shift(t).is_some()) =>
+            {
+                // The loader fills in the import's low 12 bits, scaled as
+                // the instruction says; the addend waits in the immediate.
+                let i = insn()?;
+                if lo12_shift(i) != ldst_shift(t).or(Some(0)) || !(0..4096).contains(&a) {
+                    fail!(
+                        "{}: the instruction or addend does not fit a low-12 reference to an import",
+                        (r.what)()
+                    );
+                }
+                put32(img, p, i & !(0xfff << 10) | (a as u32) << 10)?;
+                img.relocs.push((p, IMPORT_LO12, import_of(&r.target)));
+            }
             elf::R_AARCH64_ADR_PREL_PG_HI21 | elf::R_AARCH64_ADR_PREL_PG_HI21_NC => {
                 let Some(t) = target_of(&r.target) else {
                     fail!(
-                        "{}: an import or absolute address cannot be reached PC-relatively (compile with -fPIC, or the default -fPIE)",
+                        "{}: an absolute address cannot be reached PC-relatively",
                         (r.what)()
                     )
                 };
@@ -387,7 +423,7 @@ impl Machine for Backend {
             elf::R_AARCH64_ADD_ABS_LO12_NC => {
                 let Some(t) = target_of(&r.target) else {
                     fail!(
-                        "{}: an import or absolute address cannot be reached PC-relatively (compile with -fPIC, or the default -fPIE)",
+                        "{}: an absolute address cannot be reached PC-relatively",
                         (r.what)()
                     )
                 };
@@ -396,7 +432,7 @@ impl Machine for Backend {
             t if ldst_shift(t).is_some() => {
                 let Some(v) = target_of(&r.target) else {
                     fail!(
-                        "{}: an import or absolute address cannot be reached PC-relatively (compile with -fPIC, or the default -fPIE)",
+                        "{}: an absolute address cannot be reached PC-relatively",
                         (r.what)()
                     )
                 };

@@ -115,8 +115,8 @@ impl Machine for Backend {
         mode == BASE32 || mode == BASE32S
     }
 
-    fn is_pc32_import(&self, mode: u8) -> bool {
-        mode == IMPORT_PC32
+    fn pc_import(&self, mode: u8) -> Option<(&'static str, &'static str)> {
+        (mode == IMPORT_PC32).then_some(("a 32-bit PC-relative reference", "2 GiB"))
     }
 
     fn type_name(&self, r_type: u32) -> String {
