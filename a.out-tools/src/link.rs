@@ -19,6 +19,9 @@ use object::{
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
+mod aarch64;
+mod arm;
+mod riscv;
 mod x86_64;
 
 /// What to link and how.
@@ -115,6 +118,8 @@ pub(crate) struct Reloc<'a> {
     pub target: Target,
     /// Describes the relocation for error messages.
     pub what: &'a dyn Fn() -> String,
+    /// The addend is in the field (ELF `REL`), not in `addend`.
+    pub implicit: bool,
 }
 
 /// Bytes a section, a stub or the GOT occupies, and where it is.
@@ -126,9 +131,60 @@ pub(crate) struct Image {
     pub got: BTreeMap<Target, u64>,
     /// Load-time relocations: (image offset, mode, import name).
     pub relocs: Vec<(u64, u8, Option<String>)>,
+    /// Values of PC-relative high parts (`S + A - P`) by their place, for
+    /// the low parts that name them (RISC-V `%pcrel_lo`).
+    pub pcrel_hi: HashMap<u64, i128>,
+    /// Veneers by the image offset they jump to (`S + A` of the calls
+    /// using them, with the addend as [`Machine::call_addend`] gives it).
+    pub veneers: BTreeMap<u64, Vec<u64>>,
+    /// Copies of import stubs in veneer islands, by import.
+    pub stub_copies: BTreeMap<String, Vec<u64>>,
 }
 
 impl Image {
+    /// The stub for import `name` nearest to `p`: the one after the text
+    /// (`main`) or a copy in an island.
+    pub fn stub(&self, name: &str, main: u64, p: u64) -> u64 {
+        self.stub_copies
+            .get(name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .chain([main])
+            .min_by_key(|s| s.abs_diff(p))
+            .unwrap_or(main)
+    }
+
+    /// The veneer jumping to `to` nearest to `p`.
+    pub fn veneer(&self, to: u64, p: u64) -> Option<u64> {
+        self.veneers
+            .get(&to)?
+            .iter()
+            .copied()
+            .min_by_key(|v| v.abs_diff(p))
+    }
+}
+
+impl Image {
+    /// The `n` bytes at image offset `at`, which must lie inside the text
+    /// or inside the data.
+    pub fn get(&self, at: u64, n: usize) -> Result<&[u8], LinkError> {
+        let (part, at) = match at.checked_sub(self.dataoff) {
+            Some(d) => (&self.data, d),
+            None => (&self.text, at),
+        };
+        usize::try_from(at)
+            .ok()
+            .and_then(|a| part.get(a..a.checked_add(n)?))
+            .ok_or_else(|| LinkError(format!("read outside the image at {at:#x}")))
+    }
+
+    /// The little-endian 32-bit word at `at` (an instruction).
+    pub fn get32(&self, at: u64) -> Result<u32, LinkError> {
+        let b = self.get(at, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
     /// Writes `bytes` at image offset `at`, which must lie inside the text
     /// or inside the data.
     pub fn put(&mut self, at: u64, bytes: &[u8]) -> Result<(), LinkError> {
@@ -218,9 +274,15 @@ fn part_of(obj: &Obj<'_>, s: &object::Section<'_, '_>) -> Result<Option<Part>, L
     if flags & u64::from(object::elf::SHF_ALLOC) == 0 || name == sigsec::SECTION {
         return Ok(None);
     }
-    if is_init_array(name) || is_fini_array(name) || name == ".eh_frame" {
+    if is_init_array(name)
+        || is_fini_array(name)
+        || name == ".eh_frame"
+        || name.starts_with(".ARM.exidx")
+        || name.starts_with(".ARM.extab")
+    {
         // Constructors become the init function; destructors are dropped;
-        // nothing would register unwind tables, so they are dropped too.
+        // nothing would register unwind tables (.eh_frame, ARM's exception
+        // index and table), so they are dropped too.
         return Ok(None);
     }
     if name == ".ctors" || name.starts_with(".ctors.") || name == ".preinit_array" {
@@ -421,6 +483,23 @@ pub struct Linked {
     pub bytes: Vec<u8>,
     /// Warnings worth showing.
     pub warnings: Vec<String>,
+    /// Where each input section and synthesised area went, in image order.
+    pub map: Vec<MapEntry>,
+}
+
+/// One line of the link map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    /// Image offset.
+    pub offset: u64,
+    /// Bytes.
+    pub size: u64,
+    /// The input (`file` or `archive(member)`), or `*` for what the linker
+    /// made itself.
+    pub object: String,
+    /// The input section's name, or for `*`: `stub NAME`, `abs-stub VALUE`,
+    /// `got`, `init`, `common NAME`.
+    pub section: String,
 }
 
 /// Links the files `opts.inputs` into a module.
@@ -453,11 +532,23 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         }));
     }
     let first = inputs.iter().position(|i| i.2).unwrap_or(0);
-    let (arch, machine) = match parsed[first]
+    let (arch, machine, is64) = match parsed[first]
         .as_ref()
         .map(|o| (o.file.architecture(), o.file.is_64()))
     {
-        Some((object::Architecture::X86_64, true)) => (Arch::Amd64, object::Architecture::X86_64),
+        Some((object::Architecture::X86_64, true)) => {
+            (Arch::Amd64, object::Architecture::X86_64, true)
+        }
+        Some((object::Architecture::Aarch64, true)) => {
+            (Arch::Arm64, object::Architecture::Aarch64, true)
+        }
+        Some((object::Architecture::Riscv64, true)) => {
+            (Arch::Riscv64, object::Architecture::Riscv64, true)
+        }
+        Some((object::Architecture::Arm, false)) => (Arch::Arm, object::Architecture::Arm, false),
+        Some((object::Architecture::Riscv32, false)) => {
+            (Arch::Riscv32, object::Architecture::Riscv32, false)
+        }
         Some((a, _)) => fail!(
             "{}: architecture {a:?} is not supported yet",
             inputs[first].0
@@ -470,7 +561,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     for (slot, input) in parsed.iter_mut().zip(&inputs) {
         let same = slot
             .as_ref()
-            .is_some_and(|o| o.file.architecture() == machine && o.file.is_64());
+            .is_some_and(|o| o.file.architecture() == machine && o.file.is_64() == is64);
         if !same {
             if input.2 {
                 fail!(
@@ -665,7 +756,13 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
 
     // Layout, first pass: sections within their parts, common symbols in
     // bss, and which stubs, GOT slots and constructors are needed.
-    let backend = x86_64::Backend;
+    let backend: &dyn Machine = match arch {
+        Arch::Arm64 => &aarch64::Backend,
+        Arch::Riscv64 => &riscv::Backend { xlen: 64 },
+        Arch::Riscv32 => &riscv::Backend { xlen: 32 },
+        Arch::Arm => &arm::Backend,
+        _ => &x86_64::Backend,
+    };
     let ws = arch.word_size() as u64;
     let mut place: HashMap<(usize, usize), (Part, u64)> = HashMap::new();
     let mut sizes = [0u64; 3];
@@ -677,6 +774,8 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     // Calls to absolute addresses (weak functions nothing defines, at 0).
     let mut abs_stub_values: BTreeSet<u64> = BTreeSet::new();
     let mut got_keys: BTreeSet<Resolved> = BTreeSet::new();
+    // Calls inside the module, by target and addend (for veneers).
+    let mut far_calls: BTreeSet<(Resolved, i64)> = BTreeSet::new();
     for &(oi, idx) in &kept {
         let o = &objs[oi];
         let s = o
@@ -700,13 +799,28 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         place.insert((oi, idx), (part, sizes[p]));
         sizes[p] = grow(sizes[p], s.size())?;
         align_of[p] = align_of[p].max(a);
-        for (_, r) in s.relocations() {
+        for (off, r) in s.relocations() {
             let (RelocationFlags::Elf { r_type }, RelocationTarget::Symbol(si)) =
                 (r.flags(), r.target())
             else {
                 continue;
             };
             let res = resolve(oi, si)?;
+            if let (Need::Stub, Resolved::In(..), Some(_)) =
+                (backend.needs(r_type), &res, backend.branch_reach())
+            {
+                // A call inside the module: it may need a veneer if the
+                // text outgrows the branch's reach.
+                let field = usize::try_from(off)
+                    .ok()
+                    .and_then(|o| s.data().ok()?.get(o..o.checked_add(4)?));
+                let a = if r.has_implicit_addend() {
+                    field.map_or(0, |f| backend.call_addend(r_type, f))
+                } else {
+                    r.addend()
+                };
+                far_calls.insert((res.clone(), a));
+            }
             match backend.needs(r_type) {
                 Need::Got => {
                     got_keys.insert(res);
@@ -724,6 +838,41 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 Need::None => {}
             }
         }
+    }
+    // Text beyond a direct call's reach: lay the text out again with an
+    // island before every stretch of half the reach, each island holding a
+    // veneer for every call target inside the module and a copy of every
+    // import's stub, so every call site has an island within reach.
+    let veneers_len = backend.veneer_size() * far_calls.len() as u64;
+    let island_len = veneers_len + backend.stub_size() * stub_names.len() as u64;
+    let mut islands: Vec<u64> = Vec::new();
+    match backend.branch_reach() {
+        Some(reach) if island_len > 0 && sizes[0] >= reach / 2 => {
+            let chunk = reach / 2;
+            let mut off = 0u64;
+            let mut last: Option<u64> = None;
+            for key in &kept {
+                let Some(&(Part::Text, _)) = place.get(key) else {
+                    continue;
+                };
+                let s = objs[key.0]
+                    .file
+                    .section_by_index(SectionIndex(key.1))
+                    .map_err(|e| LinkError(format!("{}: {e}", objs[key.0].name)))?;
+                let start = round(off, s.align().max(1))?;
+                if last.is_none_or(|l| start.saturating_add(s.size()) - l > chunk) {
+                    off = round(off, 16)?;
+                    islands.push(off);
+                    last = Some(off);
+                    off = grow(off, island_len)?;
+                }
+                off = round(off, s.align().max(1))?;
+                place.insert(*key, (Part::Text, off));
+                off = grow(off, s.size())?;
+            }
+            sizes[0] = off;
+        }
+        _ => {}
     }
     let mut common_at: HashMap<String, u64> = HashMap::new();
     for name in &commons_used {
@@ -831,6 +980,9 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         dataoff,
         got: BTreeMap::new(),
         relocs: Vec::new(),
+        pcrel_hi: HashMap::new(),
+        veneers: BTreeMap::new(),
+        stub_copies: BTreeMap::new(),
     };
     for (i, k) in got_keys.iter().enumerate() {
         let slot = dataoff + got_start + ws * i as u64;
@@ -845,6 +997,25 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     }
     for (v, at) in &abs_stubs {
         backend.write_abs_stub(&mut img, *at, *v)?;
+    }
+    for island in &islands {
+        for (i, (res, a)) in far_calls.iter().enumerate() {
+            let at = island + i as u64 * backend.veneer_size();
+            let Some(Target::Local(v)) = addr(res) else {
+                fail!("call to a dropped section");
+            };
+            let to = v
+                .checked_add_signed(*a)
+                .ok_or_else(|| LinkError("call target outside the module".into()))?;
+            backend.write_veneer(&mut img, at, to)?;
+            img.veneers.entry(to).or_default().push(at);
+        }
+        for (j, n) in stub_names.iter().enumerate() {
+            let at = island + veneers_len + j as u64 * backend.stub_size();
+            let slot = img.got[&Target::Import(n.clone())];
+            backend.write_stub(&mut img, at, slot)?;
+            img.stub_copies.entry(n.clone()).or_default().push(at);
+        }
     }
     if !init_targets.is_empty() {
         let targets: Vec<u64> = init_targets
@@ -887,7 +1058,10 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
             .collect();
         fields.sort_unstable();
         for w in fields.windows(2) {
-            if w[0].0.saturating_add(w[0].1) > w[1].0 {
+            let same = w[0].0 == w[1].0 && w[0].1 == w[1].1;
+            if w[0].0.saturating_add(w[0].1) > w[1].0
+                && !(same && backend.may_share(w[0].2, w[1].2))
+            {
                 fail!(
                     "{}: section {sname}+{:#x}: relocation {} overlaps relocation {} at +{:#x}",
                     o.name,
@@ -898,7 +1072,28 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 );
             }
         }
-        for (off, r) in s.relocations() {
+        for (i, f) in fields.iter().enumerate() {
+            let partner = |j: Option<usize>| {
+                j.and_then(|j| fields.get(j))
+                    .is_some_and(|g| g.0 == f.0 && g.1 == f.1 && backend.may_share(f.2, g.2))
+            };
+            if backend.must_pair(f.2) && !partner(i.checked_sub(1)) && !partner(Some(i + 1)) {
+                fail!(
+                    "{}: section {sname}+{:#x}: relocation {} has no paired relocation at the same place",
+                    o.name,
+                    f.0,
+                    backend.type_name(f.2)
+                );
+            }
+        }
+        // Some types must be applied before others (the high parts that
+        // low parts refer to); otherwise in offset order.
+        let mut relocs: Vec<_> = s.relocations().collect();
+        relocs.sort_by_key(|(off, r)| match r.flags() {
+            RelocationFlags::Elf { r_type } => (backend.pass(r_type), *off),
+            _ => (0, *off),
+        });
+        for (off, r) in relocs {
             let RelocationFlags::Elf { r_type } = r.flags() else {
                 fail!(
                     "{}: section {sname}+{off:#x}: unexpected relocation kind",
@@ -926,7 +1121,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                     o.name
                 ),
             };
-            if r.has_implicit_addend() {
+            if r.has_implicit_addend() && !backend.implicit_addends() {
                 fail!(
                     "{}: section {sname}+{off:#x}: relocations with implicit addends are not supported for {arch}",
                     o.name
@@ -954,6 +1149,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                     addend: r.addend(),
                     target,
                     what: &what,
+                    implicit: r.has_implicit_addend(),
                 },
                 &stubs,
                 &abs_stubs,
@@ -968,9 +1164,23 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         .data(&img.data)
         .bss(u32::try_from(image_end - dataoff - data_len).map_err(|_| too_big())?)
         .data_offset(u32::try_from(dataoff).map_err(|_| too_big())?)
-        .align(align_of.iter().copied().max().unwrap_or(16).max(16) as u32);
+        .align(
+            align_of
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(16)
+                .max(backend.base_align())
+                .max(
+                    img.relocs
+                        .iter()
+                        .map(|r| backend.mode_align(r.1))
+                        .max()
+                        .unwrap_or(1),
+                ) as u32,
+        );
     if !init_targets.is_empty() {
-        b.entry(u32::try_from(init_at).map_err(|_| too_big())?);
+        b.entry(u32::try_from(backend.code_address(init_at)).map_err(|_| too_big())?);
     }
     b.index(match opts.index {
         IndexMode::Auto => exports.len() >= INDEX_AUTO_MIN,
@@ -1020,9 +1230,9 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 .entry(n.clone())
                 .or_insert_with(|| b.import(n, sigs.get(n)))
         });
-        if backend.is_pc32_import(*mode) {
+        if let Some((how, reach)) = backend.pc_import(*mode) {
             warnings.push(format!(
-                "{} is reached with a 32-bit PC-relative reference: the module loads only within 2 GiB of it (compile with -fPIC to avoid this)",
+                "{} is reached with {how}: the module loads only within {reach} of it (compile with -fPIC to avoid this)",
                 imp.as_deref().unwrap_or("?")
             ));
         }
@@ -1034,7 +1244,79 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     let bytes = b
         .build()
         .map_err(|e| LinkError(format!("writing the module: {e}")))?;
-    Ok(Linked { bytes, warnings })
+    let mut map = Vec::new();
+    for &(oi, idx) in &kept {
+        if let Some(Target::Local(at)) = addr(&Resolved::In(oi, idx, 0)) {
+            let o = &objs[oi];
+            let size = o
+                .file
+                .section_by_index(SectionIndex(idx))
+                .map_or(0, |s| s.size());
+            map.push(MapEntry {
+                offset: at,
+                size,
+                object: o.name.clone(),
+                section: sec_name(o, SectionIndex(idx)),
+            });
+        }
+    }
+    let synth = |offset: u64, size: u64, section: String| MapEntry {
+        offset,
+        size,
+        object: "*".into(),
+        section,
+    };
+    for (n, at) in &stubs {
+        map.push(synth(*at, backend.stub_size(), format!("stub {n}")));
+    }
+    for (v, at) in &abs_stubs {
+        map.push(synth(
+            *at,
+            backend.abs_stub_size(),
+            format!("abs-stub {v:#x}"),
+        ));
+    }
+    for island in &islands {
+        for (i, (_, a)) in far_calls.iter().enumerate() {
+            map.push(synth(
+                island + i as u64 * backend.veneer_size(),
+                backend.veneer_size(),
+                format!("veneer {a:+}"),
+            ));
+        }
+        for (j, n) in stub_names.iter().enumerate() {
+            map.push(synth(
+                island + veneers_len + j as u64 * backend.stub_size(),
+                backend.stub_size(),
+                format!("stub {n}"),
+            ));
+        }
+    }
+    if !init_targets.is_empty() {
+        map.push(synth(init_at, text_end - init_at, "init".into()));
+    }
+    if !got_keys.is_empty() {
+        map.push(synth(
+            dataoff + got_start,
+            data_len - got_start,
+            "got".into(),
+        ));
+    }
+    for (n, at) in &common_at {
+        if let Some(Def::Common { size, .. }) = globals.get(n) {
+            map.push(synth(
+                dataoff + bss_start + at,
+                *size,
+                format!("common {n}"),
+            ));
+        }
+    }
+    map.sort_by(|a, b| (a.offset, &a.object, &a.section).cmp(&(b.offset, &b.object, &b.section)));
+    Ok(Linked {
+        bytes,
+        warnings,
+        map,
+    })
 }
 
 /// Sort key of constructor sections: `.init_array.N` by N, plain last.
@@ -1055,6 +1337,99 @@ enum Resolved {
     Abs(u64),
     Common(String),
     Import(String),
+}
+
+/// The per-architecture half of the linker: how each ELF relocation type
+/// is resolved, and the code the linker synthesises (stubs, init function).
+pub(crate) trait Machine {
+    /// What `r_type` needs beyond the field itself.
+    fn needs(&self, r_type: u32) -> Need;
+    /// Bytes a relocation type patches (0: none).
+    fn width(&self, r_type: u32) -> u64;
+    /// Whether two relocations of these types may patch the same field
+    /// (they then combine, as RISC-V's paired ADD/SUB do).
+    fn may_share(&self, _a: u32, _b: u32) -> bool {
+        false
+    }
+    /// Whether a relocation of this type is only meaningful with a partner
+    /// sharing its field (see [`may_share`](Machine::may_share)).
+    fn must_pair(&self, _r_type: u32) -> bool {
+        false
+    }
+    /// Relocations of a section are applied in order of pass, then offset.
+    fn pass(&self, _r_type: u32) -> u8 {
+        0
+    }
+    /// How far a direct call reaches (either way), if veneers may be
+    /// needed for calls inside the module.
+    fn branch_reach(&self) -> Option<u64> {
+        None
+    }
+    /// The addend of a call, from the field (`REL` objects), such that
+    /// `S + A` is the address called.
+    fn call_addend(&self, _r_type: u32, _field: &[u8]) -> i64 {
+        0
+    }
+    /// Bytes in a veneer.
+    fn veneer_size(&self) -> u64 {
+        0
+    }
+    /// Writes a veneer at `at` jumping to image offset `to`.
+    fn write_veneer(&self, _img: &mut Image, _at: u64, _to: u64) -> Result<(), LinkError> {
+        Err(LinkError("no veneers on this machine".into()))
+    }
+    /// Whether objects for this machine carry addends in the patched field
+    /// (ELF `REL`), which the backend reads itself.
+    fn implicit_addends(&self) -> bool {
+        false
+    }
+    /// The address to call for code at image offset `v` (Thumb sets bit 0).
+    fn code_address(&self, v: u64) -> u64 {
+        v
+    }
+    /// Alignment the load base needs for a load-time mode to be exact.
+    fn mode_align(&self, _mode: u8) -> u64 {
+        1
+    }
+    /// Page size: data starts on a page.
+    fn page_size(&self) -> u64;
+    /// Alignment the module asks of its load base.
+    fn base_align(&self) -> u64 {
+        16
+    }
+    /// Bytes in a stub that jumps through an import's GOT slot.
+    fn stub_size(&self) -> u64;
+    /// Writes a stub at `at` jumping through the GOT slot at `slot`.
+    fn write_stub(&self, img: &mut Image, at: u64, slot: u64) -> Result<(), LinkError>;
+    /// Bytes in a stub that jumps to an absolute address.
+    fn abs_stub_size(&self) -> u64;
+    /// Writes a stub at `at` jumping to the absolute address `v`.
+    fn write_abs_stub(&self, img: &mut Image, at: u64, v: u64) -> Result<(), LinkError>;
+    /// Bytes in an init function calling `n` constructors.
+    fn init_size(&self, n: usize) -> u64;
+    /// Writes the init function at `at`, calling `targets` in order.
+    fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError>;
+    /// Writes an address-sized word holding `t` (a GOT slot).
+    fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError>;
+    /// Whether a mode needs the image below 2 GiB.
+    fn is_absolute32(&self, _mode: u8) -> bool {
+        false
+    }
+    /// For a mode that reaches an import PC-relatively: how (for the
+    /// warning) and within what distance of it the module must load.
+    fn pc_import(&self, _mode: u8) -> Option<(&'static str, &'static str)> {
+        None
+    }
+    /// The relocation type's name, for messages.
+    fn type_name(&self, r_type: u32) -> String;
+    /// Resolves one relocation.
+    fn apply(
+        &self,
+        img: &mut Image,
+        r: &Reloc<'_>,
+        stubs: &BTreeMap<String, u64>,
+        abs_stubs: &BTreeMap<u64, u64>,
+    ) -> Result<(), LinkError>;
 }
 
 /// What a relocation type needs beyond the field itself.

@@ -33,6 +33,10 @@ enum Cmd {
         /// Keep every allocated section, reachable from the exports or not.
         #[arg(long)]
         no_gc: bool,
+        /// Write the image layout here: one line per input section and
+        /// synthesised area (`OFFSET SIZE OBJECT SECTION`, hexadecimal).
+        #[arg(long, value_name = "FILE")]
+        map: Option<PathBuf>,
         /// Store a hash index over the exports: `auto` does when there are
         /// at least 32.
         #[arg(long, value_enum, default_value = "auto")]
@@ -196,6 +200,7 @@ fn link_cmd(
     export: &[String],
     export_list: &[PathBuf],
     no_gc: bool,
+    map: Option<&Path>,
     index: link::IndexMode,
     inputs: &[PathBuf],
 ) -> Result<(), String> {
@@ -218,6 +223,14 @@ fn link_cmd(
     let linked = link::link(&opts).map_err(|e| e.to_string())?;
     for w in &linked.warnings {
         eprintln!("aout: warning: {w}");
+    }
+    if let Some(m) = map {
+        let text: String = linked
+            .map
+            .iter()
+            .map(|e| format!("{:#x} {:#x} {} {}\n", e.offset, e.size, e.object, e.section))
+            .collect();
+        std::fs::write(m, text).map_err(|e| format!("{}: {e}", m.display()))?;
     }
     std::fs::write(output, &linked.bytes).map_err(|e| format!("{}: {e}", output.display()))
 }
@@ -262,9 +275,18 @@ fn main() -> ExitCode {
             export,
             export_list,
             no_gc,
+            map,
             index,
             inputs,
-        } => link_cmd(output, export, export_list, *no_gc, *index, inputs),
+        } => link_cmd(
+            output,
+            export,
+            export_list,
+            *no_gc,
+            map.as_deref(),
+            *index,
+            inputs,
+        ),
         Cmd::Run {
             export_from,
             ret,

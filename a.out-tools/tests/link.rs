@@ -1,10 +1,90 @@
 //! End to end: compile fixtures with gcc and rustc at test time, link them
 //! with `aout link`, load and call them with `aout run`, and compare every
 //! result (and everything printed) with the same objects linked natively.
-#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+//!
+//! The suite runs on every architecture `aout link` supports on Linux: on
+//! x86-64 with the host's gcc and clang, and cross-built for AArch64 and
+//! RV64 (`cargo test --target ...`, run under qemu-user) with Debian's cross
+//! gcc and clang's `--target`. Target executables (`aout` itself, the
+//! native drivers) run directly where the kernel can, else under
+//! `qemu-<arch> -L /usr/<triple>`.
+#![cfg(all(
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    ),
+    target_os = "linux"
+))]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The toolchain for the architecture the tests were built for.
+struct Toolchain {
+    /// Prefix of the GNU tools (`aarch64-linux-gnu-`), empty on x86-64.
+    prefix: &'static str,
+    /// Rust target triple.
+    triple: &'static str,
+    /// clang's `--target`, if not the host.
+    clang_target: Option<&'static str>,
+    /// qemu-user binary and sysroot, to run target executables when the
+    /// kernel cannot.
+    qemu: Option<(&'static str, &'static str)>,
+}
+
+const TC: Toolchain = if cfg!(target_arch = "aarch64") {
+    Toolchain {
+        prefix: "aarch64-linux-gnu-",
+        triple: "aarch64-unknown-linux-gnu",
+        clang_target: Some("aarch64-linux-gnu"),
+        qemu: Some(("qemu-aarch64", "/usr/aarch64-linux-gnu")),
+    }
+} else if cfg!(target_arch = "riscv64") {
+    Toolchain {
+        prefix: "riscv64-linux-gnu-",
+        triple: "riscv64gc-unknown-linux-gnu",
+        clang_target: Some("riscv64-linux-gnu"),
+        qemu: Some(("qemu-riscv64", "/usr/riscv64-linux-gnu")),
+    }
+} else {
+    Toolchain {
+        prefix: "",
+        triple: "x86_64-unknown-linux-gnu",
+        clang_target: None,
+        qemu: None,
+    }
+};
+
+/// The GNU tool `name` for the target (`gcc`, `ar`).
+fn tool(name: &str) -> String {
+    format!("{}{name}", TC.prefix)
+}
+
+/// A command running the target executable `exe`: directly, or under
+/// qemu-user when this kernel cannot run it (cross-built tests).
+fn exec(exe: &Path) -> Command {
+    static QEMU: OnceLock<bool> = OnceLock::new();
+    let qemu = TC.qemu.filter(|_| {
+        *QEMU.get_or_init(|| {
+            // Under qemu-user a failed exec shows as an error or as exit
+            // status 127, depending on how the child was spawned.
+            !Command::new(env!("CARGO_BIN_EXE_aout"))
+                .arg("--help")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    });
+    match qemu {
+        Some((q, sysroot)) => {
+            let mut c = Command::new(q);
+            c.arg("-L").arg(sysroot).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    }
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,8 +126,18 @@ fn gcc_c(src: &Path, flags: &str, out: &Path) {
     cc("gcc", src, flags, out)
 }
 
+/// Compiles with `compiler` (`gcc`, `clang`, `g++`) for the target.
 fn cc(compiler: &str, src: &Path, flags: &str, out: &Path) {
-    run(Command::new(compiler)
+    let mut cmd = match (compiler, TC.clang_target) {
+        ("clang", Some(t)) => {
+            let mut c = Command::new("clang");
+            c.arg(format!("--target={t}"));
+            c
+        }
+        ("clang", None) => Command::new("clang"),
+        _ => Command::new(tool(compiler)),
+    };
+    run(cmd
         .args(flags.split_whitespace())
         .arg("-I")
         .arg(root().join("include"))
@@ -58,7 +148,7 @@ fn cc(compiler: &str, src: &Path, flags: &str, out: &Path) {
 }
 
 fn aout() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_aout"))
+    exec(Path::new(env!("CARGO_BIN_EXE_aout")))
 }
 
 fn link(out: &Path, inputs: &[&Path], extra: &[&str]) -> Result<String, String> {
@@ -106,7 +196,7 @@ fn native(dir: &Path, inputs: &[&Path], calls: &[Call], rust: bool) -> PathBuf {
     let driver = dir.join("driver.c");
     std::fs::write(&driver, src).unwrap();
     let exe = dir.join("native");
-    run(Command::new("gcc")
+    run(Command::new(tool("gcc"))
         .arg("-no-pie")
         .arg(&driver)
         .args(inputs)
@@ -120,7 +210,7 @@ fn native(dir: &Path, inputs: &[&Path], calls: &[Call], rust: bool) -> PathBuf {
 fn compare(exe: &Path, module: &Path, deps: &[&Path], calls: &[Call]) {
     for (name, args) in calls {
         let args: Vec<String> = args.iter().map(i64::to_string).collect();
-        let n = run(Command::new(exe).arg(name).args(&args));
+        let n = run(exec(exe).arg(name).args(&args));
         let mut cmd = aout();
         cmd.arg("run").arg("--ret").arg("i64");
         for d in deps {
@@ -260,15 +350,18 @@ fn what_a_module_cannot_express_is_a_link_error() {
         "{e}"
     );
     // The large code model's GOT-relative forms are not expressible.
-    let l = dir.join("large.o");
-    gcc_c(&fixture("calc.c"), "-O2 -fPIC -mcmodel=large", &l);
-    let e = link(&dir.join("l.dl"), &[&l], &[]).unwrap_err();
-    assert!(
-        e.contains("large.o: section .text")
-            && e.contains("relocation R_X86_64_")
-            && e.contains("not supported"),
-        "{e}"
-    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        let l = dir.join("large.o");
+        gcc_c(&fixture("calc.c"), "-O2 -fPIC -mcmodel=large", &l);
+        let e = link(&dir.join("l.dl"), &[&l], &[]).unwrap_err();
+        assert!(
+            e.contains("large.o: section .text")
+                && e.contains("relocation R_X86_64_")
+                && e.contains("not supported"),
+            "{e}"
+        );
+    }
     // A symbol defined twice.
     let (a1, a2) = (dir.join("a1.o"), dir.join("a2.o"));
     gcc_c(&fixture("calc.c"), "", &a1);
@@ -313,9 +406,9 @@ fn export_lists_and_section_gc() {
     assert_eq!(String::from_utf8_lossy(&r.stdout), "11\n");
 }
 
-/// The dynld rlib for x86-64, without std (for modules that use its
+/// The dynld rlib for `triple`, without std (for modules that use its
 /// macros) or with it (for host programs).
-fn dynld_rlib(std: bool) -> (PathBuf, PathBuf) {
+fn dynld_rlib(triple: &str, std: bool) -> (PathBuf, PathBuf) {
     let target_dir = root().join(if std {
         "target/fixture-deps-std"
     } else {
@@ -323,14 +416,7 @@ fn dynld_rlib(std: bool) -> (PathBuf, PathBuf) {
     });
     let o = run(Command::new(env!("CARGO"))
         .current_dir(root())
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "dynld",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-        ])
+        .args(["build", "-q", "-p", "dynld", "--target", triple])
         .args(["--message-format=json"])
         .args(if std {
             &[][..]
@@ -354,10 +440,12 @@ fn dynld_rlib(std: bool) -> (PathBuf, PathBuf) {
     (rlib, deps)
 }
 
-fn sysroot_lib(prefix: &str) -> PathBuf {
+fn sysroot_lib(triple: &str, prefix: &str) -> PathBuf {
     let o = run(Command::new("rustc").args(["--print", "sysroot"]));
     let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
-        .join("lib/rustlib/x86_64-unknown-linux-gnu/lib");
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib");
     std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -383,12 +471,17 @@ const RUST_CALLS: &[Call] = &[
     ("r_area", &[5]),
 ];
 
+/// The bare-metal Rust target whose objects also run on this machine's
+/// Linux (same instruction set and calling convention), if any.
+const BARE_TRIPLE: Option<&str> = if cfg!(target_arch = "aarch64") {
+    Some("aarch64-unknown-none")
+} else {
+    None
+};
+
 #[test]
 fn rust_objects_and_staticlibs_match_native() {
     let dir = workdir("rust");
-    let (rlib, deps) = dynld_rlib(false);
-    let core = sysroot_lib("libcore-");
-    let builtins = sysroot_lib("libcompiler_builtins-");
     // An object built at opt-level 0 or 1 expects generic instantiations
     // from upstream crates that the precompiled libcore does not export (GNU
     // ld cannot link it either), so objects are built at 2 and 3; staticlibs
@@ -399,8 +492,14 @@ fn rust_objects_and_staticlibs_match_native() {
         ("staticlib", "0", "v0"),
         ("staticlib", "3", "legacy"),
     ];
-    for (kind, opt, mangling) in variants {
-        let tag = format!("{kind}-O{opt}-{mangling}");
+    let triples = std::iter::once(TC.triple).chain(BARE_TRIPLE);
+    for (triple, (kind, opt, mangling)) in
+        triples.flat_map(|t| variants.iter().map(move |v| (t, *v)))
+    {
+        let (rlib, deps) = dynld_rlib(triple, false);
+        let core = sysroot_lib(triple, "libcore-");
+        let builtins = sysroot_lib(triple, "libcompiler_builtins-");
+        let tag = format!("{triple}-{kind}-O{opt}-{mangling}");
         let sub = dir.join(&tag);
         std::fs::create_dir_all(&sub).unwrap();
         let mut rustc = Command::new("rustc");
@@ -409,7 +508,7 @@ fn rust_objects_and_staticlibs_match_native() {
                 "--edition",
                 "2021",
                 "--target",
-                "x86_64-unknown-linux-gnu",
+                triple,
                 "--crate-name",
                 "rmod",
             ])
@@ -513,7 +612,7 @@ fn zlib_compiled_unchanged_gives_identical_bytes() {
         "trees", "uncompr", "zutil", "gzclose", "gzlib", "gzread", "gzwrite",
     ] {
         let o = dir.join(format!("{f}.o"));
-        run(Command::new("gcc")
+        run(Command::new(tool("gcc"))
             .args(["-O2", "-c", "-D_LARGEFILE64_SOURCE=1", "-I"])
             .arg(&z)
             .arg(z.join(format!("{f}.c")))
@@ -522,9 +621,9 @@ fn zlib_compiled_unchanged_gives_identical_bytes() {
         objs.push(o);
     }
     let lib = dir.join("libz.a");
-    run(Command::new("ar").arg("rcs").arg(&lib).args(&objs));
+    run(Command::new(tool("ar")).arg("rcs").arg(&lib).args(&objs));
     let drv = dir.join("zdriver.o");
-    run(Command::new("gcc")
+    run(Command::new(tool("gcc"))
         .args(["-O2", "-c", "-I"])
         .arg(&z)
         .arg(fixture("zdriver.c"))
@@ -550,7 +649,7 @@ fn generated_host_table_binds_a_module() {
     gcc_c(&fixture("twice_user.c"), "-O2", &obj);
     let module = dir.join("twice.dl");
     link(&module, &[&obj], &[]).unwrap();
-    let (rlib, deps) = dynld_rlib(true);
+    let (rlib, deps) = dynld_rlib(TC.triple, true);
     std::fs::copy(fixture("host.rs"), dir.join("host.rs")).unwrap();
     for (list, want) in [
         (
@@ -574,14 +673,16 @@ fn generated_host_table_binds_a_module() {
             .arg(&listf));
         let exe = dir.join("host");
         run(Command::new("rustc")
-            .args(["--edition", "2021", "-C", "opt-level=1", "--extern"])
+            .args(["--edition", "2021", "--target", TC.triple])
+            .arg(format!("-Clinker={}", tool("gcc")))
+            .args(["-C", "opt-level=1", "--extern"])
             .arg(format!("dynld={}", rlib.display()))
             .arg("-L")
             .arg(format!("dependency={}", deps.display()))
             .arg(dir.join("host.rs"))
             .arg("-o")
             .arg(&exe));
-        let o = Command::new(&exe).arg(&module).output().unwrap();
+        let o = exec(&exe).arg(&module).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&o.stdout), want);
     }
     // The C form compiles, and bad lists are refused.
@@ -592,7 +693,7 @@ fn generated_host_table_binds_a_module() {
         .args(["exports", "--lang", "c", "-o"])
         .arg(&c)
         .arg(&listf));
-    run(Command::new("gcc")
+    run(Command::new(tool("gcc"))
         .arg("-c")
         .arg(&c)
         .arg("-o")
@@ -633,7 +734,7 @@ fn compile(dir: &Path, compiler: &str, name: &str, src: &str, flags: &str) -> Pa
 
 fn archive(dir: &Path, name: &str, members: &[&Path]) -> PathBuf {
     let a = dir.join(name);
-    run(Command::new("ar").arg("rcs").arg(&a).args(members));
+    run(Command::new(tool("ar")).arg("rcs").arg(&a).args(members));
     a
 }
 
@@ -725,7 +826,7 @@ fn linker_follows_ld_semantics() {
     let sub = m("ct-native");
     std::fs::create_dir_all(&sub).unwrap();
     let exe = native(&sub, &[&ct], calls, false);
-    let native_out = run(Command::new(&exe).arg("ctors"));
+    let native_out = run(exec(&exe).arg("ctors"));
     let order = String::from_utf8_lossy(&native_out.stdout)
         .trim()
         .to_owned();
@@ -758,6 +859,7 @@ fn linker_follows_ld_semantics() {
 }
 
 /// Inputs a module cannot express are refused, naming the object.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn linker_refuses_what_modules_cannot_express() {
     let dir = workdir("ld-refuse");
@@ -814,4 +916,148 @@ fn linker_refuses_what_modules_cannot_express() {
     run(Command::new("gcc").arg("-c").arg(&wx).arg("-o").arg(&wx_o));
     let e = link(&m("wx.dl"), &[&wx_o], &[]).unwrap_err();
     assert!(e.contains("writable and executable"), "{e}");
+}
+
+/// Assembles `src` for the target.
+#[cfg(not(target_arch = "x86_64"))]
+fn assemble(dir: &Path, name: &str, src: &str) -> PathBuf {
+    let s = dir.join(name);
+    std::fs::write(&s, src).unwrap();
+    let o = s.with_extension("o");
+    run(Command::new(tool("gcc"))
+        .arg("-c")
+        .arg(&s)
+        .arg("-o")
+        .arg(&o));
+    o
+}
+
+/// AArch64: a branch beyond its range and the forms a module cannot
+/// express are refused with the object, section, offset and type.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn aarch64_relocations_out_of_range_or_unsupported() {
+    let dir = workdir("a64-refuse");
+    // b.eq reaches 1 MiB; the target lies 2 MiB away, in another section.
+    let far = assemble(
+        &dir,
+        "far.s",
+        ".text\n.globl f\nf: b.eq far\n ret\n.space 0x200000\n\
+         .section .text.far,\"ax\",@progbits\n.globl far\nfar: ret\n",
+    );
+    let e = link(&dir.join("far.dl"), &[&far], &[]).unwrap_err();
+    assert!(
+        e.contains("far.o: section .text+0x0: relocation R_AARCH64_CONDBR19 (280) against far: value out of range"),
+        "{e}"
+    );
+    // An absolute address of the module's own code built with movz/movk.
+    let mov = assemble(
+        &dir,
+        "mov.s",
+        ".text\n.globl g\ng: movz x0, #:abs_g1:g\n movk x0, #:abs_g0_nc:g\n ret\n",
+    );
+    let e = link(&dir.join("mov.dl"), &[&mov], &[]).unwrap_err();
+    assert!(
+        e.contains("mov.o: section .text+0x0: relocation R_AARCH64_MOVW_UABS_G1 (265) against g: absolute addresses built with movz/movk are not supported"),
+        "{e}"
+    );
+    // Small-model PIC (-fpic): GOT entries relative to the GOT's page.
+    let pic = assemble(
+        &dir,
+        "pic.s",
+        ".text\n.globl h\nh: adrp x0, _GLOBAL_OFFSET_TABLE_\n ldr x0, [x0, #:gotpage_lo15:ext]\n ret\n",
+    );
+    let e = link(&dir.join("pic.dl"), &[&pic], &[]).unwrap_err();
+    assert!(
+        e.contains("pic.o: section .text+0x4: relocation R_AARCH64_LD64_GOTPAGE_LO15 (313) against ext: relocation type not supported (small-model PIC"),
+        "{e}"
+    );
+}
+
+/// AArch64 code built without -fPIC reads an import's data with adrp and a
+/// low-12 offset; the loader patches both (within 4 GiB), and the linker
+/// says so.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn aarch64_non_pic_code_reaches_imported_data() {
+    let dir = workdir("a64-nopic");
+    let (a, b) = (dir.join("calc.o"), dir.join("user.o"));
+    gcc_c(&fixture("calc.c"), "-O2", &a);
+    gcc_c(&fixture("user.c"), "-O2 -fno-pic", &b);
+    let (am, bm) = (dir.join("a.dl"), dir.join("b.dl"));
+    link(&am, &[&a], &[]).unwrap();
+    let warn = link(&bm, &[&b], &[]).unwrap();
+    assert!(
+        warn.contains("counter is reached with adrp: the module loads only within 4 GiB of it"),
+        "{warn}"
+    );
+    let dump = run(aout().args(["dump", "--relocs"]).arg(&bm));
+    let dump = String::from_utf8_lossy(&dump.stdout).into_owned();
+    assert!(
+        dump.contains("import-adrp") && dump.contains("import-lo12"),
+        "{dump}"
+    );
+    let calls: &[Call] = &[("b_twice_scaled", &[5]), ("b_counter", &[])];
+    let exe = native(&dir, &[&a, &b], calls, false);
+    compare(&exe, &bm, &[&am], calls);
+}
+
+/// RV64: a branch beyond its range and the forms a module cannot express
+/// are refused with the object, section, offset and type.
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn riscv64_relocations_out_of_range_or_unsupported() {
+    let dir = workdir("rv64-refuse");
+    // A jump reaches 1 MiB; the target lies further, in another section
+    // (the assembler turns a branch to another section into bne + j).
+    let far = assemble(
+        &dir,
+        "far.s",
+        ".option norvc\n.text\n.globl f\nf: j far\n ret\n.space 0x100000\n\
+         .section .text.far,\"ax\",@progbits\n.globl far\nfar: ret\n",
+    );
+    let e = link(&dir.join("far.dl"), &[&far], &[]).unwrap_err();
+    assert!(
+        e.contains(
+            "far.o: section .text+0x0: relocation R_RISCV_JAL (17) against far: value out of range"
+        ),
+        "{e}"
+    );
+    // An import's address built with lui/addi (non-PIC code).
+    let imp = assemble(
+        &dir,
+        "imp.s",
+        ".text\n.globl h\nh: lui a0, %hi(ext)\n addi a0, a0, %lo(ext)\n ret\n",
+    );
+    let e = link(&dir.join("imp.dl"), &[&imp], &[]).unwrap_err();
+    assert!(
+        e.contains("imp.o: section .text+0x0: relocation R_RISCV_HI20 (26) against ext: an import's address cannot be built with lui/addi"),
+        "{e}"
+    );
+    // A label difference with one half missing.
+    let add = assemble(
+        &dir,
+        "add.s",
+        ".text\n.globl g\ng: ret\n.data\n.globl d\nd: .reloc d, R_RISCV_ADD32, g\n .word 0\n",
+    );
+    let e = link(&dir.join("add.dl"), &[&add], &[]).unwrap_err();
+    assert!(
+        e.contains(
+            "add.o: section .data+0x0: relocation R_RISCV_ADD32 (35) has no paired relocation"
+        ),
+        "{e}"
+    );
+    // A %pcrel_lo whose label has no %pcrel_hi.
+    let lo = assemble(
+        &dir,
+        "lo.s",
+        ".text\n.globl k\nk: nop\n1: addi a0, a0, %pcrel_lo(1b)\n ret\n",
+    );
+    let e = link(&dir.join("lo.dl"), &[&lo], &[]).unwrap_err();
+    assert!(
+        e.contains("lo.o: section .text+0x")
+            && e.contains("relocation R_RISCV_PCREL_LO12_I (24)")
+            && e.contains("no R_RISCV_PCREL_HI20 or R_RISCV_GOT_HI20 at the label"),
+        "{e}"
+    );
 }

@@ -57,6 +57,7 @@ pub struct Loader<'e, 'p> {
     memory: &'p dyn Memory,
     limits: Limits,
     arch: Option<Arch>,
+    at: Option<u64>,
 }
 
 /// Gives a region back unless it was handed on.
@@ -98,6 +99,7 @@ impl<'e, 'p> Loader<'e, 'p> {
             memory,
             limits: Limits::DEFAULT,
             arch: Arch::HOST,
+            at: None,
         }
     }
 
@@ -111,6 +113,17 @@ impl<'e, 'p> Loader<'e, 'p> {
     /// another machine, or to compare with another linker's output).
     pub fn arch(mut self, arch: Arch) -> Self {
         self.arch = Some(arch);
+        self
+    }
+
+    /// Relocates as if the image lay at address `base` rather than where
+    /// the memory provider put it: to prepare an image for another machine,
+    /// or to compare it with another linker's output. The bytes are
+    /// relocated for `base`; the module's code must not be called here, and
+    /// its export addresses ([`Module::find`], [`Module::import`]) are still
+    /// those of the local copy.
+    pub fn relocate_at(mut self, base: u64) -> Self {
+        self.at = Some(base);
         self
     }
 
@@ -182,7 +195,7 @@ impl<'e, 'p> Loader<'e, 'p> {
             self.memory.prefault(region, 0..lay.dataoff + lay.data);
             self.memory.prefault(region, lay.strs..lay.total);
         }
-        let base = region.as_ptr() as u64;
+        let base = self.at.unwrap_or(region.as_ptr() as u64);
         // SAFETY: the region was just allocated for this module: valid for
         // reads and writes of its length, initialised, and referenced by
         // nothing else until the module is built from it below. No module
@@ -326,7 +339,7 @@ fn relocate<S: Source + ?Sized>(
         };
         let off = r.offset as usize;
         let field = &mut img[off..off + mode.width];
-        arch::apply(arch, mode, field, base + off as u64, target).map_err(|_| {
+        arch::apply(arch, mode, field, base.wrapping_add(off as u64), target).map_err(|_| {
             Error::RelocOverflow {
                 index,
                 offset: r.offset,

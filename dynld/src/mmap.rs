@@ -12,9 +12,9 @@ use core::ptr::NonNull;
 /// therefore end on a page boundary before the data starts: a module whose
 /// data shares a page with its text is refused at seal time.
 ///
-/// A released region of up to [`SPARE_MAX`] bytes is made readable and
+/// A released region of up to `SPARE_MAX` (4 MiB) bytes is made readable and
 /// writable again (never executable), zeroed, and kept for the next module
-/// of the same page count, up to [`SPARE_SLOTS`] of them: loading a module
+/// of the same page count, up to `SPARE_SLOTS` (4) of them: loading a module
 /// again then costs no mapping and no page faults. Code of an unloaded
 /// module can no longer run, and its bytes are gone.
 #[derive(Debug, Default, Clone, Copy)]
@@ -90,7 +90,13 @@ fn flush_icache(p: *const u8, len: usize) {
 }
 
 impl MmapMemory {
-    fn map(&self, size: usize, align: usize, extra_flags: libc::c_int) -> Result<Region, Error> {
+    fn map(
+        &self,
+        size: usize,
+        align: usize,
+        extra_flags: libc::c_int,
+        hint: usize,
+    ) -> Result<Region, Error> {
         let page = page_size();
         let fail = Error::Memory {
             what: "mmap failed",
@@ -109,10 +115,11 @@ impl MmapMemory {
         };
         let extra = if align > page { align } else { 0 };
         let map = len.checked_add(extra).ok_or(fail.clone())?;
-        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // affected (the hint is only a hint: no MAP_FIXED).
         let p = unsafe {
             libc::mmap(
-                core::ptr::null_mut(),
+                hint as *mut libc::c_void,
                 map,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
@@ -167,12 +174,12 @@ unsafe impl Memory for MmapMemory {
                 });
             }
         }
-        self.map(size, align, 0)
+        self.map(size, align, 0, 0)
     }
 
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
-        let r = self.map(size, align, libc::MAP_32BIT)?;
+        let r = self.map(size, align, libc::MAP_32BIT, 0)?;
         if (r.as_ptr() as u64).saturating_add(r.len() as u64) > crate::memory::LOW_LIMIT {
             // SAFETY: `r` was just allocated by this provider.
             unsafe { self.release(r) };
@@ -182,6 +189,27 @@ unsafe impl Memory for MmapMemory {
             });
         }
         Ok(r)
+    }
+
+    /// Asks the kernel for free space below 2 GiB by hints, as there is no
+    /// `MAP_32BIT` here.
+    #[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
+    fn allocate_low(&self, size: usize, align: usize) -> Result<Region, Error> {
+        let low = crate::memory::LOW_LIMIT;
+        for hint in [0x4000_0000usize, 0x1000_0000, 0x0100_0000, 0x6000_0000] {
+            let r = self.map(size, align, 0, hint)?;
+            if (r.as_ptr() as u64).saturating_add(r.len() as u64) <= low {
+                return Ok(r);
+            }
+            let len = round(r.len().max(1), page_size()).unwrap_or(usize::MAX);
+            // SAFETY: `r` is the mapping of `len` bytes just made, used by
+            // nothing (unmapped rather than kept as a spare).
+            unsafe { libc::munmap(r.as_ptr().cast(), len) };
+        }
+        Err(Error::Memory {
+            what: "no memory below 2 GiB",
+            size,
+        })
     }
 
     fn prefault(&self, region: &Region, range: core::ops::Range<usize>) {

@@ -1,6 +1,6 @@
 //! x86-64: ELF relocation types onto the loader's amd64 modes.
 
-use super::{fail, Image, LinkError, Need, Reloc, Target};
+use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
 use dynld::arch::x86_64::{BASE32, BASE32S, BASE64, IMPORT64, IMPORT_PC32};
 use object::elf;
 use std::collections::BTreeMap;
@@ -16,8 +16,8 @@ fn value(v: u64, a: i64, p: Option<u64>) -> i128 {
     i128::from(v) + i128::from(a) - p.map_or(0, i128::from)
 }
 
-impl Backend {
-    pub fn needs(&self, r_type: u32) -> Need {
+impl Machine for Backend {
+    fn needs(&self, r_type: u32) -> Need {
         match r_type {
             elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX => {
                 Need::Got
@@ -27,8 +27,7 @@ impl Backend {
         }
     }
 
-    /// Bytes a relocation type patches.
-    pub fn width(&self, r_type: u32) -> u64 {
+    fn width(&self, r_type: u32) -> u64 {
         match r_type {
             elf::R_X86_64_64
             | elf::R_X86_64_PC64
@@ -49,16 +48,16 @@ impl Backend {
         }
     }
 
-    pub fn page_size(&self) -> u64 {
+    fn page_size(&self) -> u64 {
         4096
     }
 
     /// `jmp *slot(%rip)` and two bytes of padding.
-    pub fn stub_size(&self) -> u64 {
+    fn stub_size(&self) -> u64 {
         8
     }
 
-    pub fn write_stub(&self, img: &mut Image, at: u64, slot: u64) -> Result<(), LinkError> {
+    fn write_stub(&self, img: &mut Image, at: u64, slot: u64) -> Result<(), LinkError> {
         let d = rel32(at + 6, slot).ok_or_else(|| LinkError("GOT out of range of stub".into()))?;
         img.put(at, &[0xff, 0x25])?;
         img.put(at + 2, &d.to_le_bytes())?;
@@ -66,22 +65,22 @@ impl Backend {
     }
 
     /// `movabs $v,%rax; jmp *%rax` and padding: a call to an absolute address.
-    pub fn abs_stub_size(&self) -> u64 {
+    fn abs_stub_size(&self) -> u64 {
         16
     }
 
-    pub fn write_abs_stub(&self, img: &mut Image, at: u64, v: u64) -> Result<(), LinkError> {
+    fn write_abs_stub(&self, img: &mut Image, at: u64, v: u64) -> Result<(), LinkError> {
         img.put(at, &[0x48, 0xb8])?;
         img.put(at + 2, &v.to_le_bytes())?;
         img.put(at + 10, &[0xff, 0xe0, 0xcc, 0xcc, 0xcc, 0xcc])
     }
 
     /// `sub $8,%rsp; (clear the argument registers; call f)...; add $8,%rsp; ret`.
-    pub fn init_size(&self, n: usize) -> u64 {
+    fn init_size(&self, n: usize) -> u64 {
         4 + 11 * n as u64 + 5
     }
 
-    pub fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
+    fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
         img.put(at, &[0x48, 0x83, 0xec, 0x08])?;
         let mut p = at + 4;
         for &t in targets {
@@ -97,7 +96,7 @@ impl Backend {
     }
 
     /// A GOT slot (or any address word) holding `t`.
-    pub fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
+    fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
         match t {
             Target::Local(v) => {
                 img.put(at, &v.to_le_bytes())?;
@@ -112,16 +111,15 @@ impl Backend {
         Ok(())
     }
 
-    /// Whether a mode needs the image below 2 GiB.
-    pub fn is_absolute32(&self, mode: u8) -> bool {
+    fn is_absolute32(&self, mode: u8) -> bool {
         mode == BASE32 || mode == BASE32S
     }
 
-    pub fn is_pc32_import(&self, mode: u8) -> bool {
-        mode == IMPORT_PC32
+    fn pc_import(&self, mode: u8) -> Option<(&'static str, &'static str)> {
+        (mode == IMPORT_PC32).then_some(("a 32-bit PC-relative reference", "2 GiB"))
     }
 
-    pub fn type_name(&self, r_type: u32) -> String {
+    fn type_name(&self, r_type: u32) -> String {
         let n = match r_type {
             elf::R_X86_64_NONE => "R_X86_64_NONE",
             elf::R_X86_64_64 => "R_X86_64_64",
@@ -160,7 +158,7 @@ impl Backend {
         format!("{n} ({r_type})")
     }
 
-    pub fn apply(
+    fn apply(
         &self,
         img: &mut Image,
         r: &Reloc<'_>,

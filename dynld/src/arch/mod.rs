@@ -8,6 +8,9 @@
 
 use crate::format::Arch;
 
+pub mod aarch64;
+pub mod arm;
+pub mod riscv;
 pub mod x86_64;
 
 /// What a relocation mode patches.
@@ -31,6 +34,10 @@ pub struct Overflow;
 pub fn modes(arch: Arch) -> &'static [Mode] {
     match arch {
         Arch::Amd64 => x86_64::MODES,
+        Arch::Arm64 => aarch64::MODES,
+        Arch::Arm => arm::MODES,
+        Arch::Riscv64 => riscv::MODES64,
+        Arch::Riscv32 => riscv::MODES32,
         _ => &[],
     }
 }
@@ -57,12 +64,15 @@ pub fn apply(
 ) -> Result<(), Overflow> {
     match arch {
         Arch::Amd64 => x86_64::apply(mode.number, field, place, target),
+        Arch::Arm64 => aarch64::apply(mode.number, field, place, target),
+        Arch::Arm => arm::apply(mode.number, field, place, target),
+        Arch::Riscv64 => riscv::apply(64, mode.number, field, place, target),
+        Arch::Riscv32 => riscv::apply(32, mode.number, field, place, target),
         _ => Err(Overflow),
     }
 }
 
 /// Little-endian field access shared by the architectures.
-#[allow(dead_code)] // TEMP until the other architectures land
 pub(crate) mod field {
     /// Reads a little-endian field of up to 8 bytes.
     pub fn get(f: &[u8]) -> u64 {
