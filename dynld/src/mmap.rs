@@ -34,18 +34,39 @@ pub const SPARE_MAX: usize = 4 << 20;
 /// Released regions kept for reuse at most.
 pub const SPARE_SLOTS: usize = 4;
 
-/// Spare mappings: (start, page-rounded length), each readable, writable
-/// and zeroed.
-static SPARE: std::sync::Mutex<[Option<(usize, usize)>; SPARE_SLOTS]> =
-    std::sync::Mutex::new([None; SPARE_SLOTS]);
+/// Spare mappings.
+struct Spares {
+    /// (start, page-rounded length), each readable, writable and zeroed.
+    kept: [Option<(usize, usize)>; SPARE_SLOTS],
+    /// Starts of spares handed out again and not yet released: their pages
+    /// are all present, so prefaulting them is wasted work.
+    reused: [usize; SPARE_SLOTS],
+}
+
+static SPARE: std::sync::Mutex<Spares> = std::sync::Mutex::new(Spares {
+    kept: [None; SPARE_SLOTS],
+    reused: [0; SPARE_SLOTS],
+});
 
 /// A spare mapping of exactly `len` bytes aligned to `align`, if one is kept.
 fn take_spare(len: usize, align: usize) -> Option<usize> {
     let mut spare = SPARE.lock().ok()?;
     let slot = spare
+        .kept
         .iter_mut()
         .find(|s| matches!(s, Some((start, l)) if *l == len && start % align == 0))?;
-    slot.take().map(|(start, _)| start)
+    let (start, _) = slot.take()?;
+    if let Some(r) = spare.reused.iter_mut().find(|r| **r == 0) {
+        *r = start;
+    }
+    Some(start)
+}
+
+/// Whether the region at `start` is a spare handed out again.
+fn is_reused(start: usize) -> bool {
+    SPARE
+        .lock()
+        .is_ok_and(|s| start != 0 && s.reused.contains(&start))
 }
 
 /// Keeps the mapping `[start, start + len)` if there is room; returns
@@ -54,7 +75,10 @@ fn keep_spare(start: usize, len: usize) -> bool {
     let Ok(mut spare) = SPARE.lock() else {
         return false;
     };
-    match spare.iter_mut().find(|s| s.is_none()) {
+    if let Some(r) = spare.reused.iter_mut().find(|r| **r == start) {
+        *r = 0;
+    }
+    match spare.kept.iter_mut().find(|s| s.is_none()) {
         Some(slot) => {
             *slot = Some((start, len));
             true
@@ -217,7 +241,7 @@ unsafe impl Memory for MmapMemory {
         // the loader first writes them. Linux 5.14 and later; elsewhere, or
         // on failure, the pages fault in as they are written.
         #[cfg(target_os = "linux")]
-        {
+        if !is_reused(region.as_ptr() as usize) {
             let page = page_size();
             let start = range.start & !(page - 1);
             let end = range.end.min(region.len());
@@ -289,6 +313,12 @@ unsafe impl Memory for MmapMemory {
             };
             if reusable && keep_spare(p as usize, len) {
                 return;
+            }
+        }
+        if let Ok(mut spare) = SPARE.lock() {
+            let start = region.as_ptr() as usize;
+            if let Some(r) = spare.reused.iter_mut().find(|r| **r == start) {
+                *r = 0;
             }
         }
         // SAFETY: the caller guarantees the region is a mapping of `len`
