@@ -478,7 +478,7 @@ pub(crate) fn reloc(
     index: u32,
     prev_end: u64,
 ) -> Result<Mode, Error> {
-    let mode = arch::mode(arch, r.mode).ok_or(Error::BadRelocMode {
+    let mode = arch::mode(arch, r.mode).ok_or_else(|| Error::BadRelocMode {
         index,
         mode: r.mode,
         arch,
