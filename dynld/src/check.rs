@@ -477,12 +477,16 @@ pub(crate) fn reloc(
     r: &Reloc,
     index: u32,
     prev_end: u64,
-) -> Result<Mode, Error> {
-    let mode = arch::mode(arch, r.mode).ok_or_else(|| Error::BadRelocMode {
-        index,
-        mode: r.mode,
-        arch,
-    })?;
+) -> Result<&'static Mode, Error> {
+    // Modes are numbered 0, 1, 2, ... in table order (see `arch::mode`).
+    let mode = arch::modes(arch)
+        .get(usize::from(r.mode))
+        .filter(|m| m.number == r.mode)
+        .ok_or_else(|| Error::BadRelocMode {
+            index,
+            mode: r.mode,
+            arch,
+        })?;
     let off = u64::from(r.offset);
     if index > 0 && off < prev_end {
         return Err(Error::BadReloc {

@@ -310,6 +310,25 @@ fn relocate<S: Source + ?Sized>(
     binds: &[u8],
     base: u64,
 ) -> Result<(), Error> {
+    // One loop per architecture, each with its patch function inlined.
+    match arch {
+        Arch::Amd64 => relocate_with(src, arch, lay, img, binds, base, arch::x86_64::apply),
+        Arch::Arm64 => relocate_with(src, arch, lay, img, binds, base, arch::aarch64::apply),
+        _ => relocate_with(src, arch, lay, img, binds, base, |m, f, p, t| {
+            arch::apply_number(arch, m, f, p, t)
+        }),
+    }
+}
+
+fn relocate_with<S: Source + ?Sized>(
+    src: &mut S,
+    arch: Arch,
+    lay: &Layout,
+    img: &mut [u8],
+    binds: &[u8],
+    base: u64,
+    apply: impl Fn(u8, &mut [u8], u64, u64) -> Result<(), arch::Overflow>,
+) -> Result<(), Error> {
     let mut buf = [0u8; 256];
     let (mut have, mut pos) = (0usize, 0usize);
     let mut remaining = lay.relsize;
@@ -339,7 +358,7 @@ fn relocate<S: Source + ?Sized>(
         };
         let off = r.offset as usize;
         let field = &mut img[off..off + mode.width];
-        arch::apply(arch, mode, field, base.wrapping_add(off as u64), target).map_err(|_| {
+        apply(mode.number, field, base.wrapping_add(off as u64), target).map_err(|_| {
             Error::RelocOverflow {
                 index,
                 offset: r.offset,

@@ -62,12 +62,23 @@ pub fn apply(
     place: u64,
     target: u64,
 ) -> Result<(), Overflow> {
+    apply_number(arch, mode.number, field, place, target)
+}
+
+/// [`apply`] for mode number `mode`.
+pub fn apply_number(
+    arch: Arch,
+    mode: u8,
+    field: &mut [u8],
+    place: u64,
+    target: u64,
+) -> Result<(), Overflow> {
     match arch {
-        Arch::Amd64 => x86_64::apply(mode.number, field, place, target),
-        Arch::Arm64 => aarch64::apply(mode.number, field, place, target),
-        Arch::Arm => arm::apply(mode.number, field, place, target),
-        Arch::Riscv64 => riscv::apply(64, mode.number, field, place, target),
-        Arch::Riscv32 => riscv::apply(32, mode.number, field, place, target),
+        Arch::Amd64 => x86_64::apply(mode, field, place, target),
+        Arch::Arm64 => aarch64::apply(mode, field, place, target),
+        Arch::Arm => arm::apply(mode, field, place, target),
+        Arch::Riscv64 => riscv::apply(64, mode, field, place, target),
+        Arch::Riscv32 => riscv::apply(32, mode, field, place, target),
         _ => Err(Overflow),
     }
 }
