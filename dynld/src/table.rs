@@ -198,9 +198,6 @@ impl<'a> ExportTable<'a> {
     /// else by a search of the sorted table.
     #[inline]
     pub fn find(&self, name: &str) -> Option<&'a Dynsym<'a>> {
-        if self.index.is_empty() {
-            return find(self.syms, name);
-        }
         self.position(name.as_bytes())
             .and_then(|i| self.syms.get(i))
     }
@@ -210,12 +207,7 @@ impl<'a> ExportTable<'a> {
     pub(crate) fn position(&self, name: &[u8]) -> Option<usize> {
         let syms = self.syms;
         if self.index.is_empty() {
-            let key = Key::new(name);
-            let i = lower_bound(syms.len(), |i| syms[i].name.as_bytes(), &key);
-            return syms
-                .get(i)
-                .is_some_and(|s| s.name.as_bytes() == name)
-                .then_some(i);
+            return search(syms, name);
         }
         crate::index::probe(self.index, name, |i, k| {
             syms.get(i).is_some_and(|s| s.name.as_bytes() == k)
@@ -362,12 +354,19 @@ pub(crate) fn lower_bound<'n>(n: usize, name: impl Fn(usize) -> &'n [u8], key: &
     base + usize::from(key.above(name(base)))
 }
 
-/// Search of a name-sorted slice ([`lower_bound`]).
+/// The position of `name` in a name-sorted slice ([`lower_bound`]).
+#[inline]
+fn search(syms: &[Dynsym<'_>], name: &[u8]) -> Option<usize> {
+    let i = lower_bound(syms.len(), |i| syms[i].name.as_bytes(), &Key::new(name));
+    syms.get(i)
+        .is_some_and(|s| s.name.as_bytes() == name)
+        .then_some(i)
+}
+
+/// The entry called `name` in a name-sorted slice.
 #[inline]
 pub(crate) fn find<'a, 'b>(syms: &'b [Dynsym<'a>], name: &str) -> Option<&'b Dynsym<'a>> {
-    let key = Key::new(name.as_bytes());
-    let i = lower_bound(syms.len(), |i| syms[i].name.as_bytes(), &key);
-    syms.get(i).filter(|s| s.name.as_bytes() == key.bytes)
+    search(syms, name.as_bytes()).and_then(|i| syms.get(i))
 }
 
 #[cfg(test)]
