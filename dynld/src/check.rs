@@ -482,7 +482,7 @@ pub(crate) fn reloc(
     let mode = arch::modes(arch)
         .get(usize::from(r.mode))
         .filter(|m| m.number == r.mode)
-        .ok_or_else(|| Error::BadRelocMode {
+        .ok_or(Error::BadRelocMode {
             index,
             mode: r.mode,
             arch,
