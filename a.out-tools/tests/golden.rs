@@ -15,41 +15,23 @@
 use dynld::{Arch, Dynsym, ExportTable, Loader, SliceSource, HEAP};
 use object::{Object, ObjectSection};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
+use common::{fixture, root, run, workdir};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let d = root()
-        .join("target/aout-tests")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let o = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+/// Links `obj` into `dir/STEM.dl` with `--map`; returns the module's path
+/// and the map.
+fn link_with_map(dir: &Path, obj: &Path, stem: &str) -> (PathBuf, Vec<Entry>) {
+    let module = dir.join(format!("{stem}.dl"));
+    let map = dir.join(format!("{stem}.map"));
+    run(Command::new(env!("CARGO_BIN_EXE_aout"))
+        .args(["link", "--map"])
+        .arg(&map)
+        .arg("-o")
+        .arg(&module)
+        .arg(obj));
+    (module, read_map(&map))
 }
 
 /// One line of `aout link --map`.
@@ -534,15 +516,7 @@ fn thumb2_calls_beyond_reach_go_through_veneers() {
         .arg(&src)
         .arg("-o")
         .arg(&obj));
-    let module = dir.join("far.dl");
-    let map = dir.join("far.map");
-    run(Command::new(env!("CARGO_BIN_EXE_aout"))
-        .args(["link", "--map"])
-        .arg(&map)
-        .arg("-o")
-        .arg(&module)
-        .arg(&obj));
-    let map = read_map(&map);
+    let (module, map) = link_with_map(&dir, &obj, "far");
     let far = map
         .iter()
         .find(|e| e.section == ".text.far")
@@ -639,15 +613,7 @@ fn aarch64_calls_beyond_reach_go_through_veneers() {
         .arg(&src)
         .arg("-o")
         .arg(&obj));
-    let module = dir.join("far.dl");
-    let map = dir.join("far.map");
-    run(Command::new(env!("CARGO_BIN_EXE_aout"))
-        .args(["link", "--map"])
-        .arg(&map)
-        .arg("-o")
-        .arg(&module)
-        .arg(&obj));
-    let map = read_map(&map);
+    let (module, map) = link_with_map(&dir, &obj, "far");
     let f = map
         .iter()
         .find(|e| e.section == ".text")

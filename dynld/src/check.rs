@@ -478,15 +478,11 @@ pub(crate) fn reloc(
     index: u32,
     prev_end: u64,
 ) -> Result<&'static Mode, Error> {
-    // Modes are numbered 0, 1, 2, ... in table order (see `arch::mode`).
-    let mode = arch::modes(arch)
-        .get(usize::from(r.mode))
-        .filter(|m| m.number == r.mode)
-        .ok_or(Error::BadRelocMode {
-            index,
-            mode: r.mode,
-            arch,
-        })?;
+    let mode = arch::mode(arch, r.mode).ok_or(Error::BadRelocMode {
+        index,
+        mode: r.mode,
+        arch,
+    })?;
     let off = u64::from(r.offset);
     if index > 0 && off < prev_end {
         return Err(Error::BadReloc {

@@ -315,7 +315,7 @@ fn relocate<S: Source + ?Sized>(
         Arch::Amd64 => relocate_with(src, arch, lay, img, binds, base, arch::x86_64::apply),
         Arch::Arm64 => relocate_with(src, arch, lay, img, binds, base, arch::aarch64::apply),
         _ => relocate_with(src, arch, lay, img, binds, base, |m, f, p, t| {
-            arch::apply_number(arch, m, f, p, t)
+            arch::apply(arch, m, f, p, t)
         }),
     }
 }

@@ -99,6 +99,21 @@ fn jalr(rd: u32, rs1: u32) -> u32 {
     0x67 | rd << 7 | rs1 << 15
 }
 
+/// Sets the low 12 bits of the I-type (`itype`) or S-type instruction at
+/// `at` to `lo`.
+fn put_lo12(img: &mut Image, at: u64, lo: i128, itype: bool) -> Result<(), LinkError> {
+    let insn = img.get32(at)?;
+    put32(
+        img,
+        at,
+        if itype {
+            set_i(insn, lo)
+        } else {
+            set_s(insn, lo)
+        },
+    )
+}
+
 fn put32(img: &mut Image, at: u64, w: u32) -> Result<(), LinkError> {
     img.put(at, &w.to_le_bytes())
 }
@@ -488,13 +503,7 @@ impl Machine for Backend {
                     )
                 };
                 let (_, lo) = split(d).ok_or_else(out_of_range)?;
-                let insn = img.get32(p)?;
-                let w = if r.r_type == elf::R_RISCV_PCREL_LO12_I {
-                    set_i(insn, lo)
-                } else {
-                    set_s(insn, lo)
-                };
-                put32(img, p, w)?;
+                put_lo12(img, p, lo, r.r_type == elf::R_RISCV_PCREL_LO12_I)?;
             }
             elf::R_RISCV_HI20 => {
                 let insn = img.get32(p)?;
@@ -523,13 +532,7 @@ impl Machine for Backend {
                     ),
                 };
                 let (_, lo) = split(v).ok_or_else(out_of_range)?;
-                let insn = img.get32(p)?;
-                let w = if r.r_type == elf::R_RISCV_LO12_I {
-                    set_i(insn, lo)
-                } else {
-                    set_s(insn, lo)
-                };
-                put32(img, p, w)?;
+                put_lo12(img, p, lo, r.r_type == elf::R_RISCV_LO12_I)?;
             }
             elf::R_RISCV_32_PCREL => {
                 let d = local(PIC)? - i128::from(p);

@@ -44,29 +44,16 @@ pub fn modes(arch: Arch) -> &'static [Mode] {
 
 /// Mode `number` of `arch`.
 #[inline]
-pub fn mode(arch: Arch, number: u8) -> Option<Mode> {
+pub fn mode(arch: Arch, number: u8) -> Option<&'static Mode> {
     // Every architecture numbers its modes 0, 1, 2, ... in table order.
     modes(arch)
         .get(usize::from(number))
-        .copied()
         .filter(|m| m.number == number)
 }
 
-/// Patches `field` (exactly `mode.width` bytes, at address `place`) by
-/// adding `target` as `mode` says.
-#[inline]
+/// Patches `field` (exactly the width of mode number `mode`, at address
+/// `place`) by adding `target` as the mode says.
 pub fn apply(
-    arch: Arch,
-    mode: Mode,
-    field: &mut [u8],
-    place: u64,
-    target: u64,
-) -> Result<(), Overflow> {
-    apply_number(arch, mode.number, field, place, target)
-}
-
-/// [`apply`] for mode number `mode`.
-pub fn apply_number(
     arch: Arch,
     mode: u8,
     field: &mut [u8],
