@@ -142,6 +142,9 @@ impl<'e, 'p> Loader<'e, 'p> {
         r
     }
 
+    // Never inlined: it is large, inlining saves nothing against a load's
+    // work, and a kernel calling it from several places keeps one copy.
+    #[inline(never)]
     fn load_at<S: Source + ?Sized>(&self, src: &mut S, start: u64) -> Result<Module<'p>, Error> {
         let lim = &self.limits;
         let mut hb = [0u8; Exec::SIZE];
@@ -151,6 +154,12 @@ impl<'e, 'p> Loader<'e, 'p> {
         let arch = self.arch.ok_or(Error::BadMagic { magic: exec.magic })?;
         if found != arch {
             return Err(Error::WrongArch { found, want: arch });
+        }
+        if !arch::supported(arch) {
+            return Err(match Arch::HOST {
+                Some(want) => Error::WrongArch { found, want },
+                None => Error::BadMagic { magic: exec.magic },
+            });
         }
         let mut hdrlen = Exec::SIZE as u64;
         if arch.fat_header() {
@@ -311,7 +320,10 @@ fn relocate<S: Source + ?Sized>(
     base: u64,
 ) -> Result<(), Error> {
     // One loop per architecture, each with its patch function inlined.
+    // Only the architectures this build supports (checked before the
+    // load began) reach here, so the others' code is not linked in.
     match arch {
+        _ if !arch::supported(arch) => Err(bad("architecture")),
         Arch::Amd64 => relocate_with(src, arch, lay, img, binds, base, arch::x86_64::apply),
         Arch::Arm64 => relocate_with(src, arch, lay, img, binds, base, arch::aarch64::apply),
         _ => relocate_with(src, arch, lay, img, binds, base, |m, f, p, t| {

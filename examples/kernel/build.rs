@@ -19,7 +19,10 @@ fn c_compiler(target: &str) -> (String, &'static [&'static str]) {
         ),
         _ => panic!("the kernel builds for thumbv7m-none-eabi or riscv32imac-unknown-none-elf, not {target}"),
     };
-    (env::var("KERNEL_CC").unwrap_or_else(|_| cc.to_string()), flags)
+    (
+        env::var("KERNEL_CC").unwrap_or_else(|_| cc.to_string()),
+        flags,
+    )
 }
 
 fn run(cmd: &mut Command) {
@@ -33,7 +36,12 @@ fn run(cmd: &mut Command) {
 fn aout_link(out: &Path, name: &str, inputs: Vec<PathBuf>, exports: &[&str]) {
     let opts = Options {
         inputs,
-        exports: (!exports.is_empty()).then(|| exports.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()),
+        exports: (!exports.is_empty()).then(|| {
+            exports
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<BTreeSet<_>>()
+        }),
         ..Options::default()
     };
     let linked = link(&opts).unwrap_or_else(|e| panic!("aout link {name}: {e}"));
@@ -54,7 +62,12 @@ fn main() {
         let obj = out.join(format!("{name}.o"));
         run(Command::new(&cc)
             .args(flags)
-            .args(["-Os", "-ffreestanding", "-fno-pic", "-fno-asynchronous-unwind-tables"])
+            .args([
+                "-Os",
+                "-ffreestanding",
+                "-fno-pic",
+                "-fno-asynchronous-unwind-tables",
+            ])
             .arg("-I")
             .arg(&include)
             .arg("-c")
@@ -83,10 +96,17 @@ fn main() {
     let lib = rtarget.join(&target).join("release/librstat.a");
     aout_link(&out, "rstat", vec![lib], &["r_fib_sum", "r_report"]);
 
-    let script = if target.starts_with("thumb") { "arm.ld" } else { "riscv.ld" };
+    let script = if target.starts_with("thumb") {
+        "arm.ld"
+    } else {
+        "riscv.ld"
+    };
     println!("cargo:rustc-link-arg-bins=-T{}", dir.join(script).display());
     println!("cargo:rerun-if-changed=modules");
-    println!("cargo:rerun-if-changed={}", include.join("dynld.h").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        include.join("dynld.h").display()
+    );
     println!("cargo:rerun-if-changed={script}");
     println!("cargo:rerun-if-env-changed=KERNEL_CC");
 }

@@ -51,8 +51,23 @@ pub fn mode(arch: Arch, number: u8) -> Option<&'static Mode> {
         .filter(|m| m.number == number)
 }
 
+/// Whether this build relocates for `arch`: always for the architecture it
+/// runs on, and for every architecture with the `cross` feature (which
+/// `std` implies). A kernel's build so carries only its own architecture's
+/// patching code.
+pub const fn supported(arch: Arch) -> bool {
+    if cfg!(feature = "cross") {
+        return true;
+    }
+    match Arch::HOST {
+        Some(host) => host as u8 == arch as u8,
+        None => false,
+    }
+}
+
 /// Patches `field` (exactly the width of mode number `mode`, at address
-/// `place`) by adding `target` as the mode says.
+/// `place`) by adding `target` as the mode says. Fails for an architecture
+/// this build does not relocate for (see [`supported`]).
 pub fn apply(
     arch: Arch,
     mode: u8,
@@ -61,6 +76,7 @@ pub fn apply(
     target: u64,
 ) -> Result<(), Overflow> {
     match arch {
+        _ if !supported(arch) => Err(Overflow),
         Arch::Amd64 => x86_64::apply(mode, field, place, target),
         Arch::Arm64 => aarch64::apply(mode, field, place, target),
         Arch::Arm => arm::apply(mode, field, place, target),
@@ -81,5 +97,41 @@ pub(crate) mod field {
         for (i, b) in f.iter_mut().enumerate() {
             *b = v.checked_shr(8 * i as u32).unwrap_or(0) as u8;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_relocates_for_its_own_architecture() {
+        for a in Arch::ALL {
+            let want = cfg!(feature = "cross") || Some(a) == Arch::HOST;
+            assert_eq!(supported(a), want, "{a:?}");
+        }
+    }
+
+    /// Without `cross`, a load for another architecture is refused before
+    /// anything is allocated.
+    #[cfg(all(feature = "alloc", not(feature = "cross"), target_arch = "x86_64"))]
+    #[test]
+    fn other_architectures_need_the_cross_feature() {
+        use crate::{Error, ExportTable, Loader, ModuleBuilder, SliceSource, HEAP};
+        let mut b = ModuleBuilder::new(Arch::Arm64);
+        b.text(&[0; 8]);
+        let bytes = b.build().unwrap();
+        let mut src = SliceSource::new(&bytes);
+        let e = Loader::new(ExportTable::EMPTY, &HEAP)
+            .arch(Arch::Arm64)
+            .load(&mut src)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            Error::WrongArch {
+                found: Arch::Arm64,
+                want: Arch::Amd64
+            }
+        );
     }
 }

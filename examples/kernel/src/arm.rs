@@ -90,7 +90,10 @@ pub fn exit(ok: bool) -> ! {
     // SYS_EXIT on 32-bit Arm, the reason code in r1; it does not return
     // under QEMU with semihosting enabled.
     unsafe { asm!("bkpt #0xab", in("r0") SYS_EXIT, in("r1") reason, options(nostack)) };
-    loop {}
+    loop {
+        // SAFETY: waits for an interrupt; only reached if the exit failed.
+        unsafe { asm!("wfi", options(nomem, nostack)) };
+    }
 }
 
 /// Makes freshly written code visible to instruction fetch. The Cortex-M3

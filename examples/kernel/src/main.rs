@@ -123,11 +123,11 @@ fn load<'p>(loader: &Loader<'_, 'p>, bytes: &'static [u8]) -> Result<Module<'p>,
 }
 
 /// The module's function `name`, of type `F`: the export's signature must
-/// be `F`'s.
+/// be `F`'s (computed at compile time).
 fn func<F: Signof + Copy>(m: &Module<'_>, name: &str) -> Result<F, Error> {
     // SAFETY: F is a function-pointer type, and every export of these
     // modules carries a signature, which `import` checks against F's.
-    unsafe { m.import(name, of_fn::<F>()) }
+    unsafe { m.import(name, const { of_fn::<F>() }) }
 }
 
 /// The module arena: a static buffer, no allocator. Thumb-2 code that
@@ -153,7 +153,10 @@ fn round(arena: &Arena<'_, 4>) -> Result<(usize, usize), Error> {
     let fib = func::<extern "C" fn(u32) -> u32>(&cmath, "c_fib")?;
     kprintln!("  c_fib(20) = {}", fib(20));
     let crc = func::<extern "C" fn(*const u8, usize) -> u32>(&cmath, "c_crc32")?;
-    kprintln!("  c_crc32(\"123456789\") = {:#010x}", crc(b"123456789".as_ptr(), 9));
+    kprintln!(
+        "  c_crc32(\"123456789\") = {:#010x}",
+        crc(b"123456789".as_ptr(), 9)
+    );
     let calls = cmath.lookup("c_calls", signof!(u32))?.cast::<u32>();
     // SAFETY: c_calls is the module's `unsigned`, live while it is loaded.
     let count = || unsafe { calls.read_volatile() };

@@ -78,7 +78,10 @@ pub fn exit(ok: bool) -> ! {
     let code = if ok { 0x5555 } else { (1 << 16) | 0x3333 };
     // SAFETY: the SiFive test device's register; the write ends the run.
     unsafe { TEST_DEVICE.write_volatile(code) };
-    loop {}
+    loop {
+        // SAFETY: waits for an interrupt; only reached if the exit failed.
+        unsafe { asm!("wfi", options(nomem, nostack)) };
+    }
 }
 
 /// Makes freshly written code visible to instruction fetch (`fence.i`,

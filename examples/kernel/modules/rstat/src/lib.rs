@@ -4,6 +4,7 @@
 #![no_std]
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 extern "C" {
     fn c_fib(n: u32) -> u32;
@@ -17,8 +18,8 @@ dynld::import_sig!(fn kwrite: unsafe extern "C" fn(*const u8, usize));
 dynld::export_sig!(fn r_fib_sum: extern "C" fn(u32) -> u32);
 dynld::export_sig!(fn r_report: extern "C" fn(u32) -> u32);
 
-/// How many reports this module has written (data, reset by each load).
-static mut REPORTS: u32 = 0;
+/// How many reports this module has written (bss, zero after each load).
+static REPORTS: AtomicU32 = AtomicU32::new(0);
 
 /// The sum of `c_fib(i)` for `i` in `0..n`, computed by calls into the
 /// other module.
@@ -26,7 +27,9 @@ static mut REPORTS: u32 = 0;
 pub extern "C" fn r_fib_sum(n: u32) -> u32 {
     // SAFETY: c_fib is the C module's function of this type (the loader
     // checked the signature when it bound the import).
-    (0..n).map(|i| unsafe { c_fib(i) }).fold(0, u32::wrapping_add)
+    (0..n)
+        .map(|i| unsafe { c_fib(i) })
+        .fold(0, u32::wrapping_add)
 }
 
 /// A line of text in a stack buffer.
@@ -59,20 +62,18 @@ pub extern "C" fn r_report(n: u32) -> u32 {
         buf: [0; 96],
         len: 0,
     };
-    // SAFETY: the module is called from one thread; kticks and kwrite are
-    // the kernel's functions of these types.
+    let reports = REPORTS.fetch_add(1, Ordering::Relaxed) + 1;
+    // SAFETY: kticks and kwrite are the kernel's functions of these types.
     unsafe {
-        REPORTS += 1;
         let _ = writeln!(
             line,
-            "rust: fib sum below {n} is {} ({kind}), report {} at tick {}",
+            "rust: fib sum below {n} is {} ({kind}), report {reports} at tick {}",
             r_fib_sum(n),
-            REPORTS,
             kticks()
         );
         kwrite(line.buf.as_ptr(), line.len);
-        REPORTS
     }
+    reports
 }
 
 #[panic_handler]

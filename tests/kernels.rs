@@ -1,0 +1,207 @@
+//! The bare-metal kernels in `examples/kernel`, built for Cortex-M3 and RV32
+//! and run under `qemu-system-arm` / `qemu-system-riscv32`.
+//!
+//! Each kernel loads a C module and a Rust module (which imports the C
+//! module's exports) from images in its flash through read/seek callbacks,
+//! into a static arena, with no allocator; calls them, unloads them, loads
+//! them again, and shows the error for a module with a mistyped import. The
+//! test asserts the exact output, that no `alloc` code is linked, and
+//! prints the loader's code size.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a kernel may run before the test gives up on it.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Board {
+    target: &'static str,
+    name: &'static str,
+    nm: &'static str,
+    qemu: &'static [&'static str],
+}
+
+const CORTEX_M3: Board = Board {
+    target: "thumbv7m-none-eabi",
+    name: "mps2-an385 (Cortex-M3, Thumb-2)",
+    nm: "arm-none-eabi-nm",
+    qemu: &[
+        "qemu-system-arm",
+        "-M",
+        "mps2-an385",
+        "-semihosting-config",
+        "enable=on,target=native",
+    ],
+};
+
+const RV32: Board = Board {
+    target: "riscv32imac-unknown-none-elf",
+    name: "virt (RV32IMAC)",
+    nm: "riscv64-linux-gnu-nm",
+    qemu: &["qemu-system-riscv32", "-M", "virt", "-bios", "none"],
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the kernel (and, through its build script, its modules) for
+/// `target` in release mode; returns the ELF's path.
+fn build(target: &str) -> PathBuf {
+    let tdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernel");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root().join("examples/kernel"))
+        .args(["build", "--release", "--target", target, "--target-dir"])
+        .arg(&tdir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" {
+            cmd.env_remove(k);
+        }
+    }
+    let status = cmd.status().expect("run cargo");
+    assert!(status.success(), "building the kernel for {target} failed");
+    tdir.join(target).join("release/kernel")
+}
+
+/// Runs `elf` under QEMU; returns its exit status and console output.
+fn run(board: &Board, elf: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(board.qemu[0])
+        .args(&board.qemu[1..])
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); scripts/test installs it",
+                board.qemu[0]
+            )
+        });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > TIMEOUT {
+            child.kill().unwrap();
+            let out = reader.join().unwrap();
+            panic!(
+                "{} did not finish in {TIMEOUT:?}; output so far:\n{out}",
+                board.target
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), reader.join().unwrap())
+}
+
+/// What each kernel prints: the same on both boards but for its name.
+fn expected(board: &Board) -> String {
+    let want = dynld::sig::hash("fn(void) int").unwrap();
+    let have = dynld::sig::hash("fn(void) uint").unwrap();
+    let round = |t: u32| {
+        format!(
+            "  cmath.dl loaded: 4 exports, 3 imports
+hello from C, kernel (tick {})
+  c_greet wrote 30 bytes
+  c_fib(20) = 6765
+  c_crc32(\"123456789\") = 0xcbf43926
+  c_calls = 3
+  rstat.dl loaded: 2 exports, 3 imports
+  r_fib_sum(10) = 88
+rust: fib sum below 12 is 232 (even, even), report 1 at tick {}
+rust: fib sum below 13 is 376 (odd), report 2 at tick {}
+  r_report returned 2; c_calls = 38
+  unloaded: 0 bytes in 0 regions in use
+",
+            t + 1,
+            t + 2,
+            t + 3
+        )
+    };
+    format!(
+        "dynld kernel on {}\nround 1\n{}round 2\n{}  same addresses as round 1: true
+bad.dl refused: signature mismatch: kticks ({want:#x} != {have:#x})
+arena: 0 bytes in use
+done
+",
+        board.name,
+        round(0),
+        round(3)
+    )
+}
+
+/// Fails if anything of the `alloc` crate, or an allocator, is linked in.
+fn assert_no_alloc(board: &Board, elf: &Path) {
+    let out = Command::new(board.nm)
+        .arg("--demangle")
+        .arg(elf)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", board.nm));
+    assert!(out.status.success(), "{} failed", board.nm);
+    let syms = String::from_utf8_lossy(&out.stdout);
+    // The check sees Rust's symbols at all: the loader's are there.
+    assert!(
+        syms.contains("dynld::load::Loader::load_at"),
+        "no loader symbols in {}",
+        elf.display()
+    );
+    let alloc: Vec<&str> = syms
+        .lines()
+        .filter(|l| {
+            let name = l.splitn(3, ' ').nth(2).unwrap_or("");
+            name.starts_with("alloc::")
+                || name.contains("<alloc::")
+                || name.contains(" alloc::")
+                || [
+                    "__rust_alloc",
+                    "__rust_dealloc",
+                    "__rg_alloc",
+                    "__rdl_alloc",
+                ]
+                .iter()
+                .any(|a| name.contains(a))
+        })
+        .collect();
+    assert!(
+        alloc.is_empty(),
+        "{}: alloc linked: {alloc:#?}",
+        board.target
+    );
+}
+
+fn kernel(board: &Board) {
+    let elf = build(board.target);
+    let (code, out) = run(board, &elf);
+    assert_eq!(out, expected(board), "{} printed", board.target);
+    assert_eq!(code, Some(0), "{} exit status", board.target);
+    assert_no_alloc(board, &elf);
+    let size = Command::new(root().join("scripts/loader-size"))
+        .arg(&elf)
+        .arg(board.nm)
+        .output()
+        .unwrap();
+    assert!(size.status.success());
+    let size = String::from_utf8(size.stdout).unwrap();
+    assert!(size.starts_with("loader code: "), "{size}");
+    println!("{} ({}): {}", board.name, board.target, size.trim());
+}
+
+// One test for both boards: the builds share a target directory.
+#[test]
+fn kernels_load_modules_under_qemu() {
+    kernel(&CORTEX_M3);
+    kernel(&RV32);
+}
