@@ -48,21 +48,28 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the kernel (and, through its build script, its modules) for
-/// `target` in release mode; returns the ELF's path.
-fn build(target: &str) -> PathBuf {
-    let tdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernel");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root().join("examples/kernel"))
-        .args(["build", "--release", "--target", target, "--target-dir"])
-        .arg(&tdir);
+/// A cargo command in `dir`, free of the environment of the cargo running
+/// this test (its target directory, flags and package variables).
+fn cargo(dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir);
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" {
             cmd.env_remove(k);
         }
     }
-    let status = cmd.status().expect("run cargo");
+    cmd
+}
+
+/// Builds the kernel (and, through its build script, its modules) for
+/// `target` in release mode; returns the ELF's path.
+fn build(target: &str) -> PathBuf {
+    let tdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernel");
+    let status = cargo(&root().join("examples/kernel"))
+        .args(["build", "--release", "--target", target, "--target-dir"])
+        .arg(&tdir)
+        .status()
+        .expect("run cargo");
     assert!(status.success(), "building the kernel for {target} failed");
     tdir.join(target).join("release/kernel")
 }
@@ -204,4 +211,46 @@ fn kernel(board: &Board) {
 fn kernels_load_modules_under_qemu() {
     kernel(&CORTEX_M3);
     kernel(&RV32);
+}
+
+/// The README's kernel example compiles, unchanged, for a Cortex-M with
+/// dynld's allocator-free build.
+#[test]
+fn readme_kernel_example_builds() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let (_, after) = readme
+        .split_once("<!-- kernel example")
+        .expect("README: kernel example marker");
+    let (_, block) = after.split_once("```rust\n").unwrap();
+    let (code, _) = block.split_once("```").unwrap();
+    assert!(code.lines().count() < 40, "the README example grew");
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-kernel");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"readme-kernel\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+             [dependencies]\ndynld = {{ path = {:?}, default-features = false }}\n[workspace]\n",
+            root().join("dynld")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        format!(
+            "#![no_std]\n#![deny(warnings)]\n\
+             pub fn entry(image: &'static [u8]) -> u32 {{ run_module(image).unwrap_or(0) }}\n{code}"
+        ),
+    )
+    .unwrap();
+    let status = cargo(&dir)
+        .args(["build", "--target", "thumbv7m-none-eabi", "--target-dir"])
+        .arg(dir.join("target"))
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the README's kernel example does not build"
+    );
 }
