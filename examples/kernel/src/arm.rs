@@ -43,11 +43,7 @@ unsafe extern "C" fn reset() -> ! {
     // symbols as word-aligned bounds of .bss, of .data in RAM and of its
     // image in flash, and no Rust static is used before they are set up.
     unsafe {
-        let mut p = addr_of_mut!(_sbss);
-        while p < addr_of_mut!(_ebss) {
-            p.write_volatile(0);
-            p = p.add(1);
-        }
+        super::zero_words(addr_of_mut!(_sbss), addr_of_mut!(_ebss));
         let (mut d, mut s) = (addr_of_mut!(_sdata), addr_of!(_sidata));
         while d < addr_of_mut!(_edata) {
             d.write_volatile(s.read());

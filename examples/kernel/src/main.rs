@@ -209,6 +209,20 @@ fn run() -> Result<(), Error> {
     Ok(())
 }
 
+/// Zeroes the words in `[p, end)`: the bss, before anything uses it.
+///
+/// # Safety
+///
+/// `[p, end)` must be writable, word-aligned, and in use by nothing yet.
+unsafe fn zero_words(mut p: *mut u32, end: *mut u32) {
+    while p < end {
+        // SAFETY: inside the range the caller vouches for.
+        unsafe { p.write_volatile(0) };
+        // SAFETY: at most one past the range's end.
+        p = unsafe { p.add(1) };
+    }
+}
+
 /// Called by the board's start-up code with memory initialised.
 fn kernel_main() -> ! {
     board::init();

@@ -37,13 +37,7 @@ extern "C" {
 unsafe extern "C" fn rv_start() -> ! {
     // SAFETY: this runs first and alone; the linker script defines the
     // word-aligned bounds of .bss, and no Rust static is used before.
-    unsafe {
-        let mut p = addr_of_mut!(_sbss);
-        while p < addr_of_mut!(_ebss) {
-            p.write_volatile(0);
-            p = p.add(1);
-        }
-    }
+    unsafe { super::zero_words(addr_of_mut!(_sbss), addr_of_mut!(_ebss)) };
     super::kernel_main()
 }
 
