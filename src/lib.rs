@@ -117,6 +117,49 @@ pub fn far_call() -> ModuleBuilder {
     b
 }
 
+/// A field of [`long_stream`]: its data offset, the import it is relocated
+/// against (the base if `None`) and the addend it holds.
+pub type StreamField = (usize, Option<u32>, u64);
+
+/// A module whose relocation stream is many times the loader's read buffer:
+/// `data_len` bytes of data holding 64-bit fields, each relocated against
+/// the base or one of `imports`, at gaps that make records of every size
+/// (1-, 2- and 4-byte offset deltas; 1- and 2-byte import indices, given
+/// more than 255 imports). Returns the builder and its fields.
+pub fn long_stream(imports: &[&str], data_len: usize) -> (ModuleBuilder, Vec<StreamField>) {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    for n in imports {
+        b.import(n, 0);
+    }
+    b.text(&[0xc3; 16]);
+    let dataoff = b.data_start() as usize;
+    let mut data = vec![0u8; data_len];
+    let mut fields = Vec::new();
+    let (mut off, mut seed) = (0usize, 0x2545_f491_4f6c_dd1du64);
+    loop {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        off += match seed % 1024 {
+            0 => 70_000,    // a 4-byte delta
+            1..=100 => 308, // a 2-byte delta
+            _ => 8,         // a 1-byte delta
+        };
+        if off + 8 > data.len() {
+            break;
+        }
+        let import = ((seed >> 8) % 4 == 0 && !imports.is_empty())
+            .then(|| ((seed >> 16) % imports.len() as u64) as u32);
+        let addend = seed >> 40;
+        data[off..off + 8].copy_from_slice(&addend.to_le_bytes());
+        let mode = if import.is_some() { IMPORT64 } else { BASE64 };
+        b.reloc((dataoff + off) as u32, mode, import);
+        fields.push((dataoff + off, import, addend));
+    }
+    b.data(&data);
+    (b, fields)
+}
+
 /// A module with 16 bytes of text, 16 of data at 0x1000, 16 of bss, one
 /// import (`host_double`) and one relocation, written unchecked: for
 /// testing how the loader treats that relocation.

@@ -107,6 +107,13 @@ fn write_seed_corpus() {
             }
         }
     }
+    // A relocation stream longer than the loader's read buffer, with
+    // records of every size, bound against the fuzz targets' host table.
+    let (b, _) = dynld_suite::long_stream(&["host_double", "malloc"], 16 << 10);
+    let long = b.build().unwrap();
+    for t in ["load", "roundtrip"] {
+        std::fs::write(seeds.join(t).join("long-stream.dl"), &long).unwrap();
+    }
     for (i, m) in dynld_suite::fuzzing::samples().iter().enumerate() {
         for t in ["load", "roundtrip"] {
             std::fs::write(seeds.join(t).join(format!("sample{i}.dl")), m).unwrap();

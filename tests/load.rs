@@ -277,3 +277,36 @@ fn module_with_a_hash_index() {
         assert!(m.find(s.name).is_none(), "{}", s.name);
     }
 }
+
+/// A relocation stream many times the loader's read buffer, mixing the
+/// records its fast path takes (base-relative with 1- and 2-byte offset
+/// deltas) with those it leaves to the general path (4-byte deltas, imports
+/// with 1- and 2-byte indices), so records of every size straddle buffer
+/// refills: every field must end up with its expected value.
+#[test]
+fn long_relocation_streams_mix_record_sizes() {
+    // 300 host symbols, so import indices take one byte or two.
+    let names: Vec<String> = (0..300).map(|i| format!("h{i:03}")).collect();
+    let host: Vec<Dynsym> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Dynsym::new(n, 0, (0x1000_0000 + 16 * i) as *const ()))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (b, fields) = dynld_suite::long_stream(&refs, 1 << 20);
+    let bytes = b.build().unwrap();
+    let view = dynld::ModuleView::parse(&bytes, &Default::default()).unwrap();
+    let stream = view.header().relsize;
+    assert!(stream > 16 << 10, "stream of {stream} bytes");
+
+    let m = Loader::new(ExportTable::new(&host).unwrap(), &HEAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    let base = m.base() as u64;
+    for (off, import, addend) in fields {
+        // SAFETY: the field lies inside the loaded module's data.
+        let got = unsafe { m.base().add(off).cast::<u64>().read_unaligned() };
+        let target = import.map_or(base, |i| host[i as usize].addr as u64);
+        assert_eq!(got, target.wrapping_add(addend), "field at {off:#x}");
+    }
+}

@@ -341,11 +341,21 @@ fn relocate_with<S: Source + ?Sized>(
     base: u64,
     apply: impl Fn(u8, &mut [u8], u64, u64) -> Result<(), arch::Overflow>,
 ) -> Result<(), Error> {
-    let mut buf = [0u8; 256];
+    let mut buf = [0u8; 512];
     let (mut have, mut pos) = (0usize, 0usize);
     let mut remaining = lay.relsize;
     let (mut prev_off, mut prev_end) = (0u32, 0u64);
-    for index in 0..lay.nreloc as u32 {
+    // The fast path's facts: the width of each mode that adds the base
+    // (0 for the rest), and the two places a field may lie.
+    let mut base_width = [0u8; 16];
+    for m in arch::modes(arch).iter().filter(|m| !m.import) {
+        base_width[usize::from(m.number & 15)] = m.width as u8;
+    }
+    let text = lay.text as u64;
+    let (data, data_end) = (lay.dataoff as u64, (lay.dataoff + lay.data) as u64);
+    let nreloc = lay.nreloc as u32;
+    let mut index = 0;
+    while index < nreloc {
         if have - pos < RELOC_MAX_BYTES && remaining > 0 {
             buf.copy_within(pos..have, 0);
             have -= pos;
@@ -354,6 +364,46 @@ fn relocate_with<S: Source + ?Sized>(
             src.read_exact_or(&mut buf[have..have + n], "relocations")?;
             have += n;
             remaining -= n as u64;
+        }
+        // The fast path: runs of the common record, a mode that adds the
+        // base with a 1- or 2-byte offset delta, in order and inside the
+        // text or the data. Anything else, valid or not, goes to the
+        // general path below, which reports errors.
+        let avail = &buf[..have];
+        while index < nreloc {
+            let Some(&[m, b1, b2]) = avail.get(pos..pos + 3) else {
+                break;
+            };
+            let width = u64::from(base_width[usize::from(m & 15)]);
+            if m & 0xb0 != 0 || width == 0 {
+                break;
+            }
+            let (delta, need) = if m & 0x40 == 0 {
+                (u32::from(b1), 2)
+            } else {
+                (u32::from(u16::from_be_bytes([b1, b2])), 3)
+            };
+            let Some(offset) = prev_off.checked_add(delta) else {
+                break;
+            };
+            let off = u64::from(offset);
+            let end = off + width;
+            if off < prev_end || !(end <= text || (off >= data && end <= data_end)) {
+                break;
+            }
+            let field = &mut img[off as usize..end as usize];
+            apply(m & 15, field, base.wrapping_add(off), base)
+                .map_err(|_| Error::RelocOverflow { index, offset })?;
+            pos += need;
+            prev_off = offset;
+            prev_end = end;
+            index += 1;
+        }
+        if index == nreloc {
+            break;
+        }
+        if have - pos < RELOC_MAX_BYTES && remaining > 0 {
+            continue; // a whole record buffered first
         }
         let (r, used) = check::decode_reloc(&buf[pos..have], prev_off, index)?;
         pos += used;
@@ -378,6 +428,7 @@ fn relocate_with<S: Source + ?Sized>(
         })?;
         prev_off = r.offset;
         prev_end = (off + mode.width) as u64;
+        index += 1;
     }
     if remaining != 0 || pos != have {
         return Err(check::trailing(lay.nreloc));
