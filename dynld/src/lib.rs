@@ -42,8 +42,10 @@
 //!
 //! Features: `alloc` (heap memory provider, module writer, whole names in
 //! errors), `std` (`dynloadfd`, `std::io` sources, mmap W^X provider;
-//! default), `embedded-io` (sources over `embedded_io::Read + Seek`).
-//! Without `alloc`, modules load into an [`Arena`] over a caller's buffer.
+//! default), `cross` (relocation for every architecture, not only the one
+//! built for; implied by `std`), `embedded-io` (sources over
+//! `embedded_io::Read + Seek`). Without `alloc`, modules load into an
+//! [`Arena`] over a caller's buffer.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
