@@ -19,7 +19,7 @@ use dynld::{Arch, Dynsym, ExportTable, Loader, ModuleBuilder, SliceSource, HEAP}
 use std::time::Instant;
 
 mod common;
-use common::{names, Rng};
+use common::{names, Pool, Rng};
 
 /// A non-zero signature per name, the same for the export and the import.
 fn sig(name: &str) -> u32 {
@@ -70,19 +70,8 @@ fn bind(c: &mut Criterion) {
 
     for n in [1usize << 10, 1 << 16, 1 << 20] {
         let t = Instant::now();
-        // The names lie in one buffer in table order, as the string literals
-        // of a generated `static [Dynsym; N]` do, not scattered over the heap.
-        let owned = names(n);
-        let pool = owned.concat();
-        let mut at = 0;
-        let names: Vec<&str> = owned
-            .iter()
-            .map(|s| {
-                at += s.len();
-                &pool[at - s.len()..at]
-            })
-            .collect();
-        drop(owned);
+        let pool = Pool::new(&names(n));
+        let names = pool.names();
         let syms: Vec<Dynsym> = names
             .iter()
             .enumerate()

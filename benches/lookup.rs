@@ -16,7 +16,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 mod common;
-use common::{c_path, names, symbols_so, Rng};
+use common::{c_path, names, symbols_so, Pool, Rng};
 
 /// `dlopen` of the shared object exporting `names`.
 fn shared_object(so: &Path) -> *mut libc::c_void {
@@ -30,18 +30,9 @@ fn shared_object(so: &Path) -> *mut libc::c_void {
 fn lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("lookup");
     for n in [1usize << 10, 1 << 16, 1 << 20] {
-        // The names lie in one buffer in table order, as the string literals
-        // of a generated `static [Dynsym; N]` do.
         let owned = names(n);
-        let pool = owned.concat();
-        let mut at = 0;
-        let names: Vec<&str> = owned
-            .iter()
-            .map(|s| {
-                at += s.len();
-                &pool[at - s.len()..at]
-            })
-            .collect();
+        let pool = Pool::new(&owned);
+        let names = pool.names();
         let syms: Vec<Dynsym> = names
             .iter()
             .enumerate()

@@ -49,6 +49,43 @@ pub fn names(n: usize) -> Vec<String> {
     v
 }
 
+/// Names laid out in one buffer in table order, as the string literals of
+/// a generated `static [Dynsym; N]` are, rather than scattered over the heap.
+pub struct Pool {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Pool {
+    pub fn new(names: &[String]) -> Pool {
+        let mut at = 0;
+        let ends = names
+            .iter()
+            .map(|s| {
+                at += s.len();
+                at
+            })
+            .collect();
+        Pool {
+            text: names.concat(),
+            ends,
+        }
+    }
+
+    /// The names, in order, as slices of the one buffer.
+    pub fn names(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let s = &self.text[start..end];
+                start = end;
+                s
+            })
+            .collect()
+    }
+}
+
 /// `target/tmp/<sub>`, created.
 pub fn tmp_dir(sub: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(sub);
