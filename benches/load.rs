@@ -25,8 +25,9 @@
 //!
 //! * `dynld`: `Loader` with the W^X `MMAP` provider reading the module from
 //!   memory (`SliceSource`), then drop;
-//! * `dynld_file`: the same from the file (`IoSource` over a `BufReader`),
-//!   opening it each time as `dlopen` does;
+//! * `dynld_file`: the same from the file (`FileSource`, which maps the
+//!   text where the module has it page-aligned in the file: the 1 MiB and
+//!   16 MiB cases), opening it each time as `dlopen` does;
 //! * `dynld_norel`: as `dynld`, on the `norel` twin;
 //! * `dlopen`: `dlopen(RTLD_NOW | RTLD_LOCAL)` + `dlsym` + call + `dlclose`
 //!   of the shared object (`gcc -shared -fPIC -O2 -nostdlib`); checked not to
@@ -39,10 +40,9 @@
 //! `cargo bench --bench load`; see `benches/README.md`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use dynld::{ExportTable, IoSource, Limits, Loader, ModuleView, SliceSource, MMAP};
+use dynld::{ExportTable, FileSource, Limits, Loader, ModuleView, SliceSource, MMAP};
 use elf_loader::{AddressSpaceId, Domain, Loader as ElfLoader, Relocator};
 use std::fmt::Write as _;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -142,7 +142,7 @@ fn build(case: &Case, relocated: bool) -> Built {
         dir.join(format!("lib{stem}.so")),
         dir.join(format!("{stem}.dl")),
     );
-    if !dl.exists() || !so.exists() {
+    if !o.exists() || !so.exists() {
         std::fs::write(&c, c_source(case, relocated)).unwrap();
         run(Command::new("gcc")
             .args(["-O2", "-c"])
@@ -154,6 +154,9 @@ fn build(case: &Case, relocated: bool) -> Built {
             .arg(&c)
             .arg("-o")
             .arg(&so));
+    }
+    // Linked every time, so the module is always the current linker's.
+    {
         let linked = aout_tools::link::link(&aout_tools::link::Options {
             inputs: vec![o],
             exports: Some(["probe".to_string()].into()),
@@ -196,9 +199,8 @@ fn load_dynld(bytes: &[u8], i: i64) -> i64 {
 }
 
 fn load_dynld_file(path: &Path, i: i64) -> i64 {
-    let file = std::fs::File::open(path).unwrap();
     let m = Loader::new(ExportTable::EMPTY, &MMAP)
-        .load(&mut IoSource(BufReader::new(file)))
+        .load(&mut FileSource::open(path).unwrap())
         .unwrap();
     // SAFETY: as above.
     let f: Probe = unsafe { m.import("probe", 0) }.unwrap();

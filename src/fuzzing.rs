@@ -271,6 +271,11 @@ pub fn link(data: &[u8]) {
         } else {
             aout_tools::link::IndexMode::Auto
         },
+        text_align: if data.first().is_some_and(|b| b & 4 == 0) {
+            aout_tools::link::TextAlign::Auto
+        } else {
+            aout_tools::link::TextAlign::Bytes(4096)
+        },
     };
     let input = Input {
         name: "fuzz.o".into(),

@@ -128,7 +128,53 @@ fn dynloadfd_from_a_file_at_an_offset() {
     let m = dynloadfd(&mut f, &HOST, 0).unwrap();
     check_calc(&m);
     drop(m);
+    // The same through `FileSource`, which reads from the file's offset
+    // too (a small text is never mapped).
+    f.seek(SeekFrom::Start(13)).unwrap();
+    let mut src = dynld::FileSource::new(f).unwrap();
+    assert!(dynloadable(&mut src));
+    let m = Loader::new(ExportTable::new(&HOST).unwrap(), &MMAP)
+        .load(&mut src)
+        .unwrap();
+    check_calc(&m);
+    drop(m);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn text_aligned_in_the_file() {
+    let table = ExportTable::new(&HOST).unwrap();
+    for align in [1, 8, 4096, 65536] {
+        let bytes = dynld_suite::calc().text_file_align(align).build().unwrap();
+        let v = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
+        assert_eq!(v.text_offset() % u64::from(align), 0);
+        assert!(v.text_offset() >= 104 && v.text_offset() < 104 + u64::from(align));
+        let m = Loader::new(table, &MMAP)
+            .load(&mut SliceSource::new(&bytes))
+            .unwrap();
+        check_calc(&m);
+    }
+    // The padding counts against `max_header`.
+    let bytes = dynld_suite::calc().text_file_align(65536).build().unwrap();
+    let small = dynld::Limits {
+        max_header: 4096,
+        ..dynld::Limits::DEFAULT
+    };
+    let e = Loader::new(table, &MMAP)
+        .limits(small)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "bad module header: extension header size");
+    for align in [0, 3, 1 << 17] {
+        let e = dynld_suite::calc()
+            .text_file_align(align)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad module header: text alignment not a power of two up to 64 KiB"
+        );
+    }
 }
 
 #[test]

@@ -35,6 +35,44 @@ pub struct Options {
     pub gc: bool,
     /// Whether to store a hash index over the exports.
     pub index: IndexMode,
+    /// Where the text starts in the module file.
+    pub text_align: TextAlign,
+}
+
+/// Where the text starts in the module file (`--text-align`): on a page
+/// boundary, a loader can map it from the file instead of copying it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TextAlign {
+    /// On a 4 KiB boundary for a 64-bit architecture when the text is at
+    /// least [`TEXT_ALIGN_AUTO_MIN`] bytes, else right after the header.
+    #[default]
+    Auto,
+    /// On a multiple of this many bytes (a power of two up to 64 KiB; 1
+    /// is right after the header).
+    Bytes(u32),
+}
+
+/// Text size from which `--text-align auto` aligns: below it, copying the
+/// text costs less than mapping it, and the padding would be a large part
+/// of the file.
+pub const TEXT_ALIGN_AUTO_MIN: usize = 64 << 10;
+
+impl std::str::FromStr for TextAlign {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(TextAlign::Auto);
+        }
+        match s.parse::<u32>() {
+            Ok(n) if n.is_power_of_two() && n <= dynld::format::MAX_TEXT_ALIGN => {
+                Ok(TextAlign::Bytes(n))
+            }
+            _ => Err(format!(
+                "`{s}`: expected `auto` or a power of two from 1 to {}",
+                dynld::format::MAX_TEXT_ALIGN
+            )),
+        }
+    }
 }
 
 /// Whether a module gets a hash index over its exports (`--index`).
@@ -1182,6 +1220,11 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     if !init_targets.is_empty() {
         b.entry(u32::try_from(backend.code_address(init_at)).map_err(|_| too_big())?);
     }
+    b.text_file_align(match opts.text_align {
+        TextAlign::Auto if arch.word_size() == 8 && img.text.len() >= TEXT_ALIGN_AUTO_MIN => 4096,
+        TextAlign::Auto => 1,
+        TextAlign::Bytes(n) => n,
+    });
     b.index(match opts.index {
         IndexMode::Auto => exports.len() >= INDEX_AUTO_MIN,
         IndexMode::Always => true,

@@ -41,6 +41,12 @@ enum Cmd {
         /// at least 32.
         #[arg(long, value_enum, default_value = "auto")]
         index: link::IndexMode,
+        /// Start the text at a multiple of this many bytes in the file (a
+        /// power of two up to 65536), so that a loader can map it: `auto`
+        /// uses 4096 for a 64-bit architecture when the text is at least
+        /// 64 KiB, and 1 (no padding) otherwise.
+        #[arg(long, value_name = "BYTES", default_value = "auto")]
+        text_align: link::TextAlign,
         /// Objects (.o) and archives (.a).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -119,7 +125,12 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         v.arch()
     );
     println!("magic   {:#010x}", e.magic);
-    println!("text    {:#x} ({} bytes) at 0", e.text, e.text);
+    println!(
+        "text    {:#x} ({} bytes) at 0, file offset {:#x}",
+        e.text,
+        e.text,
+        v.text_offset()
+    );
     println!(
         "data    {:#x} ({} bytes) at {:#x}",
         e.data, e.data, h.dataoff
@@ -195,14 +206,14 @@ fn nm(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `aout link`: `opts` has everything but the exports, which come from
+/// `export` and the `export_list` files.
 fn link_cmd(
     output: &Path,
     export: &[String],
     export_list: &[PathBuf],
-    no_gc: bool,
     map: Option<&Path>,
-    index: link::IndexMode,
-    inputs: &[PathBuf],
+    mut opts: link::Options,
 ) -> Result<(), String> {
     let mut names: BTreeSet<String> = export.iter().cloned().collect();
     for f in export_list {
@@ -214,12 +225,7 @@ fn link_cmd(
                 .map(str::to_owned),
         );
     }
-    let opts = link::Options {
-        inputs: inputs.to_vec(),
-        exports: (!export.is_empty() || !export_list.is_empty()).then_some(names),
-        gc: !no_gc,
-        index,
-    };
+    opts.exports = (!export.is_empty() || !export_list.is_empty()).then_some(names);
     let linked = link::link(&opts).map_err(|e| e.to_string())?;
     for w in &linked.warnings {
         eprintln!("aout: warning: {w}");
@@ -277,15 +283,20 @@ fn main() -> ExitCode {
             no_gc,
             map,
             index,
+            text_align,
             inputs,
         } => link_cmd(
             output,
             export,
             export_list,
-            *no_gc,
             map.as_deref(),
-            *index,
-            inputs,
+            link::Options {
+                inputs: inputs.clone(),
+                exports: None,
+                gc: !no_gc,
+                index: *index,
+                text_align: *text_align,
+            },
         ),
         Cmd::Run {
             export_from,

@@ -1,6 +1,6 @@
 //! `aout run`: load modules into this process and call a function.
 
-use dynld::{Dynsym, ExportTable, IoSource, Loader, Module, MMAP};
+use dynld::{Dynsym, ExportTable, FileSource, Loader, Module, MMAP};
 use object::{Object, ObjectSymbol, SymbolKind};
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -108,10 +108,10 @@ fn table(map: &BTreeMap<String, (u32, usize)>) -> Vec<Dynsym<'static>> {
 }
 
 fn load(path: &Path, syms: &[Dynsym<'static>]) -> Result<Module<'static>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut src = FileSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let t = ExportTable::new(syms).map_err(|e| e.to_string())?;
     let m = Loader::new(t, &MMAP)
-        .load(&mut IoSource(f))
+        .load(&mut src)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(init) = m.entry() {
         // SAFETY: a module's entry is its linker-made init function, which

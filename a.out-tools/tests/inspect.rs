@@ -126,4 +126,37 @@ fn linked_sizes_are_exact() {
     let (ok, out, err) = aout(&["run", module.to_str().unwrap(), "get", "0"]);
     assert!(ok, "{err}");
     assert_eq!(out, "3\n");
+    // A small text is not padded by default (headers of 32 + 8 + 64 bytes);
+    // `--text-align` pads the header up to the boundary it names, and the
+    // module runs the same.
+    assert!(
+        out_dump(&module).contains("at 0, file offset 0x68"),
+        "{}",
+        out_dump(&module)
+    );
+    let (ok, _, err) = aout(&[
+        "link",
+        "--text-align",
+        "4096",
+        "-o",
+        module.to_str().unwrap(),
+        obj.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let out = out_dump(&module);
+    assert!(out.contains("at 0, file offset 0x1000"), "{out}");
+    assert!(out.contains("extension header 4056 bytes"), "{out}");
+    let (ok, out, err) = aout(&["run", module.to_str().unwrap(), "get", "0"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "3\n");
+    let (ok, _, err) = aout(&["link", "--text-align", "3", "-o", "x.dl", "x.o"]);
+    assert!(!ok);
+    assert!(
+        err.contains("`3`: expected `auto` or a power of two from 1 to 65536"),
+        "{err}"
+    );
+}
+
+fn out_dump(module: &std::path::Path) -> String {
+    aout(&["dump", module.to_str().unwrap()]).1
 }

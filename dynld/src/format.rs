@@ -38,6 +38,10 @@ pub const FLAG_LOW2G: u32 = 1;
 pub const FLAGS_KNOWN: u32 = FLAG_LOW2G;
 /// Largest image alignment a module may ask for.
 pub const MAX_ALIGN: u32 = 1 << 16;
+/// Largest file alignment of the text a writer pads the header for (the
+/// largest page size in use); the default [`crate::Limits::max_header`]
+/// admits the padding.
+pub const MAX_TEXT_ALIGN: u32 = 1 << 16;
 
 /// Plan 9's `_MAGIC(f, b)`.
 pub const fn magic(f: u32, b: u32) -> u32 {

@@ -90,6 +90,8 @@ pub use plan9::{
 pub use sig::Signof;
 #[cfg(feature = "embedded-io")]
 pub use source::EmbeddedSource;
+#[cfg(all(feature = "std", unix))]
+pub use source::FileSource;
 #[cfg(feature = "std")]
 pub use source::IoSource;
 pub use source::{FnSource, SliceSource, Source, SEEK_CUR, SEEK_SET};

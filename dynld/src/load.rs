@@ -26,13 +26,15 @@ pub struct Limits {
     pub max_relocs: u32,
     /// Largest string table in bytes.
     pub max_strings: u32,
-    /// Largest extension header in bytes.
+    /// Largest extension header in bytes (the loader seeks over what it
+    /// does not know, so a large one costs nothing).
     pub max_header: u32,
 }
 
 impl Limits {
     /// The defaults: no size limit, 1 Mi exports, 64 Ki imports, 4 KiB names,
-    /// 16 Mi relocations, 64 MiB of strings, 4 KiB header.
+    /// 16 Mi relocations, 64 MiB of strings, 64 KiB header (room to put
+    /// the text on a 64 KiB page boundary in the file).
     pub const DEFAULT: Limits = Limits {
         max_size: 0,
         max_exports: 1 << 20,
@@ -40,7 +42,7 @@ impl Limits {
         max_name: 4096,
         max_relocs: 1 << 24,
         max_strings: 64 << 20,
-        max_header: 4096,
+        max_header: 1 << 16,
     };
 }
 
@@ -196,12 +198,34 @@ impl<'e, 'p> Loader<'e, 'p> {
                 size: lay.total,
             });
         }
+        // A large text in a file may be mapped rather than read; the
+        // provider says how much of it it placed.
+        #[cfg(all(feature = "std", unix))]
+        let mapped = match (src.file(), guard.region.as_mut()) {
+            (Some(file), Some(region)) => {
+                let offset = start.checked_add(lay.textoff).ok_or(bad("size"))?;
+                // SAFETY: the region was just allocated by this provider,
+                // is not sealed, and nothing refers to its bytes yet.
+                let n = unsafe { self.memory.map_file(region, 0, file, offset, lay.text)? };
+                if n > lay.text {
+                    return Err(Error::Memory {
+                        what: "provider mapped more than asked",
+                        size: n,
+                    });
+                }
+                n
+            }
+            _ => 0,
+        };
+        #[cfg(not(all(feature = "std", unix)))]
+        let mapped = 0;
+        let region = guard.region.as_ref().ok_or(bad("region"))?;
         // What the loader writes: a small bss goes along with its
         // neighbours, a large one is left to fault in when used.
         if lay.bss <= PREFAULT_BSS {
-            self.memory.prefault(region, 0..lay.total);
+            self.memory.prefault(region, mapped..lay.total);
         } else {
-            self.memory.prefault(region, 0..lay.dataoff + lay.data);
+            self.memory.prefault(region, mapped..lay.dataoff + lay.data);
             self.memory.prefault(region, lay.strs..lay.total);
         }
         let base = self.at.unwrap_or(region.as_ptr() as u64);
@@ -215,8 +239,8 @@ impl<'e, 'p> Loader<'e, 'p> {
         // The region arrives zeroed (the provider's contract), so the gap
         // after the text and the bss need no writes: a large bss costs no
         // memory until the module touches it.
-        seek_to(src, start, lay.textoff)?;
-        src.read_exact_or(&mut img[..lay.text], "text")?;
+        seek_to(src, start, lay.textoff + mapped as u64)?;
+        src.read_exact_or(&mut img[mapped..lay.text], "text")?;
         src.read_exact_or(&mut img[lay.dataoff..lay.dataoff + lay.data], "data")?;
 
         let (strtab, rest) = tabs.split_at_mut(lay.strsize);

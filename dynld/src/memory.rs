@@ -16,6 +16,8 @@ use core::ptr::NonNull;
 pub struct Region {
     ptr: NonNull<u8>,
     len: usize,
+    /// Part of the region maps a file ([`Memory::map_file`] said so).
+    pub(crate) file_backed: bool,
 }
 
 impl Region {
@@ -27,7 +29,11 @@ impl Region {
     /// (zeroed), and used by nothing else until the region is given back to
     /// the provider's [`Memory::release`].
     pub unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize) -> Region {
-        Region { ptr, len }
+        Region {
+            ptr,
+            len,
+            file_backed: false,
+        }
     }
 
     /// The first byte.
@@ -45,6 +51,7 @@ impl Region {
         Region {
             ptr: self.ptr,
             len: core::mem::take(&mut self.len),
+            file_backed: self.file_backed,
         }
     }
 
@@ -119,6 +126,33 @@ pub unsafe trait Memory {
     /// default does nothing.
     fn prefault(&self, region: &Region, range: core::ops::Range<usize>) {
         let _ = (region, range);
+    }
+    /// Places `len` bytes of `file`, from file offset `offset`, at offset
+    /// `at` of `region` by mapping them copy-on-write instead of copying
+    /// them, where the provider can. Returns how many bytes it placed: a
+    /// prefix of the `len` (whole pages, say), possibly none; the loader
+    /// reads the rest. Placed bytes read as the file's, and writing them
+    /// never changes the file. The default places none.
+    ///
+    /// A provider that maps must keep the file's bytes in place until the
+    /// region is released, and fails (`Err`) only if the region can no
+    /// longer be used; the loader then releases it.
+    ///
+    /// # Safety
+    ///
+    /// `region` came from this provider, has not been sealed or released,
+    /// and nothing refers to its bytes `[at, at + len)`.
+    #[cfg(all(feature = "std", unix))]
+    unsafe fn map_file(
+        &self,
+        region: &mut Region,
+        at: usize,
+        file: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> Result<usize, Error> {
+        let _ = (region, at, file, offset, len);
+        Ok(0)
     }
     /// Gives back the tail of `region` past `len` bytes, if the provider can.
     /// Returns whether it did (and then `region` is `len` bytes long).

@@ -26,6 +26,10 @@ pub static MMAP: MmapMemory = MmapMemory;
 /// Ranges shorter than this many pages are left to fault in.
 const PREFAULT_MIN_PAGES: usize = 8;
 
+/// Texts shorter than this many whole pages are read, not mapped: copying
+/// them costs less than the mapping and its first page faults.
+const MAP_MIN_PAGES: usize = 16;
+
 /// Regions of this many bytes or more are asked for huge pages.
 const HUGE: usize = 2 << 20;
 
@@ -298,9 +302,104 @@ unsafe impl Memory for MmapMemory {
         Ok(())
     }
 
+    /// Maps the whole pages of `[offset, offset + len)` of a regular file on
+    /// an executable mount, when there are at least `MAP_MIN_PAGES` of them
+    /// and both `offset` and the target address are page-aligned. The
+    /// mapping is private: relocating the text writes copies of the pages
+    /// it patches, and the other pages stay shared with the page cache
+    /// until the module first touches them.
+    unsafe fn map_file(
+        &self,
+        region: &mut Region,
+        at: usize,
+        file: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> Result<usize, Error> {
+        use std::os::fd::AsRawFd;
+        let page = page_size();
+        let whole = len & !(page - 1);
+        let addr = region.as_ptr() as usize;
+        if whole < MAP_MIN_PAGES * page
+            || at > region.len()
+            || whole > region.len() - at
+            || (addr + at) % page != 0
+            || offset % page as u64 != 0
+        {
+            return Ok(0);
+        }
+        let (Ok(off), Some(end)) = (
+            libc::off_t::try_from(offset),
+            offset.checked_add(whole as u64),
+        ) else {
+            return Ok(0);
+        };
+        let fd = file.as_raw_fd();
+        // Only a regular file that holds every mapped byte: touching a
+        // mapped page past the end of the file raises SIGBUS. And only where
+        // the pages may become executable (not a `noexec` mount, where
+        // sealing would fail): elsewhere the loader reads the text instead.
+        // SAFETY: fstat and fstatvfs write only the structures passed.
+        let (st, vfs) = unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            let mut vfs: libc::statvfs = core::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 || libc::fstatvfs(fd, &mut vfs) != 0 {
+                return Ok(0);
+            }
+            (st, vfs)
+        };
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG
+            || u64::try_from(st.st_size).map_or(true, |size| size < end)
+            || vfs.f_flag & libc::ST_NOEXEC != 0
+        {
+            return Ok(0);
+        }
+        let target = (addr + at) as *mut libc::c_void;
+        region.file_backed = true;
+        // SAFETY: `[addr + at, addr + at + whole)` lies inside the region's
+        // mapping (checked above), which the caller guarantees nothing
+        // refers to; MAP_FIXED replaces those pages of it and nothing else.
+        let p = unsafe {
+            libc::mmap(
+                target,
+                whole,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_FIXED,
+                fd,
+                off,
+            )
+        };
+        if p == target {
+            return Ok(whole);
+        }
+        // A failed MAP_FIXED may already have removed the old pages: put
+        // fresh zeroed ones back, or give up on the region.
+        // SAFETY: as above, anonymous memory in the same range.
+        let back = unsafe {
+            libc::mmap(
+                target,
+                whole,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if back == target {
+            Ok(0)
+        } else {
+            Err(Error::Memory {
+                what: "mmap of the module file failed",
+                size: whole,
+            })
+        }
+    }
+
     unsafe fn release(&self, region: Region) {
         let len = round(region.len().max(1), page_size()).unwrap_or(usize::MAX);
-        if len <= SPARE_MAX {
+        // A region that maps a file is not kept: its pages are not zeroed
+        // anonymous memory, and zeroing them would copy every one.
+        if len <= SPARE_MAX && !region.file_backed {
             let p = region.as_ptr();
             // SAFETY: the caller guarantees the region is this provider's
             // mapping of `len` bytes and unused: making it read-write (not
@@ -342,7 +441,9 @@ unsafe impl Memory for MmapMemory {
             unsafe { libc::munmap(region.as_ptr().add(keep).cast(), have - keep) };
         }
         // SAFETY: the first `len` bytes are still mapped and owned by the region.
+        let file_backed = region.file_backed;
         *region = unsafe { Region::from_raw_parts(NonNull::new_unchecked(region.as_ptr()), len) };
+        region.file_backed = file_backed;
         true
     }
 }

@@ -28,6 +28,14 @@ pub trait Source {
         }
         Ok(())
     }
+
+    /// The file this source reads, if the loader may map the module's text
+    /// from it ([`crate::Memory::map_file`]) instead of reading it. The
+    /// source's positions must be offsets in that file. `None` by default.
+    #[cfg(all(feature = "std", unix))]
+    fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 }
 
 impl<S: Source + ?Sized> Source for &mut S {
@@ -39,6 +47,10 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn position(&mut self) -> Result<u64, Error> {
         (**self).position()
+    }
+    #[cfg(all(feature = "std", unix))]
+    fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        (**self).file()
     }
 }
 
@@ -137,6 +149,88 @@ impl<T: std::io::Read + std::io::Seek> Source for IoSource<T> {
     }
     fn position(&mut self) -> Result<u64, Error> {
         self.0.stream_position().map_err(|_| Error::Seek)
+    }
+}
+
+/// A [`Source`] over a file, buffered, that lets the loader map a large
+/// module text from the file instead of copying it.
+///
+/// The text is mapped (copy-on-write, so relocation never writes the file)
+/// when the module was linked with its text on a page boundary in the file
+/// (`aout link --text-align`), the text is at least 64 KiB, the file is a
+/// regular file on a mount that allows execution, and the memory provider
+/// maps files ([`crate::MMAP`] does). Otherwise it is read, as from
+/// [`IoSource`]. Text pages that are mapped and not patched stay shared
+/// with the page cache: while the module is loaded, the file must not be
+/// truncated or rewritten in place (replacing it with a new file is fine).
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use dynld::{ExportTable, FileSource, Loader, MMAP};
+/// let mut src = FileSource::open("big.dl")?;
+/// let module = Loader::new(ExportTable::EMPTY, &MMAP).load(&mut src)?;
+/// # Ok(()) }
+/// ```
+#[cfg(all(feature = "std", unix))]
+#[derive(Debug)]
+pub struct FileSource<F: std::io::Read> {
+    inner: std::io::BufReader<F>,
+    pos: u64,
+}
+
+#[cfg(all(feature = "std", unix))]
+impl FileSource<std::fs::File> {
+    /// Opens the file at `path` for reading.
+    pub fn open<P: AsRef<std::path::Path>>(path: P) -> std::io::Result<Self> {
+        Self::new(std::fs::File::open(path)?)
+    }
+}
+
+#[cfg(all(feature = "std", unix))]
+impl<F: std::io::Read + std::io::Seek + std::os::fd::AsFd> FileSource<F> {
+    /// A source reading `file` from its current offset on.
+    pub fn new(mut file: F) -> std::io::Result<Self> {
+        let pos = file.stream_position()?;
+        Ok(FileSource {
+            inner: std::io::BufReader::new(file),
+            pos,
+        })
+    }
+
+    /// The file back.
+    pub fn into_inner(self) -> F {
+        self.inner.into_inner()
+    }
+}
+
+#[cfg(all(feature = "std", unix))]
+impl<F: std::io::Read + std::io::Seek + std::os::fd::AsFd> Source for FileSource<F> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        use std::io::Read;
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    self.pos = self.pos.checked_add(n as u64).ok_or(Error::Read)?;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(Error::Read),
+            }
+        }
+    }
+    fn seek(&mut self, pos: u64) -> Result<(), Error> {
+        // Relative, so that a short forward seek stays in the buffer.
+        let delta =
+            i64::try_from(i128::from(pos) - i128::from(self.pos)).map_err(|_| Error::Seek)?;
+        self.inner.seek_relative(delta).map_err(|_| Error::Seek)?;
+        self.pos = pos;
+        Ok(())
+    }
+    fn position(&mut self) -> Result<u64, Error> {
+        Ok(self.pos)
+    }
+    fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(self.inner.get_ref().as_fd())
     }
 }
 

@@ -142,6 +142,12 @@ impl<'a> ModuleView<'a> {
         self.text_bytes().unwrap_or(&[])
     }
 
+    /// The file offset of the text (after the headers and any padding
+    /// that puts it on a page boundary).
+    pub fn text_offset(&self) -> u64 {
+        self.lay.textoff
+    }
+
     /// The initialised data bytes.
     pub fn data(&self) -> &'a [u8] {
         self.data_bytes().unwrap_or(&[])

@@ -3,7 +3,8 @@
 use crate::arch;
 use crate::error::{Error, SymName, Table};
 use crate::format::{
-    align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC, NO_ENTRY, VERSION,
+    align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC, MAX_TEXT_ALIGN, NO_ENTRY,
+    VERSION,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -32,6 +33,7 @@ pub struct ModuleBuilder {
     relocs: Vec<Reloc>,
     keep_order: bool,
     index: bool,
+    text_align: u32,
 }
 
 impl ModuleBuilder {
@@ -52,6 +54,7 @@ impl ModuleBuilder {
             relocs: Vec::new(),
             keep_order: false,
             index: false,
+            text_align: 1,
         }
     }
 
@@ -146,6 +149,16 @@ impl ModuleBuilder {
     /// [`Module::find`](crate::Module::find) one probe. Off by default.
     pub fn index(&mut self, on: bool) -> &mut Self {
         self.index = on;
+        self
+    }
+
+    /// Pads the extension header so that the text starts at a multiple of
+    /// `align` bytes in the file (a power of two, at most
+    /// [`MAX_TEXT_ALIGN`]): with a page size, a loader can map the text
+    /// from the file instead of copying it ([`crate::FileSource`]). 1 (the
+    /// default) adds no padding.
+    pub fn text_file_align(&mut self, align: u32) -> &mut Self {
+        self.text_align = align;
         self
     }
 
@@ -250,7 +263,11 @@ impl ModuleBuilder {
             idxbytes = slots.iter().flat_map(|s| s.to_be_bytes()).collect();
         }
 
-        let textoff = self.arch.text_offset() as usize;
+        if !self.text_align.is_power_of_two() || self.text_align > MAX_TEXT_ALIGN {
+            return Err(too_big("text alignment not a power of two up to 64 KiB"));
+        }
+        let plain = self.arch.text_offset() as usize;
+        let textoff = plain.next_multiple_of(self.text_align as usize);
         let stroff = textoff + self.text.len() + self.data.len();
         let expoff = stroff + strings.len();
         let impoff = expoff + exptab.len();
@@ -268,7 +285,7 @@ impl ModuleBuilder {
         };
         let hdr = Dynhdr {
             version: VERSION,
-            hdrsize: Dynhdr::SIZE as u32,
+            hdrsize: u32of(Dynhdr::SIZE + textoff - plain)?,
             flags: self.flags,
             align: self.align,
             dataoff,
