@@ -199,10 +199,14 @@ impl<'e, 'p> Loader<'e, 'p> {
             });
         }
         // A large text in a file may be mapped rather than read; the
-        // provider says how much of it it placed.
+        // provider says how much of it it placed. Not when the relocations
+        // are so many that they would patch (and so copy, one page fault
+        // at a time) most of its pages: reading it is cheaper then.
+        #[cfg(all(feature = "std", unix))]
+        let sparse = (lay.nreloc as u64).saturating_mul(8) < lay.text as u64 / 4;
         #[cfg(all(feature = "std", unix))]
         let mapped = match (src.file(), guard.region.as_mut()) {
-            (Some(file), Some(region)) => {
+            (Some(file), Some(region)) if sparse => {
                 let offset = start.checked_add(lay.textoff).ok_or(bad("size"))?;
                 // SAFETY: the region was just allocated by this provider,
                 // is not sealed, and nothing refers to its bytes yet.

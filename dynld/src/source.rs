@@ -182,7 +182,10 @@ pub struct FileSource<F: std::io::Read> {
 impl FileSource<std::fs::File> {
     /// Opens the file at `path` for reading.
     pub fn open<P: AsRef<std::path::Path>>(path: P) -> std::io::Result<Self> {
-        Self::new(std::fs::File::open(path)?)
+        Ok(FileSource {
+            inner: std::io::BufReader::new(std::fs::File::open(path)?),
+            pos: 0,
+        })
     }
 }
 
