@@ -157,10 +157,10 @@ impl<T: std::io::Read + std::io::Seek> Source for IoSource<T> {
 ///
 /// The text is mapped (copy-on-write, so relocation never writes the file)
 /// when the module was linked with its text on a page boundary in the file
-/// (`aout link --text-align`), the text is at least 64 KiB, the file is a
-/// regular file on a mount that allows execution, and the memory provider
-/// maps files ([`crate::MMAP`] does). Otherwise it is read, as from
-/// [`IoSource`]. Text pages that are mapped and not patched stay shared
+/// (`aout link --text-align`), the text is at least 64 KiB with fewer than
+/// one relocation per 32 bytes of it, the file is a regular file on a
+/// mount that allows execution, and the memory provider maps files
+/// ([`crate::MMAP`] does). Otherwise it is read, as from [`IoSource`]. Text pages that are mapped and not patched stay shared
 /// with the page cache: while the module is loaded, the file must not be
 /// truncated or rewritten in place (replacing it with a new file is fine).
 ///
