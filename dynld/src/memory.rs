@@ -17,6 +17,8 @@ pub struct Region {
     ptr: NonNull<u8>,
     len: usize,
     /// Part of the region maps a file ([`Memory::map_file`] said so).
+    /// Only hosts map files: kernels keep the two-word region.
+    #[cfg(all(feature = "std", unix))]
     pub(crate) file_backed: bool,
 }
 
@@ -32,6 +34,7 @@ impl Region {
         Region {
             ptr,
             len,
+            #[cfg(all(feature = "std", unix))]
             file_backed: false,
         }
     }
@@ -51,6 +54,7 @@ impl Region {
         Region {
             ptr: self.ptr,
             len: core::mem::take(&mut self.len),
+            #[cfg(all(feature = "std", unix))]
             file_backed: self.file_backed,
         }
     }
