@@ -156,17 +156,15 @@ fn build(case: &Case, relocated: bool) -> Built {
             .arg(&so));
     }
     // Linked every time, so the module is always the current linker's.
-    {
-        let linked = aout_tools::link::link(&aout_tools::link::Options {
-            inputs: vec![o],
-            exports: Some(["probe".to_string()].into()),
-            gc: true,
-            ..Default::default()
-        })
-        .unwrap_or_else(|e| panic!("aout link {stem}: {e}"));
-        std::fs::write(&dl, linked.bytes).unwrap();
-    }
-    let module = std::fs::read(&dl).unwrap();
+    let module = aout_tools::link::link(&aout_tools::link::Options {
+        inputs: vec![o],
+        exports: Some(["probe".to_string()].into()),
+        gc: true,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("aout link {stem}: {e}"))
+    .bytes;
+    std::fs::write(&dl, &module).unwrap();
     let nreloc = ModuleView::parse(&module, &Limits::DEFAULT)
         .unwrap()
         .header()

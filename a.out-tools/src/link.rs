@@ -64,9 +64,7 @@ impl std::str::FromStr for TextAlign {
             return Ok(TextAlign::Auto);
         }
         match s.parse::<u32>() {
-            Ok(n) if n.is_power_of_two() && n <= dynld::format::MAX_TEXT_ALIGN => {
-                Ok(TextAlign::Bytes(n))
-            }
+            Ok(n) if dynld::format::text_align_ok(n) => Ok(TextAlign::Bytes(n)),
             _ => Err(format!(
                 "`{s}`: expected `auto` or a power of two from 1 to {}",
                 dynld::format::MAX_TEXT_ALIGN

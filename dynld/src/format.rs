@@ -43,6 +43,12 @@ pub const MAX_ALIGN: u32 = 1 << 16;
 /// admits the padding.
 pub const MAX_TEXT_ALIGN: u32 = 1 << 16;
 
+/// Whether a writer can place the text at a multiple of `align` bytes in
+/// the file: a power of two up to [`MAX_TEXT_ALIGN`].
+pub const fn text_align_ok(align: u32) -> bool {
+    align.is_power_of_two() && align <= MAX_TEXT_ALIGN
+}
+
 /// Plan 9's `_MAGIC(f, b)`.
 pub const fn magic(f: u32, b: u32) -> u32 {
     f | (4u32.wrapping_mul(b).wrapping_mul(b).wrapping_add(7))

@@ -203,10 +203,10 @@ impl<'e, 'p> Loader<'e, 'p> {
         // are so many that they would patch (and so copy, one page fault
         // at a time) most of its pages: reading it is cheaper then.
         #[cfg(all(feature = "std", unix))]
-        let sparse = (lay.nreloc as u64).saturating_mul(8) < lay.text as u64 / 4;
-        #[cfg(all(feature = "std", unix))]
         let mapped = match (src.file(), guard.region.as_mut()) {
-            (Some(file), Some(region)) if sparse => {
+            (Some(file), Some(region))
+                if (lay.nreloc as u64).saturating_mul(8) < lay.text as u64 / 4 =>
+            {
                 let offset = start.checked_add(lay.textoff).ok_or(bad("size"))?;
                 // SAFETY: the region was just allocated by this provider,
                 // is not sealed, and nothing refers to its bytes yet.

@@ -386,6 +386,7 @@ unsafe impl Memory for MmapMemory {
             )
         };
         if back == target {
+            region.file_backed = false;
             Ok(0)
         } else {
             Err(Error::Memory {

@@ -249,9 +249,10 @@ impl<'a> ExportTable<'a> {
     }
 
     /// The positions of `names` through the index (which the table must
-    /// have), as [`Self::position`] gives them one by one. The hashes and
-    /// the first probes of all of them are made before any name is
-    /// compared, so their memory accesses overlap instead of queueing.
+    /// have), as [`Self::position`] gives them one by one. Each step is
+    /// taken for all of them before the next (the hashes, then the first
+    /// probes, then a read of each candidate's name), and only then are
+    /// names compared, so their cache misses overlap instead of queueing.
     #[inline]
     pub(crate) fn positions<const K: usize>(&self, names: &[&[u8]; K]) -> [Option<usize>; K] {
         let (syms, slots) = (self.syms, self.index);

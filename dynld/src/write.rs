@@ -3,7 +3,7 @@
 use crate::arch;
 use crate::error::{Error, SymName, Table};
 use crate::format::{
-    align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC, MAX_TEXT_ALIGN, NO_ENTRY,
+    align_up, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC, NO_ENTRY,
     VERSION,
 };
 use alloc::string::String;
@@ -154,7 +154,7 @@ impl ModuleBuilder {
 
     /// Pads the extension header so that the text starts at a multiple of
     /// `align` bytes in the file (a power of two, at most
-    /// [`MAX_TEXT_ALIGN`]): with a page size, a loader can map the text
+    /// [`crate::format::MAX_TEXT_ALIGN`]): with a page size, a loader can map the text
     /// from the file instead of copying it ([`crate::FileSource`]). 1 (the
     /// default) adds no padding.
     pub fn text_file_align(&mut self, align: u32) -> &mut Self {
@@ -263,7 +263,7 @@ impl ModuleBuilder {
             idxbytes = slots.iter().flat_map(|s| s.to_be_bytes()).collect();
         }
 
-        if !self.text_align.is_power_of_two() || self.text_align > MAX_TEXT_ALIGN {
+        if !text_align_ok(self.text_align) {
             return Err(too_big("text alignment not a power of two up to 64 KiB"));
         }
         let plain = self.arch.text_offset() as usize;
