@@ -406,25 +406,32 @@ fn relocate_with<S: Source + ?Sized>(
             if m & 0xb0 != 0 || width == 0 {
                 break;
             }
-            let (delta, need) = if m & 0x40 == 0 {
-                (u32::from(b1), 2)
-            } else {
-                (u32::from(u16::from_be_bytes([b1, b2])), 3)
-            };
-            let Some(offset) = prev_off.checked_add(delta) else {
-                break;
-            };
-            let off = u64::from(offset);
-            let end = off + width;
-            if off < prev_end || !(end <= text || (off >= data && end <= data_end)) {
-                break;
+            // The two record lengths take separate copies of the step, so
+            // the next record's position is predicted rather than waited
+            // for: runs of one length then cost no load latency each.
+            macro_rules! step {
+                ($delta:expr, $need:expr) => {{
+                    let Some(offset) = prev_off.checked_add($delta) else {
+                        break;
+                    };
+                    let off = u64::from(offset);
+                    let end = off + width;
+                    if off < prev_end || !(end <= text || (off >= data && end <= data_end)) {
+                        break;
+                    }
+                    let field = &mut img[off as usize..end as usize];
+                    apply(m & 15, field, base.wrapping_add(off), base)
+                        .map_err(|_| Error::RelocOverflow { index, offset })?;
+                    pos += $need;
+                    prev_off = offset;
+                    prev_end = end;
+                }};
             }
-            let field = &mut img[off as usize..end as usize];
-            apply(m & 15, field, base.wrapping_add(off), base)
-                .map_err(|_| Error::RelocOverflow { index, offset })?;
-            pos += need;
-            prev_off = offset;
-            prev_end = end;
+            if m & 0x40 == 0 {
+                step!(u32::from(b1), 2);
+            } else {
+                step!(u32::from(u16::from_be_bytes([b1, b2])), 3);
+            }
             index += 1;
         }
         if index == nreloc {
