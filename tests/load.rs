@@ -356,3 +356,77 @@ fn long_relocation_streams_mix_record_sizes() {
         assert_eq!(got, target.wrapping_add(addend), "field at {off:#x}");
     }
 }
+
+/// Binding through the host table's hash index (few imports against a large
+/// indexed table, looked up sixteen at a time) binds what the merge over
+/// the plain table binds, and refuses what it refuses with the same error,
+/// wherever in a batch the bad import falls.
+#[test]
+fn binding_through_the_host_index() {
+    use dynld::{Arch, ModuleBuilder};
+    let names: Vec<String> = (0..300).map(|i| format!("host_fn_{i:04}")).collect();
+    let syms: Vec<Dynsym> = names
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Dynsym::new(s, 0x1000 + i as u32, (0x10_0000 + 16 * i) as *const ()))
+        .collect();
+    let plain = ExportTable::new(&syms).unwrap();
+    let slots = dynld::index::build_vec(names.len(), |i| names[i].as_bytes()).unwrap();
+    let indexed = plain.with_index(&slots).unwrap();
+    let module = |imports: &[(String, u32)], keep_order: bool| {
+        let mut b = ModuleBuilder::new(Arch::Amd64);
+        b.text(&[0xc3]);
+        if keep_order {
+            b.keep_order();
+        }
+        for (n, s) in imports {
+            b.import(n, *s);
+        }
+        b.build().unwrap()
+    };
+    let bind = |t: ExportTable<'_>, bytes: &[u8]| -> Result<Vec<(String, usize)>, String> {
+        match Loader::new(t, &HEAP).load(&mut SliceSource::new(bytes)) {
+            Ok(m) => Ok(m
+                .imports()
+                .map(|i| (i.name.to_string(), i.addr as usize))
+                .collect()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    // 37 imports, every eighth export: two full batches and part of a third.
+    let good: Vec<(String, u32)> = (0..37)
+        .map(|k| (names[8 * k + 3].clone(), 0x1000 + (8 * k + 3) as u32))
+        .collect();
+    let bound = bind(indexed, &module(&good, false)).unwrap();
+    assert_eq!(bound.len(), 37);
+    for (k, (name, addr)) in bound.iter().enumerate() {
+        assert_eq!(name, &names[8 * k + 3]);
+        assert_eq!(*addr, 0x10_0000 + 16 * (8 * k + 3));
+    }
+    assert_eq!(bind(plain, &module(&good, false)), Ok(bound));
+
+    // One bad import at the start, middle and end of a batch, and in the
+    // last, partial one: missing, mistyped, out of order, repeated.
+    for at in [0, 7, 15, 16, 31, 36] {
+        let mut missing = good.clone();
+        missing[at].0.push_str("_gone");
+        let mut mistyped = good.clone();
+        mistyped[at].1 ^= 0x8000_0000;
+        let mut swapped = good.clone();
+        let other = if at == 0 { 1 } else { at - 1 };
+        swapped.swap(at, other);
+        let mut repeated = good.clone();
+        repeated[at] = repeated[other].clone();
+        for (case, imports, keep) in [
+            ("missing", &missing, false),
+            ("mistyped", &mistyped, false),
+            ("swapped", &swapped, true),
+            ("repeated", &repeated, true),
+        ] {
+            let bytes = module(imports, keep);
+            let want = bind(plain, &bytes);
+            assert!(want.is_err(), "{case} at {at} bound");
+            assert_eq!(bind(indexed, &bytes), want, "{case} at {at}");
+        }
+    }
+}

@@ -271,20 +271,27 @@ impl<'e, 'p> Loader<'e, 'p> {
         let host = self.exports.as_slice();
         let mut next = 0;
         let mut ahead = [None; BATCH];
+        let mut sigs = [0u32; BATCH];
+        let mut names: [&[u8]; BATCH] = [&[]; BATCH];
         for (i, slot) in bindtab.chunks_exact_mut(8).enumerate() {
             if by_index && i % BATCH == 0 {
                 // Look the next imports up together (see `positions`);
                 // one whose entry is malformed gets no name here and its
                 // error in turn below.
-                let mut names: [&[u8]; BATCH] = [&[]; BATCH];
+                names = [&[]; BATCH];
                 for (j, n) in names.iter_mut().enumerate().take(lay.nimport - i) {
-                    if let Some((b, _)) = check::import_fast(strtab, imptab, i + j, lim.max_name) {
-                        *n = b;
+                    if let Some((b, s)) = check::import_fast(strtab, imptab, i + j, lim.max_name) {
+                        (*n, sigs[j]) = (b, s);
                     }
                 }
                 ahead = self.exports.positions(&names);
             }
-            let Some((name, sig)) = check::import_fast(strtab, imptab, i, lim.max_name) else {
+            let entry = if by_index {
+                Some((names[i % BATCH], sigs[i % BATCH])).filter(|(n, _)| !n.is_empty())
+            } else {
+                check::import_fast(strtab, imptab, i, lim.max_name)
+            };
+            let Some((name, sig)) = entry else {
                 return Err(check::import_error(strtab, imptab, i, lim));
             };
             let at = if by_index {
