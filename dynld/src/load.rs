@@ -286,6 +286,8 @@ impl<'e, 'p> Loader<'e, 'p> {
                 }
                 ahead = self.exports.positions(&names);
             }
+            // The batch read the entry already; an empty name there is a
+            // malformed entry (a valid name is never empty).
             let entry = if by_index {
                 Some((names[i % BATCH], sigs[i % BATCH])).filter(|(n, _)| !n.is_empty())
             } else {
