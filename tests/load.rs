@@ -373,9 +373,9 @@ fn binding_through_the_host_index() {
     let plain = ExportTable::new(&syms).unwrap();
     let slots = dynld::index::build_vec(names.len(), |i| names[i].as_bytes()).unwrap();
     let indexed = plain.with_index(&slots).unwrap();
-    let module = |imports: &[(String, u32)], keep_order: bool| {
+    let build = |imports: &[(String, u32)], keep_order: bool, hashes: bool| {
         let mut b = ModuleBuilder::new(Arch::Amd64);
-        b.text(&[0xc3]);
+        b.text(&[0xc3]).import_hashes(hashes);
         if keep_order {
             b.keep_order();
         }
@@ -384,6 +384,7 @@ fn binding_through_the_host_index() {
         }
         b.build().unwrap()
     };
+    let module = |imports: &[(String, u32)], keep_order: bool| build(imports, keep_order, false);
     let bind = |t: ExportTable<'_>, bytes: &[u8]| -> Result<Vec<(String, usize)>, String> {
         match Loader::new(t, &HEAP).load(&mut SliceSource::new(bytes)) {
             Ok(m) => Ok(m
@@ -403,7 +404,7 @@ fn binding_through_the_host_index() {
         assert_eq!(name, &names[8 * k + 3]);
         assert_eq!(*addr, 0x10_0000 + 16 * (8 * k + 3));
     }
-    assert_eq!(bind(plain, &module(&good, false)), Ok(bound));
+    assert_eq!(bind(plain, &module(&good, false)), Ok(bound.clone()));
 
     // One bad import at the start, middle and end of a batch, and in the
     // last, partial one: missing, mistyped, out of order, repeated.
@@ -427,6 +428,40 @@ fn binding_through_the_host_index() {
             let want = bind(plain, &bytes);
             assert!(want.is_err(), "{case} at {at} bound");
             assert_eq!(bind(indexed, &bytes), want, "{case} at {at}");
+            let hashed = build(imports, keep, true);
+            assert_eq!(
+                bind(indexed, &hashed),
+                want,
+                "{case} at {at}, hashes stored"
+            );
+            assert_eq!(bind(plain, &hashed), want, "{case} at {at}, hashes stored");
         }
     }
+
+    // The same imports with their name hashes stored: the index path
+    // takes them instead of hashing, the merge skips them.
+    let hashed = build(&good, false, true);
+    assert!(hashed.len() == module(&good, false).len() + 8 * good.len());
+    assert_eq!(bind(indexed, &hashed), Ok(bound.clone()));
+    assert_eq!(bind(plain, &hashed), Ok(bound.clone()));
+    // Stored hashes are not trusted: wrong ones (zero, another name's,
+    // all ones) anywhere in a batch still bind every import.
+    let view = dynld::ModuleView::parse(&hashed, &dynld::Limits::DEFAULT).unwrap();
+    let h = view.header();
+    let at = h.impoff as usize + 12 * h.nimport as usize;
+    let other = dynld::index::hash(names[200].as_bytes());
+    for k in [0, 7, 15, 16, 31, 36] {
+        for wrong in [0, other, u64::MAX] {
+            let mut b = hashed.clone();
+            b[at + 8 * k..at + 8 * k + 8].copy_from_slice(&wrong.to_be_bytes());
+            assert_eq!(
+                bind(indexed, &b),
+                Ok(bound.clone()),
+                "hash {k} = {wrong:#x}"
+            );
+        }
+    }
+    let mut b = hashed.clone();
+    b[at..at + 8 * good.len()].fill(0xa5);
+    assert_eq!(bind(indexed, &b), Ok(bound));
 }

@@ -2,7 +2,7 @@
 //! put back where it was, and no memory is left allocated.
 
 use dynld::arch::x86_64::{BASE64, IMPORT64};
-use dynld::format::{Dynhdr, Exec};
+use dynld::format::{Dynhdr, Exec, FLAG_IMPORT_HASHES};
 use dynld::{
     signof, Arch, Dynsym, Error, ExportTable, Limits, Loader, ModuleBuilder, SliceSource, Source,
     Table,
@@ -437,7 +437,19 @@ fn header_fields() {
         load(&b).unwrap_err()
     };
     assert_eq!(patched(VERSION, 2), Error::BadVersion { version: 2 });
-    assert!(matches!(patched(FLAGS, 2), Error::BadHeader { .. }));
+    assert_eq!(
+        patched(FLAGS, 4),
+        Error::BadHeader {
+            what: "unknown flags"
+        }
+    );
+    // Import hashes claimed with no room for them before the relocations.
+    assert_eq!(
+        patched(FLAGS, FLAG_IMPORT_HASHES),
+        Error::BadHeader {
+            what: "tables out of order or overlapping"
+        }
+    );
     assert!(matches!(patched(ALIGN, 3), Error::BadHeader { .. }));
     assert!(matches!(patched(ALIGN, 1 << 20), Error::BadHeader { .. }));
     assert!(matches!(patched(DATAOFF, 0x10), Error::BadHeader { .. }));

@@ -8,7 +8,7 @@ use crate::arch::{self, Mode};
 use crate::error::{Error, NameProblem, SymName, Table};
 use crate::format::{
     align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, DYN_MAGIC,
-    FLAGS_KNOWN, MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
+    FLAGS_KNOWN, FLAG_IMPORT_HASHES, MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
 };
 use crate::index;
 use crate::load::Limits;
@@ -77,6 +77,9 @@ pub(crate) struct Layout {
     pub nexport: usize,
     pub imps: usize,
     pub nimport: usize,
+    /// The import table is followed by the imports' name hashes
+    /// (`FLAG_IMPORT_HASHES`), `8 * nimport` bytes.
+    pub import_hashes: bool,
     pub binds: usize,
     pub total: usize,
     pub nreloc: usize,
@@ -146,6 +149,8 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
     let data_end = textoff + u64::from(exec.text) + u64::from(exec.data);
     let exp_bytes = nexport as u64 * ExpEntry::SIZE as u64;
     let imp_bytes = nimport as u64 * ImpEntry::SIZE as u64;
+    let import_hashes = h.flags & FLAG_IMPORT_HASHES != 0;
+    let hash_bytes = if import_hashes { 8 * nimport as u64 } else { 0 };
     let (stroff, expoff, impoff, reloff) = (
         u64::from(h.stroff),
         u64::from(h.expoff),
@@ -155,7 +160,7 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
     if stroff < data_end
         || expoff < stroff + strsize as u64
         || impoff < expoff + exp_bytes
-        || reloff < impoff + imp_bytes
+        || reloff < impoff + imp_bytes + hash_bytes
     {
         return Err(bad("tables out of order or overlapping"));
     }
@@ -205,6 +210,7 @@ pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Resu
         nexport,
         imps: size(imps)?,
         nimport,
+        import_hashes,
         binds: size(binds)?,
         total: size(total)?,
         nreloc,

@@ -11,7 +11,10 @@
 //! string table       Dynhdr.strsize bytes at Dynhdr.stroff
 //! export table       Dynhdr.nexport * 16 bytes at Dynhdr.expoff
 //! import table       Dynhdr.nimport * 12 bytes at Dynhdr.impoff
+//! [import hashes]    Dynhdr.nimport * 8 bytes right after the import table,
+//!                    only with FLAG_IMPORT_HASHES
 //! relocations        Dynhdr.relsize bytes at Dynhdr.reloff
+//! [hash index]       Dynhdr.idxsize bytes at Dynhdr.idxoff
 //! ```
 //!
 //! Every offset is relative to the first byte of the Exec header, and the
@@ -34,8 +37,14 @@ pub const SIGN_INTERN: u32 = 0x39e8_f4c5;
 /// `Dynhdr.flags`: the image must lie in the low 2 GiB of the address
 /// space (the module uses absolute 32-bit addresses).
 pub const FLAG_LOW2G: u32 = 1;
+/// `Dynhdr.flags`: the import table is followed by each import's name
+/// [`hash`](crate::index::hash), a big-endian u64 per import in table
+/// order, which a loader binding through a host's hash index may use
+/// instead of hashing the names. A loader trusts none of them: a stored
+/// hash that is wrong only costs the name a second, computed, probe.
+pub const FLAG_IMPORT_HASHES: u32 = 2;
 /// Every flag version 1 defines.
-pub const FLAGS_KNOWN: u32 = FLAG_LOW2G;
+pub const FLAGS_KNOWN: u32 = FLAG_LOW2G | FLAG_IMPORT_HASHES;
 /// Largest image alignment a module may ask for.
 pub const MAX_ALIGN: u32 = 1 << 16;
 /// Largest file alignment of the text a writer pads the header for (the
@@ -209,7 +218,7 @@ record! {
         pub version: u32,
         /// Size of this header in bytes; at least `Dynhdr::SIZE`.
         pub hdrsize: u32,
-        /// `FLAG_LOW2G`; other bits must be 0.
+        /// `FLAG_LOW2G`, `FLAG_IMPORT_HASHES`; other bits must be 0.
         pub flags: u32,
         /// Alignment the image base needs (a power of two, at most `MAX_ALIGN`).
         pub align: u32,

@@ -259,32 +259,45 @@ impl<'e, 'p> Loader<'e, 'p> {
         seek_to(src, start, lay.impoff)?;
         src.read_exact_or(imptab, "import table")?;
 
-        for e in check::exports(strtab, exptab, &lay, lim) {
-            e?;
-        }
         // Imports are sorted, so binding is a merge against the host table,
         // galloping over the exports between one import and the next. When
         // the imports are few against a table with a hash index, one probe
         // each is cheaper than the gallops.
         let by_index = !self.exports.index().is_empty()
             && lay.nimport.saturating_mul(INDEX_RATIO) <= self.exports.len();
+        // Name hashes stored by the linker (they follow the import table)
+        // save hashing the names for the index. They wait in the bindings'
+        // place: each batch reads its hashes before it binds over them.
+        let stored = by_index && lay.import_hashes;
+        if stored {
+            src.read_exact_or(bindtab, "import hashes")?;
+        }
+        for e in check::exports(strtab, exptab, &lay, lim) {
+            e?;
+        }
         let host = self.exports.as_slice();
         let mut next = 0;
         let mut ahead = [None; BATCH];
         let mut sigs = [0u32; BATCH];
         let mut names: [&[u8]; BATCH] = [&[]; BATCH];
-        for (i, slot) in bindtab.chunks_exact_mut(8).enumerate() {
+        for i in 0..lay.nimport {
             if by_index && i % BATCH == 0 {
                 // Look the next imports up together (see `positions`);
                 // one whose entry is malformed gets no name here and its
                 // error in turn below.
                 names = [&[]; BATCH];
-                for (j, n) in names.iter_mut().enumerate().take(lay.nimport - i) {
+                let mut hashes = [0u64; BATCH];
+                let words = bindtab.get(8 * i..).unwrap_or_default().chunks_exact(8);
+                for (j, (n, w)) in names.iter_mut().zip(words).enumerate() {
                     if let Some((b, s)) = check::import_fast(strtab, imptab, i + j, lim.max_name) {
                         (*n, sigs[j]) = (b, s);
+                        hashes[j] = match <[u8; 8]>::try_from(w) {
+                            Ok(w) if stored => u64::from_be_bytes(w),
+                            _ => crate::index::hash(b),
+                        };
                     }
                 }
-                ahead = self.exports.positions(&names);
+                ahead = self.exports.positions(&names, &hashes, stored);
             }
             // The batch read the entry already; an empty name there is a
             // malformed entry (a valid name is never empty).
@@ -315,6 +328,7 @@ impl<'e, 'p> Loader<'e, 'p> {
                     have: sym.sig,
                 });
             }
+            let slot = bindtab.get_mut(8 * i..8 * i + 8).ok_or(bad("bindings"))?;
             slot.copy_from_slice(&(sym.addr as usize as u64).to_ne_bytes());
         }
 

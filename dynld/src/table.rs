@@ -248,20 +248,24 @@ impl<'a> ExportTable<'a> {
         })
     }
 
-    /// The positions of `names` through the index (which the table must
-    /// have), as [`Self::position`] gives them one by one. Each step is
-    /// taken for all of them before the next (the hashes, then the first
-    /// probes, then a read of each candidate's name), and only then are
-    /// names compared, so their cache misses overlap instead of queueing.
+    /// The positions of `names` (whose [`hash`](crate::index::hash)es are
+    /// `h`) through the index (which the table must have), as
+    /// [`Self::position`] gives them one by one. Each step is taken for all
+    /// of them before the next (the first probes, then a read of each
+    /// candidate's name), and only then are names compared, so their cache
+    /// misses overlap instead of queueing. With `claimed`, the hashes were
+    /// read from a module, not computed, and a name they do not find is
+    /// probed again under its computed hash.
     #[inline]
-    pub(crate) fn positions<const K: usize>(&self, names: &[&[u8]; K]) -> [Option<usize>; K] {
+    pub(crate) fn positions<const K: usize>(
+        &self,
+        names: &[&[u8]; K],
+        h: &[u64; K],
+        claimed: bool,
+    ) -> [Option<usize>; K] {
         let (syms, slots) = (self.syms, self.index);
         let mask = slots.len().wrapping_sub(1);
-        let mut h = [0u64; K];
         let mut first = [0u64; K];
-        for j in 0..K {
-            h[j] = crate::index::hash(names[j]);
-        }
         for j in 0..K {
             first[j] = slots.get(h[j] as usize & mask).copied().unwrap_or(0);
         }
@@ -280,16 +284,25 @@ impl<'a> ExportTable<'a> {
             if names[j].is_empty() {
                 continue;
             }
-            out[j] = match cand[j] {
-                Some(s) if s.name.as_bytes() == names[j] => crate::index::candidate(first[j], h[j]),
-                _ => crate::index::probe_hashed(
+            let probe = |h| {
+                crate::index::probe_hashed(
                     slots.len(),
                     |s| slots.get(s).copied(),
-                    h[j],
+                    h,
                     names[j],
                     |i, k| syms.get(i).is_some_and(|s| s.name.as_bytes() == k),
-                ),
+                )
             };
+            out[j] = match cand[j] {
+                Some(s) if s.name.as_bytes() == names[j] => crate::index::candidate(first[j], h[j]),
+                _ => probe(h[j]),
+            };
+            if out[j].is_none() && claimed {
+                let real = crate::index::hash(names[j]);
+                if real != h[j] {
+                    out[j] = probe(real);
+                }
+            }
         }
         out
     }

@@ -3,8 +3,8 @@
 use crate::arch;
 use crate::error::{Error, SymName, Table};
 use crate::format::{
-    align_up, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC, NO_ENTRY,
-    VERSION,
+    align_up, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC,
+    FLAG_IMPORT_HASHES, NO_ENTRY, VERSION,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -33,6 +33,7 @@ pub struct ModuleBuilder {
     relocs: Vec<Reloc>,
     keep_order: bool,
     index: bool,
+    import_hashes: bool,
     text_align: u32,
 }
 
@@ -54,6 +55,7 @@ impl ModuleBuilder {
             relocs: Vec::new(),
             keep_order: false,
             index: false,
+            import_hashes: false,
             text_align: 1,
         }
     }
@@ -152,6 +154,15 @@ impl ModuleBuilder {
         self
     }
 
+    /// Whether to store each import's name hash after the import table
+    /// (`format::FLAG_IMPORT_HASHES`): 8 bytes per import that spare a
+    /// loader binding through a host's hash index from hashing the names.
+    /// Off by default.
+    pub fn import_hashes(&mut self, on: bool) -> &mut Self {
+        self.import_hashes = on;
+        self
+    }
+
     /// Pads the extension header so that the text starts at a multiple of
     /// `align` bytes in the file (a power of two, at most
     /// [`crate::format::MAX_TEXT_ALIGN`]): with a page size, a loader can map the text
@@ -247,6 +258,12 @@ impl ModuleBuilder {
             imptab.resize(at + ImpEntry::SIZE, 0);
             e.write(&mut imptab[at..]).ok_or(too_big("import"))?;
         }
+        if self.import_hashes {
+            for &i in &order {
+                let h = crate::index::hash(self.imports[i as usize].0.as_bytes());
+                imptab.extend_from_slice(&h.to_be_bytes());
+            }
+        }
         let mut relbytes = Vec::new();
         let mut prev = 0;
         for r in &relocs {
@@ -286,7 +303,11 @@ impl ModuleBuilder {
         let hdr = Dynhdr {
             version: VERSION,
             hdrsize: u32of(Dynhdr::SIZE + textoff - plain)?,
-            flags: self.flags,
+            flags: if self.import_hashes {
+                self.flags | FLAG_IMPORT_HASHES
+            } else {
+                self.flags
+            },
             align: self.align,
             dataoff,
             nexport: u32of(exports.len())?,
