@@ -10,7 +10,8 @@
 //! non-zero signature as its export, so the signature check runs too. The
 //! module is one `ret` of text, no data and no relocations: everything a
 //! load does beyond the baseline is reading, validating and binding the
-//! import table.
+//! import table. Like `aout link` by default, modules with 32 imports or
+//! more store their names' hashes, which binding through the index uses.
 //!
 //! `cargo bench --bench bind`; see `benches/README.md`.
 
@@ -28,10 +29,12 @@ fn sig(name: &str) -> u32 {
     }) | 1
 }
 
-/// A module of one `ret` importing `imports` (any order: the writer sorts).
+/// A module of one `ret` importing `imports` (any order: the writer sorts),
+/// storing the imports' name hashes when `aout link` would by default.
 fn module(imports: &[&str]) -> Vec<u8> {
     let mut b = ModuleBuilder::new(Arch::Amd64);
-    b.text(&[0xc3]);
+    b.text(&[0xc3])
+        .import_hashes(imports.len() >= aout_tools::link::IMPORT_HASHES_AUTO_MIN);
     for n in imports {
         b.import(n, sig(n));
     }

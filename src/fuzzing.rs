@@ -11,15 +11,21 @@ use dynld::{
 
 extern "C" fn never_called() {}
 
-/// Host exports the fuzzed modules may bind to (never called).
-fn host() -> [Dynsym<'static>; 4] {
+/// Host exports the fuzzed modules may bind to (never called): four the
+/// samples import, then enough others that a module importing up to 16 of
+/// them binds through the host's hash index when it has one.
+fn host() -> Vec<Dynsym<'static>> {
+    static MORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let more = MORE.get_or_init(|| (0..60).map(|i| format!("zz_host_{i:02}")).collect());
     let f = never_called as *const ();
-    [
+    let mut v = vec![
         Dynsym::new("far", 0, std::ptr::without_provenance(usize::MAX / 2)),
         Dynsym::new("host_double", 0xbb29_c315, f),
         Dynsym::new("malloc", 0, f),
         Dynsym::new("printf", 0x1234_5678, f),
-    ]
+    ];
+    v.extend(more.iter().map(|n| Dynsym::new(n, 0, f)));
+    v
 }
 
 /// Limits small enough that a fuzzed module cannot ask for gigabytes.
@@ -66,12 +72,28 @@ fn relocation_stream_error_of(r: &Result<(), Error>) -> bool {
 
 /// Loads `data` as an amd64 module into guarded memory and checks that
 /// nothing outside the module's region was written, nothing stays
-/// allocated, the source is restored on error, and the in-memory reader
-/// agrees with the loader. Panics if any of that fails.
+/// allocated, the source is restored on error, the in-memory reader
+/// agrees with the loader, and binding through the host table's hash
+/// index (and the module's stored import hashes, if any) binds or refuses
+/// as the merge does. Panics if any of that fails.
 pub fn load(data: &[u8]) -> Result<(), Error> {
-    let mem = GuardedMemory::new();
     let host = host();
     let table = ExportTable::new(&host).expect("host table is sorted");
+    let slots = dynld::index::build_vec(host.len(), |i| host[i].name.as_bytes()).expect("index");
+    let indexed = table.with_index(&slots).expect("index fits the table");
+    let merged = load_with(data, table);
+    let through_index = load_with(data, indexed);
+    assert_eq!(
+        merged.as_ref().map_err(Error::to_string),
+        through_index.as_ref().map_err(Error::to_string),
+        "binding through the index disagrees with the merge"
+    );
+    merged.map(drop)
+}
+
+/// [`load`] against one host table: the imports' addresses, or the error.
+fn load_with(data: &[u8], table: ExportTable<'_>) -> Result<Vec<usize>, Error> {
+    let mem = GuardedMemory::new();
     let mut file = Vec::with_capacity(data.len() + 3);
     file.extend_from_slice(b"pad");
     file.extend_from_slice(data);
@@ -93,6 +115,16 @@ pub fn load(data: &[u8]) -> Result<(), Error> {
             );
         }
         assert_eq!(m.imports().count(), m.nimport());
+        for i in m.imports() {
+            assert!(
+                table
+                    .as_slice()
+                    .iter()
+                    .any(|h| h.name == i.name && h.addr == i.addr),
+                "import {} bound to the wrong address",
+                i.name
+            );
+        }
         // Lookups (through the index, if the module has one) find the
         // export asked for or nothing, never another one.
         for s in m.exports() {
@@ -101,14 +133,14 @@ pub fn load(data: &[u8]) -> Result<(), Error> {
             }
         }
     }
-    let r = r.map(drop);
+    let r = r.map(|m| m.imports().map(|i| i.addr as usize).collect::<Vec<_>>());
     assert!(mem.violations().is_empty(), "{:?}", mem.violations());
     assert_eq!(mem.live(), 0, "region leaked");
     if r.is_err() {
         assert_eq!(src.position().ok(), Some(3), "source not restored");
     }
     let view = ModuleView::parse(data, &LIMITS).map(drop);
-    match &r {
+    match r.as_ref().map(drop) {
         Ok(()) => assert!(view.is_ok(), "loader accepted, view refused: {view:?}"),
         Err(Error::WrongArch { .. }) => {}
         Err(e) if binding_error(e) => {}
@@ -144,7 +176,8 @@ pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
     for r in v.relocs() {
         b.reloc(r.offset, r.mode, r.import);
     }
-    b.index(v.index_slots() != 0);
+    b.index(v.index_slots() != 0)
+        .import_hashes(v.import_hashes().is_some());
     b
 }
 
@@ -163,6 +196,7 @@ fn summary(v: &ModuleView<'_>) -> impl PartialEq + std::fmt::Debug {
             .collect::<Vec<_>>(),
         v.relocs().collect::<Vec<_>>(),
         v.index_slots() != 0,
+        v.import_hashes().is_some(),
     )
 }
 
@@ -218,6 +252,11 @@ fn build_samples() -> Vec<Vec<u8>> {
     all.push(b.build().expect("modes"));
     all.push(b.index(true).build().expect("modes with an index"));
     all.push(
+        b.import_hashes(true)
+            .build()
+            .expect("modes with an index and import hashes"),
+    );
+    all.push(
         crate::calc()
             .index(true)
             .build()
@@ -267,6 +306,11 @@ pub fn link(data: &[u8]) {
         exports: None,
         gc: data.first().is_some_and(|b| b & 1 == 0),
         index: if data.first().is_some_and(|b| b & 2 == 0) {
+            aout_tools::link::IndexMode::Always
+        } else {
+            aout_tools::link::IndexMode::Auto
+        },
+        import_hashes: if data.first().is_some_and(|b| b & 8 == 0) {
             aout_tools::link::IndexMode::Always
         } else {
             aout_tools::link::IndexMode::Auto

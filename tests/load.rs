@@ -465,3 +465,85 @@ fn binding_through_the_host_index() {
     b[at..at + 8 * good.len()].fill(0xa5);
     assert_eq!(bind(indexed, &b), Ok(bound));
 }
+
+/// A C module compiled by gcc and linked by `aout link` that reads 40 host
+/// variables, out of a host table of 400 with a hash index: with its
+/// imports' name hashes (stored by default from 32 imports) and without,
+/// every import binds to its own variable, which the call's result shows.
+#[test]
+fn c_module_binds_through_the_index_with_stored_hashes() {
+    use aout_tools::link::{link, IndexMode, Options};
+    static VALUES: std::sync::OnceLock<Vec<i64>> = std::sync::OnceLock::new();
+    let values = VALUES.get_or_init(|| (0..400).map(|i| i * i + 7).collect());
+    let names: Vec<String> = (0..400).map(|i| format!("host_value_{i:03}")).collect();
+    let syms: Vec<Dynsym> = names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| Dynsym::new(n, 0, v as *const i64 as *const ()))
+        .collect();
+    let slots = dynld::index::build_vec(names.len(), |i| names[i].as_bytes()).unwrap();
+    let table = ExportTable::new(&syms).unwrap().with_index(&slots).unwrap();
+
+    // sum() = the sum over k of (k + 1) * host_value_{9k + 5}.
+    let used: Vec<usize> = (0..40).map(|k| 9 * k + 5).collect();
+    let mut src = String::new();
+    for i in &used {
+        src += &format!("extern long host_value_{i:03};\n");
+    }
+    src += "long sum(void) {\n    return 0";
+    for (k, i) in used.iter().enumerate() {
+        src += &format!(" + {}L * host_value_{i:03}", k + 1);
+    }
+    src += ";\n}\n";
+    let want: i64 = used
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| (k as i64 + 1) * values[i])
+        .sum();
+
+    let dir = std::env::temp_dir().join(format!("dynld-hashes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (c, o) = (dir.join("imports.c"), dir.join("imports.o"));
+    std::fs::write(&c, src).unwrap();
+    let st = std::process::Command::new("gcc")
+        .args(["-O2", "-fPIC", "-c"])
+        .arg(&c)
+        .arg("-o")
+        .arg(&o)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "gcc failed");
+    let mut sizes = Vec::new();
+    for hashes in [IndexMode::Auto, IndexMode::Never] {
+        let bytes = link(&Options {
+            inputs: vec![o.clone()],
+            import_hashes: hashes,
+            ..Default::default()
+        })
+        .unwrap()
+        .bytes;
+        let view = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
+        assert_eq!(view.header().nimport, 40);
+        assert_eq!(view.import_hashes().is_some(), hashes == IndexMode::Auto);
+        if let Some(h) = view.import_hashes() {
+            let computed: Vec<u64> = view
+                .imports()
+                .map(|i| dynld::index::hash(i.name.as_bytes()))
+                .collect();
+            assert_eq!(h.collect::<Vec<_>>(), computed);
+        }
+        sizes.push(bytes.len());
+        let m = Loader::new(table, &MMAP)
+            .load(&mut SliceSource::new(&bytes))
+            .unwrap();
+        for imp in m.imports() {
+            let i: usize = imp.name["host_value_".len()..].parse().unwrap();
+            assert_eq!(imp.addr, &values[i] as *const i64 as *const ());
+        }
+        // SAFETY: the module's C source defines `long sum(void)`.
+        let sum: extern "C" fn() -> i64 = unsafe { m.import("sum", 0) }.unwrap();
+        assert_eq!(sum(), want, "import hashes {hashes:?}");
+    }
+    assert_eq!(sizes[0], sizes[1] + 8 * 40);
+    std::fs::remove_dir_all(&dir).ok();
+}

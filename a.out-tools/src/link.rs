@@ -35,6 +35,8 @@ pub struct Options {
     pub gc: bool,
     /// Whether to store a hash index over the exports.
     pub index: IndexMode,
+    /// Whether to store the imports' name hashes.
+    pub import_hashes: IndexMode,
     /// Where the text starts in the module file.
     pub text_align: TextAlign,
 }
@@ -73,10 +75,12 @@ impl std::str::FromStr for TextAlign {
     }
 }
 
-/// Whether a module gets a hash index over its exports (`--index`).
+/// Whether a module gets an optional table: the hash index over its
+/// exports (`--index`), its imports' name hashes (`--import-hashes`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum IndexMode {
-    /// When it exports at least [`INDEX_AUTO_MIN`] symbols.
+    /// When the module has at least [`INDEX_AUTO_MIN`] exports (for the
+    /// index) or [`IMPORT_HASHES_AUTO_MIN`] imports (for the hashes).
     #[default]
     Auto,
     /// Always.
@@ -88,6 +92,11 @@ pub enum IndexMode {
 /// Exports from which `--index auto` stores an index: below this, a search
 /// of the sorted table is as fast and the index's bytes are not worth it.
 pub const INDEX_AUTO_MIN: usize = 32;
+
+/// Imports from which `--import-hashes auto` stores their hashes (8 bytes
+/// each): below this, hashing the names as the loader binds them costs
+/// next to nothing.
+pub const IMPORT_HASHES_AUTO_MIN: usize = 32;
 
 /// A link error: the message names the object, section, offset and
 /// relocation where one is involved.
@@ -1279,6 +1288,11 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         }
         b.reloc(u32::try_from(*off).map_err(|_| too_big())?, *mode, idx);
     }
+    b.import_hashes(match opts.import_hashes {
+        IndexMode::Auto => import_index.len() >= IMPORT_HASHES_AUTO_MIN,
+        IndexMode::Always => true,
+        IndexMode::Never => false,
+    });
     if img.relocs.iter().any(|r| backend.is_absolute32(r.1)) {
         b.flags(dynld::format::FLAG_LOW2G);
     }

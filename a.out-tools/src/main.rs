@@ -41,6 +41,11 @@ enum Cmd {
         /// at least 32.
         #[arg(long, value_enum, default_value = "auto")]
         index: link::IndexMode,
+        /// Store each import's name hash (8 bytes an import), which spares
+        /// a loader binding through a host's hash index from hashing the
+        /// names: `auto` does when there are at least 32 imports.
+        #[arg(long, value_enum, default_value = "auto")]
+        import_hashes: link::IndexMode,
         /// Start the text at a multiple of this many bytes in the file (a
         /// power of two up to 65536), so that a loader can map it: `auto`
         /// uses 4096 for a 64-bit architecture when the text is at least
@@ -147,6 +152,22 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     }
     println!("exports {} (table at {:#x})", h.nexport, h.expoff);
     println!("imports {} (table at {:#x})", h.nimport, h.impoff);
+    if let Some(hashes) = v.import_hashes() {
+        let wrong = v
+            .imports()
+            .zip(hashes)
+            .filter(|(i, h)| dynld::index::hash(i.name.as_bytes()) != *h)
+            .count();
+        println!(
+            "hashes  {} import name hashes at {:#x}{}",
+            h.nimport,
+            u64::from(h.impoff) + 12 * u64::from(h.nimport),
+            match wrong {
+                0 => String::new(),
+                n => format!(", {n} of them wrong (the loader hashes those names itself)"),
+            }
+        );
+    }
     println!("strings {} bytes at {:#x}", h.strsize, h.stroff);
     println!(
         "relocs  {} in {} bytes at {:#x}",
@@ -283,6 +304,7 @@ fn main() -> ExitCode {
             no_gc,
             map,
             index,
+            import_hashes,
             text_align,
             inputs,
         } => link_cmd(
@@ -295,6 +317,7 @@ fn main() -> ExitCode {
                 exports: None,
                 gc: !no_gc,
                 index: *index,
+                import_hashes: *import_hashes,
                 text_align: *text_align,
             },
         ),

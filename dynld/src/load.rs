@@ -268,10 +268,12 @@ impl<'e, 'p> Loader<'e, 'p> {
         // Name hashes stored by the linker (they follow the import table)
         // save hashing the names for the index. They wait in the bindings'
         // place: each batch reads its hashes before it binds over them.
-        let stored = by_index && lay.import_hashes;
-        if stored {
+        // They are read even when unused, so that a module is refused or
+        // accepted alike whatever the host table.
+        if lay.import_hashes {
             src.read_exact_or(bindtab, "import hashes")?;
         }
+        let stored = by_index && lay.import_hashes;
         for e in check::exports(strtab, exptab, &lay, lim) {
             e?;
         }

@@ -66,6 +66,7 @@ impl<'a> ModuleView<'a> {
         let strs = v.strs()?;
         let exps = part(bytes, lay.expoff, lay.exp_bytes(), "export table")?;
         let imps = part(bytes, lay.impoff, lay.imp_bytes(), "import table")?;
+        v.import_hash_bytes()?;
         for e in check::exports(strs, exps, &lay, limits) {
             e?;
         }
@@ -77,6 +78,27 @@ impl<'a> ModuleView<'a> {
         }
         check::index(v.index_bytes()?, lay.nexport)?;
         Ok(v)
+    }
+
+    fn import_hash_bytes(&self) -> Result<&'a [u8], Error> {
+        let len = if self.lay.import_hashes {
+            8 * self.lay.nimport
+        } else {
+            0
+        };
+        let off = self.lay.impoff + self.lay.imp_bytes() as u64;
+        part(self.bytes, off, len, "import hashes")
+    }
+
+    /// The imports' name hashes as the file stores them, in import table
+    /// order, if it has them (`format::FLAG_IMPORT_HASHES`). They are not
+    /// checked: a loader does not trust them either.
+    pub fn import_hashes(&self) -> Option<impl Iterator<Item = u64> + 'a> {
+        let b = self.import_hash_bytes().ok()?;
+        self.lay.import_hashes.then(|| {
+            b.chunks_exact(8)
+                .map(|w| w.iter().fold(0u64, |h, &x| h << 8 | u64::from(x)))
+        })
     }
 
     fn index_bytes(&self) -> Result<&'a [u8], Error> {

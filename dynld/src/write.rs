@@ -102,7 +102,8 @@ impl ModuleBuilder {
         self
     }
 
-    /// Sets `Dynhdr.flags` (for example `format::FLAG_LOW2G`).
+    /// Sets `Dynhdr.flags` (for example `format::FLAG_LOW2G`), except
+    /// `format::FLAG_IMPORT_HASHES`, which [`Self::import_hashes`] sets.
     pub fn flags(&mut self, flags: u32) -> &mut Self {
         self.flags = flags;
         self
@@ -306,7 +307,7 @@ impl ModuleBuilder {
             flags: if self.import_hashes {
                 self.flags | FLAG_IMPORT_HASHES
             } else {
-                self.flags
+                self.flags & !FLAG_IMPORT_HASHES
             },
             align: self.align,
             dataoff,
