@@ -62,6 +62,22 @@ fn dump_counts_relocations() {
     let (ok, out, err) = aout(&["dump", p.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("index   16 slots in 128 bytes at 0x"), "{out}");
+    assert!(!out.contains("hashes"), "{out}");
+
+    // Stored import hashes: where they are, and how many are wrong.
+    let mut bytes = dynld_suite::calc().import_hashes(true).build().unwrap();
+    let p = sample("calc4.dl", &bytes);
+    let (ok, out, err) = aout(&["dump", p.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let v = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
+    let at = v.header().impoff as usize + 12 * v.header().nimport as usize;
+    let line = format!("hashes  1 import name hashes at {at:#x}\n");
+    assert!(out.contains(&line), "{out}");
+    bytes[at] ^= 1;
+    let p = sample("calc5.dl", &bytes);
+    let (ok, out, err) = aout(&["dump", p.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 of them wrong"), "{out}");
 }
 
 #[test]
