@@ -545,3 +545,39 @@ fn bad_names() {
         }
     ));
 }
+
+/// A module whose file ends inside its import hashes is refused alike
+/// whether the loader uses the hashes (host table with an index and many
+/// exports per import) or not, even with nothing after them to read.
+#[test]
+fn truncated_import_hashes() {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3]).import_hashes(true);
+    b.import("host_double", signof!("fn(int) int"));
+    let whole = b.build().unwrap();
+    let names: Vec<String> = (0..8).map(|i| format!("zz_{i}")).collect();
+    let mut exports = host().to_vec();
+    exports.extend(names.iter().map(|n| Dynsym::new(n, 0, core::ptr::null())));
+    let slots = dynld::index::build_vec(exports.len(), |i| exports[i].name.as_bytes()).unwrap();
+    let bind = |bytes: &[u8], index: bool| {
+        let t = ExportTable::new(&exports).unwrap();
+        let t = if index {
+            t.with_index(&slots).unwrap()
+        } else {
+            t
+        };
+        Loader::new(t, &dynld::HEAP)
+            .load(&mut SliceSource::new(bytes))
+            .map(drop)
+    };
+    assert_eq!(bind(&whole, false), Ok(()));
+    assert_eq!(bind(&whole, true), Ok(()));
+    for cut in 1..=8 {
+        let bytes = &whole[..whole.len() - cut];
+        let e = Error::Truncated {
+            what: "import hashes",
+        };
+        assert_eq!(load_with(bytes, &exports, Limits::DEFAULT), Err(e.clone()));
+        assert_eq!(bind(bytes, true), Err(e), "cut {cut}");
+    }
+}

@@ -268,12 +268,16 @@ impl<'e, 'p> Loader<'e, 'p> {
         // Name hashes stored by the linker (they follow the import table)
         // save hashing the names for the index. They wait in the bindings'
         // place: each batch reads its hashes before it binds over them.
-        // They are read even when unused, so that a module is refused or
-        // accepted alike whatever the host table.
-        if lay.import_hashes {
-            src.read_exact_or(bindtab, "import hashes")?;
-        }
+        // The merge does not use them, but reads their last byte, so that
+        // a module is refused or accepted alike whatever the host table.
         let stored = by_index && lay.import_hashes;
+        if stored {
+            src.read_exact_or(bindtab, "import hashes")?;
+        } else if let (true, Some(last)) = (lay.import_hashes, bindtab.len().checked_sub(1)) {
+            let at = lay.impoff + lay.imp_bytes() as u64 + last as u64;
+            seek_to(src, start, at)?;
+            src.read_exact_or(&mut bindtab[last..], "import hashes")?;
+        }
         for e in check::exports(strtab, exptab, &lay, lim) {
             e?;
         }
