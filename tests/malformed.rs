@@ -567,6 +567,7 @@ fn truncated_import_hashes() {
             t
         };
         Loader::new(t, &dynld::HEAP)
+            .arch(Arch::Amd64)
             .load(&mut SliceSource::new(bytes))
             .map(drop)
     };
