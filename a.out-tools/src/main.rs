@@ -152,7 +152,7 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     }
     println!("exports {} (table at {:#x})", h.nexport, h.expoff);
     println!("imports {} (table at {:#x})", h.nimport, h.impoff);
-    if let Some(hashes) = v.import_hashes() {
+    if let (Some(hashes), Some(at)) = (v.import_hashes(), v.import_hashes_offset()) {
         let wrong = v
             .imports()
             .zip(hashes)
@@ -161,7 +161,7 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         println!(
             "hashes  {} import name hashes at {:#x}{}",
             h.nimport,
-            u64::from(h.impoff) + 12 * u64::from(h.nimport),
+            at,
             match wrong {
                 0 => String::new(),
                 n => format!(", {n} of them wrong (the loader hashes those names itself)"),

@@ -107,6 +107,16 @@ impl Layout {
     pub fn imp_bytes(&self) -> usize {
         self.nimport * ImpEntry::SIZE
     }
+    /// Where the import hashes start in the file (right after the import
+    /// table), and their bytes (0 when the module has none).
+    pub fn import_hashes_at(&self) -> (u64, usize) {
+        let len = if self.import_hashes {
+            8 * self.nimport
+        } else {
+            0
+        };
+        (self.impoff + self.imp_bytes() as u64, len)
+    }
 }
 
 /// Checks the headers; `hdrlen` is the bytes before the extension header.

@@ -271,11 +271,11 @@ impl<'e, 'p> Loader<'e, 'p> {
         // The merge does not use them, but reads their last byte, so that
         // a module is refused or accepted alike whatever the host table.
         let stored = by_index && lay.import_hashes;
+        let (hashes_at, hash_bytes) = lay.import_hashes_at();
         if stored {
             src.read_exact_or(bindtab, "import hashes")?;
-        } else if let (true, Some(last)) = (lay.import_hashes, bindtab.len().checked_sub(1)) {
-            let at = lay.impoff + lay.imp_bytes() as u64 + last as u64;
-            seek_to(src, start, at)?;
+        } else if let Some(last) = hash_bytes.checked_sub(1) {
+            seek_to(src, start, hashes_at + last as u64)?;
             src.read_exact_or(&mut bindtab[last..], "import hashes")?;
         }
         for e in check::exports(strtab, exptab, &lay, lim) {
@@ -293,14 +293,14 @@ impl<'e, 'p> Loader<'e, 'p> {
                 // error in turn below.
                 names = [&[]; BATCH];
                 let mut hashes = [0u64; BATCH];
-                let words = bindtab.get(8 * i..).unwrap_or_default().chunks_exact(8);
-                for (j, (n, w)) in names.iter_mut().zip(words).enumerate() {
+                let stored_hash = |k: usize| {
+                    let w = bindtab.get(8 * k..8 * k + 8)?;
+                    stored.then(|| u64::from_be_bytes(w.try_into().unwrap_or_default()))
+                };
+                for (j, n) in names.iter_mut().enumerate().take(lay.nimport - i) {
                     if let Some((b, s)) = check::import_fast(strtab, imptab, i + j, lim.max_name) {
                         (*n, sigs[j]) = (b, s);
-                        hashes[j] = match <[u8; 8]>::try_from(w) {
-                            Ok(w) if stored => u64::from_be_bytes(w),
-                            _ => crate::index::hash(b),
-                        };
+                        hashes[j] = stored_hash(i + j).unwrap_or_else(|| crate::index::hash(b));
                     }
                 }
                 ahead = self.exports.positions(&names, &hashes, stored);

@@ -160,9 +160,10 @@ impl<T: std::io::Read + std::io::Seek> Source for IoSource<T> {
 /// (`aout link --text-align`), the text is at least 64 KiB with fewer than
 /// one relocation per 32 bytes of it, the file is a regular file on a
 /// mount that allows execution, and the memory provider maps files
-/// ([`crate::MMAP`] does). Otherwise it is read, as from [`IoSource`]. Text pages that are mapped and not patched stay shared
-/// with the page cache: while the module is loaded, the file must not be
-/// truncated or rewritten in place (replacing it with a new file is fine).
+/// ([`crate::MMAP`] does). Otherwise it is read, as from [`IoSource`].
+/// Text pages that are mapped and not patched stay shared with the page
+/// cache: while the module is loaded, the file must not be truncated or
+/// rewritten in place (replacing it with a new file is fine).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

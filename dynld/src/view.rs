@@ -81,13 +81,15 @@ impl<'a> ModuleView<'a> {
     }
 
     fn import_hash_bytes(&self) -> Result<&'a [u8], Error> {
-        let len = if self.lay.import_hashes {
-            8 * self.lay.nimport
-        } else {
-            0
-        };
-        let off = self.lay.impoff + self.lay.imp_bytes() as u64;
+        let (off, len) = self.lay.import_hashes_at();
         part(self.bytes, off, len, "import hashes")
+    }
+
+    /// The file offset of the imports' name hashes, if the module has them.
+    pub fn import_hashes_offset(&self) -> Option<u64> {
+        self.lay
+            .import_hashes
+            .then(|| self.lay.import_hashes_at().0)
     }
 
     /// The imports' name hashes as the file stores them, in import table

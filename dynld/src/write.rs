@@ -259,10 +259,11 @@ impl ModuleBuilder {
             imptab.resize(at + ImpEntry::SIZE, 0);
             e.write(&mut imptab[at..]).ok_or(too_big("import"))?;
         }
+        let mut hashes = Vec::new();
         if self.import_hashes {
             for &i in &order {
                 let h = crate::index::hash(self.imports[i as usize].0.as_bytes());
-                imptab.extend_from_slice(&h.to_be_bytes());
+                hashes.extend_from_slice(&h.to_be_bytes());
             }
         }
         let mut relbytes = Vec::new();
@@ -289,7 +290,7 @@ impl ModuleBuilder {
         let stroff = textoff + self.text.len() + self.data.len();
         let expoff = stroff + strings.len();
         let impoff = expoff + exptab.len();
-        let reloff = impoff + imptab.len();
+        let reloff = impoff + imptab.len() + hashes.len();
         let entry = self.entry.unwrap_or(NO_ENTRY);
         let exec = Exec {
             magic: DYN_MAGIC | self.arch.magic(),
@@ -346,6 +347,7 @@ impl ModuleBuilder {
             &strings,
             &exptab,
             &imptab,
+            &hashes,
             &relbytes,
             &idxbytes,
         ] {
