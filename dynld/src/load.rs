@@ -315,10 +315,14 @@ impl<'e, 'p> Loader<'e, 'p> {
             let Some((name, sig)) = entry else {
                 return Err(check::import_error(strtab, imptab, i, lim));
             };
+            // Merging a module that imports most of the table, the next
+            // name is usually the very next export: that check is inline.
             let at = if by_index {
                 ahead[i % BATCH].filter(|&at| at >= next)
+            } else if host.get(next).is_some_and(|s| s.name.as_bytes() == name) {
+                Some(next)
             } else {
-                self.exports.find_from_bytes(name, next).ok()
+                self.exports.gallop(name, next).ok()
             };
             let sym = match at.and_then(|at| Some((at, host.get(at)?))) {
                 Some((at, sym)) => {
@@ -334,7 +338,7 @@ impl<'e, 'p> Loader<'e, 'p> {
                     have: sym.sig,
                 });
             }
-            let slot = bindtab.get_mut(8 * i..8 * i + 8).ok_or(bad("bindings"))?;
+            let slot = bindtab.get_mut(8 * i..8 * i + 8).ok_or_else(|| bad("bindings"))?;
             slot.copy_from_slice(&(sym.addr as usize as u64).to_ne_bytes());
         }
 
@@ -478,7 +482,7 @@ fn relocate_with<S: Source + ?Sized>(
                 let slot = (i as usize)
                     .checked_mul(8)
                     .and_then(|at| binds.get(at..at + 8))
-                    .ok_or(bad("binding"))?;
+                    .ok_or_else(|| bad("binding"))?;
                 u64::from_ne_bytes(slot.try_into().map_err(|_| bad("binding"))?)
             }
         };

@@ -323,6 +323,14 @@ impl<'a> ExportTable<'a> {
         if s.get(from).is_some_and(|x| x.name.as_bytes() == name) {
             return Ok(from);
         }
+        self.gallop(name, from)
+    }
+
+    /// [`Self::find_from_bytes`] without its first check of `from` itself
+    /// (for a caller that made it).
+    #[inline]
+    pub(crate) fn gallop(&self, name: &[u8], from: usize) -> Result<usize, usize> {
+        let s = self.syms;
         let mut lo = from.min(s.len());
         let mut step = 1;
         let mut hi = lo;
