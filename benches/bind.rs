@@ -16,7 +16,9 @@
 //! `cargo bench --bench bind`; see `benches/README.md`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dynld::{Arch, Dynsym, ExportTable, Loader, ModuleBuilder, SliceSource, HEAP};
+use dynld::{
+    Arch, Dynsym, ExportTable, Limits, Loader, ModuleBuilder, ModuleView, SliceSource, HEAP,
+};
 use std::time::Instant;
 
 mod common;
@@ -58,6 +60,33 @@ fn load(table: ExportTable<'_>, bytes: &[u8]) -> usize {
         .load(&mut SliceSource::new(bytes))
         .unwrap();
     m.nimport()
+}
+
+/// The module's string table (here its import names and nothing else)
+/// and where each import's name lies in it, in import (name) order.
+fn import_names(bytes: &[u8]) -> (&[u8], Vec<(usize, usize)>) {
+    let view = ModuleView::parse(bytes, &Limits::DEFAULT).unwrap();
+    let at = |s: &str| s.as_ptr() as usize - bytes.as_ptr() as usize;
+    let spans: Vec<(usize, usize)> = view.imports().map(|i| (at(i.name), i.name.len())).collect();
+    let start = spans.iter().map(|s| s.0).min().unwrap();
+    let end = spans.iter().map(|s| s.0 + s.1).max().unwrap();
+    let spans = spans.iter().map(|&(o, l)| (o - start, l)).collect();
+    (&bytes[start..end], spans)
+}
+
+/// The floor of binding M = N imports while keeping the module's names:
+/// copy the string table into fresh memory and compare each import's name
+/// there with the host name of the same rank. No parsing, no checks, no
+/// search, no signatures, nothing written but the copy: what any loader
+/// that keeps the names and compares them in full must at least do.
+fn floor(strs: &[u8], spans: &[(usize, usize)], host: &[&str]) -> usize {
+    let mut copy = Vec::with_capacity(strs.len());
+    copy.extend_from_slice(strs);
+    spans
+        .iter()
+        .zip(host)
+        .filter(|&(&(o, l), h)| copy.get(o..o + l) == Some(h.as_bytes()))
+        .count()
 }
 
 fn bind(c: &mut Criterion) {
@@ -112,6 +141,15 @@ fn bind(c: &mut Criterion) {
                 &bytes,
                 |b, bytes| b.iter(|| load(indexed, bytes)),
             );
+            if m == n {
+                let (strs, spans) = import_names(&bytes);
+                assert_eq!(floor(strs, &spans, &names), m);
+                g.bench_with_input(
+                    BenchmarkId::new(format!("floor-m{m}"), format!("n{n}")),
+                    &bytes,
+                    |b, _| b.iter(|| floor(strs, &spans, &names)),
+                );
+            }
         }
     }
     g.finish();

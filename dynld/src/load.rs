@@ -338,7 +338,9 @@ impl<'e, 'p> Loader<'e, 'p> {
                     have: sym.sig,
                 });
             }
-            let slot = bindtab.get_mut(8 * i..8 * i + 8).ok_or_else(|| bad("bindings"))?;
+            let slot = bindtab
+                .get_mut(8 * i..8 * i + 8)
+                .ok_or_else(|| bad("bindings"))?;
             slot.copy_from_slice(&(sym.addr as usize as u64).to_ne_bytes());
         }
 
