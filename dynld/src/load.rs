@@ -315,14 +315,10 @@ impl<'e, 'p> Loader<'e, 'p> {
             let Some((name, sig)) = entry else {
                 return Err(check::import_error(strtab, imptab, i, lim));
             };
-            // Merging a module that imports most of the table, the next
-            // name is usually the very next export: that check is inline.
             let at = if by_index {
                 ahead[i % BATCH].filter(|&at| at >= next)
-            } else if host.get(next).is_some_and(|s| s.name.as_bytes() == name) {
-                Some(next)
             } else {
-                self.exports.gallop(name, next).ok()
+                self.exports.find_from_bytes(name, next).ok()
             };
             let sym = match at.and_then(|at| Some((at, host.get(at)?))) {
                 Some((at, sym)) => {

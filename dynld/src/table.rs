@@ -314,8 +314,10 @@ impl<'a> ExportTable<'a> {
         self.find_from_bytes(name.as_bytes(), from)
     }
 
-    /// [`Self::find_from`] for a name given as bytes.
-    #[inline]
+    /// [`Self::find_from`] for a name given as bytes. Its first check is
+    /// inlined into the caller: binding a module that imports most of the
+    /// table makes it for every import, and it usually succeeds.
+    #[inline(always)]
     pub(crate) fn find_from_bytes(&self, name: &[u8], from: usize) -> Result<usize, usize> {
         let s = self.syms;
         // Binding a module that imports most of the table: the next name is
@@ -326,10 +328,9 @@ impl<'a> ExportTable<'a> {
         self.gallop(name, from)
     }
 
-    /// [`Self::find_from_bytes`] without its first check of `from` itself
-    /// (for a caller that made it).
+    /// [`Self::find_from_bytes`] past its first check.
     #[inline]
-    pub(crate) fn gallop(&self, name: &[u8], from: usize) -> Result<usize, usize> {
+    fn gallop(&self, name: &[u8], from: usize) -> Result<usize, usize> {
         let s = self.syms;
         let mut lo = from.min(s.len());
         let mut step = 1;
