@@ -159,8 +159,9 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
             .filter(|(i, h)| dynld::index::hash(i.name.as_bytes()) != *h)
             .count();
         println!(
-            "hashes  {} import name hashes at {:#x}{}",
+            "hashes  {} import name hash{} at {:#x}{}",
             h.nimport,
+            if h.nimport == 1 { "" } else { "es" },
             at,
             match wrong {
                 0 => String::new(),

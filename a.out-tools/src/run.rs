@@ -109,7 +109,16 @@ fn table(map: &BTreeMap<String, (u32, usize)>) -> Vec<Dynsym<'static>> {
 
 fn load(path: &Path, syms: &[Dynsym<'static>]) -> Result<Module<'static>, String> {
     let mut src = FileSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // With a hash index, as `aout exports` generates for a kernel's table:
+    // a module's few imports are found with a probe each, not a merge over
+    // the C library's thousands of names. Should the names crowd the index
+    // (they do not in practice), the plain table binds the same.
+    let slots = dynld::index::build_vec(syms.len(), |i| syms[i].name.as_bytes()).ok();
     let t = ExportTable::new(syms).map_err(|e| e.to_string())?;
+    let t = match &slots {
+        Some(s) => t.with_index(s).map_err(|e| e.to_string())?,
+        None => t,
+    };
     let m = Loader::new(t, &MMAP)
         .load(&mut src)
         .map_err(|e| format!("{}: {e}", path.display()))?;

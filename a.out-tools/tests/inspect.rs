@@ -71,7 +71,7 @@ fn dump_counts_relocations() {
     assert!(ok, "{err}");
     let v = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
     let at = v.header().impoff as usize + 12 * v.header().nimport as usize;
-    let line = format!("hashes  1 import name hashes at {at:#x}\n");
+    let line = format!("hashes  1 import name hash at {at:#x}\n");
     assert!(out.contains(&line), "{out}");
     bytes[at] ^= 1;
     let p = sample("calc5.dl", &bytes);
