@@ -192,7 +192,7 @@ fn load_dynld(bytes: &[u8], i: i64) -> i64 {
         .load(&mut SliceSource::new(bytes))
         .unwrap();
     // SAFETY: `probe` is `long probe(long)`, as generated.
-    let f: Probe = unsafe { m.import("probe", 0) }.unwrap();
+    let f: Probe = unsafe { m.get_unchecked("probe", 0).map(|s| s.into_raw()) }.unwrap();
     f(i)
 }
 
@@ -201,7 +201,7 @@ fn load_dynld_file(path: &Path, i: i64) -> i64 {
         .load(&mut FileSource::open(path).unwrap())
         .unwrap();
     // SAFETY: as above.
-    let f: Probe = unsafe { m.import("probe", 0) }.unwrap();
+    let f: Probe = unsafe { m.get_unchecked("probe", 0).map(|s| s.into_raw()) }.unwrap();
     f(i)
 }
 

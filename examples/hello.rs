@@ -1,5 +1,6 @@
 //! The host side of the main job: load a module with `dynloadgen` through
-//! read/seek callbacks, bind it to the host's signed exports, and call it.
+//! read/seek callbacks, bind it to the host's signed exports, run its
+//! constructors, and call it through handles typed by Rust's own types.
 //! `scripts/demo` builds the module from `examples/hello/` and runs this.
 
 use dynld::{dynloadgen, signof, Dynsym, Error};
@@ -53,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: hello MODULE (scripts/demo builds one)")?;
     let mut file = std::fs::File::open(&path)?;
-    let module = dynloadgen(
+    let mut module = dynloadgen(
         &mut file,
         read,
         seek,
@@ -64,9 +65,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "loaded {path} at {:p}: text {} data {} bss {}",
         module.base(),
-        module.text(),
-        module.data(),
-        module.bss()
+        module.text_size(),
+        module.data_size(),
+        module.bss_size()
     );
     for s in module.exports() {
         println!("  export {:<8} {:#010x} at {:p}", s.name, s.sig, s.addr);
@@ -78,18 +79,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    // SAFETY: greet has this type; the signature check below agrees.
-    let greet: extern "C" fn(*const std::ffi::c_char) -> i64 =
-        unsafe { module.import("greet", signof!("fn(*char) vlong"))? };
-    println!("greet(\"dynld\") = {}", greet(c"dynld".as_ptr()));
-    // SAFETY: mean has this type.
-    let mean: extern "C" fn(*const i64, i64) -> i64 = unsafe {
-        module.import(
-            "mean",
-            dynld::sig::of_fn::<extern "C" fn(*const i64, i64) -> i64>(),
-        )?
-    };
-    println!("mean([10, 20, 60]) = {}", mean([10i64, 20, 60].as_ptr(), 3));
+    module.init();
+    // Each handle's type is checked against the export's signature, and
+    // the handle borrows the module: it cannot be called once it is gone.
+    let greet = module.get::<extern "C" fn(*const std::ffi::c_char) -> i64>("greet")?;
+    println!("greet(\"dynld\") = {}", greet.call(c"dynld".as_ptr()));
+    let mean = module.get::<extern "C" fn(*const i64, i64) -> i64>("mean")?;
+    println!("mean([10, 20, 60]) = {}", mean.call([10i64, 20, 60].as_ptr(), 3));
 
     // A host that gives host_log another type cannot load the module.
     let wrong = [

@@ -109,7 +109,7 @@ fn load_with(data: &[u8], table: ExportTable<'_>) -> Result<Vec<usize>, Error> {
         for s in m.exports() {
             let a = s.addr as usize;
             assert!(
-                a >= base && a < base + m.size(),
+                a >= base && a < base + m.image_size(),
                 "export {} outside",
                 s.name
             );
@@ -164,8 +164,11 @@ pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
         .data_offset(v.header().dataoff)
         .align(v.header().align)
         .flags(v.header().flags);
-    if let Some(e) = v.entry() {
-        b.entry(e);
+    for off in v.init_offsets() {
+        b.init(off);
+    }
+    for off in v.fini_offsets() {
+        b.fini(off);
     }
     for s in v.exports() {
         b.export(s.name, s.sig, s.value);
@@ -173,7 +176,12 @@ pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
     for s in v.imports() {
         b.import(s.name, s.sig);
     }
-    for r in v.relocs() {
+    for s in v.exports().chain(v.imports()) {
+        if let Some(d) = s.desc {
+            b.describe(s.name, d);
+        }
+    }
+    for r in v.relocs().chain(v.import_relocs()) {
         b.reloc(r.offset, r.mode, r.import);
     }
     b.index(v.index_slots() != 0)
@@ -185,16 +193,21 @@ pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
 fn summary(v: &ModuleView<'_>) -> impl PartialEq + std::fmt::Debug {
     (
         v.arch(),
-        (v.exec().text, v.exec().data, v.exec().bss, v.entry()),
+        (v.exec().text, v.exec().data, v.exec().bss),
+        (
+            v.init_offsets().collect::<Vec<_>>(),
+            v.fini_offsets().collect::<Vec<_>>(),
+        ),
         (v.header().dataoff, v.header().align, v.header().flags),
         (v.text().to_vec(), v.data().to_vec()),
         v.exports()
-            .map(|s| (s.name.to_owned(), s.sig, s.value))
+            .map(|s| (s.name.to_owned(), s.sig, s.value, s.desc.map(str::to_owned)))
             .collect::<Vec<_>>(),
         v.imports()
-            .map(|s| (s.name.to_owned(), s.sig))
+            .map(|s| (s.name.to_owned(), s.sig, s.desc.map(str::to_owned)))
             .collect::<Vec<_>>(),
         v.relocs().collect::<Vec<_>>(),
+        v.import_relocs().collect::<Vec<_>>(),
         v.index_slots() != 0,
         v.import_hashes().is_some(),
     )
@@ -235,7 +248,9 @@ fn build_samples() -> Vec<Vec<u8>> {
         .data(&[0; 64])
         .bss(32)
         .data_offset(0x1000)
-        .entry(4);
+        .init(4)
+        .init(8)
+        .fini(12);
     let i0 = b.import("host_double", 0xbb29_c315);
     let i1 = b.import("malloc", 0);
     let i2 = b.import("far", 0);

@@ -4,7 +4,7 @@
 
 use dynld::{Error, Memory, Region, Seal};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::cell::RefCell;
+use std::sync::Mutex;
 use std::ptr::NonNull;
 
 /// The pattern guard zones hold.
@@ -16,11 +16,19 @@ const GUARD: usize = 256;
 /// See the module docs.
 #[derive(Default)]
 pub struct GuardedMemory {
-    live: RefCell<Vec<(*mut u8, usize, Layout, usize)>>,
-    violations: RefCell<Vec<String>>,
+    live: Mutex<Vec<(Base, usize, Layout, usize)>>,
+    violations: Mutex<Vec<String>>,
     /// Refuse allocations larger than this (0 = no cap), like a small device.
     pub cap: usize,
 }
+
+/// A live allocation's first byte.
+#[derive(Clone, Copy)]
+struct Base(*mut u8);
+
+// SAFETY: an address of an allocation this provider owns, used only under
+// its lock.
+unsafe impl Send for Base {}
 
 impl GuardedMemory {
     /// A provider with no size cap.
@@ -30,7 +38,7 @@ impl GuardedMemory {
 
     /// Number of regions handed out and not yet released.
     pub fn live(&self) -> usize {
-        self.live.borrow().len()
+        self.live.lock().unwrap().len()
     }
 
     fn check_one(&self, base: *mut u8, lead: usize, layout: Layout, len: usize) {
@@ -40,7 +48,7 @@ impl GuardedMemory {
         let before = &all[..lead];
         let after = &all[lead + len..];
         if before.iter().chain(after).any(|&b| b != PATTERN) {
-            self.violations.borrow_mut().push(format!(
+            self.violations.lock().unwrap().push(format!(
                 "write outside region at {:p}+{len}",
                 base.wrapping_add(lead)
             ));
@@ -49,10 +57,11 @@ impl GuardedMemory {
 
     /// Checks every live region's guards; returns the violations seen so far.
     pub fn violations(&self) -> Vec<String> {
-        for &(base, lead, layout, len) in self.live.borrow().iter() {
-            self.check_one(base, lead, layout, len);
+        let live = self.live.lock().unwrap().clone();
+        for (base, lead, layout, len) in live {
+            self.check_one(base.0, lead, layout, len);
         }
-        self.violations.borrow().clone()
+        self.violations.lock().unwrap().clone()
     }
 }
 
@@ -83,7 +92,7 @@ unsafe impl Memory for GuardedMemory {
             base.write_bytes(PATTERN, lead);
             base.add(lead + size).write_bytes(PATTERN, GUARD);
         }
-        self.live.borrow_mut().push((base, lead, layout, size));
+        self.live.lock().unwrap().push((Base(base), lead, layout, size));
         // SAFETY: `[lead, lead + size)` is zeroed, aligned to `align` (lead
         // is a multiple of it), and owned by the region until released.
         Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(base.add(lead)), size) })
@@ -105,17 +114,19 @@ unsafe impl Memory for GuardedMemory {
 
     unsafe fn release(&self, region: Region) {
         let p = region.as_ptr();
-        let mut live = self.live.borrow_mut();
+        let mut live = self.live.lock().unwrap();
         let Some(i) = live
             .iter()
-            .position(|&(b, lead, _, _)| b.wrapping_add(lead) == p)
+            .position(|&(b, lead, _, _)| b.0.wrapping_add(lead) == p)
         else {
+            drop(live);
             self.violations
-                .borrow_mut()
+                .lock()
+                .unwrap()
                 .push(format!("release of unknown region {p:p}"));
             return;
         };
-        let (base, lead, layout, len) = live.swap_remove(i);
+        let (Base(base), lead, layout, len) = live.swap_remove(i);
         drop(live);
         self.check_one(base, lead, layout, len);
         // SAFETY: allocated by `allocate` with this layout, released once.
@@ -125,8 +136,8 @@ unsafe impl Memory for GuardedMemory {
 
 impl Drop for GuardedMemory {
     fn drop(&mut self) {
-        let live: Vec<_> = self.live.borrow_mut().drain(..).collect();
-        for (base, _, layout, _) in live {
+        let live: Vec<_> = self.live.lock().unwrap().drain(..).collect();
+        for (Base(base), _, layout, _) in live {
             // SAFETY: allocated by `allocate` with this layout.
             unsafe { dealloc(base, layout) };
         }

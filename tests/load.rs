@@ -56,29 +56,29 @@ fn buf_seek(f: &mut Buf, off: i64, whence: i32) -> i64 {
 fn check_calc(m: &Module<'_>) {
     // SAFETY: the calc sample's exports have these types.
     unsafe {
-        let add: FnIII = m.import("add", signof!("fn(int, int) int")).unwrap();
+        let add: FnIII = m.get_unchecked("add", signof!("fn(int, int) int")).map(|s| s.into_raw()).unwrap();
         assert_eq!(add(3, 4), 7);
-        let tpo: FnII = m.import("twice_plus_one", signof!("fn(int) int")).unwrap();
+        let tpo: FnII = m.get_unchecked("twice_plus_one", signof!("fn(int) int")).map(|s| s.into_raw()).unwrap();
         assert_eq!(tpo(20), 41, "module -> host -> module");
-        let cp: extern "C" fn() -> *mut i32 = m.import("counter_ptr", 0).unwrap();
-        let counter = m.lookup("counter", signof!("int")).unwrap() as *mut i32;
+        let cp: extern "C" fn() -> *mut i32 = m.get_unchecked("counter_ptr", 0).map(|s| s.into_raw()).unwrap();
+        let counter = m.addr("counter", signof!("int")).unwrap() as *mut i32;
         assert_eq!(cp(), counter, "data word relocated by the base");
         assert_eq!(*counter, 5);
-        let bump: FnII = m.import("bump", 0).unwrap();
+        let bump: FnII = m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap();
         assert_eq!(bump(3), 8);
-        let op1: FnII = m.import("call_op1", 0).unwrap();
+        let op1: FnII = m.get_unchecked("call_op1", 0).map(|s| s.into_raw()).unwrap();
         assert_eq!(op1(2), 10, "call through a relocated function table");
         assert_eq!(*counter, 10);
-        let ops = m.lookup("ops", 0).unwrap() as *const *const ();
+        let ops = m.addr("ops", 0).unwrap() as *const *const ();
         assert_eq!(*ops, add as *const ());
         assert_eq!(*ops.add(1), bump as *const ());
-        let scratch = m.lookup("scratch", 0).unwrap() as *const [u8; 16];
+        let scratch = m.addr("scratch", 0).unwrap() as *const [u8; 16];
         assert_eq!(*scratch, [0; 16], "bss is zeroed");
     }
     // Indices past the table give nothing (not the import table's bytes).
     assert!(m.export(m.nexport()).is_none());
     assert!(m.export(usize::MAX).is_none());
-    assert!(m.import_at(m.nimport()).is_none());
+    assert!(m.import(m.nimport()).is_none());
     let imports: Vec<_> = m.imports().collect();
     assert_eq!(imports.len(), 1);
     assert_eq!(imports[0].name, "host_double");
@@ -88,7 +88,7 @@ fn check_calc(m: &Module<'_>) {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
-    assert_eq!(m.size(), calc::SCRATCH as usize + 16);
+    assert_eq!(m.image_size(), calc::SCRATCH as usize + 16);
 }
 
 #[test]
@@ -197,14 +197,14 @@ fn dynimport_checks_signatures() {
     assert_eq!(dynimport(&m, "add", 0), Some(add), "0 = unchecked");
     assert_eq!(dynimport(&m, "add", signof!("fn(int, int) long")), None);
     assert_eq!(dynimport(&m, "nope", 0), None);
-    let e = m.lookup("add", signof!("fn(uint, uint) uint")).unwrap_err();
+    let e = m.addr("add", signof!("fn(uint, uint) uint")).unwrap_err();
     assert!(
         matches!(&e, Error::SigMismatch { name, .. } if *name == "add"),
         "{e}"
     );
     assert!(e.to_string().starts_with("signature mismatch: add (0x"));
     assert_eq!(
-        m.lookup("nope", 0).unwrap_err().to_string(),
+        m.addr("nope", 0).unwrap_err().to_string(),
         "undefined symbol: nope"
     );
     dynfreeimport(&mut m);
@@ -212,7 +212,7 @@ fn dynimport_checks_signatures() {
     assert_eq!(m.imports().count(), 0);
     // Exports still work after the import table is gone.
     // SAFETY: `add` has this type.
-    let add: FnIII = unsafe { m.import("add", 0) }.unwrap();
+    let add: FnIII = unsafe { m.get_unchecked("add", 0).map(|s| s.into_raw()) }.unwrap();
     assert_eq!(add(40, 2), 42);
 }
 
@@ -308,7 +308,7 @@ fn module_with_a_hash_index() {
     // An index whose tags lie loads (its slots name real exports) but can
     // only make names missing, never find the wrong one.
     let view = dynld::ModuleView::parse(&bytes, &Default::default()).unwrap();
-    let off = view.header().idxoff as usize;
+    let off = view.table_entry(dynld::format::kind::INDEX).unwrap().offset as usize;
     let mut lying = bytes.clone();
     for slot in lying[off..].chunks_exact_mut(8) {
         if slot != [0; 8] {
@@ -342,7 +342,8 @@ fn long_relocation_streams_mix_record_sizes() {
     let (b, fields) = dynld_suite::long_stream(&refs, 1 << 20);
     let bytes = b.build().unwrap();
     let view = dynld::ModuleView::parse(&bytes, &Default::default()).unwrap();
-    let stream = view.header().relsize;
+    let stream = view.table_entry(dynld::format::kind::RELOCS).unwrap().size
+        + view.table_entry(dynld::format::kind::IMPORT_RELOCS).unwrap().size;
     assert!(stream > 16 << 10, "stream of {stream} bytes");
 
     let m = Loader::new(ExportTable::new(&host).unwrap(), &HEAP)
@@ -441,14 +442,14 @@ fn binding_through_the_host_index() {
     // The same imports with their name hashes stored: the index path
     // takes them instead of hashing, the merge skips them.
     let hashed = build(&good, false, true);
-    assert!(hashed.len() == module(&good, false).len() + 8 * good.len());
+    // The hashes and their directory entry.
+    assert!(hashed.len() == module(&good, false).len() + 8 * good.len() + 16);
     assert_eq!(bind(indexed, &hashed), Ok(bound.clone()));
     assert_eq!(bind(plain, &hashed), Ok(bound.clone()));
     // Stored hashes are not trusted: wrong ones (zero, another name's,
     // all ones) anywhere in a batch still bind every import.
     let view = dynld::ModuleView::parse(&hashed, &dynld::Limits::DEFAULT).unwrap();
-    let h = view.header();
-    let at = h.impoff as usize + 12 * h.nimport as usize;
+    let at = view.table_entry(dynld::format::kind::IMPORT_HASHES).unwrap().offset as usize;
     let other = dynld::index::hash(names[200].as_bytes());
     for k in [0, 7, 15, 16, 31, 36] {
         for wrong in [0, other, u64::MAX] {
@@ -523,7 +524,7 @@ fn c_module_binds_through_the_index_with_stored_hashes() {
         .unwrap()
         .bytes;
         let view = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
-        assert_eq!(view.header().nimport, 40);
+        assert_eq!(view.imports().count(), 40);
         assert_eq!(view.import_hashes().is_some(), hashes == IndexMode::Auto);
         if let Some(h) = view.import_hashes() {
             let computed: Vec<u64> = view
@@ -541,7 +542,7 @@ fn c_module_binds_through_the_index_with_stored_hashes() {
             assert_eq!(imp.addr, &values[i] as *const i64 as *const ());
         }
         // SAFETY: the module's C source defines `long sum(void)`.
-        let sum: extern "C" fn() -> i64 = unsafe { m.import("sum", 0) }.unwrap();
+        let sum: extern "C" fn() -> i64 = unsafe { m.get_unchecked("sum", 0).map(|s| s.into_raw()) }.unwrap();
         assert_eq!(sum(), want, "import hashes {hashes:?}");
     }
     assert_eq!(sizes[0], sizes[1] + 8 * 40);

@@ -114,7 +114,7 @@ fn maps() -> Vec<(usize, usize, String, String)> {
 
 /// The mappings covering `m`, and whether any of them maps `file`.
 fn covering(m: &Module<'_>, file: &Path) -> (Vec<(usize, usize, String, String)>, bool) {
-    let (base, end) = (m.base() as usize, m.base() as usize + m.size());
+    let (base, end) = (m.base() as usize, m.base() as usize + m.image_size());
     let v: Vec<_> = maps()
         .into_iter()
         .filter(|&(s, e, _, _)| s < end && e > base)
@@ -126,9 +126,9 @@ fn covering(m: &Module<'_>, file: &Path) -> (Vec<(usize, usize, String, String)>
 fn call(m: &Module<'_>) -> (u64, Vec<u8>, i64) {
     // SAFETY: the module's C source defines these with these types.
     unsafe {
-        let checksum: extern "C" fn() -> u64 = m.import("checksum", 0).unwrap();
-        let mark: extern "C" fn(i32) -> i32 = m.import("mark", 0).unwrap();
-        let bump: extern "C" fn(i64) -> i64 = m.import("bump", 0).unwrap();
+        let checksum: extern "C" fn() -> u64 = m.get_unchecked("checksum", 0).map(|s| s.into_raw()).unwrap();
+        let mark: extern "C" fn(i32) -> i32 = m.get_unchecked("mark", 0).map(|s| s.into_raw()).unwrap();
+        let bump: extern "C" fn(i64) -> i64 = m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap();
         let marks = (0..MARKS as i32).map(|i| mark(i) as u8).collect();
         (checksum(), marks, bump(5))
     }
@@ -136,7 +136,7 @@ fn call(m: &Module<'_>) -> (u64, Vec<u8>, i64) {
 
 fn text(m: &Module<'_>) -> Vec<u8> {
     // SAFETY: the module's text is `m.text()` readable bytes at its base.
-    unsafe { std::slice::from_raw_parts(m.base(), m.text()) }.to_vec()
+    unsafe { std::slice::from_raw_parts(m.base(), m.text_size()) }.to_vec()
 }
 
 fn load(path: &Path, skip: u64) -> Result<Module<'static>, Error> {
@@ -190,7 +190,7 @@ fn large_text_is_mapped_from_the_file() {
     assert_eq!(text(&m), reference);
     assert_eq!(call(&m), want);
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
-    let (base, size) = (m.base() as usize, m.size());
+    let (base, size) = (m.base() as usize, m.image_size());
     drop(m);
     assert!(
         !maps()

@@ -43,7 +43,7 @@ fn mmap_provider_is_w_xor_x() {
         .load(&mut SliceSource::new(&bytes))
         .unwrap();
     let base = m.base() as usize;
-    let end = base + m.size();
+    let end = base + m.image_size();
     let covering: Vec<_> = maps()
         .into_iter()
         .filter(|&(s, e, _)| s < end && e > base)
@@ -66,14 +66,14 @@ fn mmap_provider_is_w_xor_x() {
     // And it runs: module -> host -> module.
     // SAFETY: the calc sample exports twice_plus_one with this type.
     let tpo: extern "C" fn(i32) -> i32 =
-        unsafe { m.import("twice_plus_one", signof!("fn(int) int")).unwrap() };
+        unsafe { m.get_unchecked("twice_plus_one", signof!("fn(int) int")).map(|s| s.into_raw()).unwrap() };
     assert_eq!(tpo(20), 41);
     // Bump the counter, so the next load shows whether data was zeroed
     // and rewritten.
     // SAFETY: the calc sample exports bump with this type.
-    let bump: extern "C" fn(i32) -> i32 = unsafe { m.import("bump", 0).unwrap() };
+    let bump: extern "C" fn(i32) -> i32 = unsafe { m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap() };
     assert_eq!(bump(100), 105);
-    let scratch = m.lookup("scratch", 0).unwrap() as *mut [u8; 16];
+    let scratch = m.addr("scratch", 0).unwrap() as *mut [u8; 16];
     // SAFETY: scratch is 16 writable bytes of the module's bss.
     unsafe { *scratch = [0xaa; 16] };
     drop(m);
@@ -98,9 +98,9 @@ fn mmap_provider_is_w_xor_x() {
     assert_eq!(perms.len(), 1);
     assert_eq!(&perms[0][..3], "r-x");
     // SAFETY: as above.
-    let bump: extern "C" fn(i32) -> i32 = unsafe { m.import("bump", 0).unwrap() };
+    let bump: extern "C" fn(i32) -> i32 = unsafe { m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap() };
     assert_eq!(bump(0), 5, "data rewritten");
-    let scratch = m.lookup("scratch", 0).unwrap() as *const [u8; 16];
+    let scratch = m.addr("scratch", 0).unwrap() as *const [u8; 16];
     // SAFETY: scratch is 16 bytes of the module's bss.
     assert_eq!(unsafe { *scratch }, [0; 16], "bss zeroed");
 }

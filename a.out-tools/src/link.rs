@@ -1224,8 +1224,10 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                         .unwrap_or(1),
                 ) as u32,
         );
-    if !init_targets.is_empty() {
-        b.entry(u32::try_from(backend.code_address(init_at)).map_err(|_| too_big())?);
+    for t in &init_targets {
+        if let Some(Target::Local(v)) = addr(t) {
+            b.init(u32::try_from(backend.code_address(v)).map_err(|_| too_big())?);
+        }
     }
     b.text_file_align(match opts.text_align {
         TextAlign::Auto if arch.word_size() == 8 && img.text.len() >= TEXT_ALIGN_AUTO_MIN => 4096,

@@ -5,7 +5,7 @@ mod run;
 use aout_tools::{exports, link};
 
 use clap::{Parser, Subcommand};
-use dynld::{arch, Limits, ModuleView};
+use dynld::{arch, format, Limits, ModuleView};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -109,8 +109,8 @@ fn view<'a>(path: &Path, bytes: &'a [u8]) -> Result<ModuleView<'a>, String> {
 /// `T` for text, `D` for data, `B` for bss.
 fn kind(v: &ModuleView<'_>, value: u32) -> char {
     let value = value as usize;
-    let dataoff = v.header().dataoff as usize;
-    if value < v.exec().text as usize {
+    let dataoff = v.data_offset();
+    if value < v.text_size() {
         'T'
     } else if value < dataoff + v.exec().data as usize {
         'D'
@@ -143,47 +143,73 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     println!("bss     {:#x} ({} bytes)", e.bss, e.bss);
     println!("image   {} bytes, align {}", v.image_size(), h.align);
     println!(
-        "flags   {:#x}, extension header {} bytes",
-        h.flags, h.hdrsize
+        "flags   {:#x}, extension header {} bytes, {} tables",
+        h.flags, h.hdrsize, h.ntable
     );
-    match v.entry() {
-        Some(x) => println!("entry   {x:#x}"),
-        None => println!("entry   none"),
+    for t in v.tables() {
+        let name = if format::kind::known(t.kind) {
+            format::kind::name(t.kind).to_owned()
+        } else {
+            format!("kind {} (unknown, optional)", t.kind)
+        };
+        println!(
+            "  {name:<20} {:>8} bytes at {:#x}, {} entries{}",
+            t.size,
+            t.offset,
+            t.count,
+            if t.flags & format::TABLE_REQUIRED != 0 {
+                ", required"
+            } else {
+                ""
+            }
+        );
     }
-    println!("exports {} (table at {:#x})", h.nexport, h.expoff);
-    println!("imports {} (table at {:#x})", h.nimport, h.impoff);
-    if let (Some(hashes), Some(at)) = (v.import_hashes(), v.import_hashes_offset()) {
+    let (nexport, nimport) = (v.exports().count(), v.imports().count());
+    println!("exports {nexport}");
+    println!("imports {nimport}");
+    if let Some(hashes) = v.import_hashes() {
         let wrong = v
             .imports()
             .zip(hashes)
             .filter(|(i, h)| dynld::index::hash(i.name.as_bytes()) != *h)
             .count();
         println!(
-            "hashes  {} import name hash{} at {:#x}{}",
-            h.nimport,
-            if h.nimport == 1 { "" } else { "es" },
-            at,
+            "hashes  {nimport} import name hash{}{}",
+            if nimport == 1 { "" } else { "es" },
             match wrong {
                 0 => String::new(),
                 n => format!(", {n} of them wrong (the loader hashes those names itself)"),
             }
         );
     }
-    println!("strings {} bytes at {:#x}", h.strsize, h.stroff);
+    let offsets = |it: &mut dyn Iterator<Item = u32>| {
+        it.map(|o| format!("{o:#x}")).collect::<Vec<_>>().join(" ")
+    };
+    let (init, fini) = (v.init_offsets().count(), v.fini_offsets().count());
+    match init {
+        0 => println!("init    none"),
+        n => println!("init    {n}: {}", offsets(&mut v.init_offsets())),
+    }
+    match fini {
+        0 => println!("fini    none"),
+        n => println!("fini    {n}: {}", offsets(&mut v.fini_offsets())),
+    }
+    let typed = v.exports().chain(v.imports()).filter(|s| s.desc.is_some()).count();
+    if typed != 0 {
+        println!("types   {typed} of {} symbols described", nexport + nimport);
+    }
     println!(
-        "relocs  {} in {} bytes at {:#x}",
-        h.nreloc, h.relsize, h.reloff
+        "relocs  {} base, {} import",
+        v.relocs().count(),
+        v.import_relocs().count()
     );
     match v.index_slots() {
         0 => println!("index   none"),
-        n => println!(
-            "index   {n} slots in {} bytes at {:#x}",
-            h.idxsize, h.idxoff
-        ),
+        n => println!("index   {n} slots"),
     }
     let modes = arch::modes(v.arch());
     let mut counts = vec![0usize; modes.len()];
-    for r in v.relocs() {
+    for (r, _) in v.all_relocs() {
         if let Some(i) = modes.iter().position(|m| m.number == r.mode) {
             counts[i] += 1;
         }
@@ -195,8 +221,8 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     }
     if relocs {
         let imports: Vec<_> = v.imports().collect();
-        for r in v.relocs() {
-            let name = arch::mode(v.arch(), r.mode).map_or("?", |m| m.name);
+        for (r, mode) in v.all_relocs() {
+            let name = mode.name;
             match r.import {
                 Some(i) => println!(
                     "{:08x} {name:<12} {}",

@@ -119,15 +119,10 @@ fn load(path: &Path, syms: &[Dynsym<'static>]) -> Result<Module<'static>, String
         Some(s) => t.with_index(s).map_err(|e| e.to_string())?,
         None => t,
     };
-    let m = Loader::new(t, &MMAP)
+    let mut m = Loader::new(t, &MMAP)
         .load(&mut src)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(init) = m.entry() {
-        // SAFETY: a module's entry is its linker-made init function, which
-        // takes no arguments and returns nothing.
-        let f: extern "C" fn() = unsafe { std::mem::transmute(init) };
-        f();
-    }
+    m.init();
     Ok(m)
 }
 
@@ -157,7 +152,7 @@ pub fn run(
     }
     let m = load(module, &table(&map))?;
     let addr = m
-        .lookup(function, 0)
+        .addr(function, 0)
         .map_err(|e| format!("{}: {e}", module.display()))?;
     let mut a = [0i64; 6];
     a[..args.len()].copy_from_slice(args);

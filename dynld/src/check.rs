@@ -1,17 +1,20 @@
-//! The checks every reader of a module makes: headers, tables, relocations.
+//! The checks every reader of a module makes: headers, the table
+//! directory, names, tables and relocations.
 //!
 //! The streaming loader and the in-memory [`ModuleView`](crate::ModuleView)
 //! both go through these functions, so a module that one accepts the other
-//! accepts too.
+//! accepts too. Nothing here reads a source or touches memory: each
+//! function takes bytes already read and says what is wrong with them.
 
 use crate::arch::{self, Mode};
 use crate::error::{Error, NameProblem, SymName, Table};
 use crate::format::{
-    align_up, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, DYN_MAGIC,
-    FLAGS_KNOWN, FLAG_IMPORT_HASHES, MAX_ALIGN, NO_ENTRY, RELOC_MAX_BYTES, VERSION,
+    align_up, kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, TableEntry,
+    TypeEntry, DYN_MAGIC, FLAGS_KNOWN, FLAG_LOW2G, FUNC_ENTRY_SIZE, MAX_ALIGN, MAX_TABLES,
+    NO_ENTRY, RELOC_MAX_BYTES, TABLE_REQUIRED, VERSION,
 };
 use crate::index;
-use crate::load::Limits;
+use crate::limits::Limits;
 use core::cmp::Ordering;
 
 pub(crate) fn bad(what: &'static str) -> Error {
@@ -49,23 +52,324 @@ pub(crate) fn arch_of(exec: &Exec) -> Result<Arch, Error> {
     Arch::from_magic(exec.magic).ok_or(Error::BadMagic { magic: exec.magic })
 }
 
-/// Checks the fat header's 64-bit entry against the 32-bit one.
-pub(crate) fn fat_entry(exec: &Exec, fat: [u8; 8]) -> Result<(), Error> {
-    let want = if exec.entry == NO_ENTRY {
-        u64::MAX
-    } else {
-        exec.entry.into()
-    };
-    if u64::from_be_bytes(fat) != want {
-        return Err(bad("64-bit entry disagrees with entry"));
+/// Checks the fat header's 64-bit entry: all ones, as the 32-bit one.
+pub(crate) fn fat_entry(fat: [u8; 8]) -> Result<(), Error> {
+    if u64::from_be_bytes(fat) != u64::MAX {
+        return Err(bad("entry must be all ones (constructors are a table)"));
     }
     Ok(())
 }
 
-/// Where a module's parts are: in the file, and in its memory block
-/// (image, then strings, exports, imports, bindings).
+/// One table as the directory places it in the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Part {
+    /// File offset (from the module's first byte).
+    pub off: u64,
+    /// Bytes.
+    pub size: usize,
+    /// Records (0 for the string table).
+    pub count: usize,
+}
+
+impl Part {
+    fn of(e: &TableEntry) -> Part {
+        Part {
+            off: e.offset.into(),
+            size: e.size as usize,
+            count: e.count as usize,
+        }
+    }
+}
+
+/// What the headers and the directory say, checked: where each part of
+/// the module lies in the file. Memory offsets are [`Placement`]'s.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Layout {
+pub(crate) struct Header {
+    pub arch: Arch,
+    pub text: usize,
+    pub dataoff: usize,
+    pub data: usize,
+    pub bss: usize,
+    /// Text, padding, data and bss.
+    pub image: usize,
+    /// Alignment the image base needs.
+    pub align: usize,
+    /// The image must lie below 2 GiB.
+    pub low: bool,
+    /// File offset of the text.
+    pub textoff: u64,
+    /// The tables this version defines; empty where the module has none.
+    pub strings: Part,
+    pub exports: Part,
+    pub imports: Part,
+    pub hashes: Part,
+    pub relocs: Part,
+    pub import_relocs: Part,
+    pub index: Part,
+    pub init: Part,
+    pub fini: Part,
+    pub types: Part,
+    /// Where the last table ends in the file (at least the data's end).
+    pub end: u64,
+}
+
+impl Header {
+    /// The tables in file order, optional unknown ones included as kind 0.
+    pub fn tables(&self) -> impl Iterator<Item = (u16, Part)> + '_ {
+        let mut t = [
+            (kind::STRINGS, self.strings),
+            (kind::EXPORTS, self.exports),
+            (kind::IMPORTS, self.imports),
+            (kind::IMPORT_HASHES, self.hashes),
+            (kind::RELOCS, self.relocs),
+            (kind::IMPORT_RELOCS, self.import_relocs),
+            (kind::INDEX, self.index),
+            (kind::INIT, self.init),
+            (kind::FINI, self.fini),
+            (kind::TYPES, self.types),
+        ];
+        t.sort_unstable_by_key(|(_, p)| p.off);
+        t.into_iter().filter(|(_, p)| p.size != 0)
+    }
+}
+
+/// What a truncation error says it was reading, for table `kind`.
+pub(crate) const fn reading(kind: u16) -> &'static str {
+    match kind {
+        kind::STRINGS => "string table",
+        kind::EXPORTS => "export table",
+        kind::IMPORTS => "import table",
+        kind::IMPORT_HASHES => "import hashes",
+        kind::RELOCS => "relocations",
+        kind::IMPORT_RELOCS => "import relocations",
+        kind::INDEX => "hash index",
+        kind::INIT => "constructors",
+        kind::FINI => "destructors",
+        kind::TYPES => "type descriptions",
+        _ => "table",
+    }
+}
+
+/// The first part of the module, in file order, that does not end within
+/// `avail` bytes of its start: what a loader reading a source of that
+/// length would find truncated.
+pub(crate) fn first_short(h: &Header, avail: u64) -> Option<&'static str> {
+    let text_end = h.textoff + h.text as u64;
+    if h.text != 0 && text_end > avail {
+        return Some("text");
+    }
+    if h.data != 0 && text_end + h.data as u64 > avail {
+        return Some("data");
+    }
+    h.tables()
+        .find(|(_, p)| p.off + p.size as u64 > avail)
+        .map(|(k, _)| reading(k))
+}
+
+/// Bytes of the directory `h` announces, checked against the limits
+/// before the loader reads it.
+pub(crate) fn directory_size(h: &Dynhdr, lim: &Limits) -> Result<usize, Error> {
+    if h.version != VERSION {
+        return Err(Error::BadVersion { version: h.version });
+    }
+    if h.ntable > MAX_TABLES {
+        return Err(Error::Limit {
+            what: "table count",
+            count: h.ntable.into(),
+            max: MAX_TABLES.into(),
+        });
+    }
+    let need = Dynhdr::SIZE + h.ntable as usize * TableEntry::SIZE;
+    if (h.hdrsize as usize) < need || h.hdrsize > lim.max_header {
+        return Err(bad("extension header size"));
+    }
+    Ok(h.ntable as usize * TableEntry::SIZE)
+}
+
+/// The table of `kind`, for error messages.
+fn table_error(kind: u16, what: &'static str) -> Error {
+    Error::BadTable { kind, what }
+}
+
+/// Checks the headers and the directory (`dir`, the raw entries);
+/// `exec_size` is the bytes before the extension header.
+pub(crate) fn header(
+    arch: Arch,
+    exec: &Exec,
+    h: &Dynhdr,
+    dir: &[u8],
+    lim: &Limits,
+) -> Result<Header, Error> {
+    directory_size(h, lim)?;
+    if h.flags & !FLAGS_KNOWN != 0 {
+        return Err(bad("unknown flags"));
+    }
+    if exec.syms != 0 || exec.spsz != 0 || exec.pcsz != 0 {
+        return Err(bad("syms, spsz and pcsz must be 0"));
+    }
+    if exec.entry != NO_ENTRY {
+        return Err(bad("entry must be all ones (constructors are a table)"));
+    }
+    if !h.align.is_power_of_two() || h.align > MAX_ALIGN {
+        return Err(bad("alignment"));
+    }
+    if h.dataoff < exec.text {
+        return Err(bad("data overlaps text"));
+    }
+    let image = u64::from(h.dataoff) + u64::from(exec.data) + u64::from(exec.bss);
+    if lim.max_size != 0 && image > lim.max_size {
+        return Err(Error::TooBig {
+            size: image,
+            max: lim.max_size,
+        });
+    }
+    let textoff = arch.exec_size() as u64 + u64::from(h.hdrsize);
+    let data_end = textoff + u64::from(exec.text) + u64::from(exec.data);
+    let mut hd = Header {
+        arch,
+        text: exec.text as usize,
+        dataoff: h.dataoff as usize,
+        data: exec.data as usize,
+        bss: exec.bss as usize,
+        image: size(image)?,
+        align: h.align as usize,
+        low: h.flags & FLAG_LOW2G != 0,
+        textoff,
+        strings: Part::default(),
+        exports: Part::default(),
+        imports: Part::default(),
+        hashes: Part::default(),
+        relocs: Part::default(),
+        import_relocs: Part::default(),
+        index: Part::default(),
+        init: Part::default(),
+        fini: Part::default(),
+        types: Part::default(),
+        end: data_end,
+    };
+    let mut seen = 0u32;
+    for raw in dir.chunks_exact(TableEntry::SIZE) {
+        let e = TableEntry::parse(raw).ok_or(bad("table directory"))?;
+        if e.flags & !TABLE_REQUIRED != 0 {
+            return Err(table_error(e.kind, "unknown table flags"));
+        }
+        let required = e.flags & TABLE_REQUIRED != 0;
+        if !kind::known(e.kind) {
+            if required {
+                return Err(Error::UnknownTable { kind: e.kind });
+            }
+        } else {
+            if required != kind::required(e.kind) {
+                return Err(table_error(e.kind, "required flag disagrees with the kind"));
+            }
+            if seen & 1 << e.kind != 0 {
+                return Err(table_error(e.kind, "listed twice in the directory"));
+            }
+            seen |= 1 << e.kind;
+        }
+        if e.size == 0 {
+            return Err(table_error(e.kind, "empty table in the directory"));
+        }
+        let off = u64::from(e.offset);
+        if off < hd.end {
+            return Err(table_error(
+                e.kind,
+                "out of order, or overlapping the part before it",
+            ));
+        }
+        hd.end = off + u64::from(e.size);
+        let p = Part::of(&e);
+        match e.kind {
+            kind::STRINGS => {
+                if e.count != 0 {
+                    return Err(table_error(e.kind, "string table with a count"));
+                }
+                limit("string table size", e.size, lim.max_strings)?;
+                hd.strings = p;
+            }
+            kind::EXPORTS => {
+                limit("export count", e.count, lim.max_exports)?;
+                hd.exports = sized(e, ExpEntry::SIZE)?;
+            }
+            kind::IMPORTS => {
+                limit("import count", e.count, lim.max_imports)?;
+                hd.imports = sized(e, ImpEntry::SIZE)?;
+            }
+            kind::IMPORT_HASHES => hd.hashes = sized(e, 8)?,
+            kind::RELOCS | kind::IMPORT_RELOCS => {
+                limit("relocation count", e.count, lim.max_relocs)?;
+                let n = u64::from(e.count);
+                let sz = u64::from(e.size);
+                if sz < 2 * n || sz > RELOC_MAX_BYTES as u64 * n {
+                    return Err(table_error(e.kind, "size disagrees with the count"));
+                }
+                if e.kind == kind::RELOCS {
+                    hd.relocs = p;
+                } else {
+                    hd.import_relocs = p;
+                }
+            }
+            kind::INDEX => hd.index = sized(e, 8)?,
+            kind::INIT | kind::FINI => {
+                limit("constructor count", e.count, lim.max_relocs)?;
+                let t = sized(e, FUNC_ENTRY_SIZE)?;
+                if e.kind == kind::INIT {
+                    hd.init = t;
+                } else {
+                    hd.fini = t;
+                }
+            }
+            kind::TYPES => hd.types = sized(e, TypeEntry::SIZE)?,
+            _ => {}
+        }
+    }
+    let (nexport, nimport) = (hd.exports.count, hd.imports.count);
+    if hd.hashes.size != 0 && hd.hashes.count != nimport {
+        return Err(table_error(kind::IMPORT_HASHES, "not one hash per import"));
+    }
+    if hd.types.size != 0 && hd.types.count != nexport + nimport {
+        return Err(table_error(kind::TYPES, "not one entry per symbol"));
+    }
+    if (hd.exports.size != 0 || hd.imports.size != 0 || hd.types.size != 0)
+        && hd.strings.size == 0
+    {
+        return Err(table_error(kind::STRINGS, "symbols without a string table"));
+    }
+    // The index: a power of two of 8-byte slots, more than there are
+    // exports and at most twice what the writer makes.
+    if hd.index.size != 0 {
+        let slots = hd.index.count;
+        if !slots.is_power_of_two()
+            || slots <= nexport
+            || slots > index::slots_for(nexport).saturating_mul(2)
+        {
+            return Err(Error::BadIndex {
+                table: Table::Export,
+                what: "slot count not a power of two, or too small or too large",
+            });
+        }
+    }
+    Ok(hd)
+}
+
+/// A table of `count` records of `rec` bytes.
+fn sized(e: TableEntry, rec: usize) -> Result<Part, Error> {
+    if (e.count as u64) * (rec as u64) != u64::from(e.size) {
+        return Err(table_error(e.kind, "size disagrees with the count"));
+    }
+    Ok(Part::of(&e))
+}
+
+/// Where a loaded module's parts lie in its memory region:
+///
+/// ```text
+/// image | strings | exports | index | types | init | fini || imports | import relocs | bindings
+/// ```
+///
+/// Everything before `imps` stays for the module's life; from `imps` on is
+/// what [`Module::free_imports`](crate::Module::free_imports) gives back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Placement {
     pub text: usize,
     pub dataoff: usize,
     pub data: usize,
@@ -75,167 +379,92 @@ pub(crate) struct Layout {
     pub strsize: usize,
     pub exps: usize,
     pub nexport: usize,
+    pub idx: usize,
+    pub slots: usize,
+    pub types: usize,
+    /// Type descriptions are present.
+    pub has_types: bool,
+    pub init: usize,
+    pub ninit: usize,
+    pub fini: usize,
+    pub nfini: usize,
     pub imps: usize,
     pub nimport: usize,
-    /// The import table is followed by the imports' name hashes
-    /// (`FLAG_IMPORT_HASHES`), `8 * nimport` bytes.
-    pub import_hashes: bool,
+    pub irel: usize,
+    pub irelsize: usize,
+    pub nirel: usize,
     pub binds: usize,
     pub total: usize,
-    pub nreloc: usize,
-    /// Bytes from the module's start to the text.
-    pub textoff: u64,
-    pub stroff: u64,
-    pub expoff: u64,
-    pub impoff: u64,
-    pub reloff: u64,
-    pub relsize: u64,
-    /// The hash index: file offset, bytes (0 = none), and place in memory
-    /// (after the bindings).
-    pub idxoff: u64,
-    pub idxsize: usize,
-    pub idx: usize,
-    pub entry: Option<u32>,
     /// The image must lie below 2 GiB.
     pub low: bool,
+    /// Alignment the region needs.
+    pub align: usize,
 }
 
-impl Layout {
-    pub fn exp_bytes(&self) -> usize {
-        self.nexport * ExpEntry::SIZE
-    }
-    pub fn imp_bytes(&self) -> usize {
-        self.nimport * ImpEntry::SIZE
-    }
-    /// Where the import hashes start in the file (right after the import
-    /// table), and their bytes (0 when the module has none).
-    pub fn import_hashes_at(&self) -> (u64, usize) {
-        let len = if self.import_hashes {
-            8 * self.nimport
-        } else {
-            0
-        };
-        (self.impoff + self.imp_bytes() as u64, len)
-    }
-}
+/// Bytes of one import's binding: its address and its provider.
+pub(crate) const BINDING_SIZE: usize = 16;
 
-/// Checks the headers; `hdrlen` is the bytes before the extension header.
-pub(crate) fn layout(exec: &Exec, h: &Dynhdr, hdrlen: u64, lim: &Limits) -> Result<Layout, Error> {
-    if h.version != VERSION {
-        return Err(Error::BadVersion { version: h.version });
-    }
-    if (h.hdrsize as usize) < Dynhdr::SIZE || h.hdrsize > lim.max_header {
-        return Err(bad("extension header size"));
-    }
-    if h.flags & !FLAGS_KNOWN != 0 {
-        return Err(bad("unknown flags"));
-    }
-    if exec.syms != 0 || exec.spsz != 0 || exec.pcsz != 0 {
-        return Err(bad("syms, spsz and pcsz must be 0"));
-    }
-    if !h.align.is_power_of_two() || h.align > MAX_ALIGN {
-        return Err(bad("alignment"));
-    }
-    if h.dataoff < exec.text {
-        return Err(bad("data overlaps text"));
-    }
-    if exec.entry != NO_ENTRY && exec.entry >= exec.text {
-        return Err(bad("entry outside text"));
-    }
-    let image = u64::from(h.dataoff) + u64::from(exec.data) + u64::from(exec.bss);
-    if lim.max_size != 0 && image > lim.max_size {
-        return Err(Error::TooBig {
-            size: image,
-            max: lim.max_size,
-        });
-    }
-    let nexport = limit("export count", h.nexport, lim.max_exports)?;
-    let nimport = limit("import count", h.nimport, lim.max_imports)?;
-    let nreloc = limit("relocation count", h.nreloc, lim.max_relocs)?;
-    let strsize = limit("string table size", h.strsize, lim.max_strings)?;
-
-    // The file's parts come in order, each after the last.
-    let textoff = hdrlen + u64::from(h.hdrsize);
-    let data_end = textoff + u64::from(exec.text) + u64::from(exec.data);
-    let exp_bytes = nexport as u64 * ExpEntry::SIZE as u64;
-    let imp_bytes = nimport as u64 * ImpEntry::SIZE as u64;
-    let import_hashes = h.flags & FLAG_IMPORT_HASHES != 0;
-    let hash_bytes = if import_hashes { 8 * nimport as u64 } else { 0 };
-    let (stroff, expoff, impoff, reloff) = (
-        u64::from(h.stroff),
-        u64::from(h.expoff),
-        u64::from(h.impoff),
-        u64::from(h.reloff),
-    );
-    if stroff < data_end
-        || expoff < stroff + strsize as u64
-        || impoff < expoff + exp_bytes
-        || reloff < impoff + imp_bytes + hash_bytes
-    {
-        return Err(bad("tables out of order or overlapping"));
-    }
-    let relsize = u64::from(h.relsize);
-    if relsize < 2 * nreloc as u64 || relsize > RELOC_MAX_BYTES as u64 * nreloc as u64 {
-        return Err(bad("relocation stream size disagrees with count"));
-    }
-    // The index, if any, comes last: a power of two of 8-byte slots, more
-    // than there are exports and at most twice what the writer makes.
-    let (idxoff, idxsize) = (u64::from(h.idxoff), h.idxsize as usize);
-    if idxsize == 0 {
-        if idxoff != 0 {
-            return Err(bad("index offset without an index"));
-        }
-    } else {
-        let slots = idxsize / 8;
-        if idxsize % 8 != 0
-            || !slots.is_power_of_two()
-            || slots <= nexport
-            || slots > index::slots_for(nexport).saturating_mul(2)
-        {
-            return Err(Error::BadIndex {
-                table: Table::Export,
-                what: "slot count not a power of two, or too small or too large",
-            });
-        }
-        if idxoff < reloff + relsize {
-            return Err(bad("tables out of order or overlapping"));
-        }
+impl Placement {
+    /// The memory layout of a module with header `h`.
+    pub fn of(h: &Header) -> Result<Placement, Error> {
+        let at = |v: u64| size(v);
+        let strs = align_up(h.image as u64, 8).ok_or(bad("size"))?;
+        let exps = strs + h.strings.size as u64;
+        let idx = align_up(exps + h.exports.size as u64, 8).ok_or(bad("size"))?;
+        let types = idx + h.index.size as u64;
+        let init = types + h.types.size as u64;
+        let fini = init + h.init.size as u64;
+        let imps = fini + h.fini.size as u64;
+        let irel = imps + h.imports.size as u64;
+        let binds = align_up(irel + h.import_relocs.size as u64, 8).ok_or(bad("size"))?;
+        let total = binds + (BINDING_SIZE * h.imports.count) as u64;
+        Ok(Placement {
+            text: h.text,
+            dataoff: h.dataoff,
+            data: h.data,
+            bss: h.bss,
+            image: h.image,
+            strs: at(strs)?,
+            strsize: h.strings.size,
+            exps: at(exps)?,
+            nexport: h.exports.count,
+            idx: at(idx)?,
+            slots: h.index.count,
+            types: at(types)?,
+            has_types: h.types.size != 0,
+            init: at(init)?,
+            ninit: h.init.count,
+            fini: at(fini)?,
+            nfini: h.fini.count,
+            imps: at(imps)?,
+            nimport: h.imports.count,
+            irel: at(irel)?,
+            irelsize: h.import_relocs.size,
+            nirel: h.import_relocs.count,
+            binds: at(binds)?,
+            total: at(total)?,
+            low: h.low,
+            align: h.align.max(8),
+        })
     }
 
-    let strs = align_up(image, 8).ok_or(bad("size"))?;
-    let exps = strs + strsize as u64;
-    let imps = exps + exp_bytes;
-    let binds = align_up(imps + imp_bytes, 8).ok_or(bad("size"))?;
-    let idx = binds + 8 * nimport as u64;
-    let total = idx + idxsize as u64;
-    Ok(Layout {
-        text: exec.text as usize,
-        dataoff: h.dataoff as usize,
-        data: exec.data as usize,
-        bss: exec.bss as usize,
-        image: size(image)?,
-        strs: size(strs)?,
-        strsize,
-        exps: size(exps)?,
-        nexport,
-        imps: size(imps)?,
-        nimport,
-        import_hashes,
-        binds: size(binds)?,
-        total: size(total)?,
-        nreloc,
-        textoff,
-        stroff,
-        expoff,
-        impoff,
-        reloff,
-        relsize,
-        idxoff,
-        idxsize,
-        idx: size(idx)?,
-        entry: (exec.entry != NO_ENTRY).then_some(exec.entry),
-        low: h.flags & crate::format::FLAG_LOW2G != 0,
-    })
+    /// Where table `kind` goes in memory, if the loader keeps it.
+    pub fn place(&self, kind: u16) -> Option<usize> {
+        Some(match kind {
+            kind::STRINGS => self.strs,
+            kind::EXPORTS => self.exps,
+            kind::INDEX => self.idx,
+            kind::TYPES => self.types,
+            kind::INIT => self.init,
+            kind::FINI => self.fini,
+            kind::IMPORTS => self.imps,
+            kind::IMPORT_RELOCS => self.irel,
+            // Import hashes wait in the bindings' place until binding
+            // reads them; the bindings are written over them.
+            kind::IMPORT_HASHES => self.binds + BINDING_SIZE / 2 * self.nimport,
+            _ => return None,
+        })
+    }
 }
 
 /// The bytes of the name at `off`/`len` in `strs`: checked present,
@@ -278,17 +507,11 @@ pub(crate) fn import_bytes<'a>(
     i: usize,
     lim: &Limits,
 ) -> Result<(&'a [u8], ImpEntry), Error> {
-    // Read the three words in place (the hot path of binding).
     let at = i.saturating_mul(ImpEntry::SIZE);
     let e = raw
         .get(at..at.saturating_add(ImpEntry::SIZE))
+        .and_then(ImpEntry::parse)
         .ok_or(bad("table entry"))?;
-    let word = |k: usize| u32::from_be_bytes([e[k], e[k + 1], e[k + 2], e[k + 3]]);
-    let e = ImpEntry {
-        name: word(0),
-        namelen: word(4),
-        sig: word(8),
-    };
     let b = name_bytes(strs, e.name, e.namelen, lim.max_name, Table::Import, i)?;
     Ok((b, e))
 }
@@ -313,18 +536,27 @@ pub(crate) fn import_fast<'a>(
     Some((strs.get(off..off.checked_add(len as usize)?)?, word(8)))
 }
 
+/// Import `i`'s name, fully checked.
+pub(crate) fn import_name<'a>(
+    strs: &'a [u8],
+    raw: &[u8],
+    i: usize,
+    lim: &Limits,
+) -> Result<&'a str, Error> {
+    let (_, e) = import_bytes(strs, raw, i, lim)?;
+    name_at(strs, e.name, e.namelen, lim.max_name, Table::Import, i)
+}
+
 /// Why import `i` did not bind, the earlier ones having bound in order:
 /// its name is malformed, out of order, or not exported.
 pub(crate) fn import_error(strs: &[u8], raw: &[u8], i: usize, lim: &Limits) -> Error {
-    let entry = |i: usize| -> Result<&str, Error> {
-        let (_, e) = import_bytes(strs, raw, i, lim)?;
-        name_at(strs, e.name, e.namelen, lim.max_name, Table::Import, i)
-    };
-    let name = match entry(i) {
+    let name = match import_name(strs, raw, i, lim) {
         Ok(n) => n,
         Err(e) => return e,
     };
-    let prev = i.checked_sub(1).and_then(|p| entry(p).ok());
+    let prev = i
+        .checked_sub(1)
+        .and_then(|p| import_name(strs, raw, p, lim).ok());
     if let Err(e) = check_order(Table::Import, prev, name) {
         return e;
     }
@@ -402,10 +634,10 @@ impl<'a, T> Iterator for Entries<'a, T> {
 pub(crate) fn exports<'a>(
     strs: &'a [u8],
     raw: &'a [u8],
-    lay: &Layout,
+    h: &Header,
     lim: &Limits,
 ) -> impl Iterator<Item = Result<(&'a str, ExpEntry), Error>> + 'a {
-    let lay = *lay;
+    let (image, text, dataoff) = (h.image, h.text, h.dataoff);
     Entries {
         strs,
         raw: raw.chunks_exact(ExpEntry::SIZE),
@@ -419,7 +651,7 @@ pub(crate) fn exports<'a>(
     .map(move |r| {
         let (name, e) = r?;
         let v = e.value as usize;
-        if v >= lay.image || (v >= lay.text && v < lay.dataoff) {
+        if v >= image || (v >= text && v < dataoff) {
             return Err(Error::BadExport {
                 name: SymName::new(name),
                 value: e.value,
@@ -464,80 +696,238 @@ pub(crate) fn index(raw: &[u8], nexport: usize) -> Result<(), Error> {
         .map_err(|e| e.at(Table::Export))
 }
 
-/// Decodes relocation `index` from the front of `b`; returns the record and
-/// the bytes it took.
-#[inline]
-pub(crate) fn decode_reloc(b: &[u8], prev: u32, index: u32) -> Result<(Reloc, usize), Error> {
-    Reloc::decode(b, prev).map_err(|e| match e {
-        RelocDecodeError::Short => Error::BadReloc {
-            index,
-            what: "record runs past the end of the stream",
-        },
-        RelocDecodeError::BadWidth => Error::BadReloc {
-            index,
-            what: "reserved offset width",
-        },
-        RelocDecodeError::Overflow => Error::RelocOutOfImage {
-            index,
-            offset: u32::MAX,
-        },
-    })
+/// Entry `i` of a constructor or destructor table: an image offset.
+pub(crate) fn func(raw: &[u8], i: usize) -> Option<u32> {
+    let at = i.checked_mul(FUNC_ENTRY_SIZE)?;
+    let b = raw.get(at..at.checked_add(FUNC_ENTRY_SIZE)?)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Checks relocation `index` against the architecture, the layout and the
-/// end of the previous field; returns its mode.
-#[inline]
-pub(crate) fn reloc(
-    arch: Arch,
-    lay: &Layout,
-    r: &Reloc,
-    index: u32,
-    prev_end: u64,
-) -> Result<&'static Mode, Error> {
-    let mode = arch::mode(arch, r.mode).ok_or(Error::BadRelocMode {
-        index,
-        mode: r.mode,
-        arch,
-    })?;
-    let off = u64::from(r.offset);
-    if index > 0 && off < prev_end {
-        return Err(Error::BadReloc {
-            index,
-            what: "out of order or overlapping the previous one",
-        });
+/// Checks a constructor or destructor table: every entry in the text.
+pub(crate) fn funcs(kind: u16, raw: &[u8], text: usize) -> Result<(), Error> {
+    for i in 0..raw.len() / FUNC_ENTRY_SIZE {
+        let off = func(raw, i).ok_or(table_error(kind, "entry"))?;
+        if off as usize >= text {
+            return Err(Error::BadFunction {
+                kind,
+                index: i as u32,
+                value: off,
+            });
+        }
     }
-    let end = off + mode.width as u64;
-    let in_text = end <= lay.text as u64;
-    let in_data = off >= lay.dataoff as u64 && end <= (lay.dataoff + lay.data) as u64;
-    if !in_text && !in_data {
-        return Err(Error::RelocOutOfImage {
-            index,
-            offset: r.offset,
-        });
+    Ok(())
+}
+
+/// Type description `i` (exports first, then imports): a string of the
+/// string table, or `None` (no description, or a malformed one).
+pub(crate) fn type_desc<'a>(raw: &[u8], strs: &'a [u8], i: usize) -> Option<&'a str> {
+    let at = i.checked_mul(TypeEntry::SIZE)?;
+    let e = TypeEntry::parse(raw.get(at..at.checked_add(TypeEntry::SIZE)?)?)?;
+    if e.len == 0 {
+        return None;
     }
-    match (mode.import, r.import) {
-        (false, None) => Ok(mode),
-        (true, Some(i)) if (i as usize) < lay.nimport => Ok(mode),
-        (true, Some(i)) => Err(Error::BadImportIndex {
+    let b = strs.get(e.name as usize..(e.name as usize).checked_add(e.len as usize)?)?;
+    core::str::from_utf8(b).ok()
+}
+
+/// Checks the type descriptions: each lies in the string table and is
+/// UTF-8. Whether it hashes to its symbol's signature is checked where it
+/// is shown: one that does not is not shown.
+pub(crate) fn types(raw: &[u8], strs: &[u8]) -> Result<(), Error> {
+    for (i, rec) in raw.chunks_exact(TypeEntry::SIZE).enumerate() {
+        let e = TypeEntry::parse(rec).ok_or(table_error(kind::TYPES, "entry"))?;
+        if e.len != 0 && type_desc(raw, strs, i).is_none() {
+            return Err(table_error(
+                kind::TYPES,
+                "description outside the string table, or not UTF-8",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which relocation table a record comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stream {
+    /// Modes that add the load base.
+    Base,
+    /// Modes that add an import's address.
+    Import,
+}
+
+/// Decodes and checks one relocation stream, record by record: the one
+/// walker the loader, [`ModuleView`](crate::ModuleView) and the tool
+/// share.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Walker {
+    pub arch: Arch,
+    pub stream: Stream,
+    pub text: usize,
+    pub dataoff: usize,
+    pub data_end: usize,
+    pub nimport: usize,
+    pub count: usize,
+    /// Records decoded so far.
+    pub index: u32,
+    /// Offset of the last record's field, and where it ends.
+    pub prev_off: u32,
+    pub prev_end: u64,
+}
+
+impl Walker {
+    pub fn new(h: &Header, stream: Stream) -> Walker {
+        Walker {
+            arch: h.arch,
+            stream,
+            text: h.text,
+            dataoff: h.dataoff,
+            data_end: h.dataoff + h.data,
+            nimport: h.imports.count,
+            count: match stream {
+                Stream::Base => h.relocs.count,
+                Stream::Import => h.import_relocs.count,
+            },
+            index: 0,
+            prev_off: 0,
+            prev_end: 0,
+        }
+    }
+
+    /// A walker over the import relocations a module kept in memory.
+    pub fn kept(p: &Placement, arch: Arch) -> Walker {
+        Walker {
+            arch,
+            stream: Stream::Import,
+            text: p.text,
+            dataoff: p.dataoff,
+            data_end: p.dataoff + p.data,
+            nimport: p.nimport,
+            count: p.nirel,
+            index: 0,
+            prev_off: 0,
+            prev_end: 0,
+        }
+    }
+
+    /// Whether every record has been decoded.
+    pub fn done(&self) -> bool {
+        self.index as usize >= self.count
+    }
+
+    /// Decodes the next record from the front of `b` and checks it;
+    /// returns it, its mode and the bytes it took.
+    #[inline]
+    pub fn next(&mut self, b: &[u8]) -> Result<(Reloc, &'static Mode, usize), Error> {
+        let index = self.index;
+        let (r, used) = Reloc::decode(b, self.prev_off).map_err(|e| match e {
+            RelocDecodeError::Short => Error::BadReloc {
+                index,
+                what: "record runs past the end of the stream",
+            },
+            RelocDecodeError::BadWidth => Error::BadReloc {
+                index,
+                what: "reserved offset width",
+            },
+            RelocDecodeError::Overflow => Error::RelocOutOfImage {
+                index,
+                offset: u32::MAX,
+            },
+        })?;
+        let mode = self.check(&r)?;
+        self.prev_off = r.offset;
+        self.prev_end = u64::from(r.offset) + mode.width as u64;
+        self.index += 1;
+        Ok((r, mode, used))
+    }
+
+    /// Checks record `self.index` against the architecture, the image, the
+    /// stream and the end of the previous field; returns its mode.
+    #[inline]
+    fn check(&self, r: &Reloc) -> Result<&'static Mode, Error> {
+        let index = self.index;
+        let mode = arch::mode(self.arch, r.mode).ok_or(Error::BadRelocMode {
             index,
-            import: i,
-            nimport: lay.nimport as u32,
-        }),
-        (true, None) => Err(Error::BadReloc {
-            index,
-            what: "mode needs an import index",
-        }),
-        (false, Some(_)) => Err(Error::BadReloc {
-            index,
-            what: "import index on a mode that takes none",
-        }),
+            mode: r.mode,
+            arch: self.arch,
+        })?;
+        let off = u64::from(r.offset);
+        if index > 0 && off < self.prev_end {
+            return Err(Error::BadReloc {
+                index,
+                what: "out of order or overlapping the previous one",
+            });
+        }
+        let end = off + mode.width as u64;
+        let in_text = end <= self.text as u64;
+        let in_data = off >= self.dataoff as u64 && end <= self.data_end as u64;
+        if !in_text && !in_data {
+            return Err(Error::RelocOutOfImage {
+                index,
+                offset: r.offset,
+            });
+        }
+        match (self.stream, mode.import, r.import) {
+            (Stream::Base, false, None) => Ok(mode),
+            (Stream::Import, true, Some(i)) if (i as usize) < self.nimport => Ok(mode),
+            (Stream::Import, true, Some(i)) => Err(Error::BadImportIndex {
+                index,
+                import: i,
+                nimport: self.nimport as u32,
+            }),
+            (Stream::Import, false, _) => Err(Error::BadReloc {
+                index,
+                what: "mode that adds the base in the import relocations",
+            }),
+            (Stream::Base, true, _) => Err(Error::BadReloc {
+                index,
+                what: "mode that adds an import in the base relocations",
+            }),
+            (_, true, None) => Err(Error::BadReloc {
+                index,
+                what: "mode needs an import index",
+            }),
+            (_, false, Some(_)) => Err(Error::BadReloc {
+                index,
+                what: "import index on a mode that takes none",
+            }),
+        }
+    }
+
+    /// The error for bytes left after the last record.
+    pub fn trailing(&self) -> Error {
+        Error::BadReloc {
+            index: self.count as u32,
+            what: "bytes left over after the last record",
+        }
     }
 }
 
-/// The error for bytes left after the last relocation record.
-pub(crate) fn trailing(nreloc: usize) -> Error {
-    Error::BadReloc {
-        index: nreloc as u32,
-        what: "bytes left over after the last record",
+/// The records of a relocation stream held in memory, decoded and checked.
+pub(crate) struct Records<'a> {
+    pub bytes: &'a [u8],
+    pub walker: Walker,
+    pub failed: bool,
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<(Reloc, &'static Mode), Error>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.walker.done() {
+            self.failed = true;
+            return (!self.bytes.is_empty()).then(|| Err(self.walker.trailing()));
+        }
+        Some(match self.walker.next(self.bytes) {
+            Ok((r, mode, used)) => {
+                self.bytes = self.bytes.get(used..).unwrap_or(&[]);
+                Ok((r, mode))
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        })
     }
 }

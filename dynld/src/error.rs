@@ -1,6 +1,6 @@
 //! Typed errors whose `Display` reads like Plan 9's error strings.
 
-use crate::format::Arch;
+use crate::format::{kind, Arch};
 use core::fmt;
 
 /// A symbol name carried by an error.
@@ -216,6 +216,50 @@ pub enum Error {
         want: u32,
         /// The signature of the export.
         have: u32,
+        /// The importer's description of the type, when it carries one
+        /// that hashes to `want`.
+        want_desc: Option<SymName>,
+        /// The exporter's description of the type, when it carries one
+        /// that hashes to `have`.
+        have_desc: Option<SymName>,
+        /// The module being loaded, when the loader was told its name
+        /// ([`Loader::name`](crate::Loader::name)).
+        module: Option<SymName>,
+        /// Who exports the symbol.
+        provider: crate::Provider,
+    },
+    /// A typed lookup ([`Module::get`](crate::Module::get)) found an export
+    /// that carries no signature, so its type cannot be checked.
+    Unchecked {
+        /// The export.
+        name: SymName,
+    },
+    /// An import is reached from the text (an instruction patched at load),
+    /// so it cannot be bound again once the text is sealed.
+    LateBind {
+        /// The import.
+        name: SymName,
+    },
+    /// A table of the directory is malformed.
+    BadTable {
+        /// Its kind (see [`crate::format::kind`]).
+        kind: u16,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The module has a table this loader does not know and must not skip.
+    UnknownTable {
+        /// Its kind.
+        kind: u16,
+    },
+    /// A constructor or destructor lies outside the text.
+    BadFunction {
+        /// [`kind::INIT`] or [`kind::FINI`].
+        kind: u16,
+        /// Entry index.
+        index: u32,
+        /// Its image offset.
+        value: u32,
     },
     /// A hash index is malformed (see [`crate::index`]).
     BadIndex {
@@ -260,6 +304,16 @@ pub enum Error {
     RelocOverflow {
         /// Record index.
         index: u32,
+        /// Image offset of the field.
+        offset: u32,
+    },
+    /// An import's address does not fit the field that refers to it: the
+    /// module loaded too far from it for the reference the code uses.
+    ImportOutOfReach {
+        /// The import.
+        name: SymName,
+        /// The relocation mode's name (`import-pc32`, ...).
+        mode: &'static str,
         /// Image offset of the field.
         offset: u32,
     },
@@ -309,9 +363,61 @@ impl fmt::Display for Error {
                 write!(f, "export outside module: {name} ({value:#x})")
             }
             Error::Undefined { name } => write!(f, "undefined symbol: {name}"),
-            Error::SigMismatch { name, want, have } => {
-                write!(f, "signature mismatch: {name} ({want:#x} != {have:#x})")
+            Error::SigMismatch {
+                name,
+                want,
+                have,
+                want_desc,
+                have_desc,
+                module,
+                provider,
+            } => {
+                if let Some(m) = module {
+                    write!(f, "{m}: ")?;
+                }
+                write!(f, "signature mismatch: {name}: module wants ")?;
+                match want_desc {
+                    Some(d) => write!(f, "{d} ({want:#010x})")?,
+                    None => write!(f, "{want:#010x}")?,
+                }
+                if *provider == crate::Provider::HOST {
+                    f.write_str(", host has ")?;
+                } else {
+                    write!(f, ", provider {} has ", provider.0)?;
+                }
+                match have_desc {
+                    Some(d) => write!(f, "{d} ({have:#010x})"),
+                    None => write!(f, "{have:#010x}"),
+                }
             }
+            Error::Unchecked { name } => write!(
+                f,
+                "export has no signature, its type cannot be checked: {name}"
+            ),
+            Error::LateBind { name } => write!(
+                f,
+                "import patched in the text cannot be bound after loading: {name}"
+            ),
+            Error::BadTable { kind, what } => {
+                write!(f, "bad {} table: {what}", kind::name(*kind))?;
+                if !kind::known(*kind) {
+                    write!(f, " (kind {kind})")?;
+                }
+                Ok(())
+            }
+            Error::UnknownTable { kind } => write!(
+                f,
+                "module needs a table this loader does not know (kind {kind})"
+            ),
+            Error::BadFunction { kind, index, value } => write!(
+                f,
+                "{} entry {index} outside the text ({value:#x})",
+                if *kind == kind::INIT {
+                    "constructor"
+                } else {
+                    "destructor"
+                }
+            ),
             Error::BadIndex { table, what } => write!(f, "bad {table} hash index: {what}"),
             Error::BadReloc { index, what } => write!(f, "bad relocation {index}: {what}"),
             Error::BadRelocMode { index, mode, arch } => {
@@ -337,6 +443,10 @@ impl fmt::Display for Error {
             Error::RelocOverflow { index, offset } => write!(
                 f,
                 "bad relocation {index}: value out of range for field at {offset:#x}"
+            ),
+            Error::ImportOutOfReach { name, mode, offset } => write!(
+                f,
+                "import {name} out of reach of its {mode} reference at {offset:#x}"
             ),
             Error::Memory { what, size } => {
                 if *size != 0 {

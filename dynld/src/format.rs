@@ -4,22 +4,23 @@
 //!
 //! ```text
 //! Exec header        32 bytes, eight big-endian u32 words (Plan 9 a.out)
-//! [fat entry]         8 bytes, big-endian u64, only when the magic has HDR_MAGIC
-//! Dynhdr             `hdrsize` bytes (64 in version 1), big-endian u32 words
+//! [fat entry]         8 bytes, all ones, only when the magic has HDR_MAGIC
+//! Dynhdr             24 bytes of big-endian u32 words (version 2)
+//! table directory    Dynhdr.ntable entries of 16 bytes
+//! [padding]          zeros up to Dynhdr.hdrsize (text alignment in the file)
 //! text               Exec.text bytes
 //! data               Exec.data bytes
-//! string table       Dynhdr.strsize bytes at Dynhdr.stroff
-//! export table       Dynhdr.nexport * 16 bytes at Dynhdr.expoff
-//! import table       Dynhdr.nimport * 12 bytes at Dynhdr.impoff
-//! [import hashes]    Dynhdr.nimport * 8 bytes right after the import table,
-//!                    only with FLAG_IMPORT_HASHES
-//! relocations        Dynhdr.relsize bytes at Dynhdr.reloff
-//! [hash index]       Dynhdr.idxsize bytes at Dynhdr.idxoff
+//! tables             each where its directory entry says, in directory order
 //! ```
 //!
-//! Every offset is relative to the first byte of the Exec header, and the
-//! tables must appear in that order without overlapping, so a loader reads the
-//! module with forward seeks only. The full description is in `dynld-module(5)`.
+//! The directory names every table by [`kind`](TableEntry::kind): strings,
+//! exports, imports, relocations, constructors and destructors, and the
+//! optional ones (a hash index, import name hashes, type descriptions). A
+//! loader skips an optional table it does not know and refuses a required
+//! one, so new tables need no new header fields. Every offset is relative
+//! to the first byte of the Exec header, and the tables follow the data in
+//! directory order without overlapping, so a loader reads the module with
+//! forward seeks only. The full description is in `dynld-module(5)`.
 
 use scroll::{Pread, Pwrite, BE};
 
@@ -28,8 +29,9 @@ pub const DYN_MAGIC: u32 = 0x8000_0000;
 /// Set in the magic of architectures whose header carries a 64-bit entry.
 pub const HDR_MAGIC: u32 = 0x0000_8000;
 /// The module format version this crate reads and writes.
-pub const VERSION: u32 = 1;
-/// `Exec.entry` (and the fat entry) value meaning "no init function".
+pub const VERSION: u32 = 2;
+/// `Exec.entry` (and every byte of the fat entry): modules keep their
+/// constructors in the [`kind::INIT`] table, not in the entry word.
 pub const NO_ENTRY: u32 = u32::MAX;
 /// Signature stored when a computed signature is zero, so 0 keeps meaning
 /// "unchecked" (the value Plan 9's linker used).
@@ -37,20 +39,81 @@ pub const SIGN_INTERN: u32 = 0x39e8_f4c5;
 /// `Dynhdr.flags`: the image must lie in the low 2 GiB of the address
 /// space (the module uses absolute 32-bit addresses).
 pub const FLAG_LOW2G: u32 = 1;
-/// `Dynhdr.flags`: the import table is followed by each import's name
-/// [`hash`](crate::index::hash), a big-endian u64 per import in table
-/// order, which a loader binding through a host's hash index may use
-/// instead of hashing the names. A loader trusts none of them: a stored
-/// hash that is wrong only costs the name a second, computed, probe.
-pub const FLAG_IMPORT_HASHES: u32 = 2;
-/// Every flag version 1 defines.
-pub const FLAGS_KNOWN: u32 = FLAG_LOW2G | FLAG_IMPORT_HASHES;
+/// Every flag version 2 defines.
+pub const FLAGS_KNOWN: u32 = FLAG_LOW2G;
 /// Largest image alignment a module may ask for.
 pub const MAX_ALIGN: u32 = 1 << 16;
 /// Largest file alignment of the text a writer pads the header for (the
 /// largest page size in use); the default [`crate::Limits::max_header`]
 /// admits the padding.
 pub const MAX_TEXT_ALIGN: u32 = 1 << 16;
+/// Most entries in a module's table directory.
+pub const MAX_TABLES: u32 = 32;
+
+/// `TableEntry.flags`: a loader that does not know the table's kind must
+/// refuse the module (without it, the module would behave differently).
+pub const TABLE_REQUIRED: u16 = 1;
+
+/// The table kinds version 2 defines (`TableEntry.kind`).
+pub mod kind {
+    /// Symbol names and type descriptions, referenced by offset. Required.
+    pub const STRINGS: u16 = 1;
+    /// Exports, [`ExpEntry`](super::ExpEntry)s sorted by name. Required.
+    pub const EXPORTS: u16 = 2;
+    /// Imports, [`ImpEntry`](super::ImpEntry)s sorted by name. Required.
+    pub const IMPORTS: u16 = 3;
+    /// Each import's name [`hash`](crate::index::hash), a big-endian u64
+    /// per import in table order. Optional: a loader binding through a
+    /// host's hash index may use them instead of hashing the names, and
+    /// trusts none of them (a wrong one costs a second, computed, probe).
+    pub const IMPORT_HASHES: u16 = 4;
+    /// Relocations that add the load base, applied once at load. Required.
+    pub const RELOCS: u16 = 5;
+    /// Relocations that add an import's address. Required. A loader keeps
+    /// them with the module, so that an import can be bound again later.
+    pub const IMPORT_RELOCS: u16 = 6;
+    /// A hash index over the exports (see [`crate::index`]). Optional.
+    pub const INDEX: u16 = 7;
+    /// Constructors: image offsets (big-endian u32) of functions taking
+    /// nothing and returning nothing, in the order they run
+    /// (`.preinit_array`, then `.init_array` by priority). Required.
+    pub const INIT: u16 = 8;
+    /// Destructors: image offsets in `.fini_array` order; they run last
+    /// to first when the module is unloaded. Required.
+    pub const FINI: u16 = 9;
+    /// Type descriptions: one [`TypeEntry`](super::TypeEntry) per export,
+    /// then one per import, in table order. Optional: used in messages.
+    pub const TYPES: u16 = 10;
+
+    /// Whether a loader must refuse a module whose table of this known
+    /// kind lacks [`TABLE_REQUIRED`](super::TABLE_REQUIRED), or has it:
+    /// the flag of a known kind is fixed by the format.
+    pub const fn required(kind: u16) -> bool {
+        matches!(kind, STRINGS | EXPORTS | IMPORTS | RELOCS | IMPORT_RELOCS | INIT | FINI)
+    }
+
+    /// Whether version 2 defines `kind`.
+    pub const fn known(kind: u16) -> bool {
+        matches!(kind, STRINGS..=TYPES)
+    }
+
+    /// The kind's name, for messages and the tool.
+    pub const fn name(kind: u16) -> &'static str {
+        match kind {
+            STRINGS => "strings",
+            EXPORTS => "exports",
+            IMPORTS => "imports",
+            IMPORT_HASHES => "import hashes",
+            RELOCS => "relocations",
+            IMPORT_RELOCS => "import relocations",
+            INDEX => "hash index",
+            INIT => "constructors",
+            FINI => "destructors",
+            TYPES => "type descriptions",
+            _ => "unknown",
+        }
+    }
+}
 
 /// Whether a writer can place the text at a multiple of `align` bytes in
 /// the file: a power of two up to [`MAX_TEXT_ALIGN`].
@@ -62,7 +125,6 @@ pub const fn text_align_ok(align: u32) -> bool {
 pub const fn magic(f: u32, b: u32) -> u32 {
     f | (4u32.wrapping_mul(b).wrapping_mul(b).wrapping_add(7))
 }
-
 /// The architectures the format names. The magic values are Plan 9's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Arch {
@@ -150,9 +212,10 @@ impl Arch {
         self.magic() & HDR_MAGIC != 0
     }
 
-    /// Bytes from the start of the module to the first byte of text.
-    pub const fn text_offset(self) -> u32 {
-        (Exec::SIZE + if self.fat_header() { 8 } else { 0 } + Dynhdr::SIZE) as u32
+    /// Bytes of the Exec header and, where there is one, the fat entry:
+    /// where the extension header starts.
+    pub const fn exec_size(self) -> usize {
+        Exec::SIZE + if self.fat_header() { 8 } else { 0 }
     }
 }
 
@@ -212,40 +275,38 @@ record! {
 }
 
 record! {
-    /// The dynld extension header that follows the Exec header.
+    /// The dynld extension header that follows the Exec header (and the
+    /// fat entry); the table directory follows it.
     pub struct Dynhdr {
-        /// Format version (`VERSION`).
+        /// Format version ([`VERSION`]).
         pub version: u32,
-        /// Size of this header in bytes; at least `Dynhdr::SIZE`.
+        /// Bytes from the start of this header to the text: this header,
+        /// the directory and any zero padding.
         pub hdrsize: u32,
-        /// `FLAG_LOW2G`, `FLAG_IMPORT_HASHES`; other bits must be 0.
+        /// [`FLAG_LOW2G`]; other bits must be 0.
         pub flags: u32,
-        /// Alignment the image base needs (a power of two, at most `MAX_ALIGN`).
+        /// Alignment the image base needs (a power of two, at most [`MAX_ALIGN`]).
         pub align: u32,
         /// Image offset of the data segment (at least `Exec.text`).
         pub dataoff: u32,
-        /// Number of exports.
-        pub nexport: u32,
-        /// Number of imports.
-        pub nimport: u32,
-        /// Number of relocation records.
-        pub nreloc: u32,
-        /// File offset of the string table.
-        pub stroff: u32,
-        /// Bytes in the string table.
-        pub strsize: u32,
-        /// File offset of the export table.
-        pub expoff: u32,
-        /// File offset of the import table.
-        pub impoff: u32,
-        /// File offset of the relocation stream.
-        pub reloff: u32,
-        /// Bytes in the relocation stream.
-        pub relsize: u32,
-        /// File offset of the hash index; 0 = none (version 1 defines none).
-        pub idxoff: u32,
-        /// Bytes in the hash index; 0 = none.
-        pub idxsize: u32,
+        /// Entries in the table directory (at most [`MAX_TABLES`]).
+        pub ntable: u32,
+    }
+}
+
+record! {
+    /// One entry of the table directory.
+    pub struct TableEntry {
+        /// What the table holds (see [`kind`]).
+        pub kind: u16,
+        /// [`TABLE_REQUIRED`]; other bits must be 0.
+        pub flags: u16,
+        /// Entries (records) in the table; 0 for the string table.
+        pub count: u32,
+        /// File offset of the table.
+        pub offset: u32,
+        /// Bytes in the table (never 0: an empty table is left out).
+        pub size: u32,
     }
 }
 
@@ -274,6 +335,19 @@ record! {
         pub sig: u32,
     }
 }
+
+record! {
+    /// One type description: a string in the string table (`len` 0 = none).
+    pub struct TypeEntry {
+        /// Offset of the description in the string table.
+        pub name: u32,
+        /// Length of the description in bytes.
+        pub len: u32,
+    }
+}
+
+/// Bytes in one constructor or destructor entry (a big-endian u32).
+pub const FUNC_ENTRY_SIZE: usize = 4;
 
 /// One relocation: patch the field at `offset` in the image with `mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,25 +462,40 @@ mod tests {
         for a in Arch::ALL {
             assert_eq!(Arch::from_magic(DYN_MAGIC | a.magic()), Some(a));
         }
-        assert_eq!(Arch::Amd64.text_offset(), 32 + 8 + 64);
-        assert_eq!(Arch::Arm.text_offset(), 32 + 64);
+        assert_eq!(Arch::Amd64.exec_size(), 32 + 8);
+        assert_eq!(Arch::Arm.exec_size(), 32);
+        for k in 0..=20u16 {
+            assert_eq!(kind::known(k), kind::name(k) != "unknown", "{k}");
+            assert!(!kind::required(k) || kind::known(k));
+        }
     }
 
     #[test]
     fn records_round_trip() {
         let h = Dynhdr {
-            version: 1,
+            version: 2,
             hdrsize: 64,
-            nexport: 0x0102_0304,
-            idxsize: 9,
+            dataoff: 0x0102_0304,
+            ntable: 9,
             ..Dynhdr::default()
         };
         let mut b = [0u8; Dynhdr::SIZE];
         h.write(&mut b).unwrap();
-        assert_eq!(&b[20..24], &[1, 2, 3, 4], "big-endian");
+        assert_eq!(&b[16..20], &[1, 2, 3, 4], "big-endian");
         assert_eq!(Dynhdr::parse(&b), Some(h));
-        assert_eq!(Dynhdr::parse(&b[..63]), None);
+        assert_eq!(Dynhdr::parse(&b[..23]), None);
         assert!(h.write(&mut [0u8; 10]).is_none());
+        let t = TableEntry {
+            kind: kind::TYPES,
+            flags: TABLE_REQUIRED,
+            count: 3,
+            offset: 0x10,
+            size: 24,
+        };
+        let mut b = [0u8; TableEntry::SIZE];
+        t.write(&mut b).unwrap();
+        assert_eq!(&b[..4], &[0, 10, 0, 1]);
+        assert_eq!(TableEntry::parse(&b), Some(t));
     }
 
     #[test]

@@ -31,12 +31,13 @@
 //!     [Dynsym::new("kprint", signof!("fn(int) int"), kprint as *const ())];
 //!
 //! let file = std::fs::File::open("hello.dl").unwrap();
-//! let m = Loader::new(ExportTable::new_const(&HOST), &MMAP)
+//! let mut m = Loader::new(ExportTable::new_const(&HOST), &MMAP)
 //!     .load(&mut dynld::IoSource(file))
 //!     .unwrap();
-//! let main: extern "C" fn() -> i32 =
-//!     unsafe { m.import("main", signof!("fn(void) int")) }.unwrap();
-//! main();
+//! m.init(); // its constructors
+//! let main = m.get::<extern "C" fn() -> i32>("main").unwrap();
+//! main.call();
+//! // Dropping `m` runs its destructors, then gives its memory back.
 //! # }
 //! ```
 //!
@@ -56,25 +57,36 @@ extern crate alloc;
 extern crate std;
 
 pub mod arch;
+mod bind;
 mod check;
 mod error;
 pub mod format;
 pub mod index;
+mod limits;
 mod load;
 pub mod memory;
 #[cfg(all(feature = "std", unix))]
 mod mmap;
+mod module;
 mod plan9;
+mod reloc;
+pub mod runtime;
 pub mod sig;
 mod source;
+mod symbol;
+mod sync;
 mod table;
 mod view;
 #[cfg(feature = "alloc")]
 mod write;
 
+pub use bind::{Chain, Provider, Resolution, Resolver};
 pub use error::{Error, NameProblem, SymName, Table};
 pub use format::Arch;
-pub use load::{Import, Limits, Loader, Module};
+pub use limits::{Limits, MAX_NAME};
+pub use load::Loader;
+pub use module::{Import, Module, ModuleExports};
+pub use symbol::Symbol;
 pub use memory::{Arena, Memory, Region, Seal};
 #[cfg(feature = "alloc")]
 pub use memory::{HeapMemory, HEAP};

@@ -7,7 +7,7 @@
 //! it) and makes the instruction cache see the new code.
 
 use crate::error::Error;
-use core::cell::RefCell;
+use crate::sync::Spin;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -90,7 +90,11 @@ pub struct Seal {
 /// seal.data_end)` readable and writable and everything in the region
 /// readable; and that a `shrink` returning `true` left the region's first
 /// `len` bytes in place.
-pub unsafe trait Memory {
+///
+/// Providers are `Sync`, so that modules (and a registry of them) can move
+/// between threads and live in statics; one that keeps state behind a
+/// lock ([`Arena`] does) is.
+pub unsafe trait Memory: Sync {
     /// A zeroed, readable and writable region of `size` bytes aligned to
     /// `align` (a power of two).
     fn allocate(&self, size: usize, align: usize) -> Result<Region, Error>;
@@ -275,13 +279,25 @@ unsafe impl Memory for HeapMemory {
 /// The arena hands out regions first-fit and takes them back when modules
 /// are dropped, so modules can be loaded, unloaded and loaded again in the
 /// same static buffer. `N` bounds the number of modules live at once.
+///
+/// Its bookkeeping is behind a spin lock, so one arena can live in a
+/// `static` ([`Arena::from_raw_parts`]) and serve loads from several
+/// threads or cores. The lock is held only inside `allocate`, `release`
+/// and `shrink`; an interrupt handler must not load or unload modules of
+/// an arena that the code it interrupted may be using.
 pub struct Arena<'a, const N: usize = 8> {
     base: NonNull<u8>,
     len: usize,
-    used: RefCell<heapless::Vec<(usize, usize), N>>,
+    used: Spin<heapless::Vec<(usize, usize), N>>,
     flush: Option<FlushFn>,
     _buf: PhantomData<&'a mut [u8]>,
 }
+
+// SAFETY: the arena's buffer is reached only through regions handed out
+// under the lock, each to one module; the bookkeeping is behind the lock.
+unsafe impl<const N: usize> Sync for Arena<'_, N> {}
+// SAFETY: as above; nothing in the arena is tied to a thread.
+unsafe impl<const N: usize> Send for Arena<'_, N> {}
 
 impl<'a, const N: usize> Arena<'a, N> {
     /// An arena over `buf`.
@@ -289,10 +305,43 @@ impl<'a, const N: usize> Arena<'a, N> {
         Arena {
             len: buf.len(),
             base: NonNull::from(buf).cast(),
-            used: RefCell::new(heapless::Vec::new()),
+            used: Spin::new(heapless::Vec::new()),
             flush: None,
             _buf: PhantomData,
         }
+    }
+
+    /// An arena over the `len` bytes at `base`, in a constant: for a
+    /// `static` arena over a `static mut` buffer.
+    ///
+    /// ```
+    /// use dynld::Arena;
+    /// static mut BUF: [u8; 4096] = [0; 4096];
+    /// // SAFETY: BUF is used by nothing but the arena.
+    /// static ARENA: Arena<'static, 4> =
+    ///     unsafe { Arena::from_raw_parts(core::ptr::addr_of_mut!(BUF).cast(), 4096) };
+    /// assert_eq!(ARENA.capacity(), 4096);
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// `base` must be non-null and valid for reads and writes of `len`
+    /// bytes for `'a`, and used by nothing but this arena.
+    pub const unsafe fn from_raw_parts(base: *mut u8, len: usize) -> Self {
+        Arena {
+            len,
+            // SAFETY: the caller vouches that `base` is non-null.
+            base: unsafe { NonNull::new_unchecked(base) },
+            used: Spin::new(heapless::Vec::new()),
+            flush: None,
+            _buf: PhantomData,
+        }
+    }
+
+    /// [`Self::with_icache_flush`] in a constant.
+    pub const fn with_icache_flush_const(mut self, flush: FlushFn) -> Self {
+        self.flush = Some(flush);
+        self
     }
 
     /// Calls `flush` on each module's text after relocation.
@@ -303,12 +352,12 @@ impl<'a, const N: usize> Arena<'a, N> {
 
     /// Bytes currently handed out.
     pub fn in_use(&self) -> usize {
-        self.used.borrow().iter().map(|&(_, l)| l).sum()
+        self.used.with(|u| u.iter().map(|&(_, l)| l).sum())
     }
 
     /// Number of live regions.
     pub fn regions(&self) -> usize {
-        self.used.borrow().len()
+        self.used.with(|u| u.len())
     }
 
     /// Size of the buffer.
@@ -317,11 +366,14 @@ impl<'a, const N: usize> Arena<'a, N> {
     }
 }
 
-unsafe impl<const N: usize> Memory for Arena<'_, N> {
-    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
-        // Every live region takes at least a byte, so offsets identify them.
-        let size = size.max(1);
-        let mut used = self.used.borrow_mut();
+impl<const N: usize> Arena<'_, N> {
+    /// First fit for `size` bytes at `align` among the live regions `used`.
+    fn allocate_in(
+        &self,
+        used: &mut heapless::Vec<(usize, usize), N>,
+        size: usize,
+        align: usize,
+    ) -> Result<Region, Error> {
         if used.is_full() {
             return Err(Error::Memory {
                 what: "arena: too many modules",
@@ -363,7 +415,14 @@ unsafe impl<const N: usize> Memory for Arena<'_, N> {
             Ok(Region::from_raw_parts(NonNull::new_unchecked(p), size))
         }
     }
+}
 
+unsafe impl<const N: usize> Memory for Arena<'_, N> {
+    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
+        // Every live region takes at least a byte, so offsets identify them.
+        let size = size.max(1);
+        self.used.with(|used| self.allocate_in(used, size, align))
+    }
     unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
         seal.check(region.len())?;
         if let Some(f) = self.flush {
@@ -374,23 +433,23 @@ unsafe impl<const N: usize> Memory for Arena<'_, N> {
 
     unsafe fn release(&self, region: Region) {
         let off = region.as_ptr() as usize - self.base.as_ptr() as usize;
-        let mut used = self.used.borrow_mut();
-        if let Some(i) = used.iter().position(|&(o, _)| o == off) {
-            used.remove(i);
-        }
+        self.used.with(|used| {
+            if let Some(i) = used.iter().position(|&(o, _)| o == off) {
+                used.remove(i);
+            }
+        });
     }
 
     unsafe fn shrink(&self, region: &mut Region, len: usize) -> bool {
         let off = region.as_ptr() as usize - self.base.as_ptr() as usize;
-        let mut used = self.used.borrow_mut();
-        match used.iter_mut().find(|(o, _)| *o == off) {
+        self.used.with(|used| match used.iter_mut().find(|(o, _)| *o == off) {
             Some(r) if len <= r.1 => {
                 r.1 = len;
                 region.len = len;
                 true
             }
             _ => false,
-        }
+        })
     }
 }
 

@@ -8,15 +8,12 @@
 
 #[cfg(feature = "alloc")]
 use crate::{
-    error::Error,
-    load::{Limits, Loader},
-    memory::Memory,
-    source::FnSource,
+    error::Error, limits::Limits, load::Loader, memory::Memory, source::FnSource,
     table::ExportTable,
 };
 use crate::{
     format::{Arch, Exec, DYN_MAGIC},
-    load::Module,
+    module::Module,
     source::Source,
     table::Dynsym,
 };
@@ -98,8 +95,14 @@ pub fn dynloadfd<T: std::io::Read + std::io::Seek>(
 
 /// The address of export `name` of `o`, or `None` if `o` does not export it
 /// or `sig` is non-zero and differs from the export's non-zero signature.
+///
+/// The address is a raw pointer, valid only while `o` is loaded: turning
+/// it into a function pointer or a reference is the caller's `unsafe`
+/// promise that the type is right and that it will not be used after
+/// [`dynobjfree`]. [`Module::get`] gives a checked handle that cannot
+/// outlive the module.
 pub fn dynimport(o: &Module<'_>, name: &str, sig: u32) -> Option<*const ()> {
-    o.lookup(name, sig).ok()
+    o.addr(name, sig).ok()
 }
 
 /// The entry called `name` in the name-sorted table `syms`.
@@ -113,12 +116,15 @@ pub fn dyntabsize(t: &[Dynsym<'_>]) -> usize {
     t.iter().position(|s| s.name.is_empty()).unwrap_or(t.len())
 }
 
-/// Forgets `o`'s import bindings.
+/// Forgets `o`'s import bindings, giving their memory back where the
+/// provider can; its exports are found as before.
 pub fn dynfreeimport(o: &mut Module<'_>) {
     o.free_imports();
 }
 
-/// Unloads `o` and gives its memory back (the same as dropping it).
+/// Unloads `o`: runs its destructors (if [`Module::init`] ran its
+/// constructors) and the exit handlers its code registered, then gives
+/// its memory back; the same as dropping it.
 pub fn dynobjfree(o: Module<'_>) {
     drop(o);
 }

@@ -29,6 +29,13 @@ pub trait Source {
         Ok(())
     }
 
+    /// The source's length (one past its last position), if it knows it
+    /// cheaply. The loader refuses a module longer than what remains
+    /// before allocating anything. `None` by default.
+    fn length(&mut self) -> Option<u64> {
+        None
+    }
+
     /// The file this source reads, if the loader may map the module's text
     /// from it ([`crate::Memory::map_file`]) instead of reading it. The
     /// source's positions must be offsets in that file. `None` by default.
@@ -47,6 +54,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn position(&mut self) -> Result<u64, Error> {
         (**self).position()
+    }
+    fn length(&mut self) -> Option<u64> {
+        (**self).length()
     }
     #[cfg(all(feature = "std", unix))]
     fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
@@ -82,6 +92,9 @@ impl Source for SliceSource<'_> {
     }
     fn position(&mut self) -> Result<u64, Error> {
         Ok(self.pos as u64)
+    }
+    fn length(&mut self) -> Option<u64> {
+        Some(self.bytes.len() as u64)
     }
 }
 
@@ -149,6 +162,13 @@ impl<T: std::io::Read + std::io::Seek> Source for IoSource<T> {
     }
     fn position(&mut self) -> Result<u64, Error> {
         self.0.stream_position().map_err(|_| Error::Seek)
+    }
+    fn length(&mut self) -> Option<u64> {
+        let here = self.0.stream_position().ok()?;
+        let end = self.0.seek(std::io::SeekFrom::End(0));
+        // Back where it was, or the length is not worth having.
+        self.0.seek(std::io::SeekFrom::Start(here)).ok()?;
+        end.ok()
     }
 }
 
@@ -233,6 +253,11 @@ impl<F: std::io::Read + std::io::Seek + std::os::fd::AsFd> Source for FileSource
     fn position(&mut self) -> Result<u64, Error> {
         Ok(self.pos)
     }
+    fn length(&mut self) -> Option<u64> {
+        let fd = self.inner.get_ref().as_fd().try_clone_to_owned().ok()?;
+        let m = std::fs::File::from(fd).metadata().ok()?;
+        m.is_file().then(|| m.len())
+    }
     fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         Some(self.inner.get_ref().as_fd())
     }
@@ -256,6 +281,13 @@ impl<T: embedded_io::Read + embedded_io::Seek> Source for EmbeddedSource<T> {
     }
     fn position(&mut self) -> Result<u64, Error> {
         self.0.stream_position().map_err(|_| Error::Seek)
+    }
+    fn length(&mut self) -> Option<u64> {
+        let here = self.0.stream_position().ok()?;
+        let end = self.0.seek(embedded_io::SeekFrom::End(0));
+        // Back where it was, or the length is not worth having.
+        self.0.seek(embedded_io::SeekFrom::Start(here)).ok()?;
+        end.ok()
     }
 }
 

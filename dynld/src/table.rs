@@ -69,6 +69,7 @@ const fn name_cmp(a: &str, b: &str) -> Ordering {
 pub struct ExportTable<'a> {
     syms: &'a [Dynsym<'a>],
     index: &'a [u64],
+    descs: &'a [&'a str],
 }
 
 impl<'a> ExportTable<'a> {
@@ -76,6 +77,7 @@ impl<'a> ExportTable<'a> {
     pub const EMPTY: ExportTable<'static> = ExportTable {
         syms: &[],
         index: &[],
+        descs: &[],
     };
 
     /// Verifies `syms` in one pass: names non-empty, without NUL, strictly
@@ -114,7 +116,11 @@ impl<'a> ExportTable<'a> {
                 }
             }
         }
-        Ok(ExportTable { syms, index: &[] })
+        Ok(ExportTable {
+            syms,
+            index: &[],
+            descs: &[],
+        })
     }
 
     /// Like [`Self::new`] but usable in constants, where a bad table is a
@@ -137,7 +143,11 @@ impl<'a> ExportTable<'a> {
             }
             i += 1;
         }
-        ExportTable { syms, index: &[] }
+        ExportTable {
+            syms,
+            index: &[],
+            descs: &[],
+        }
     }
 
     /// Builds a table in caller storage from symbols in any order (the
@@ -182,8 +192,8 @@ impl<'a> ExportTable<'a> {
     pub fn with_index(self, slots: &'a [u64]) -> Result<Self, Error> {
         crate::index::check(slots, self.syms.len()).map_err(|e| e.at(Table::Host))?;
         Ok(ExportTable {
-            syms: self.syms,
             index: slots,
+            ..self
         })
     }
 
@@ -205,7 +215,45 @@ impl<'a> ExportTable<'a> {
         ExportTable {
             syms: self.syms,
             index: slots,
+            descs: self.descs,
         }
+    }
+
+    /// This table with a type description (see [`crate::sig`]) for each
+    /// symbol, in table order (`""` for none): a loader shows them when a
+    /// module's import has another type. `aout exports` generates them.
+    /// Fails if there are not as many descriptions as symbols.
+    pub fn with_descs(self, descs: &'a [&'a str]) -> Result<Self, Error> {
+        if descs.len() != self.syms.len() {
+            return Err(Error::Memory {
+                what: "export table: not one type description per symbol",
+                size: 0,
+            });
+        }
+        Ok(ExportTable {
+            syms: self.syms,
+            index: self.index,
+            descs,
+        })
+    }
+
+    /// Like [`Self::with_descs`] but usable in constants, where a wrong
+    /// count is a compile-time error.
+    pub const fn with_descs_const(self, descs: &'a [&'a str]) -> Self {
+        assert!(
+            descs.len() == self.syms.len(),
+            "export table: not one type description per symbol"
+        );
+        ExportTable {
+            syms: self.syms,
+            index: self.index,
+            descs,
+        }
+    }
+
+    /// The type description of symbol `i`, if the table has one for it.
+    pub fn desc(&self, i: usize) -> Option<&'a str> {
+        self.descs.get(i).copied().filter(|d| !d.is_empty())
     }
 
     /// The hash index, empty if the table has none.

@@ -1,24 +1,26 @@
 //! Reading a module in memory without loading it: for tools and tests.
 
-use crate::check::{self, bad, Layout};
+use crate::arch::Mode;
+use crate::check::{self, bad, Header, Part, Records, Stream, Walker};
 use crate::error::Error;
-use crate::format::{Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc};
-use crate::load::Limits;
+use crate::format::{kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, TableEntry};
+use crate::limits::Limits;
 
-/// A module file checked as the loader checks it (headers, names, order,
-/// export addresses, every relocation), but not loaded: nothing is bound,
-/// relocated or executed.
+/// A module file checked as the loader checks it (headers, the table
+/// directory, names, order, export addresses, constructors, every
+/// relocation), but not loaded: nothing is bound, relocated or executed.
 #[derive(Clone, Debug)]
 pub struct ModuleView<'a> {
     bytes: &'a [u8],
-    arch: Arch,
     exec: Exec,
     hdr: Dynhdr,
-    lay: Layout,
+    h: Header,
+    directory: &'a [u8],
 }
 
-/// An export as the file records it: the value is an image offset.
+/// A symbol as the file records it: the value is an image offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileSym<'a> {
     /// The name.
     pub name: &'a str,
@@ -26,6 +28,8 @@ pub struct FileSym<'a> {
     pub sig: u32,
     /// Image offset (0 for imports).
     pub value: u32,
+    /// The type description the module carries for it, if any.
+    pub desc: Option<&'a str>,
 }
 
 /// `len` bytes at `off`. An empty part is fine wherever it points: the
@@ -45,110 +49,68 @@ impl<'a> ModuleView<'a> {
     pub fn parse(bytes: &'a [u8], limits: &Limits) -> Result<Self, Error> {
         let exec = Exec::parse(part(bytes, 0, Exec::SIZE, "header")?).ok_or(bad("header"))?;
         let arch = check::arch_of(&exec)?;
-        let mut hdrlen = Exec::SIZE as u64;
+        let mut at = Exec::SIZE as u64;
         if arch.fat_header() {
-            let fat = part(bytes, hdrlen, 8, "header")?;
-            check::fat_entry(&exec, fat.try_into().map_err(|_| bad("header"))?)?;
-            hdrlen += 8;
+            let fat = part(bytes, at, 8, "header")?;
+            check::fat_entry(fat.try_into().map_err(|_| bad("header"))?)?;
+            at += 8;
         }
-        let hdr =
-            Dynhdr::parse(part(bytes, hdrlen, Dynhdr::SIZE, "header")?).ok_or(bad("header"))?;
-        let lay = check::layout(&exec, &hdr, hdrlen, limits)?;
+        let hdr = Dynhdr::parse(part(bytes, at, Dynhdr::SIZE, "header")?).ok_or(bad("header"))?;
+        let dlen = check::directory_size(&hdr, limits)?;
+        let directory = part(bytes, at + Dynhdr::SIZE as u64, dlen, "header")?;
+        let h = check::header(arch, &exec, &hdr, directory, limits)?;
+        if let Some(what) = check::first_short(&h, bytes.len() as u64) {
+            return Err(Error::Truncated { what });
+        }
         let v = ModuleView {
             bytes,
-            arch,
             exec,
             hdr,
-            lay,
+            h,
+            directory,
         };
-        v.text_bytes()?;
-        v.data_bytes()?;
-        let strs = v.strs()?;
-        let exps = part(bytes, lay.expoff, lay.exp_bytes(), "export table")?;
-        let imps = part(bytes, lay.impoff, lay.imp_bytes(), "import table")?;
-        v.import_hash_bytes()?;
-        for e in check::exports(strs, exps, &lay, limits) {
-            e?;
-        }
-        for e in check::imports(strs, imps, limits) {
-            e?;
-        }
-        for r in v.reloc_stream()? {
+        // The loader's order: the base relocations as the file has them,
+        // then the tables, then the imports and their relocations.
+        for r in v.records(Stream::Base) {
             r?;
         }
-        check::index(v.index_bytes()?, lay.nexport)?;
+        let strs = v.table(h.strings);
+        for e in check::exports(strs, v.table(h.exports), &h, limits) {
+            e?;
+        }
+        check::types(v.table(h.types), strs)?;
+        check::funcs(kind::INIT, v.table(h.init), h.text)?;
+        check::funcs(kind::FINI, v.table(h.fini), h.text)?;
+        check::index(v.table(h.index), h.exports.count)?;
+        for e in check::imports(strs, v.table(h.imports), limits) {
+            e?;
+        }
+        for r in v.records(Stream::Import) {
+            r?;
+        }
         Ok(v)
     }
 
-    fn import_hash_bytes(&self) -> Result<&'a [u8], Error> {
-        let (off, len) = self.lay.import_hashes_at();
-        part(self.bytes, off, len, "import hashes")
+    /// A table's bytes (checked present by `parse`).
+    fn table(&self, p: Part) -> &'a [u8] {
+        part(self.bytes, p.off, p.size, "table").unwrap_or(&[])
     }
 
-    /// The file offset of the imports' name hashes, if the module has them.
-    pub fn import_hashes_offset(&self) -> Option<u64> {
-        self.lay
-            .import_hashes
-            .then(|| self.lay.import_hashes_at().0)
-    }
-
-    /// The imports' name hashes as the file stores them, in import table
-    /// order, if it has them (`format::FLAG_IMPORT_HASHES`). They are not
-    /// checked: a loader does not trust them either.
-    pub fn import_hashes(&self) -> Option<impl Iterator<Item = u64> + 'a> {
-        let b = self.import_hash_bytes().ok()?;
-        self.lay.import_hashes.then(|| {
-            b.chunks_exact(8)
-                .map(|w| w.iter().fold(0u64, |h, &x| h << 8 | u64::from(x)))
-        })
-    }
-
-    fn index_bytes(&self) -> Result<&'a [u8], Error> {
-        part(self.bytes, self.lay.idxoff, self.lay.idxsize, "hash index")
-    }
-
-    /// Slots in the module's hash index over its exports (0 = no index).
-    pub fn index_slots(&self) -> usize {
-        self.lay.idxsize / 8
-    }
-
-    fn text_bytes(&self) -> Result<&'a [u8], Error> {
-        part(self.bytes, self.lay.textoff, self.lay.text, "text")
-    }
-
-    fn data_bytes(&self) -> Result<&'a [u8], Error> {
-        part(
-            self.bytes,
-            self.lay.textoff + self.lay.text as u64,
-            self.lay.data,
-            "data",
-        )
-    }
-
-    fn strs(&self) -> Result<&'a [u8], Error> {
-        part(
-            self.bytes,
-            self.lay.stroff,
-            self.lay.strsize,
-            "string table",
-        )
-    }
-
-    fn reloc_stream(&self) -> Result<Relocs<'a>, Error> {
-        let rel = usize::try_from(self.lay.relsize).map_err(|_| bad("relocations"))?;
-        Ok(Relocs {
-            bytes: part(self.bytes, self.lay.reloff, rel, "relocations")?,
-            arch: self.arch,
-            lay: self.lay,
-            index: 0,
-            prev: (0, 0),
-            done: false,
-        })
+    fn records(&self, stream: Stream) -> Records<'a> {
+        let p = match stream {
+            Stream::Base => self.h.relocs,
+            Stream::Import => self.h.import_relocs,
+        };
+        Records {
+            bytes: self.table(p),
+            walker: Walker::new(&self.h, stream),
+            failed: false,
+        }
     }
 
     /// The module's architecture.
     pub fn arch(&self) -> Arch {
-        self.arch
+        self.h.arch
     }
 
     /// The Plan 9 header.
@@ -161,47 +123,86 @@ impl<'a> ModuleView<'a> {
         &self.hdr
     }
 
+    /// The table directory, in file order, unknown optional tables included.
+    pub fn tables(&self) -> impl Iterator<Item = TableEntry> + 'a {
+        self.directory
+            .chunks_exact(TableEntry::SIZE)
+            .filter_map(TableEntry::parse)
+    }
+
+    /// The directory entry of the table of `kind`, if the module has one.
+    pub fn table_entry(&self, kind: u16) -> Option<TableEntry> {
+        self.tables().find(|t| t.kind == kind)
+    }
+
     /// The text bytes.
     pub fn text(&self) -> &'a [u8] {
-        self.text_bytes().unwrap_or(&[])
+        part(self.bytes, self.h.textoff, self.h.text, "text").unwrap_or(&[])
+    }
+
+    /// Bytes of text.
+    pub fn text_size(&self) -> usize {
+        self.h.text
     }
 
     /// The file offset of the text (after the headers and any padding
     /// that puts it on a page boundary).
     pub fn text_offset(&self) -> u64 {
-        self.lay.textoff
+        self.h.textoff
     }
 
     /// The initialised data bytes.
     pub fn data(&self) -> &'a [u8] {
-        self.data_bytes().unwrap_or(&[])
+        part(
+            self.bytes,
+            self.h.textoff + self.h.text as u64,
+            self.h.data,
+            "data",
+        )
+        .unwrap_or(&[])
+    }
+
+    /// Image offset of the data.
+    pub fn data_offset(&self) -> usize {
+        self.h.dataoff
+    }
+
+    /// Bytes of bss.
+    pub fn bss_size(&self) -> usize {
+        self.h.bss
     }
 
     /// Image size: data offset + data + bss.
     pub fn image_size(&self) -> usize {
-        self.lay.image
+        self.h.image
     }
 
     /// Bytes of memory a loader asks its provider for (image and tables).
     pub fn memory_size(&self) -> usize {
-        self.lay.total
+        check::Placement::of(&self.h).map_or(0, |p| p.total)
     }
 
-    /// Image offset of the init function.
-    pub fn entry(&self) -> Option<u32> {
-        self.lay.entry
+    /// Image offsets of the constructors, in the order they run.
+    pub fn init_offsets(&self) -> impl Iterator<Item = u32> + 'a {
+        let raw = self.table(self.h.init);
+        (0..self.h.init.count).filter_map(move |i| check::func(raw, i))
+    }
+
+    /// Image offsets of the destructors, in table order (they run last to
+    /// first).
+    pub fn fini_offsets(&self) -> impl Iterator<Item = u32> + 'a {
+        let raw = self.table(self.h.fini);
+        (0..self.h.fini.count).filter_map(move |i| check::func(raw, i))
     }
 
     /// The exports, in name order.
     pub fn exports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        let raw = part(self.bytes, self.lay.expoff, self.lay.exp_bytes(), "exports");
-        self.syms(raw, ExpEntry::SIZE, ExpEntry::parse)
+        self.syms(self.h.exports, ExpEntry::SIZE, 0, ExpEntry::parse)
     }
 
     /// The imports, in name order (their index is the one relocations use).
     pub fn imports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        let raw = part(self.bytes, self.lay.impoff, self.lay.imp_bytes(), "imports");
-        self.syms(raw, ImpEntry::SIZE, |b| {
+        self.syms(self.h.imports, ImpEntry::SIZE, self.h.exports.count, |b| {
             ImpEntry::parse(b).map(|e| ExpEntry {
                 name: e.name,
                 namelen: e.namelen,
@@ -212,65 +213,67 @@ impl<'a> ModuleView<'a> {
     }
 
     /// Entries of `size` bytes decoded by `entry` (an import's value is 0),
-    /// with their names looked up.
+    /// with their names and descriptions (from type entry `first` on).
     fn syms(
         &self,
-        raw: Result<&'a [u8], Error>,
+        p: Part,
         size: usize,
+        first: usize,
         entry: fn(&[u8]) -> Option<ExpEntry>,
     ) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        let strs = self.strs().unwrap_or(&[]);
-        raw.unwrap_or(&[]).chunks_exact(size).filter_map(move |b| {
-            let e = entry(b)?;
-            let name = strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
-            Some(FileSym {
-                name: core::str::from_utf8(name).ok()?,
-                sig: e.sig,
-                value: e.value,
+        let strs = self.table(self.h.strings);
+        let types = self.table(self.h.types);
+        self.table(p)
+            .chunks_exact(size)
+            .enumerate()
+            .filter_map(move |(i, b)| {
+                let e = entry(b)?;
+                let name = strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
+                Some(FileSym {
+                    name: core::str::from_utf8(name).ok()?,
+                    sig: e.sig,
+                    value: e.value,
+                    desc: check::type_desc(types, strs, first + i),
+                })
             })
+    }
+
+    /// The imports' name hashes as the file stores them, in import table
+    /// order, if it has them. They are not checked: a loader does not
+    /// trust them either.
+    pub fn import_hashes(&self) -> Option<impl Iterator<Item = u64> + 'a> {
+        (self.h.hashes.size != 0).then(|| {
+            self.table(self.h.hashes)
+                .chunks_exact(8)
+                .map(|w| w.iter().fold(0u64, |h, &x| h << 8 | u64::from(x)))
         })
     }
 
-    /// The relocations, in offset order.
-    pub fn relocs(&self) -> impl Iterator<Item = Reloc> + 'a {
-        self.reloc_stream()
-            .into_iter()
-            .flatten()
-            .map_while(Result::ok)
+    /// Slots in the module's hash index over its exports (0 = no index).
+    pub fn index_slots(&self) -> usize {
+        self.h.index.count
     }
-}
 
-/// Decodes and checks a relocation stream held in memory.
-struct Relocs<'a> {
-    bytes: &'a [u8],
-    arch: Arch,
-    lay: Layout,
-    index: u32,
-    prev: (u32, u64),
-    done: bool,
-}
+    /// The relocations that add the load base, in offset order.
+    pub fn relocs(&self) -> impl Iterator<Item = Reloc> + 'a {
+        self.records(Stream::Base).map_while(Result::ok).map(|r| r.0)
+    }
 
-impl Iterator for Relocs<'_> {
-    type Item = Result<Reloc, Error>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        if self.index as usize == self.lay.nreloc {
-            self.done = true;
-            return (!self.bytes.is_empty()).then(|| Err(check::trailing(self.lay.nreloc)));
-        }
-        let r = (|| {
-            let (r, used) = check::decode_reloc(self.bytes, self.prev.0, self.index)?;
-            let mode = check::reloc(self.arch, &self.lay, &r, self.index, self.prev.1)?;
-            self.bytes = &self.bytes[used..];
-            self.prev = (r.offset, u64::from(r.offset) + mode.width as u64);
-            self.index += 1;
-            Ok(r)
-        })();
-        if r.is_err() {
-            self.done = true;
-        }
-        Some(r)
+    /// The relocations that add an import's address, in offset order.
+    pub fn import_relocs(&self) -> impl Iterator<Item = Reloc> + 'a {
+        self.records(Stream::Import).map_while(Result::ok).map(|r| r.0)
+    }
+
+    /// Every relocation with its mode, in offset order (the two tables
+    /// merged).
+    pub fn all_relocs(&self) -> impl Iterator<Item = (Reloc, &'static Mode)> + 'a {
+        let mut a = self.records(Stream::Base).map_while(Result::ok).peekable();
+        let mut b = self.records(Stream::Import).map_while(Result::ok).peekable();
+        core::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.0.offset <= y.0.offset => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        })
     }
 }

@@ -3,8 +3,8 @@
 use crate::arch;
 use crate::error::{Error, SymName, Table};
 use crate::format::{
-    align_up, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, DYN_MAGIC,
-    FLAG_IMPORT_HASHES, NO_ENTRY, VERSION,
+    align_up, kind, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, TableEntry,
+    TypeEntry, DYN_MAGIC, NO_ENTRY, TABLE_REQUIRED, VERSION,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -26,10 +26,12 @@ pub struct ModuleBuilder {
     dataoff: Option<u32>,
     page: u32,
     align: u32,
-    entry: Option<u32>,
+    init: Vec<u32>,
+    fini: Vec<u32>,
     flags: u32,
     exports: Vec<(String, u32, u32)>,
     imports: Vec<(String, u32)>,
+    descs: alloc::collections::BTreeMap<String, String>,
     relocs: Vec<Reloc>,
     keep_order: bool,
     index: bool,
@@ -48,10 +50,12 @@ impl ModuleBuilder {
             dataoff: None,
             page: if arch.word_size() == 8 { 4096 } else { 8 },
             align: 16,
-            entry: None,
+            init: Vec::new(),
+            fini: Vec::new(),
             flags: 0,
             exports: Vec::new(),
             imports: Vec::new(),
+            descs: alloc::collections::BTreeMap::new(),
             relocs: Vec::new(),
             keep_order: false,
             index: false,
@@ -96,14 +100,29 @@ impl ModuleBuilder {
         self
     }
 
-    /// Sets the init function's image offset.
-    pub fn entry(&mut self, off: u32) -> &mut Self {
-        self.entry = Some(off);
+    /// Adds a constructor: the image offset of a function taking nothing
+    /// and returning nothing (on Thumb, with bit 0 set). Constructors run
+    /// in the order added.
+    pub fn init(&mut self, off: u32) -> &mut Self {
+        self.init.push(off);
         self
     }
 
-    /// Sets `Dynhdr.flags` (for example `format::FLAG_LOW2G`), except
-    /// `format::FLAG_IMPORT_HASHES`, which [`Self::import_hashes`] sets.
+    /// Adds a destructor, as [`Self::init`]; destructors run last to first.
+    pub fn fini(&mut self, off: u32) -> &mut Self {
+        self.fini.push(off);
+        self
+    }
+
+    /// States the type description (see [`crate::sig`]) of the export or
+    /// import called `name`; a module with any gets a type table, which
+    /// loaders show in messages about signatures.
+    pub fn describe(&mut self, name: &str, desc: &str) -> &mut Self {
+        self.descs.insert(name.into(), desc.into());
+        self
+    }
+
+    /// Sets `Dynhdr.flags` (for example `format::FLAG_LOW2G`).
     pub fn flags(&mut self, flags: u32) -> &mut Self {
         self.flags = flags;
         self
@@ -155,8 +174,8 @@ impl ModuleBuilder {
         self
     }
 
-    /// Whether to store each import's name hash after the import table
-    /// (`format::FLAG_IMPORT_HASHES`): 8 bytes per import that spare a
+    /// Whether to store each import's name hash (the
+    /// [`kind::IMPORT_HASHES`] table): 8 bytes per import that spare a
     /// loader binding through a host's hash index from hashing the names.
     /// Off by default.
     pub fn import_hashes(&mut self, on: bool) -> &mut Self {
@@ -266,14 +285,21 @@ impl ModuleBuilder {
                 hashes.extend_from_slice(&h.to_be_bytes());
             }
         }
-        let mut relbytes = Vec::new();
-        let mut prev = 0;
-        for r in &relocs {
-            let mut rec = [0; crate::format::RELOC_MAX_BYTES];
-            let n = r.encode(prev, &mut rec);
-            relbytes.extend_from_slice(&rec[..n]);
-            prev = r.offset;
-        }
+        let encode = |import: bool| {
+            let mut bytes = Vec::new();
+            let mut prev = 0;
+            let mut n = 0u32;
+            for r in relocs.iter().filter(|r| r.import.is_some() == import) {
+                let mut rec = [0; crate::format::RELOC_MAX_BYTES];
+                let len = r.encode(prev, &mut rec);
+                bytes.extend_from_slice(&rec[..len]);
+                prev = r.offset;
+                n += 1;
+            }
+            (n, bytes)
+        };
+        let (nbase, base_relocs) = encode(false);
+        let (nimp, import_relocs) = encode(true);
 
         let mut idxbytes = Vec::new();
         if self.index {
@@ -281,77 +307,99 @@ impl ModuleBuilder {
                 .map_err(|e| e.at(Table::Export))?;
             idxbytes = slots.iter().flat_map(|s| s.to_be_bytes()).collect();
         }
+        let funcs = |v: &[u32]| -> Vec<u8> { v.iter().flat_map(|o| o.to_be_bytes()).collect() };
+        let mut types = Vec::new();
+        if !self.descs.is_empty() {
+            let names = exports
+                .iter()
+                .map(|e| &e.0)
+                .chain(order.iter().map(|&i| &self.imports[i as usize].0));
+            for name in names {
+                let e = match self.descs.get(name) {
+                    Some(d) => {
+                        let at = u32of(strings.len())?;
+                        strings.extend_from_slice(d.as_bytes());
+                        TypeEntry {
+                            name: at,
+                            len: u32of(d.len())?,
+                        }
+                    }
+                    None => TypeEntry::default(),
+                };
+                let at = types.len();
+                types.resize(at + TypeEntry::SIZE, 0);
+                e.write(&mut types[at..]).ok_or(too_big("type"))?;
+            }
+        }
 
         if !text_align_ok(self.text_align) {
             return Err(too_big("text alignment not a power of two up to 64 KiB"));
         }
-        let plain = self.arch.text_offset() as usize;
+        // The tables, in the order they are written; empty ones are left out.
+        let tables: [(u16, u32, &[u8]); 10] = [
+            (kind::STRINGS, 0, &strings),
+            (kind::EXPORTS, u32of(exports.len())?, &exptab),
+            (kind::INDEX, u32of(idxbytes.len() / 8)?, &idxbytes),
+            (kind::TYPES, u32of(types.len() / TypeEntry::SIZE)?, &types),
+            (kind::INIT, u32of(self.init.len())?, &funcs(&self.init)),
+            (kind::FINI, u32of(self.fini.len())?, &funcs(&self.fini)),
+            (kind::IMPORTS, u32of(order.len())?, &imptab),
+            (kind::IMPORT_HASHES, u32of(hashes.len() / 8)?, &hashes),
+            (kind::IMPORT_RELOCS, nimp, &import_relocs),
+            (kind::RELOCS, nbase, &base_relocs),
+        ];
+        let present = || tables.iter().filter(|t| !t.2.is_empty());
+        let ntable = present().count();
+        let plain = self.arch.exec_size() + Dynhdr::SIZE + ntable * TableEntry::SIZE;
         let textoff = plain.next_multiple_of(self.text_align as usize);
-        let stroff = textoff + self.text.len() + self.data.len();
-        let expoff = stroff + strings.len();
-        let impoff = expoff + exptab.len();
-        let reloff = impoff + imptab.len() + hashes.len();
-        let entry = self.entry.unwrap_or(NO_ENTRY);
+        let mut at = textoff + self.text.len() + self.data.len();
+        let mut dir = Vec::new();
+        for &(k, count, bytes) in present() {
+            let e = TableEntry {
+                kind: k,
+                flags: if kind::required(k) { TABLE_REQUIRED } else { 0 },
+                count,
+                offset: u32of(at)?,
+                size: u32of(bytes.len())?,
+            };
+            let p = dir.len();
+            dir.resize(p + TableEntry::SIZE, 0);
+            e.write(&mut dir[p..]).ok_or(too_big("directory"))?;
+            at += bytes.len();
+        }
+        u32of(at)?;
         let exec = Exec {
             magic: DYN_MAGIC | self.arch.magic(),
             text,
             data,
             bss: self.bss,
             syms: 0,
-            entry,
+            entry: NO_ENTRY,
             spsz: 0,
             pcsz: 0,
         };
         let hdr = Dynhdr {
             version: VERSION,
-            hdrsize: u32of(Dynhdr::SIZE + textoff - plain)?,
-            flags: if self.import_hashes {
-                self.flags | FLAG_IMPORT_HASHES
-            } else {
-                self.flags & !FLAG_IMPORT_HASHES
-            },
+            hdrsize: u32of(textoff - self.arch.exec_size())?,
+            flags: self.flags,
             align: self.align,
             dataoff,
-            nexport: u32of(exports.len())?,
-            nimport: u32of(order.len())?,
-            nreloc: u32of(relocs.len())?,
-            stroff: u32of(stroff)?,
-            strsize: u32of(strings.len())?,
-            expoff: u32of(expoff)?,
-            impoff: u32of(impoff)?,
-            reloff: u32of(reloff)?,
-            relsize: u32of(relbytes.len())?,
-            idxoff: if self.index {
-                u32of(reloff + relbytes.len())?
-            } else {
-                0
-            },
-            idxsize: u32of(idxbytes.len())?,
+            ntable: u32of(ntable)?,
         };
         let mut out = alloc::vec![0u8; textoff];
         exec.write(&mut out).ok_or(too_big("header"))?;
         let mut at = Exec::SIZE;
         if self.arch.fat_header() {
-            let fat = if entry == NO_ENTRY {
-                u64::MAX
-            } else {
-                entry.into()
-            };
-            out[at..at + 8].copy_from_slice(&fat.to_be_bytes());
+            out[at..at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
             at += 8;
         }
         hdr.write(&mut out[at..]).ok_or(too_big("header"))?;
-        for part in [
-            &self.text[..],
-            &self.data,
-            &strings,
-            &exptab,
-            &imptab,
-            &hashes,
-            &relbytes,
-            &idxbytes,
-        ] {
-            out.extend_from_slice(part);
+        at += Dynhdr::SIZE;
+        out[at..at + dir.len()].copy_from_slice(&dir);
+        out.extend_from_slice(&self.text);
+        out.extend_from_slice(&self.data);
+        for (_, _, bytes) in present() {
+            out.extend_from_slice(bytes);
         }
         Ok(out)
     }

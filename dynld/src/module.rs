@@ -1,0 +1,469 @@
+//! A loaded module: its memory, its tables, its constructors and
+//! destructors, and typed access to its exports.
+
+use crate::bind::{self, Provider, Resolution, Resolver};
+use crate::check::{self, Placement, Walker};
+use crate::error::{Error, SymName};
+use crate::format::{Arch, ExpEntry, ImpEntry};
+use crate::memory::{Memory, Region};
+use crate::runtime;
+use crate::sig::Signof;
+use crate::symbol::Symbol;
+use crate::table::{lower_bound, Dynsym, Key};
+
+/// A loaded module. It owns its memory and gives it back when dropped.
+///
+/// The loader leaves a module's constructors to whoever owns its
+/// lifecycle: [`Module::init`] runs them, once. Dropping the module
+/// (unloading it) runs, in order, its destructors (if `init` ran) from
+/// last to first, then the exit handlers its code registered (see
+/// [`crate::runtime`]), and only then gives its memory back.
+///
+/// Calling a module's code — through `init`, through a [`Symbol`] — trusts
+/// that code as any code linked into the program is trusted. What the
+/// loader guarantees is that nothing in the module *file* can make it
+/// misbehave, and that a call has the type the module declares.
+pub struct Module<'p> {
+    memory: &'p dyn Memory,
+    region: Region,
+    arch: Arch,
+    place: Placement,
+    initialized: bool,
+}
+
+// SAFETY: the module's memory is reached only through `&self` reads of
+// tables nothing writes after load, and `&mut self` for the few changes;
+// its provider is `Sync` (a supertrait of `Memory`).
+unsafe impl Send for Module<'_> {}
+// SAFETY: as above: shared access only reads.
+unsafe impl Sync for Module<'_> {}
+
+/// A loaded module's import and the address it was bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Import<'a> {
+    /// The name.
+    pub name: &'a str,
+    /// The signature the module expects (0 = unchecked).
+    pub sig: u32,
+    /// The address bound.
+    pub addr: *const (),
+    /// Who provides it.
+    pub provider: Provider,
+    /// The type description the module carries for it, if any.
+    pub desc: Option<&'a str>,
+}
+
+impl<'p> Module<'p> {
+    /// A module in `region`, loaded and sealed.
+    pub(crate) fn new(
+        memory: &'p dyn Memory,
+        region: Region,
+        arch: Arch,
+        place: Placement,
+    ) -> Module<'p> {
+        Module {
+            memory,
+            region,
+            arch,
+            place,
+            initialized: false,
+        }
+    }
+
+    /// Bytes `[at, at + len)` of the region: tables the loader wrote before
+    /// the module was built and nothing writes afterwards.
+    fn bytes(&self, at: usize, len: usize) -> &[u8] {
+        let end = at.saturating_add(len).min(self.region.len());
+        let at = at.min(end);
+        // SAFETY: the region is owned by this module for its whole life
+        // and `[at, end)` lies inside it. Past the image, no relocation or
+        // exported address reaches these bytes, so nothing writes them
+        // while the module lives.
+        unsafe { core::slice::from_raw_parts(self.region.as_ptr().add(at), end - at) }
+    }
+
+    fn strs(&self) -> &[u8] {
+        self.bytes(self.place.strs, self.place.strsize)
+    }
+
+    fn types(&self) -> &[u8] {
+        let n = (self.place.nexport + self.place.nimport) * crate::format::TypeEntry::SIZE;
+        if !self.place.has_types {
+            return &[];
+        }
+        self.bytes(self.place.types, n)
+    }
+
+    /// Address of the first byte of text (Plan 9's `base`).
+    pub fn base(&self) -> *const u8 {
+        self.region.as_ptr()
+    }
+
+    /// The architecture the module was relocated for.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// Bytes of image: text, padding, data and bss (Plan 9's `size`).
+    pub fn image_size(&self) -> usize {
+        self.place.image
+    }
+
+    /// Bytes of text.
+    pub fn text_size(&self) -> usize {
+        self.place.text
+    }
+
+    /// Bytes of data.
+    pub fn data_size(&self) -> usize {
+        self.place.data
+    }
+
+    /// Bytes of bss.
+    pub fn bss_size(&self) -> usize {
+        self.place.bss
+    }
+
+    /// Offset of the data from [`Self::base`].
+    pub fn data_offset(&self) -> usize {
+        self.place.dataoff
+    }
+
+    /// Bytes of memory the module holds: its image and its tables.
+    pub fn memory_size(&self) -> usize {
+        self.region.len()
+    }
+
+    /// Number of exports.
+    pub fn nexport(&self) -> usize {
+        self.place.nexport
+    }
+
+    /// Number of imports still recorded (0 after [`Self::free_imports`]).
+    pub fn nimport(&self) -> usize {
+        self.place.nimport
+    }
+
+    /// Whether `addr` lies in the module's image.
+    pub fn contains(&self, addr: *const ()) -> bool {
+        (addr as usize).wrapping_sub(self.base() as usize) < self.place.image
+    }
+
+    /// Export `i`, in name order, with its address in this process.
+    pub fn export(&self, i: usize) -> Option<Dynsym<'_>> {
+        if i >= self.place.nexport {
+            return None;
+        }
+        let raw = self.bytes(self.place.exps + i * ExpEntry::SIZE, ExpEntry::SIZE);
+        let e = ExpEntry::parse(raw)?;
+        let name = self
+            .strs()
+            .get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
+        Some(Dynsym {
+            sig: e.sig,
+            addr: self.base().wrapping_add(e.value as usize) as *const (),
+            name: core::str::from_utf8(name).ok()?,
+        })
+    }
+
+    /// The type description the module carries for export `i`, if any.
+    pub fn export_desc(&self, i: usize) -> Option<&str> {
+        (i < self.place.nexport)
+            .then(|| check::type_desc(self.types(), self.strs(), i))
+            .flatten()
+    }
+
+    /// The exports in name order.
+    pub fn exports(&self) -> impl Iterator<Item = Dynsym<'_>> + '_ {
+        (0..self.place.nexport).filter_map(move |i| self.export(i))
+    }
+
+    /// Import `i`, in name order, with the address it was bound to.
+    pub fn import(&self, i: usize) -> Option<Import<'_>> {
+        if i >= self.place.nimport {
+            return None;
+        }
+        let raw = self.bytes(self.place.imps + i * ImpEntry::SIZE, ImpEntry::SIZE);
+        let e = ImpEntry::parse(raw)?;
+        let name = self
+            .strs()
+            .get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
+        let binds = self.bytes(self.place.binds, self.place.total - self.place.binds);
+        let (addr, provider) = bind::get(binds, i)?;
+        Some(Import {
+            name: core::str::from_utf8(name).ok()?,
+            sig: e.sig,
+            addr: addr as usize as *const (),
+            provider,
+            desc: check::type_desc(self.types(), self.strs(), self.place.nexport + i),
+        })
+    }
+
+    /// The imports in name order, with their bindings.
+    pub fn imports(&self) -> impl Iterator<Item = Import<'_>> + '_ {
+        (0..self.place.nimport).filter_map(move |i| self.import(i))
+    }
+
+    /// The position of the export called `name`.
+    fn position(&self, name: &str) -> Option<usize> {
+        // Compare raw name bytes (validated once, at load) and build the
+        // symbol only for the hit.
+        let strs = self.strs();
+        let exps = self.bytes(self.place.exps, self.place.nexport * ExpEntry::SIZE);
+        let key = |i: usize| -> &[u8] {
+            let at = i * ExpEntry::SIZE;
+            exps.get(at..at + ExpEntry::SIZE)
+                .and_then(ExpEntry::parse)
+                .and_then(|e| strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize))
+                .unwrap_or(&[])
+        };
+        let n = self.place.nexport;
+        let i = if cfg!(feature = "index") && self.place.slots != 0 {
+            let raw = self.bytes(self.place.idx, self.place.slots * 8);
+            crate::index::probe_by(
+                self.place.slots,
+                |s| check::slot(raw, s),
+                name.as_bytes(),
+                |i, k| i < n && key(i) == k,
+            )?
+        } else {
+            lower_bound(n, key, &Key::new(name.as_bytes()))
+        };
+        (key(i) == name.as_bytes()).then_some(i)
+    }
+
+    /// The export called `name`: through the module's hash index if it
+    /// has one, else by a search of the sorted table.
+    pub fn find(&self, name: &str) -> Option<Dynsym<'_>> {
+        self.export(self.position(name)?)
+    }
+
+    /// The address of export `name`, checking `sig` against the export's
+    /// signature when both are non-zero (Plan 9's `dynimport`). The
+    /// address is valid only while the module is loaded.
+    pub fn addr(&self, name: &str, sig: u32) -> Result<*const (), Error> {
+        let i = self.position(name).ok_or_else(|| Error::Undefined {
+            name: SymName::new(name),
+        })?;
+        self.checked(i, sig)
+    }
+
+    /// Export `i`'s address, checking `sig` against its signature when
+    /// both are non-zero.
+    fn checked(&self, i: usize, sig: u32) -> Result<*const (), Error> {
+        let s = self.export(i).ok_or_else(|| check::bad("export"))?;
+        if sig != 0 && s.sig != 0 && sig != s.sig {
+            return Err(Error::SigMismatch {
+                name: SymName::new(s.name),
+                want: sig,
+                have: s.sig,
+                want_desc: None,
+                have_desc: self
+                    .export_desc(i)
+                    .filter(|d| crate::sig::hash(d) == Ok(s.sig))
+                    .map(SymName::new),
+                module: None,
+                provider: Provider::HOST,
+            });
+        }
+        Ok(s.addr)
+    }
+
+    /// Export `name` as a [`Symbol`] of type `F`, a function-pointer type
+    /// (`extern "C" fn(i32) -> i32`) or a pointer to data (`*mut i32`):
+    /// the export's signature must be that of `F`'s pointee (Plan 9's
+    /// `signof` of the function or the data), computed at compile time.
+    /// An export without a signature is refused ([`Error::Unchecked`]):
+    /// use [`Self::get_unchecked`].
+    pub fn get<F: Signof + Copy>(&self, name: &str) -> Result<Symbol<'_, F>, Error> {
+        const {
+            assert!(core::mem::size_of::<F>() == core::mem::size_of::<*const ()>());
+        }
+        let sig = const { crate::sig::of_fn::<F>() };
+        let i = self.position(name).ok_or_else(|| Error::Undefined {
+            name: SymName::new(name),
+        })?;
+        if self.export(i).is_some_and(|s| s.sig == 0) {
+            return Err(Error::Unchecked {
+                name: SymName::new(name),
+            });
+        }
+        let addr = self.checked(i, sig)?;
+        // SAFETY: `addr` is this module's export `name`, whose signature
+        // is `F`'s pointee's (checked above, both non-zero).
+        Ok(unsafe { Symbol::new(addr) })
+    }
+
+    /// Export `name` as a [`Symbol`] of type `F`, checking `sig` against
+    /// the export's signature only when both are non-zero.
+    ///
+    /// # Safety
+    ///
+    /// `F` must be pointer-sized and describe the export truthfully.
+    /// Matching signatures make a mismatch unlikely, not impossible.
+    pub unsafe fn get_unchecked<F: Copy>(
+        &self,
+        name: &str,
+        sig: u32,
+    ) -> Result<Symbol<'_, F>, Error> {
+        const {
+            assert!(core::mem::size_of::<F>() == core::mem::size_of::<*const ()>());
+        }
+        let addr = self.addr(name, sig)?;
+        // SAFETY: the caller vouches that the export has type `F`.
+        Ok(unsafe { Symbol::new(addr) })
+    }
+
+    /// A [`Resolver`] over this module's exports, for binding another
+    /// module to them; `provider` is the id its bindings record.
+    pub fn resolver(&self, provider: Provider) -> ModuleExports<'_, 'p> {
+        ModuleExports {
+            module: self,
+            provider,
+        }
+    }
+
+    /// Runs the module's constructors (`.preinit_array`, then
+    /// `.init_array` in priority order), once; later calls do nothing.
+    /// From then on, unloading the module runs its destructors.
+    pub fn init(&mut self) {
+        if self.initialized {
+            return;
+        }
+        self.initialized = true;
+        for i in 0..self.place.ninit {
+            self.call_function(self.place.init, i);
+        }
+    }
+
+    /// Whether [`Self::init`] has run.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized
+    }
+
+    /// Number of constructors and of destructors.
+    pub fn functions(&self) -> (usize, usize) {
+        (self.place.ninit, self.place.nfini)
+    }
+
+    /// Exit handlers the module's code registered that have not run (they
+    /// run when it is unloaded; see [`crate::runtime`]).
+    pub fn exit_handlers(&self) -> usize {
+        runtime::pending(self.image_range())
+    }
+
+    fn image_range(&self) -> core::ops::Range<usize> {
+        let base = self.base() as usize;
+        base..base + self.place.image
+    }
+
+    /// Calls entry `i` of the constructor or destructor table at `table`.
+    fn call_function(&self, table: usize, i: usize) {
+        let raw = self.bytes(table + i * crate::format::FUNC_ENTRY_SIZE, 4);
+        let Some(off) = check::func(raw, 0) else {
+            return;
+        };
+        let addr = self.base().wrapping_add(off as usize);
+        // SAFETY: the loader checked that the entry lies in the text,
+        // which is sealed and in place; the linker put there a function
+        // taking nothing and returning nothing (a constructor or
+        // destructor of the module's own code).
+        let f: extern "C" fn() = unsafe { core::mem::transmute(addr) };
+        f();
+    }
+
+    /// Whether import `i` can be bound again after loading: every
+    /// reference to it is in the data (a GOT slot, a pointer), none an
+    /// instruction in the sealed text. Refused with [`Error::LateBind`]
+    /// naming the import otherwise.
+    pub fn check_late_binding(&self, i: usize) -> Result<(), Error> {
+        let imp = self.import(i).ok_or(Error::BadImportIndex {
+            index: 0,
+            import: i as u32,
+            nimport: self.place.nimport as u32,
+        })?;
+        let stream = self.bytes(self.place.irel, self.place.irelsize);
+        let recs = check::Records {
+            bytes: stream,
+            walker: Walker::kept(&self.place, self.arch),
+            failed: false,
+        };
+        for r in recs {
+            let (r, _) = r?;
+            if r.import == Some(i as u32) && (r.offset as usize) < self.place.text {
+                return Err(Error::LateBind {
+                    name: SymName::new(imp.name),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the import bindings and relocations (Plan 9's
+    /// `dynfreeimport`) and gives their memory back if the provider can
+    /// shrink the region. Lookups of exports work as before.
+    pub fn free_imports(&mut self) {
+        let keep = self.place.imps;
+        self.place.nimport = 0;
+        self.place.nirel = 0;
+        self.place.irelsize = 0;
+        // SAFETY: the region is this module's, from this provider, and
+        // nothing reads past `imps` once the imports are forgotten.
+        if unsafe { self.memory.shrink(&mut self.region, keep) } {
+            self.place.irel = keep;
+            self.place.binds = keep;
+            self.place.total = keep;
+        }
+    }
+}
+
+impl Drop for Module<'_> {
+    fn drop(&mut self) {
+        if self.initialized {
+            for i in (0..self.place.nfini).rev() {
+                self.call_function(self.place.fini, i);
+            }
+        }
+        // SAFETY: the module's code and data are still in place.
+        unsafe { runtime::finalize(self.image_range()) };
+        // SAFETY: the region is this module's, from this provider; the
+        // module is going away, its destructors and exit handlers have
+        // run, and no `Symbol` borrows it any more.
+        unsafe { self.memory.release(self.region.take()) };
+    }
+}
+
+impl core::fmt::Debug for Module<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Module")
+            .field("arch", &self.arch)
+            .field("base", &self.base())
+            .field("text", &self.place.text)
+            .field("data", &self.place.data)
+            .field("bss", &self.place.bss)
+            .field("nexport", &self.place.nexport)
+            .field("nimport", &self.place.nimport)
+            .finish()
+    }
+}
+
+/// A module's exports as a [`Resolver`] (see [`Module::resolver`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ModuleExports<'m, 'p> {
+    module: &'m Module<'p>,
+    provider: Provider,
+}
+
+impl Resolver for ModuleExports<'_, '_> {
+    fn resolve(&self, name: &str) -> Option<Resolution<'_>> {
+        let i = self.module.position(name)?;
+        let s = self.module.export(i)?;
+        Some(Resolution {
+            addr: s.addr,
+            sig: s.sig,
+            provider: self.provider,
+            desc: self.module.export_desc(i),
+        })
+    }
+}

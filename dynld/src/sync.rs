@@ -1,0 +1,51 @@
+//! A spin lock: what a kernel's registry, arena and the exit-handler list
+//! need to live in a `static` and be shared, with no operating system.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// A value behind a spin lock.
+///
+/// Taking the lock spins until it is free, so it must never be taken
+/// again by code that interrupted its holder on the same core (an
+/// interrupt handler loading a module while the interrupted code was
+/// loading one): that would wait forever.
+pub(crate) struct Spin<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock gives one thread at a time access to the value, so a
+// value that may move between threads may be shared behind it.
+unsafe impl<T: Send> Sync for Spin<T> {}
+
+impl<T> Spin<T> {
+    /// An unlocked value.
+    pub const fn new(value: T) -> Self {
+        Spin {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with the value locked.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: the lock is held until `_unlock` drops, after `f`
+        // returns (or unwinds), so this is the only reference.
+        f(unsafe { &mut *self.value.get() })
+    }
+}
