@@ -135,7 +135,7 @@ fn call(m: &Module<'_>) -> (u64, Vec<u8>, i64) {
 }
 
 fn text(m: &Module<'_>) -> Vec<u8> {
-    // SAFETY: the module's text is `m.text()` readable bytes at its base.
+    // SAFETY: the module's text is `m.text_size()` readable bytes at its base.
     unsafe { std::slice::from_raw_parts(m.base(), m.text_size()) }.to_vec()
 }
 
@@ -167,7 +167,7 @@ fn large_text_is_mapped_from_the_file() {
     let copied = Loader::new(ExportTable::EMPTY, &MMAP)
         .load(&mut SliceSource::new(&bytes))
         .unwrap();
-    assert!(copied.text() >= BLOB);
+    assert!(copied.text_size() >= BLOB);
     assert!(!covering(&copied, &path).1);
     assert_eq!(call(&copied), want);
     let reference = text(&copied);

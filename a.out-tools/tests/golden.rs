@@ -129,7 +129,7 @@ fn golden(
         .unwrap_or_else(|e| panic!("{tag}: {e}"));
     // SAFETY: the module's image is `size` initialised bytes at `base`,
     // owned by `m`, which outlives this borrow; nothing writes to it.
-    let ours = unsafe { std::slice::from_raw_parts(m.base(), m.size()) }.to_vec();
+    let ours = unsafe { std::slice::from_raw_parts(m.base(), m.image_size()) }.to_vec();
 
     // The same objects through GNU ld, each input section where aout put it.
     let mut script = String::from("SECTIONS\n{\n");
@@ -529,7 +529,7 @@ fn thumb2_calls_beyond_reach_go_through_veneers() {
         .load(&mut SliceSource::new(&bytes))
         .unwrap();
     // SAFETY: the image is `size` bytes owned by `m`, read only here.
-    let img = unsafe { std::slice::from_raw_parts(m.base(), m.size()) };
+    let img = unsafe { std::slice::from_raw_parts(m.base(), m.image_size()) };
     // The target of the bl at `at`.
     let bl = |at: u64| {
         let (h1, h2) = (hw(img, at), hw(img, at + 2));
@@ -632,7 +632,7 @@ fn aarch64_calls_beyond_reach_go_through_veneers() {
         .load(&mut SliceSource::new(&bytes))
         .unwrap();
     // SAFETY: the image is `size` bytes owned by `m`, read only here.
-    let img = unsafe { std::slice::from_raw_parts(m.base(), m.size()) };
+    let img = unsafe { std::slice::from_raw_parts(m.base(), m.image_size()) };
     let word = |at: u64| u32::from_le_bytes(img[at as usize..at as usize + 4].try_into().unwrap());
     let bl = word(f + 4);
     assert_eq!(bl >> 26, 0b100101, "not a bl");

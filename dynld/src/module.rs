@@ -326,6 +326,8 @@ impl<'p> Module<'p> {
 
     /// Runs the module's constructors (`.preinit_array`, then
     /// `.init_array` in priority order), once; later calls do nothing.
+    /// Each is called with three zero arguments, where a C runtime passes
+    /// `argc`, `argv` and `envp`.
     /// From then on, unloading the module runs its destructors.
     pub fn init(&mut self) {
         if self.initialized {
@@ -367,10 +369,13 @@ impl<'p> Module<'p> {
         let addr = self.base().wrapping_add(off as usize);
         // SAFETY: the loader checked that the entry lies in the text,
         // which is sealed and in place; the linker put there a function
-        // taking nothing and returning nothing (a constructor or
-        // destructor of the module's own code).
-        let f: extern "C" fn() = unsafe { core::mem::transmute(addr) };
-        f();
+        // returning nothing (a constructor or destructor of the module's
+        // own code). It is called as a C runtime calls `.init_array`
+        // entries, with `argc`, `argv` and `envp`, here all zero: a
+        // function taking fewer arguments ignores the rest in every C
+        // calling convention the loader supports.
+        let f: extern "C" fn(usize, usize, usize) = unsafe { core::mem::transmute(addr) };
+        f(0, 0, 0);
     }
 
     /// Whether import `i` can be bound again after loading: every
