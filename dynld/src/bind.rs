@@ -78,25 +78,35 @@ impl Resolver for Chain<'_> {
 pub(crate) enum Binder<'e> {
     /// A sorted table: merged with the imports, or probed through its index.
     Table(ExportTable<'e>),
-    /// Anything else, one name at a time.
-    Dyn(&'e dyn Resolver),
+    /// Anything else, one name at a time, by [`bind_dyn`] (a pointer to it,
+    /// so that a kernel that never binds this way does not carry it).
+    Dyn(&'e dyn Resolver, DynBind),
 }
+
+/// [`bind_dyn`]'s type.
+pub(crate) type DynBind = fn(&dyn Resolver, &Imports<'_>, &mut [u8], usize) -> Result<(), Error>;
 
 /// A module's imports as read: names, signatures, descriptions.
 pub(crate) struct Imports<'a> {
     pub strs: &'a [u8],
     pub raw: &'a [u8],
     pub count: usize,
-    /// The type table and the number of exports before the imports in it.
+    /// The type table and the number of exports before the imports in it
+    /// (shown in messages with the `alloc` feature).
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub types: &'a [u8],
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub nexport: usize,
     pub lim: &'a Limits,
-    /// The module's name, for messages.
+    /// The module's name, for messages (with the `alloc` feature).
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub module: Option<&'a str>,
 }
 
 impl Imports<'_> {
-    /// The error for import `i`'s signature `want` against `have`.
+    /// The error for import `i`'s signature `want` against `have`
+    /// (exported with description `desc`, if any).
+    #[cfg_attr(not(feature = "alloc"), allow(unused_variables))]
     fn mismatch(
         &self,
         i: usize,
@@ -106,22 +116,17 @@ impl Imports<'_> {
         desc: Option<&str>,
         provider: Provider,
     ) -> Error {
-        // A description is shown only if it is the one the signature says.
-        let shown = |d: Option<&str>, sig: u32| {
-            d.filter(|d| crate::sig::hash(d) == Ok(sig))
-                .map(SymName::new)
-        };
         Error::SigMismatch {
             name: SymName::new(name),
             want,
             have,
-            want_desc: shown(
-                check::type_desc(self.types, self.strs, self.nexport + i),
-                want,
-            ),
-            have_desc: shown(desc, have),
-            module: self.module.map(SymName::new),
             provider,
+            #[cfg(feature = "alloc")]
+            detail: crate::error::Mismatch::boxed(
+                check::type_desc(self.types, self.strs, self.nexport + i),
+                desc,
+                self.module,
+            ),
         }
     }
 }
@@ -190,7 +195,7 @@ pub(crate) fn bind(
     let skip = special.map_or(usize::MAX, |s| s.0);
     match binder {
         Binder::Table(t) => bind_table(&t, imp, binds, stored, skip),
-        Binder::Dyn(r) => bind_dyn(r, imp, binds, skip),
+        Binder::Dyn(r, bind_dyn) => bind_dyn(r, imp, binds, skip),
     }
 }
 
@@ -268,7 +273,7 @@ fn bind_table(
 
 /// Binds through a resolver, one name at a time; the import table's names
 /// and order are checked first, as a merge would.
-fn bind_dyn(
+pub(crate) fn bind_dyn(
     r: &dyn Resolver,
     imp: &Imports<'_>,
     binds: &mut [u8],

@@ -71,16 +71,6 @@ pub(crate) struct Part {
     pub count: usize,
 }
 
-impl Part {
-    fn of(e: &TableEntry) -> Part {
-        Part {
-            off: e.offset.into(),
-            size: e.size as usize,
-            count: e.count as usize,
-        }
-    }
-}
-
 /// What the headers and the directory say, checked: where each part of
 /// the module lies in the file. Memory offsets are [`Placement`]'s.
 #[derive(Clone, Copy, Debug)]
@@ -98,38 +88,83 @@ pub(crate) struct Header {
     pub low: bool,
     /// File offset of the text.
     pub textoff: u64,
-    /// The tables this version defines; empty where the module has none.
-    pub strings: Part,
-    pub exports: Part,
-    pub imports: Part,
-    pub hashes: Part,
-    pub relocs: Part,
-    pub import_relocs: Part,
-    pub index: Part,
-    pub init: Part,
-    pub fini: Part,
-    pub types: Part,
-    /// Where the last table ends in the file (at least the data's end).
-    pub end: u64,
+    /// The tables this version defines, by kind; empty where the module
+    /// has none.
+    parts: [Part; KINDS],
 }
 
+/// One more than the largest kind this version defines.
+const KINDS: usize = kind::TYPES as usize + 1;
+
+/// Which limit bounds a table's count (for the string table, its size).
+#[derive(Clone, Copy, PartialEq)]
+enum Bound {
+    Free,
+    Strings,
+    Exports,
+    Imports,
+    Relocs,
+}
+
+/// What a table of each kind holds, by kind: bytes per record (0 for the
+/// string table; for the relocation tables, whose records vary, 2, the
+/// smallest), and the limit that bounds it. Kind 0 is never valid.
+const RULES: [(u8, Bound); KINDS] = [
+    (0, Bound::Free),
+    (0, Bound::Strings),
+    (ExpEntry::SIZE as u8, Bound::Exports),
+    (ImpEntry::SIZE as u8, Bound::Imports),
+    (8, Bound::Free),
+    (2, Bound::Relocs),
+    (2, Bound::Relocs),
+    (8, Bound::Free),
+    (FUNC_ENTRY_SIZE as u8, Bound::Relocs),
+    (FUNC_ENTRY_SIZE as u8, Bound::Relocs),
+    (TypeEntry::SIZE as u8, Bound::Free),
+];
+
+macro_rules! parts {
+    ($($name:ident = $kind:ident),*) => {
+        impl Header {
+            $(
+                /// The table of this kind (empty if the module has none).
+                pub fn $name(&self) -> Part {
+                    self.parts[kind::$kind as usize]
+                }
+            )*
+        }
+    };
+}
+
+parts!(
+    strings = STRINGS,
+    exports = EXPORTS,
+    imports = IMPORTS,
+    hashes = IMPORT_HASHES,
+    relocs = RELOCS,
+    import_relocs = IMPORT_RELOCS,
+    index = INDEX,
+    init = INIT,
+    fini = FINI,
+    types = TYPES
+);
+
 impl Header {
-    /// The tables in file order, optional unknown ones included as kind 0.
+    /// The known tables the module has, in file order.
     pub fn tables(&self) -> impl Iterator<Item = (u16, Part)> + '_ {
-        let mut t = [
-            (kind::STRINGS, self.strings),
-            (kind::EXPORTS, self.exports),
-            (kind::IMPORTS, self.imports),
-            (kind::IMPORT_HASHES, self.hashes),
-            (kind::RELOCS, self.relocs),
-            (kind::IMPORT_RELOCS, self.import_relocs),
-            (kind::INDEX, self.index),
-            (kind::INIT, self.init),
-            (kind::FINI, self.fini),
-            (kind::TYPES, self.types),
-        ];
-        t.sort_unstable_by_key(|(_, p)| p.off);
-        t.into_iter().filter(|(_, p)| p.size != 0)
+        let mut order = [0u16; KINDS];
+        let mut n = 0;
+        for (k, p) in self.parts.iter().enumerate() {
+            if p.size != 0 {
+                order[n] = k as u16;
+                n += 1;
+            }
+        }
+        order[..n].sort_unstable_by_key(|&k| self.parts[k as usize].off);
+        order
+            .into_iter()
+            .take(n)
+            .map(|k| (k, self.parts[k as usize]))
     }
 }
 
@@ -191,8 +226,31 @@ fn table_error(kind: u16, what: &'static str) -> Error {
     Error::BadTable { kind, what }
 }
 
-/// Checks the headers and the directory (`dir`, the raw entries);
-/// `exec_size` is the bytes before the extension header.
+/// Checks directory entry `e` of a known kind against its kind's rule and
+/// the limits.
+fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
+    let (rec, bound) = RULES[e.kind as usize];
+    let (count, size) = (u64::from(e.count), u64::from(e.size));
+    let (what, max, n) = match bound {
+        Bound::Free => ("", u32::MAX, 0),
+        Bound::Strings => ("string table size", lim.max_strings, e.size),
+        Bound::Exports => ("export count", lim.max_exports, e.count),
+        Bound::Imports => ("import count", lim.max_imports, e.count),
+        Bound::Relocs => ("relocation count", lim.max_relocs, e.count),
+    };
+    limit(what, n, max)?;
+    let fits = match (bound, rec) {
+        (Bound::Strings, _) => count == 0,
+        (Bound::Relocs, 2) => size >= 2 * count && size <= RELOC_MAX_BYTES as u64 * count,
+        _ => count * u64::from(rec) == size,
+    };
+    if !fits {
+        return Err(table_error(e.kind, "size disagrees with the count"));
+    }
+    Ok(())
+}
+
+/// Checks the headers and the directory (`dir`, the raw entries).
 pub(crate) fn header(
     arch: Arch,
     exec: &Exec,
@@ -224,8 +282,41 @@ pub(crate) fn header(
         });
     }
     let textoff = arch.exec_size() as u64 + u64::from(h.hdrsize);
-    let data_end = textoff + u64::from(exec.text) + u64::from(exec.data);
-    let mut hd = Header {
+    let mut end = textoff + u64::from(exec.text) + u64::from(exec.data);
+    let mut parts = [Part::default(); KINDS];
+    for raw in dir.chunks_exact(TableEntry::SIZE) {
+        let e = TableEntry::parse(raw).ok_or(bad("table directory"))?;
+        let required = e.flags & TABLE_REQUIRED != 0;
+        let known = kind::known(e.kind);
+        let wrong = if e.flags & !TABLE_REQUIRED != 0 {
+            Some("unknown table flags")
+        } else if !known && required {
+            return Err(Error::UnknownTable { kind: e.kind });
+        } else if known && required != kind::required(e.kind) {
+            Some("required flag disagrees with the kind")
+        } else if known && parts[e.kind as usize].size != 0 {
+            Some("listed twice in the directory")
+        } else if e.size == 0 {
+            Some("empty table in the directory")
+        } else if u64::from(e.offset) < end {
+            Some("out of order, or overlapping the part before it")
+        } else {
+            None
+        };
+        if let Some(what) = wrong {
+            return Err(table_error(e.kind, what));
+        }
+        end = u64::from(e.offset) + u64::from(e.size);
+        if known {
+            entry(&e, lim)?;
+            parts[e.kind as usize] = Part {
+                off: e.offset.into(),
+                size: e.size as usize,
+                count: e.count as usize,
+            };
+        }
+    }
+    let hd = Header {
         arch,
         text: exec.text as usize,
         dataoff: h.dataoff as usize,
@@ -235,129 +326,35 @@ pub(crate) fn header(
         align: h.align as usize,
         low: h.flags & FLAG_LOW2G != 0,
         textoff,
-        strings: Part::default(),
-        exports: Part::default(),
-        imports: Part::default(),
-        hashes: Part::default(),
-        relocs: Part::default(),
-        import_relocs: Part::default(),
-        index: Part::default(),
-        init: Part::default(),
-        fini: Part::default(),
-        types: Part::default(),
-        end: data_end,
+        parts,
     };
-    let mut seen = 0u32;
-    for raw in dir.chunks_exact(TableEntry::SIZE) {
-        let e = TableEntry::parse(raw).ok_or(bad("table directory"))?;
-        if e.flags & !TABLE_REQUIRED != 0 {
-            return Err(table_error(e.kind, "unknown table flags"));
-        }
-        let required = e.flags & TABLE_REQUIRED != 0;
-        if !kind::known(e.kind) {
-            if required {
-                return Err(Error::UnknownTable { kind: e.kind });
-            }
-        } else {
-            if required != kind::required(e.kind) {
-                return Err(table_error(e.kind, "required flag disagrees with the kind"));
-            }
-            if seen & 1 << e.kind != 0 {
-                return Err(table_error(e.kind, "listed twice in the directory"));
-            }
-            seen |= 1 << e.kind;
-        }
-        if e.size == 0 {
-            return Err(table_error(e.kind, "empty table in the directory"));
-        }
-        let off = u64::from(e.offset);
-        if off < hd.end {
-            return Err(table_error(
-                e.kind,
-                "out of order, or overlapping the part before it",
-            ));
-        }
-        hd.end = off + u64::from(e.size);
-        let p = Part::of(&e);
-        match e.kind {
-            kind::STRINGS => {
-                if e.count != 0 {
-                    return Err(table_error(e.kind, "string table with a count"));
-                }
-                limit("string table size", e.size, lim.max_strings)?;
-                hd.strings = p;
-            }
-            kind::EXPORTS => {
-                limit("export count", e.count, lim.max_exports)?;
-                hd.exports = sized(e, ExpEntry::SIZE)?;
-            }
-            kind::IMPORTS => {
-                limit("import count", e.count, lim.max_imports)?;
-                hd.imports = sized(e, ImpEntry::SIZE)?;
-            }
-            kind::IMPORT_HASHES => hd.hashes = sized(e, 8)?,
-            kind::RELOCS | kind::IMPORT_RELOCS => {
-                limit("relocation count", e.count, lim.max_relocs)?;
-                let n = u64::from(e.count);
-                let sz = u64::from(e.size);
-                if sz < 2 * n || sz > RELOC_MAX_BYTES as u64 * n {
-                    return Err(table_error(e.kind, "size disagrees with the count"));
-                }
-                if e.kind == kind::RELOCS {
-                    hd.relocs = p;
-                } else {
-                    hd.import_relocs = p;
-                }
-            }
-            kind::INDEX => hd.index = sized(e, 8)?,
-            kind::INIT | kind::FINI => {
-                limit("constructor count", e.count, lim.max_relocs)?;
-                let t = sized(e, FUNC_ENTRY_SIZE)?;
-                if e.kind == kind::INIT {
-                    hd.init = t;
-                } else {
-                    hd.fini = t;
-                }
-            }
-            kind::TYPES => hd.types = sized(e, TypeEntry::SIZE)?,
-            _ => {}
-        }
-    }
-    let (nexport, nimport) = (hd.exports.count, hd.imports.count);
-    if hd.hashes.size != 0 && hd.hashes.count != nimport {
-        return Err(table_error(kind::IMPORT_HASHES, "not one hash per import"));
-    }
-    if hd.types.size != 0 && hd.types.count != nexport + nimport {
-        return Err(table_error(kind::TYPES, "not one entry per symbol"));
-    }
-    if (hd.exports.size != 0 || hd.imports.size != 0 || hd.types.size != 0)
-        && hd.strings.size == 0
-    {
-        return Err(table_error(kind::STRINGS, "symbols without a string table"));
+    let (nexport, nimport) = (hd.exports().count, hd.imports().count);
+    let wrong = if hd.hashes().size != 0 && hd.hashes().count != nimport {
+        Some((kind::IMPORT_HASHES, "not one hash per import"))
+    } else if hd.types().size != 0 && hd.types().count != nexport + nimport {
+        Some((kind::TYPES, "not one entry per symbol"))
+    } else if (nexport != 0 || nimport != 0 || hd.types().size != 0) && hd.strings().size == 0 {
+        Some((kind::STRINGS, "symbols without a string table"))
+    } else {
+        None
+    };
+    if let Some((k, what)) = wrong {
+        return Err(table_error(k, what));
     }
     // The index: a power of two of 8-byte slots, more than there are
     // exports and at most twice what the writer makes.
-    if hd.index.size != 0 {
-        let slots = hd.index.count;
-        if !slots.is_power_of_two()
+    let slots = hd.index().count;
+    if hd.index().size != 0
+        && (!slots.is_power_of_two()
             || slots <= nexport
-            || slots > index::slots_for(nexport).saturating_mul(2)
-        {
-            return Err(Error::BadIndex {
-                table: Table::Export,
-                what: "slot count not a power of two, or too small or too large",
-            });
-        }
+            || slots > index::slots_for(nexport).saturating_mul(2))
+    {
+        return Err(Error::BadIndex {
+            table: Table::Export,
+            what: "slot count not a power of two, or too small or too large",
+        });
     }
     Ok(hd)
-}
-
-/// A table of `count` records of `rec` bytes.
-fn sized(e: TableEntry, rec: usize) -> Result<Part, Error> {
-    if (e.count as u64) * (rec as u64) != u64::from(e.size) {
-        return Err(table_error(e.kind, "size disagrees with the count"));
-    }
-    Ok(Part::of(&e))
 }
 
 /// Where a loaded module's parts lie in its memory region:
@@ -409,15 +406,15 @@ impl Placement {
     pub fn of(h: &Header) -> Result<Placement, Error> {
         let at = |v: u64| size(v);
         let strs = align_up(h.image as u64, 8).ok_or(bad("size"))?;
-        let exps = strs + h.strings.size as u64;
-        let idx = align_up(exps + h.exports.size as u64, 8).ok_or(bad("size"))?;
-        let types = idx + h.index.size as u64;
-        let init = types + h.types.size as u64;
-        let fini = init + h.init.size as u64;
-        let imps = fini + h.fini.size as u64;
-        let irel = imps + h.imports.size as u64;
-        let binds = align_up(irel + h.import_relocs.size as u64, 8).ok_or(bad("size"))?;
-        let total = binds + (BINDING_SIZE * h.imports.count) as u64;
+        let exps = strs + h.strings().size as u64;
+        let idx = align_up(exps + h.exports().size as u64, 8).ok_or(bad("size"))?;
+        let types = idx + h.index().size as u64;
+        let init = types + h.types().size as u64;
+        let fini = init + h.init().size as u64;
+        let imps = fini + h.fini().size as u64;
+        let irel = imps + h.imports().size as u64;
+        let binds = align_up(irel + h.import_relocs().size as u64, 8).ok_or(bad("size"))?;
+        let total = binds + (BINDING_SIZE * h.imports().count) as u64;
         Ok(Placement {
             text: h.text,
             dataoff: h.dataoff,
@@ -425,22 +422,22 @@ impl Placement {
             bss: h.bss,
             image: h.image,
             strs: at(strs)?,
-            strsize: h.strings.size,
+            strsize: h.strings().size,
             exps: at(exps)?,
-            nexport: h.exports.count,
+            nexport: h.exports().count,
             idx: at(idx)?,
-            slots: h.index.count,
+            slots: h.index().count,
             types: at(types)?,
-            has_types: h.types.size != 0,
+            has_types: h.types().size != 0,
             init: at(init)?,
-            ninit: h.init.count,
+            ninit: h.init().count,
             fini: at(fini)?,
-            nfini: h.fini.count,
+            nfini: h.fini().count,
             imps: at(imps)?,
-            nimport: h.imports.count,
+            nimport: h.imports().count,
             irel: at(irel)?,
-            irelsize: h.import_relocs.size,
-            nirel: h.import_relocs.count,
+            irelsize: h.import_relocs().size,
+            nirel: h.import_relocs().count,
             binds: at(binds)?,
             total: at(total)?,
             low: h.low,
@@ -782,10 +779,10 @@ impl Walker {
             text: h.text,
             dataoff: h.dataoff,
             data_end: h.dataoff + h.data,
-            nimport: h.imports.count,
+            nimport: h.imports().count,
             count: match stream {
-                Stream::Base => h.relocs.count,
-                Stream::Import => h.import_relocs.count,
+                Stream::Base => h.relocs().count,
+                Stream::Import => h.import_relocs().count,
             },
             index: 0,
             prev_off: 0,
@@ -815,8 +812,9 @@ impl Walker {
     }
 
     /// Decodes the next record from the front of `b` and checks it;
-    /// returns it, its mode and the bytes it took.
-    #[inline]
+    /// returns it, its mode and the bytes it took. Not inlined: the
+    /// loader's two relocation loops and the in-memory reader share it.
+    #[inline(never)]
     pub fn next(&mut self, b: &[u8]) -> Result<(Reloc, &'static Mode, usize), Error> {
         let index = self.index;
         let (r, used) = Reloc::decode(b, self.prev_off).map_err(|e| match e {

@@ -74,6 +74,39 @@ impl PartialEq<&str> for SymName {
     }
 }
 
+/// What a signature mismatch error says beyond the two signatures
+/// (feature `alloc`).
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Mismatch {
+    /// The importer's description of the type.
+    pub want_desc: Option<alloc::string::String>,
+    /// The exporter's description of the type.
+    pub have_desc: Option<alloc::string::String>,
+    /// The module being loaded ([`Loader::name`](crate::Loader::name)).
+    pub module: Option<alloc::string::String>,
+}
+
+#[cfg(feature = "alloc")]
+impl Mismatch {
+    /// The detail of a mismatch, if there is any to give.
+    pub(crate) fn boxed(
+        want_desc: Option<&str>,
+        have_desc: Option<&str>,
+        module: Option<&str>,
+    ) -> Option<alloc::boxed::Box<Mismatch>> {
+        use alloc::string::ToString;
+        (want_desc.is_some() || have_desc.is_some() || module.is_some()).then(|| {
+            alloc::boxed::Box::new(Mismatch {
+                want_desc: want_desc.map(str::to_string),
+                have_desc: have_desc.map(str::to_string),
+                module: module.map(str::to_string),
+            })
+        })
+    }
+}
+
 /// Which symbol table an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Table {
@@ -216,17 +249,13 @@ pub enum Error {
         want: u32,
         /// The signature of the export.
         have: u32,
-        /// The importer's description of the type, when it carries one
-        /// that hashes to `want`.
-        want_desc: Option<SymName>,
-        /// The exporter's description of the type, when it carries one
-        /// that hashes to `have`.
-        have_desc: Option<SymName>,
-        /// The module being loaded, when the loader was told its name
-        /// ([`Loader::name`](crate::Loader::name)).
-        module: Option<SymName>,
         /// Who exports the symbol.
         provider: crate::Provider,
+        /// With the `alloc` feature: the two type descriptions, when the
+        /// module and the exporter carry them, and the module's name, when
+        /// the loader was told it.
+        #[cfg(feature = "alloc")]
+        detail: Option<alloc::boxed::Box<Mismatch>>,
     },
     /// A typed lookup ([`Module::get`](crate::Module::get)) found an export
     /// that carries no signature, so its type cannot be checked.
@@ -367,11 +396,21 @@ impl fmt::Display for Error {
                 name,
                 want,
                 have,
-                want_desc,
-                have_desc,
-                module,
                 provider,
+                #[cfg(feature = "alloc")]
+                detail,
             } => {
+                #[cfg(feature = "alloc")]
+                let (want_desc, have_desc, module) = match detail {
+                    Some(d) => (
+                        d.want_desc.as_deref(),
+                        d.have_desc.as_deref(),
+                        d.module.as_deref(),
+                    ),
+                    None => (None, None, None),
+                };
+                #[cfg(not(feature = "alloc"))]
+                let (want_desc, have_desc, module) = (None::<&str>, None::<&str>, None::<&str>);
                 if let Some(m) = module {
                     write!(f, "{m}: ")?;
                 }

@@ -81,6 +81,8 @@ mod view;
 mod write;
 
 pub use bind::{Chain, Provider, Resolution, Resolver};
+#[cfg(feature = "alloc")]
+pub use error::Mismatch;
 pub use error::{Error, NameProblem, SymName, Table};
 pub use format::Arch;
 pub use limits::{Limits, MAX_NAME};

@@ -116,13 +116,13 @@ fn read_header<S: Source + ?Sized>(
 fn check_tables(h: &Header, p: &Placement, tabs: &[u8], lim: &Limits) -> Result<(), Error> {
     let part = |at: usize, len: usize| tabs.get(at - p.strs..at - p.strs + len).unwrap_or(&[]);
     let strs = part(p.strs, p.strsize);
-    for e in check::exports(strs, part(p.exps, h.exports.size), h, lim) {
+    for e in check::exports(strs, part(p.exps, h.exports().size), h, lim) {
         e?;
     }
-    check::types(part(p.types, h.types.size), strs)?;
-    check::funcs(kind::INIT, part(p.init, h.init.size), h.text)?;
-    check::funcs(kind::FINI, part(p.fini, h.fini.size), h.text)?;
-    check::index(part(p.idx, h.index.size), h.exports.count)
+    check::types(part(p.types, h.types().size), strs)?;
+    check::funcs(kind::INIT, part(p.init, h.init().size), h.text)?;
+    check::funcs(kind::FINI, part(p.fini, h.fini().size), h.text)?;
+    check::index(part(p.idx, h.index().size), h.exports().count)
 }
 
 impl<'e, 'p> Loader<'e, 'p> {
@@ -143,7 +143,7 @@ impl<'e, 'p> Loader<'e, 'p> {
     /// loaded modules' exports, say), recording each binding's provider.
     pub fn with_resolver(resolver: &'e dyn Resolver, memory: &'p dyn Memory) -> Self {
         Loader {
-            binder: Binder::Dyn(resolver),
+            binder: Binder::Dyn(resolver, bind::bind_dyn),
             ..Loader::new(ExportTable::EMPTY, memory)
         }
     }
@@ -256,14 +256,14 @@ impl<'e, 'p> Loader<'e, 'p> {
         let table = |at: usize, len: usize| before.get(at - p.strs..at - p.strs + len);
         let imports = Imports {
             strs: table(p.strs, p.strsize).unwrap_or(&[]),
-            raw: table(p.imps, h.imports.size).unwrap_or(&[]),
+            raw: table(p.imps, h.imports().size).unwrap_or(&[]),
             count: p.nimport,
-            types: table(p.types, h.types.size).unwrap_or(&[]),
+            types: table(p.types, h.types().size).unwrap_or(&[]),
             nexport: p.nexport,
             lim,
             module: self.name,
         };
-        let stored = h.hashes.size != 0;
+        let stored = h.hashes().size != 0;
         bind::bind(self.binder, &imports, binds, stored)?;
         let stream = table(p.irel, p.irelsize).unwrap_or(&[]);
         reloc::apply_imports(
@@ -332,7 +332,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         let Some(file) = src.file() else {
             return Ok(0);
         };
-        if (h.relocs.count as u64).saturating_mul(8) >= h.text as u64 / 4 {
+        if (h.relocs().count as u64).saturating_mul(8) >= h.text as u64 / 4 {
             return Ok(0);
         }
         let offset = start.checked_add(h.textoff).ok_or(bad("size"))?;

@@ -258,13 +258,9 @@ impl<'p> Module<'p> {
                 name: SymName::new(s.name),
                 want: sig,
                 have: s.sig,
-                want_desc: None,
-                have_desc: self
-                    .export_desc(i)
-                    .filter(|d| crate::sig::hash(d) == Ok(s.sig))
-                    .map(SymName::new),
-                module: None,
                 provider: Provider::HOST,
+                #[cfg(feature = "alloc")]
+                detail: crate::error::Mismatch::boxed(None, self.export_desc(i), None),
             });
         }
         Ok(s.addr)

@@ -37,7 +37,10 @@ pub(crate) fn apply_base<S: Source + ?Sized>(
     base: u64,
 ) -> Result<(), Error> {
     match w.arch {
-        // One loop per architecture, each with its patch function inlined.
+        // One loop per architecture, each with its patch function inlined;
+        // only for the architectures this build supports, so a kernel
+        // carries its own architecture's loop alone.
+        a if !arch::supported(a) => Err(bad("architecture")),
         Arch::Amd64 => stream(src, &mut w, size, img, base, arch::x86_64::apply),
         Arch::Arm64 => stream(src, &mut w, size, img, base, arch::aarch64::apply),
         a => stream(src, &mut w, size, img, base, patcher(a)?),

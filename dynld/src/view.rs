@@ -74,15 +74,15 @@ impl<'a> ModuleView<'a> {
         for r in v.records(Stream::Base) {
             r?;
         }
-        let strs = v.table(h.strings);
-        for e in check::exports(strs, v.table(h.exports), &h, limits) {
+        let strs = v.table(h.strings());
+        for e in check::exports(strs, v.table(h.exports()), &h, limits) {
             e?;
         }
-        check::types(v.table(h.types), strs)?;
-        check::funcs(kind::INIT, v.table(h.init), h.text)?;
-        check::funcs(kind::FINI, v.table(h.fini), h.text)?;
-        check::index(v.table(h.index), h.exports.count)?;
-        for e in check::imports(strs, v.table(h.imports), limits) {
+        check::types(v.table(h.types()), strs)?;
+        check::funcs(kind::INIT, v.table(h.init()), h.text)?;
+        check::funcs(kind::FINI, v.table(h.fini()), h.text)?;
+        check::index(v.table(h.index()), h.exports().count)?;
+        for e in check::imports(strs, v.table(h.imports()), limits) {
             e?;
         }
         for r in v.records(Stream::Import) {
@@ -98,8 +98,8 @@ impl<'a> ModuleView<'a> {
 
     fn records(&self, stream: Stream) -> Records<'a> {
         let p = match stream {
-            Stream::Base => self.h.relocs,
-            Stream::Import => self.h.import_relocs,
+            Stream::Base => self.h.relocs(),
+            Stream::Import => self.h.import_relocs(),
         };
         Records {
             bytes: self.table(p),
@@ -184,25 +184,25 @@ impl<'a> ModuleView<'a> {
 
     /// Image offsets of the constructors, in the order they run.
     pub fn init_offsets(&self) -> impl Iterator<Item = u32> + 'a {
-        let raw = self.table(self.h.init);
-        (0..self.h.init.count).filter_map(move |i| check::func(raw, i))
+        let raw = self.table(self.h.init());
+        (0..self.h.init().count).filter_map(move |i| check::func(raw, i))
     }
 
     /// Image offsets of the destructors, in table order (they run last to
     /// first).
     pub fn fini_offsets(&self) -> impl Iterator<Item = u32> + 'a {
-        let raw = self.table(self.h.fini);
-        (0..self.h.fini.count).filter_map(move |i| check::func(raw, i))
+        let raw = self.table(self.h.fini());
+        (0..self.h.fini().count).filter_map(move |i| check::func(raw, i))
     }
 
     /// The exports, in name order.
     pub fn exports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        self.syms(self.h.exports, ExpEntry::SIZE, 0, ExpEntry::parse)
+        self.syms(self.h.exports(), ExpEntry::SIZE, 0, ExpEntry::parse)
     }
 
     /// The imports, in name order (their index is the one relocations use).
     pub fn imports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        self.syms(self.h.imports, ImpEntry::SIZE, self.h.exports.count, |b| {
+        self.syms(self.h.imports(), ImpEntry::SIZE, self.h.exports().count, |b| {
             ImpEntry::parse(b).map(|e| ExpEntry {
                 name: e.name,
                 namelen: e.namelen,
@@ -221,8 +221,8 @@ impl<'a> ModuleView<'a> {
         first: usize,
         entry: fn(&[u8]) -> Option<ExpEntry>,
     ) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        let strs = self.table(self.h.strings);
-        let types = self.table(self.h.types);
+        let strs = self.table(self.h.strings());
+        let types = self.table(self.h.types());
         self.table(p)
             .chunks_exact(size)
             .enumerate()
@@ -242,8 +242,8 @@ impl<'a> ModuleView<'a> {
     /// order, if it has them. They are not checked: a loader does not
     /// trust them either.
     pub fn import_hashes(&self) -> Option<impl Iterator<Item = u64> + 'a> {
-        (self.h.hashes.size != 0).then(|| {
-            self.table(self.h.hashes)
+        (self.h.hashes().size != 0).then(|| {
+            self.table(self.h.hashes())
                 .chunks_exact(8)
                 .map(|w| w.iter().fold(0u64, |h, &x| h << 8 | u64::from(x)))
         })
@@ -251,7 +251,7 @@ impl<'a> ModuleView<'a> {
 
     /// Slots in the module's hash index over its exports (0 = no index).
     pub fn index_slots(&self) -> usize {
-        self.h.index.count
+        self.h.index().count
     }
 
     /// The relocations that add the load base, in offset order.

@@ -13,9 +13,9 @@
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
-use dynld::sig::{of_fn, Signof};
+use dynld::sig::{of_fn, Desc, Signof};
 use dynld::{
-    signof, Arena, Dynsym, Error, ExportTable, FnSource, Loader, Module, SEEK_CUR, SEEK_SET,
+    Arena, Dynsym, Error, ExportTable, FnSource, Loader, Module, SEEK_CUR, SEEK_SET,
 };
 
 #[cfg_attr(target_arch = "arm", path = "arm.rs")]
@@ -76,7 +76,16 @@ static KERNEL: [Dynsym; 3] = [
     Dynsym::new("kticks", of_fn::<KTicks>(), kticks as *const ()),
     Dynsym::new("kwrite", of_fn::<KWrite>(), kwrite as *const ()),
 ];
-static EXPORTS: ExportTable = ExportTable::new_const(&KERNEL);
+
+/// The same types as descriptions, for messages about a module that
+/// expects another (computed from the Rust types at compile time).
+static DESCS: [Desc; 3] = [
+    <KMemcpy as Signof>::DESC.pointee(),
+    <KTicks as Signof>::DESC.pointee(),
+    <KWrite as Signof>::DESC.pointee(),
+];
+static DESC_STRS: [&str; 3] = [DESCS[0].as_str(), DESCS[1].as_str(), DESCS[2].as_str()];
+static EXPORTS: ExportTable = ExportTable::new_const(&KERNEL).with_descs_const(&DESC_STRS);
 
 // The module images, linked by aout at build time, kept in flash.
 static CMATH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cmath.dl"));
@@ -112,72 +121,80 @@ fn image_seek(f: &mut Image, off: i64, whence: i32) -> i64 {
     }
 }
 
-fn load<'p>(loader: &Loader<'_, 'p>, bytes: &'static [u8]) -> Result<Module<'p>, Error> {
+/// Loads the module image `bytes` called `name`, and runs its constructors.
+fn load<'p>(
+    loader: Loader<'_, 'p>,
+    name: &str,
+    bytes: &'static [u8],
+) -> Result<Module<'p>, Error> {
     let mut image = Image { bytes, pos: 0 };
     let mut src = FnSource {
         file: &mut image,
         read: image_read,
         seek: image_seek,
     };
-    loader.load(&mut src)
+    let mut m = loader.name(name).load(&mut src)?;
+    m.init();
+    Ok(m)
 }
 
-/// The module's function `name`, of type `F`: the export's signature must
-/// be `F`'s (computed at compile time).
-fn func<F: Signof + Copy>(m: &Module<'_>, name: &str) -> Result<F, Error> {
-    // SAFETY: F is a function-pointer type, and every export of these
-    // modules carries a signature, which `import` checks against F's.
-    unsafe { m.import(name, const { of_fn::<F>() }) }
-}
-
-/// The module arena: a static buffer, no allocator. Thumb-2 code that
-/// builds addresses with `movw`/`movt` needs its module at a 64 KiB
-/// boundary (the module's header says so), hence the alignment.
+/// The module arena: a static buffer, no allocator, shared through a
+/// static. Thumb-2 code that builds addresses with `movw`/`movt` needs its
+/// module at a 64 KiB boundary (the module's header says so), hence the
+/// alignment.
 #[repr(C, align(65536))]
-struct ArenaBuf([u8; 128 << 10]);
-static mut ARENA: ArenaBuf = ArenaBuf([0; 128 << 10]);
+struct ArenaBuf([u8; ARENA_SIZE]);
+const ARENA_SIZE: usize = 128 << 10;
+static mut ARENA_BUF: ArenaBuf = ArenaBuf([0; ARENA_SIZE]);
+// SAFETY: the buffer is used by nothing but this arena.
+static ARENA: Arena<'static, 4> = unsafe {
+    Arena::from_raw_parts(core::ptr::addr_of_mut!(ARENA_BUF).cast(), ARENA_SIZE)
+}
+.with_icache_flush_const(board::flush_icache);
 
 /// One round: load both modules, call them, unload them. Returns where
 /// the modules were placed.
-fn round(arena: &Arena<'_, 4>) -> Result<(usize, usize), Error> {
-    let cmath = load(&Loader::new(EXPORTS, arena), CMATH)?;
+fn round(arena: &'static Arena<'static, 4>) -> Result<(usize, usize), Error> {
+    let cmath = load(Loader::new(EXPORTS, arena), "cmath.dl", CMATH)?;
     kprintln!(
         "  cmath.dl loaded: {} exports, {} imports",
         cmath.nexport(),
         cmath.nimport()
     );
     tick();
-    let greet = func::<extern "C" fn(*const u8, usize) -> usize>(&cmath, "c_greet")?;
-    let n = greet(b"kernel".as_ptr(), 6);
+    // Each function's type is checked against its export's signature,
+    // and the handle cannot outlive the module.
+    let greet = cmath.get::<extern "C" fn(*const u8, usize) -> usize>("c_greet")?;
+    let n = greet.call(b"kernel".as_ptr(), 6);
     kprintln!("  c_greet wrote {n} bytes");
-    let fib = func::<extern "C" fn(u32) -> u32>(&cmath, "c_fib")?;
-    kprintln!("  c_fib(20) = {}", fib(20));
-    let crc = func::<extern "C" fn(*const u8, usize) -> u32>(&cmath, "c_crc32")?;
+    let fib = cmath.get::<extern "C" fn(u32) -> u32>("c_fib")?;
+    kprintln!("  c_fib(20) = {}", fib.call(20));
+    let crc = cmath.get::<extern "C" fn(*const u8, usize) -> u32>("c_crc32")?;
     kprintln!(
         "  c_crc32(\"123456789\") = {:#010x}",
-        crc(b"123456789".as_ptr(), 9)
+        crc.call(b"123456789".as_ptr(), 9)
     );
-    let calls = cmath.lookup("c_calls", signof!(u32))?.cast::<u32>();
+    let calls = cmath.get::<*const u32>("c_calls")?;
     // SAFETY: c_calls is the module's `unsigned`, live while it is loaded.
-    let count = || unsafe { calls.read_volatile() };
+    let count = || unsafe { calls.as_ptr().read_volatile() };
     kprintln!("  c_calls = {}", count());
 
     // rstat imports from the kernel and from cmath: one table of both.
     let mut storage = [Dynsym::new("", 0, core::ptr::null()); 8];
     let both = ExportTable::gather(&mut storage, KERNEL.iter().copied().chain(cmath.exports()))?;
-    let rstat = load(&Loader::new(both, arena), RSTAT)?;
+    let rstat = load(Loader::new(both, arena), "rstat.dl", RSTAT)?;
     kprintln!(
         "  rstat.dl loaded: {} exports, {} imports",
         rstat.nexport(),
         rstat.nimport()
     );
-    let sum = func::<extern "C" fn(u32) -> u32>(&rstat, "r_fib_sum")?;
-    kprintln!("  r_fib_sum(10) = {}", sum(10));
-    let report = func::<extern "C" fn(u32) -> u32>(&rstat, "r_report")?;
+    let sum = rstat.get::<extern "C" fn(u32) -> u32>("r_fib_sum")?;
+    kprintln!("  r_fib_sum(10) = {}", sum.call(10));
+    let report = rstat.get::<extern "C" fn(u32) -> u32>("r_report")?;
     tick();
-    report(12);
+    report.call(12);
     tick();
-    let reports = report(13);
+    let reports = report.call(13);
     kprintln!("  r_report returned {reports}; c_calls = {}", count());
 
     let bases = (cmath.base() as usize, rstat.base() as usize);
@@ -192,18 +209,16 @@ fn round(arena: &Arena<'_, 4>) -> Result<(usize, usize), Error> {
 }
 
 fn run() -> Result<(), Error> {
-    // SAFETY: kernel_main runs once; this is the only reference to ARENA.
-    let buf = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
-    let arena: Arena<'_, 4> = Arena::new(buf).with_icache_flush(board::flush_icache);
+    let arena = &ARENA;
     kprintln!("round 1");
-    let first = round(&arena)?;
+    let first = round(arena)?;
     kprintln!("round 2");
-    let second = round(&arena)?;
+    let second = round(arena)?;
     kprintln!("  same addresses as round 1: {}", first == second);
 
-    match load(&Loader::new(EXPORTS, &arena), BAD) {
+    match load(Loader::new(EXPORTS, arena), "bad.dl", BAD) {
         Ok(_) => kprintln!("bad.dl loaded, but its kticks has the wrong type"),
-        Err(e) => kprintln!("bad.dl refused: {e}"),
+        Err(e) => kprintln!("refused: {e}"),
     }
     kprintln!("arena: {} bytes in use", arena.in_use());
     Ok(())
@@ -227,6 +242,7 @@ unsafe fn zero_words(mut p: *mut u32, end: *mut u32) {
 fn kernel_main() -> ! {
     board::init();
     kprintln!("dynld kernel on {}", board::NAME);
+    kprintln!("SIZES {} {} {}", core::mem::size_of::<Error>(), core::mem::size_of::<Module>(), core::mem::size_of::<dynld::SymName>());
     match run() {
         Ok(()) => {
             kprintln!("done");
