@@ -450,7 +450,8 @@ impl Placement {
         Some(match kind {
             kind::STRINGS => self.strs,
             kind::EXPORTS => self.exps,
-            kind::INDEX => self.idx,
+            // Without the `index` feature the index is skipped unread.
+            kind::INDEX if cfg!(feature = "index") => self.idx,
             kind::TYPES => self.types,
             kind::INIT => self.init,
             kind::FINI => self.fini,

@@ -27,12 +27,13 @@ impl SymName {
         let text = alloc::string::String::from(name);
         #[cfg(not(feature = "alloc"))]
         let text = {
-            let mut t = heapless::String::new();
-            for c in name.chars() {
-                if t.push(c).is_err() {
-                    break;
-                }
+            // The longest prefix that fits and ends on a character.
+            let mut end = name.len().min(Self::CAPACITY);
+            while !name.is_char_boundary(end) {
+                end -= 1;
             }
+            let mut t = heapless::String::new();
+            let _ = t.push_str(name.get(..end).unwrap_or(""));
             t
         };
         SymName {

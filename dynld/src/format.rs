@@ -22,8 +22,6 @@
 //! directory order without overlapping, so a loader reads the module with
 //! forward seeks only. The full description is in `dynld-module(5)`.
 
-use scroll::{Pread, Pwrite, BE};
-
 /// Set in the magic of every dynamically loadable module.
 pub const DYN_MAGIC: u32 = 0x8000_0000;
 /// Set in the magic of architectures whose header carries a 64-bit entry.
@@ -237,15 +235,32 @@ macro_rules! record {
             pub const SIZE: usize = 0 $(+ core::mem::size_of::<$t>())*;
 
             /// Decodes the record from the first `SIZE` bytes of `b`.
+            #[inline]
+            #[allow(unused_assignments)]
             pub fn parse(b: &[u8]) -> Option<Self> {
-                let off = &mut 0;
-                Some(Self { $($f: b.gread_with::<$t>(off, BE).ok()?,)* })
+                let b: &[u8; Self::SIZE] = b.get(..Self::SIZE)?.try_into().ok()?;
+                let mut at = 0;
+                Some(Self {
+                    $($f: {
+                        const N: usize = core::mem::size_of::<$t>();
+                        let mut w = [0u8; N];
+                        w.copy_from_slice(&b[at..at + N]);
+                        at += N;
+                        <$t>::from_be_bytes(w)
+                    },)*
+                })
             }
 
             /// Encodes the record into the first `SIZE` bytes of `b`.
             pub fn write(&self, b: &mut [u8]) -> Option<()> {
-                let off = &mut 0;
-                $(b.gwrite_with::<$t>(self.$f, off, BE).ok()?;)*
+                let b = b.get_mut(..Self::SIZE)?;
+                let mut at = 0;
+                $(
+                    let w = self.$f.to_be_bytes();
+                    b[at..at + w.len()].copy_from_slice(&w);
+                    at += w.len();
+                )*
+                let _ = at;
                 Some(())
             }
         }

@@ -433,16 +433,20 @@ impl<'k> Key<'k> {
     pub(crate) fn new(bytes: &'k [u8]) -> Self {
         Key {
             bytes,
-            prefix: prefix(bytes),
+            prefix: if cfg!(feature = "index") { prefix(bytes) } else { 0 },
         }
     }
 
-    /// Whether the key sorts after `name`.
+    /// Whether the key sorts after `name`. With the `index` feature, most
+    /// comparisons are of the 16-byte integer prefixes; without it (the
+    /// minimal build), of the bytes, in less code.
     #[inline(always)]
     pub(crate) fn above(&self, name: &[u8]) -> bool {
-        let p = prefix(name);
-        if p != self.prefix {
-            return p < self.prefix;
+        if cfg!(feature = "index") {
+            let p = prefix(name);
+            if p != self.prefix {
+                return p < self.prefix;
+            }
         }
         name < self.bytes
     }
