@@ -12,6 +12,21 @@ use core::marker::PhantomData;
 /// reached through [`Symbol::as_ptr`]. Neither hands out a value that
 /// outlives the module; [`Symbol::into_raw`] does, and is `unsafe`.
 ///
+/// A handle kept past its module does not compile:
+///
+/// ```compile_fail,E0597
+/// use dynld::{ExportTable, Loader, SliceSource, HEAP};
+/// fn keep(bytes: &[u8]) -> i32 {
+///     let add = {
+///         let m = Loader::new(ExportTable::EMPTY, &HEAP)
+///             .load(&mut SliceSource::new(bytes))
+///             .unwrap();
+///         m.get::<extern "C" fn(i32, i32) -> i32>("add").unwrap()
+///     }; // the module is unloaded here
+///     add.call(2, 3)
+/// }
+/// ```
+///
 /// ```no_run
 /// # fn demo(m: &dynld::Module<'_>) -> Result<(), dynld::Error> {
 /// let add = m.get::<extern "C" fn(i32, i32) -> i32>("add")?;
