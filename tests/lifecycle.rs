@@ -292,6 +292,33 @@ fn imports_patched_in_the_text_cannot_be_bound_late() {
         m.check_late_binding(1).unwrap_err().to_string(),
         "import patched in the text cannot be bound after loading: note"
     );
+    let mut m = m;
+    // SAFETY: refused before anything is written.
+    let e = unsafe { m.rebind(1, note_tenfold as *const (), Provider::HOST) }.unwrap_err();
+    assert!(matches!(e, Error::LateBind { .. }), "{e}");
+    assert_eq!(m.import(1).unwrap().addr, note as *const ());
+}
+
+extern "C" fn note_tenfold(v: i32) {
+    note(10 * v);
+}
+
+#[test]
+fn an_import_in_the_data_is_bound_again() {
+    let bytes = module().build().unwrap();
+    let host = host();
+    let mut m = Loader::new(ExportTable::new(&host).unwrap(), &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    m.init();
+    assert_eq!(notes(), [1, 2]);
+    let i = m.imports().position(|i| i.name == "note").unwrap();
+    // SAFETY: note_tenfold has note's type and lives for the program.
+    unsafe { m.rebind(i, note_tenfold as *const (), Provider(5)) }.unwrap();
+    assert_eq!(m.import(i).unwrap().addr, note_tenfold as *const ());
+    assert_eq!(m.import(i).unwrap().provider, Provider(5));
+    drop(m);
+    assert_eq!(notes(), [40, 30], "destructors call through the new binding");
 }
 
 #[test]

@@ -375,8 +375,8 @@ impl<'p> Module<'p> {
     }
 
     /// Whether import `i` can be bound again after loading: every
-    /// reference to it is in the data (a GOT slot, a pointer), none an
-    /// instruction in the sealed text. Refused with [`Error::LateBind`]
+    /// reference to it is an address word in the data (a GOT slot, a
+    /// pointer), none an instruction in the sealed text. Refused with [`Error::LateBind`]
     /// naming the import otherwise.
     pub fn check_late_binding(&self, i: usize) -> Result<(), Error> {
         let imp = self.import(i).ok_or(Error::BadImportIndex {
@@ -391,13 +391,105 @@ impl<'p> Module<'p> {
             failed: false,
         };
         for r in recs {
-            let (r, _) = r?;
-            if r.import == Some(i as u32) && (r.offset as usize) < self.place.text {
+            let (r, mode) = r?;
+            // Only an address word in the data can be patched again: not
+            // an instruction, nor a PC-relative field.
+            let word = mode.width == self.arch.word_size() && r.offset as usize >= self.place.text;
+            if r.import == Some(i as u32) && !word {
                 return Err(Error::LateBind {
                     name: SymName::new(imp.name),
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Binds import `i` again, to `addr` from `provider`: every field that
+    /// refers to it (GOT slots and pointers in the data) is patched from its
+    /// old address to the new one, and [`Self::import`] reports the new
+    /// binding. Refused, changing nothing, for an import that is also
+    /// reached from the text ([`Error::LateBind`], see
+    /// [`Self::check_late_binding`]) or whose new address does not fit a
+    /// field.
+    ///
+    /// # Safety
+    ///
+    /// `addr` must be a function or object of the type the import
+    /// expects, live for as long as the module may use it, and no code of
+    /// the module may be using the import while it is patched (the
+    /// exclusive borrow keeps handles away, not copies the module's own
+    /// code made).
+    pub unsafe fn rebind(
+        &mut self,
+        i: usize,
+        addr: *const (),
+        provider: Provider,
+    ) -> Result<(), Error> {
+        self.check_late_binding(i)?;
+        let p = self.place;
+        let binds = self.bytes(p.binds, p.total - p.binds);
+        let (old, _) = bind::get(binds, i).ok_or_else(|| check::bad("binding"))?;
+        let new = addr as usize as u64;
+        let base = self.base() as u64;
+        let apply = crate::reloc::patcher(self.arch)?;
+        // Twice over the records: first each field's new value is made
+        // and checked, then, all being good, written.
+        for write in [false, true] {
+            let stream = self.bytes(p.irel, p.irelsize);
+            let recs = check::Records {
+                bytes: stream,
+                walker: Walker::kept(&p, self.arch),
+                failed: false,
+            };
+            for r in recs {
+                let (r, mode) = r?;
+                if r.import != Some(i as u32) {
+                    continue;
+                }
+                let off = r.offset as usize;
+                let mut field = [0u8; 8];
+                let field = field.get_mut(..mode.width).ok_or_else(|| check::bad("field"))?;
+                // SAFETY: the field lies in the data (check_late_binding),
+                // inside the region, which this module owns.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        self.region.as_ptr().add(off),
+                        field.as_mut_ptr(),
+                        field.len(),
+                    )
+                };
+                // An import word held `addend + old`: take `old` off, add
+                // the new address as the load did.
+                let addend = crate::arch::field::get(field).wrapping_sub(old);
+                crate::arch::field::put(field, addend);
+                apply(mode.number, field, base.wrapping_add(off as u64), new).map_err(|_| {
+                    Error::ImportOutOfReach {
+                        name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
+                        mode: mode.name,
+                        offset: r.offset,
+                    }
+                })?;
+                if write {
+                    // SAFETY: as above; the data stays writable after the
+                    // module is sealed (the `Memory` contract), and the
+                    // exclusive borrow keeps every handle away.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            field.as_ptr(),
+                            self.region.as_ptr().add(off),
+                            field.len(),
+                        )
+                    };
+                }
+            }
+        }
+        let at = p.binds + i * check::BINDING_SIZE;
+        let mut b = [0u8; check::BINDING_SIZE];
+        b[..8].copy_from_slice(&new.to_ne_bytes());
+        b[8..12].copy_from_slice(&provider.0.to_ne_bytes());
+        // SAFETY: the binding lies in the region's tables, which only the
+        // loader and this exclusive borrow write.
+        unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), self.region.as_ptr().add(at), b.len()) };
         Ok(())
     }
 

@@ -15,7 +15,7 @@ type Apply = fn(u8, &mut [u8], u64, u64) -> Result<(), Overflow>;
 /// The patch function for `arch`, inlined into each relocation loop. Only
 /// the architectures this build supports (checked before the load
 /// began) reach here, so the others' code is not linked in.
-fn patcher(arch: Arch) -> Result<Apply, Error> {
+pub(crate) fn patcher(arch: Arch) -> Result<Apply, Error> {
     Ok(match arch {
         _ if !arch::supported(arch) => return Err(bad("architecture")),
         Arch::Amd64 => arch::x86_64::apply,
