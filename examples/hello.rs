@@ -85,7 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let greet = module.get::<extern "C" fn(*const std::ffi::c_char) -> i64>("greet")?;
     println!("greet(\"dynld\") = {}", greet.call(c"dynld".as_ptr()));
     let mean = module.get::<extern "C" fn(*const i64, i64) -> i64>("mean")?;
-    println!("mean([10, 20, 60]) = {}", mean.call([10i64, 20, 60].as_ptr(), 3));
+    println!(
+        "mean([10, 20, 60]) = {}",
+        mean.call([10i64, 20, 60].as_ptr(), 3)
+    );
 
     // A host that gives host_log another type cannot load the module.
     let wrong = [

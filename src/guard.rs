@@ -4,8 +4,8 @@
 
 use dynld::{Error, Memory, Region, Seal};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::sync::Mutex;
 use std::ptr::NonNull;
+use std::sync::Mutex;
 
 /// The pattern guard zones hold.
 pub const PATTERN: u8 = 0xa5;
@@ -92,7 +92,10 @@ unsafe impl Memory for GuardedMemory {
             base.write_bytes(PATTERN, lead);
             base.add(lead + size).write_bytes(PATTERN, GUARD);
         }
-        self.live.lock().unwrap().push((Base(base), lead, layout, size));
+        self.live
+            .lock()
+            .unwrap()
+            .push((Base(base), lead, layout, size));
         // SAFETY: `[lead, lead + size)` is zeroed, aligned to `align` (lead
         // is a multiple of it), and owned by the region until released.
         Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(base.add(lead)), size) })

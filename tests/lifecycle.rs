@@ -246,10 +246,7 @@ fn host_descriptions_appear_in_messages() {
         Dynsym::new("note", signof!("fn(uint) void"), note as *const ()),
     ];
     let descs = ["", "fn(uint) void"];
-    let table = ExportTable::new(&syms)
-        .unwrap()
-        .with_descs(&descs)
-        .unwrap();
+    let table = ExportTable::new(&syms).unwrap().with_descs(&descs).unwrap();
     let e = Loader::new(table, &HEAP)
         .name("calc.dl")
         .load(&mut SliceSource::new(&bytes))
@@ -263,7 +260,10 @@ fn host_descriptions_appear_in_messages() {
             signof!("fn(uint) void")
         )
     );
-    assert!(ExportTable::new(&syms).unwrap().with_descs(&descs[..1]).is_err());
+    assert!(ExportTable::new(&syms)
+        .unwrap()
+        .with_descs(&descs[..1])
+        .is_err());
 }
 
 #[test]
@@ -283,7 +283,7 @@ fn imports_patched_in_the_text_cannot_be_bound_late() {
     // Relocated as if it lay next to `note` (it is never called), so the
     // PC-relative reference reaches.
     let m = Loader::new(ExportTable::new(&host).unwrap(), &HEAP)
-        .relocate_at(note as usize as u64 & !0xfff)
+        .relocate_at(note as *const () as u64 & !0xfff)
         .load(&mut SliceSource::new(&bytes))
         .unwrap();
     assert_eq!(m.import(0).unwrap().name, "__cxa_atexit");
@@ -318,7 +318,11 @@ fn an_import_in_the_data_is_bound_again() {
     assert_eq!(m.import(i).unwrap().addr, note_tenfold as *const ());
     assert_eq!(m.import(i).unwrap().provider, Provider(5));
     drop(m);
-    assert_eq!(notes(), [40, 30], "destructors call through the new binding");
+    assert_eq!(
+        notes(),
+        [40, 30],
+        "destructors call through the new binding"
+    );
 }
 
 #[test]

@@ -56,17 +56,29 @@ fn buf_seek(f: &mut Buf, off: i64, whence: i32) -> i64 {
 fn check_calc(m: &Module<'_>) {
     // SAFETY: the calc sample's exports have these types.
     unsafe {
-        let add: FnIII = m.get_unchecked("add", signof!("fn(int, int) int")).map(|s| s.into_raw()).unwrap();
+        let add: FnIII = m
+            .get_unchecked("add", signof!("fn(int, int) int"))
+            .map(|s| s.into_raw())
+            .unwrap();
         assert_eq!(add(3, 4), 7);
-        let tpo: FnII = m.get_unchecked("twice_plus_one", signof!("fn(int) int")).map(|s| s.into_raw()).unwrap();
+        let tpo: FnII = m
+            .get_unchecked("twice_plus_one", signof!("fn(int) int"))
+            .map(|s| s.into_raw())
+            .unwrap();
         assert_eq!(tpo(20), 41, "module -> host -> module");
-        let cp: extern "C" fn() -> *mut i32 = m.get_unchecked("counter_ptr", 0).map(|s| s.into_raw()).unwrap();
+        let cp: extern "C" fn() -> *mut i32 = m
+            .get_unchecked("counter_ptr", 0)
+            .map(|s| s.into_raw())
+            .unwrap();
         let counter = m.addr("counter", signof!("int")).unwrap() as *mut i32;
         assert_eq!(cp(), counter, "data word relocated by the base");
         assert_eq!(*counter, 5);
         let bump: FnII = m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap();
         assert_eq!(bump(3), 8);
-        let op1: FnII = m.get_unchecked("call_op1", 0).map(|s| s.into_raw()).unwrap();
+        let op1: FnII = m
+            .get_unchecked("call_op1", 0)
+            .map(|s| s.into_raw())
+            .unwrap();
         assert_eq!(op1(2), 10, "call through a relocated function table");
         assert_eq!(*counter, 10);
         let ops = m.addr("ops", 0).unwrap() as *const *const ();
@@ -350,7 +362,10 @@ fn long_relocation_streams_mix_record_sizes() {
     let bytes = b.build().unwrap();
     let view = dynld::ModuleView::parse(&bytes, &Default::default()).unwrap();
     let stream = view.table_entry(dynld::format::kind::RELOCS).unwrap().size
-        + view.table_entry(dynld::format::kind::IMPORT_RELOCS).unwrap().size;
+        + view
+            .table_entry(dynld::format::kind::IMPORT_RELOCS)
+            .unwrap()
+            .size;
     assert!(stream > 16 << 10, "stream of {stream} bytes");
 
     let m = Loader::new(ExportTable::new(&host).unwrap(), &HEAP)
@@ -456,7 +471,10 @@ fn binding_through_the_host_index() {
     // Stored hashes are not trusted: wrong ones (zero, another name's,
     // all ones) anywhere in a batch still bind every import.
     let view = dynld::ModuleView::parse(&hashed, &dynld::Limits::DEFAULT).unwrap();
-    let at = view.table_entry(dynld::format::kind::IMPORT_HASHES).unwrap().offset as usize;
+    let at = view
+        .table_entry(dynld::format::kind::IMPORT_HASHES)
+        .unwrap()
+        .offset as usize;
     let other = dynld::index::hash(names[200].as_bytes());
     for k in [0, 7, 15, 16, 31, 36] {
         for wrong in [0, other, u64::MAX] {
@@ -549,7 +567,8 @@ fn c_module_binds_through_the_index_with_stored_hashes() {
             assert_eq!(imp.addr, &values[i] as *const i64 as *const ());
         }
         // SAFETY: the module's C source defines `long sum(void)`.
-        let sum: extern "C" fn() -> i64 = unsafe { m.get_unchecked("sum", 0).map(|s| s.into_raw()) }.unwrap();
+        let sum: extern "C" fn() -> i64 =
+            unsafe { m.get_unchecked("sum", 0).map(|s| s.into_raw()) }.unwrap();
         assert_eq!(sum(), want, "import hashes {hashes:?}");
     }
     // The hashes and their directory entry.

@@ -126,9 +126,14 @@ fn covering(m: &Module<'_>, file: &Path) -> (Vec<(usize, usize, String, String)>
 fn call(m: &Module<'_>) -> (u64, Vec<u8>, i64) {
     // SAFETY: the module's C source defines these with these types.
     unsafe {
-        let checksum: extern "C" fn() -> u64 = m.get_unchecked("checksum", 0).map(|s| s.into_raw()).unwrap();
-        let mark: extern "C" fn(i32) -> i32 = m.get_unchecked("mark", 0).map(|s| s.into_raw()).unwrap();
-        let bump: extern "C" fn(i64) -> i64 = m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap();
+        let checksum: extern "C" fn() -> u64 = m
+            .get_unchecked("checksum", 0)
+            .map(|s| s.into_raw())
+            .unwrap();
+        let mark: extern "C" fn(i32) -> i32 =
+            m.get_unchecked("mark", 0).map(|s| s.into_raw()).unwrap();
+        let bump: extern "C" fn(i64) -> i64 =
+            m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap();
         let marks = (0..MARKS as i32).map(|i| mark(i) as u8).collect();
         (checksum(), marks, bump(5))
     }

@@ -65,13 +65,17 @@ fn mmap_provider_is_w_xor_x() {
     assert_eq!(perms_at(base + calc::SCRATCH as usize), "rw-", "bss");
     // And it runs: module -> host -> module.
     // SAFETY: the calc sample exports twice_plus_one with this type.
-    let tpo: extern "C" fn(i32) -> i32 =
-        unsafe { m.get_unchecked("twice_plus_one", signof!("fn(int) int")).map(|s| s.into_raw()).unwrap() };
+    let tpo: extern "C" fn(i32) -> i32 = unsafe {
+        m.get_unchecked("twice_plus_one", signof!("fn(int) int"))
+            .map(|s| s.into_raw())
+            .unwrap()
+    };
     assert_eq!(tpo(20), 41);
     // Bump the counter, so the next load shows whether data was zeroed
     // and rewritten.
     // SAFETY: the calc sample exports bump with this type.
-    let bump: extern "C" fn(i32) -> i32 = unsafe { m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap() };
+    let bump: extern "C" fn(i32) -> i32 =
+        unsafe { m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap() };
     assert_eq!(bump(100), 105);
     let scratch = m.addr("scratch", 0).unwrap() as *mut [u8; 16];
     // SAFETY: scratch is 16 writable bytes of the module's bss.
@@ -98,7 +102,8 @@ fn mmap_provider_is_w_xor_x() {
     assert_eq!(perms.len(), 1);
     assert_eq!(&perms[0][..3], "r-x");
     // SAFETY: as above.
-    let bump: extern "C" fn(i32) -> i32 = unsafe { m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap() };
+    let bump: extern "C" fn(i32) -> i32 =
+        unsafe { m.get_unchecked("bump", 0).map(|s| s.into_raw()).unwrap() };
     assert_eq!(bump(0), 5, "data rewritten");
     let scratch = m.addr("scratch", 0).unwrap() as *const [u8; 16];
     // SAFETY: scratch is 16 bytes of the module's bss.

@@ -194,7 +194,11 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         0 => println!("fini    none"),
         n => println!("fini    {n}: {}", offsets(&mut v.fini_offsets())),
     }
-    let typed = v.exports().chain(v.imports()).filter(|s| s.desc.is_some()).count();
+    let typed = v
+        .exports()
+        .chain(v.imports())
+        .filter(|s| s.desc.is_some())
+        .count();
     if typed != 0 {
         println!("types   {typed} of {} symbols described", nexport + nimport);
     }

@@ -62,7 +62,10 @@ fn dump_counts_relocations() {
     let (ok, out, err) = aout(&["dump", p.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("index   16 slots\n"), "{out}");
-    assert!(out.contains("  hash index                128 bytes at 0x"), "{out}");
+    assert!(
+        out.contains("  hash index                128 bytes at 0x"),
+        "{out}"
+    );
     assert!(!out.contains("hashes"), "{out}");
 
     // Stored import hashes: where they are, and how many are wrong.

@@ -180,9 +180,10 @@ pub(crate) fn bind(
 ) -> Result<(), Error> {
     // dynld supplies a few functions itself (the module's own exit
     // handlers), whatever the host exports under their names.
-    let special = runtime::special_import(|i| {
-        check::import_fast(imp.strs, imp.raw, i, imp.lim.max_name).map(|b| b.0)
-    }, imp.count);
+    let special = runtime::special_import(
+        |i| check::import_fast(imp.strs, imp.raw, i, imp.lim.max_name).map(|b| b.0),
+        imp.count,
+    );
     if let Some((i, f)) = special {
         let name = f.name;
         let (_, sig) = check::import_fast(imp.strs, imp.raw, i, imp.lim.max_name)

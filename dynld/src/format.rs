@@ -87,7 +87,10 @@ pub mod kind {
     /// kind lacks [`TABLE_REQUIRED`](super::TABLE_REQUIRED), or has it:
     /// the flag of a known kind is fixed by the format.
     pub const fn required(kind: u16) -> bool {
-        matches!(kind, STRINGS | EXPORTS | IMPORTS | RELOCS | IMPORT_RELOCS | INIT | FINI)
+        matches!(
+            kind,
+            STRINGS | EXPORTS | IMPORTS | RELOCS | IMPORT_RELOCS | INIT | FINI
+        )
     }
 
     /// Whether version 2 defines `kind`.

@@ -87,13 +87,12 @@ pub use error::{Error, NameProblem, SymName, Table};
 pub use format::Arch;
 pub use limits::{Limits, MAX_NAME};
 pub use load::Loader;
-pub use module::{Import, Module, ModuleExports};
-pub use symbol::Symbol;
 pub use memory::{Arena, Memory, Region, Seal};
 #[cfg(feature = "alloc")]
 pub use memory::{HeapMemory, HEAP};
 #[cfg(all(feature = "std", unix))]
 pub use memory::{MmapMemory, MMAP};
+pub use module::{Import, Module, ModuleExports};
 #[cfg(feature = "std")]
 pub use plan9::dynloadfd;
 #[cfg(feature = "alloc")]
@@ -109,6 +108,7 @@ pub use source::FileSource;
 #[cfg(feature = "std")]
 pub use source::IoSource;
 pub use source::{FnSource, SliceSource, Source, SEEK_CUR, SEEK_SET};
+pub use symbol::Symbol;
 pub use table::{Dynsym, ExportTable};
 pub use view::{FileSym, ModuleView};
 #[cfg(feature = "alloc")]

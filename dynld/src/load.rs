@@ -232,9 +232,23 @@ impl<'e, 'p> Loader<'e, 'p> {
         // after the text and the bss need no writes: a large bss costs no
         // memory until the module touches it.
         seek_to(src, start, h.textoff + mapped as u64)?;
-        read_into(src, self.memory, region, &mut img[mapped..h.text], mapped, "text")?;
+        read_into(
+            src,
+            self.memory,
+            region,
+            &mut img[mapped..h.text],
+            mapped,
+            "text",
+        )?;
         let data = h.dataoff..h.dataoff + h.data;
-        read_into(src, self.memory, region, &mut img[data.clone()], h.dataoff, "data")?;
+        read_into(
+            src,
+            self.memory,
+            region,
+            &mut img[data.clone()],
+            h.dataoff,
+            "data",
+        )?;
         if h.bss <= PREFAULT_BSS {
             self.memory.prefault(region, data.end..p.image);
         }

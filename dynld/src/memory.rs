@@ -442,14 +442,15 @@ unsafe impl<const N: usize> Memory for Arena<'_, N> {
 
     unsafe fn shrink(&self, region: &mut Region, len: usize) -> bool {
         let off = region.as_ptr() as usize - self.base.as_ptr() as usize;
-        self.used.with(|used| match used.iter_mut().find(|(o, _)| *o == off) {
-            Some(r) if len <= r.1 => {
-                r.1 = len;
-                region.len = len;
-                true
-            }
-            _ => false,
-        })
+        self.used
+            .with(|used| match used.iter_mut().find(|(o, _)| *o == off) {
+                Some(r) if len <= r.1 => {
+                    r.1 = len;
+                    region.len = len;
+                    true
+                }
+                _ => false,
+            })
     }
 }
 

@@ -448,7 +448,9 @@ impl<'p> Module<'p> {
                 }
                 let off = r.offset as usize;
                 let mut field = [0u8; 8];
-                let field = field.get_mut(..mode.width).ok_or_else(|| check::bad("field"))?;
+                let field = field
+                    .get_mut(..mode.width)
+                    .ok_or_else(|| check::bad("field"))?;
                 // SAFETY: the field lies in the data (check_late_binding),
                 // inside the region, which this module owns.
                 unsafe {
@@ -489,7 +491,9 @@ impl<'p> Module<'p> {
         b[8..12].copy_from_slice(&provider.0.to_ne_bytes());
         // SAFETY: the binding lies in the region's tables, which only the
         // loader and this exclusive borrow write.
-        unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), self.region.as_ptr().add(at), b.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(b.as_ptr(), self.region.as_ptr().add(at), b.len())
+        };
         Ok(())
     }
 

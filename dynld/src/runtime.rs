@@ -151,13 +151,14 @@ mod tests {
     fn handlers_run_last_first_for_their_image_only() {
         let image = 0x1000..0x2000;
         let other = 0x3000usize;
+        let p = |v: usize| core::ptr::without_provenance_mut::<c_void>(v);
         // SAFETY: `note` may run at any time; the dso values are made up
         // and never dereferenced.
         unsafe {
-            assert_eq!(cxa_atexit(Some(note), 1 as *mut _, 0x1008 as *mut _), 0);
-            assert_eq!(cxa_atexit(Some(note), 2 as *mut _, other as *mut _), 0);
-            assert_eq!(cxa_atexit(Some(note), 3 as *mut _, 0x1ff0 as *mut _), 0);
-            assert_eq!(cxa_atexit(None, 4 as *mut _, 0x1008 as *mut _), -1);
+            assert_eq!(cxa_atexit(Some(note), p(1), p(0x1008)), 0);
+            assert_eq!(cxa_atexit(Some(note), p(2), p(other)), 0);
+            assert_eq!(cxa_atexit(Some(note), p(3), p(0x1ff0)), 0);
+            assert_eq!(cxa_atexit(None, p(4), p(0x1008)), -1);
             assert_eq!(pending(image.clone()), 2);
             finalize(image.clone());
         }

@@ -256,7 +256,7 @@ impl<F: std::io::Read + std::io::Seek + std::os::fd::AsFd> Source for FileSource
     fn length(&mut self) -> Option<u64> {
         let fd = self.inner.get_ref().as_fd().try_clone_to_owned().ok()?;
         let m = std::fs::File::from(fd).metadata().ok()?;
-        m.is_file().then(|| m.len())
+        m.is_file().then_some(m.len())
     }
     fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         Some(self.inner.get_ref().as_fd())

@@ -124,6 +124,7 @@ macro_rules! calls {
         impl<R $(, $t)*> Symbol<'_, extern "C" fn($($t),*) -> R> {
             /// Calls the function.
             #[inline]
+            #[allow(clippy::too_many_arguments)]
             pub fn call(&self $(, $a: $t)*) -> R {
                 // SAFETY: the export is a function of this type (checked
                 // by its signature when the handle was made), and the
@@ -140,6 +141,7 @@ macro_rules! calls {
             ///
             /// The function's own contract (why its type is `unsafe`).
             #[inline]
+            #[allow(clippy::too_many_arguments)]
             pub unsafe fn call(&self $(, $a: $t)*) -> R {
                 // SAFETY: as for the safe `call`; the caller keeps the
                 // function's own contract.

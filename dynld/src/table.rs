@@ -433,7 +433,11 @@ impl<'k> Key<'k> {
     pub(crate) fn new(bytes: &'k [u8]) -> Self {
         Key {
             bytes,
-            prefix: if cfg!(feature = "index") { prefix(bytes) } else { 0 },
+            prefix: if cfg!(feature = "index") {
+                prefix(bytes)
+            } else {
+                0
+            },
         }
     }
 

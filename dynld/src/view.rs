@@ -202,14 +202,19 @@ impl<'a> ModuleView<'a> {
 
     /// The imports, in name order (their index is the one relocations use).
     pub fn imports(&self) -> impl Iterator<Item = FileSym<'a>> + 'a {
-        self.syms(self.h.imports(), ImpEntry::SIZE, self.h.exports().count, |b| {
-            ImpEntry::parse(b).map(|e| ExpEntry {
-                name: e.name,
-                namelen: e.namelen,
-                sig: e.sig,
-                value: 0,
-            })
-        })
+        self.syms(
+            self.h.imports(),
+            ImpEntry::SIZE,
+            self.h.exports().count,
+            |b| {
+                ImpEntry::parse(b).map(|e| ExpEntry {
+                    name: e.name,
+                    namelen: e.namelen,
+                    sig: e.sig,
+                    value: 0,
+                })
+            },
+        )
     }
 
     /// Entries of `size` bytes decoded by `entry` (an import's value is 0),
@@ -256,19 +261,26 @@ impl<'a> ModuleView<'a> {
 
     /// The relocations that add the load base, in offset order.
     pub fn relocs(&self) -> impl Iterator<Item = Reloc> + 'a {
-        self.records(Stream::Base).map_while(Result::ok).map(|r| r.0)
+        self.records(Stream::Base)
+            .map_while(Result::ok)
+            .map(|r| r.0)
     }
 
     /// The relocations that add an import's address, in offset order.
     pub fn import_relocs(&self) -> impl Iterator<Item = Reloc> + 'a {
-        self.records(Stream::Import).map_while(Result::ok).map(|r| r.0)
+        self.records(Stream::Import)
+            .map_while(Result::ok)
+            .map(|r| r.0)
     }
 
     /// Every relocation with its mode, in offset order (the two tables
     /// merged).
     pub fn all_relocs(&self) -> impl Iterator<Item = (Reloc, &'static Mode)> + 'a {
         let mut a = self.records(Stream::Base).map_while(Result::ok).peekable();
-        let mut b = self.records(Stream::Import).map_while(Result::ok).peekable();
+        let mut b = self
+            .records(Stream::Import)
+            .map_while(Result::ok)
+            .peekable();
         core::iter::from_fn(move || match (a.peek(), b.peek()) {
             (Some(x), Some(y)) if x.0.offset <= y.0.offset => a.next(),
             (Some(_), Some(_)) => b.next(),
