@@ -661,18 +661,39 @@ macro_rules! impl_signof {
 /// exports; `aout link` reads it and records it in the module's export table.
 ///
 /// ```
-/// #[no_mangle]
+/// #[unsafe(no_mangle)]
 /// pub extern "C" fn twice(x: i32) -> i32 { 2 * x }
 /// dynld::export_sig!(fn twice: extern "C" fn(i32) -> i32);  // "fn(int) int"
 ///
-/// #[no_mangle]
+/// #[unsafe(no_mangle)]
 /// pub static mut COUNTER: i32 = 0;
 /// dynld::export_sig!(COUNTER: i32);                       // "int"
 /// dynld::export_sig!(COUNTER = "int");                    // a description
 /// ```
 ///
-/// `fn NAME: F` takes a function-pointer type and states the function's
-/// type; `NAME: T` states `T`; `NAME = "desc"` states a description.
+/// Three forms:
+///
+/// * `fn NAME: F` takes a function-pointer type and states the function's
+///   type. The item `NAME` must coerce to `F`, so a function whose
+///   parameters or result differ from `F`'s does not compile. This works
+///   for `extern "C" fn` items and for functions declared in `extern "C"`
+///   or `unsafe extern "C"` blocks (`safe fn` ones included); a function
+///   declared unsafe needs an `unsafe extern "C" fn` type.
+/// * `NAME: T` states `T` for a static (`static mut` and statics of
+///   `extern` blocks included), which must be of type `T` exactly.
+/// * `NAME = "desc"` states a type description (see the [module
+///   docs](crate::sig)). It is checked well-formed but cannot be checked
+///   against the item: prefer the typed forms where Rust can name the type.
+///
+/// ```compile_fail
+/// #[unsafe(no_mangle)]
+/// pub extern "C" fn add(a: i32, b: i32) -> i32 { a + b }
+/// dynld::export_sig!(fn add: extern "C" fn(i64) -> i64); // mismatched types
+/// ```
+///
+/// The macro expands to a `static` in the [`SECTION`] section and, for the
+/// typed forms, to constant checks that generate no code; it builds on
+/// editions 2021 and 2024 alike.
 #[macro_export]
 macro_rules! export_sig {
     ($($t:tt)*) => { $crate::__sig_statement!("E", $($t)*); };
@@ -682,9 +703,15 @@ macro_rules! export_sig {
 /// loader refuses to bind it to an export with another signature.
 ///
 /// ```
-/// extern "C" { fn host_log(v: i32) -> i32; }
+/// unsafe extern "C" {
+///     fn host_log(v: i32) -> i32;
+///     static HOST_LEVEL: i32;
+/// }
 /// dynld::import_sig!(fn host_log: unsafe extern "C" fn(i32) -> i32);
+/// dynld::import_sig!(HOST_LEVEL: i32);
 /// ```
+///
+/// The forms, and what they check, are those of [`export_sig!`].
 #[macro_export]
 macro_rules! import_sig {
     ($($t:tt)*) => { $crate::__sig_statement!("I", $($t)*); };
@@ -694,10 +721,20 @@ macro_rules! import_sig {
 #[macro_export]
 macro_rules! __sig_statement {
     ($kind:literal, fn $name:ident : $t:ty) => {
+        // The function must coerce to the pointer type stated.
+        const _: $t = $name;
         $crate::__sig_statement!(@emit $kind, $name,
             <$t as $crate::sig::Signof>::DESC.pointee());
     };
     ($kind:literal, $name:ident : $t:ty) => {
+        // The static must be of the type stated. The check is compiled,
+        // never called, so it takes only the static's address.
+        const _: () = {
+            #[allow(dead_code)]
+            fn check() {
+                let _: *const $t = ::core::ptr::addr_of!($name);
+            }
+        };
         $crate::__sig_statement!(@emit $kind, $name, <$t as $crate::sig::Signof>::DESC);
     };
     ($kind:literal, $name:ident = $desc:literal) => {
