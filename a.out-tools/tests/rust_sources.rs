@@ -113,3 +113,34 @@ fn sig_macros_check_the_item_they_describe() {
         assert!(err.contains(want), "{case}: {err}");
     }
 }
+
+/// `aout exports` on `list`, as Rust.
+fn exports_rust(dir: &Path, list: &str) -> String {
+    let listf = dir.join("list.txt");
+    std::fs::write(&listf, list).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_aout"))
+        .args(["exports", "--lang", "rust"])
+        .arg(&listf)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn generated_table_and_module_sources_build_on_2021_and_2024() {
+    let dir = workdir("editions");
+    let table = exports_rust(&dir, "host_twice fn(vlong) vlong\nabort\nhost_level int\n");
+    let host = format!("#![no_std]\n{table}");
+    let stats = std::fs::read_to_string(common::root().join("examples/hello/stats.rs")).unwrap();
+    for edition in ["2021", "2024"] {
+        assert_builds(
+            &rustc(&dir, "table.rs", &host, edition),
+            &format!("aout exports output on {edition}"),
+        );
+        assert_builds(
+            &rustc(&dir, "stats.rs", &stats, edition),
+            &format!("examples/hello/stats.rs on {edition}"),
+        );
+    }
+}

@@ -748,7 +748,7 @@ macro_rules! __sig_statement {
             // Checked here, so a bad description is a compile error.
             const _: u32 = $crate::sig::hash_or_panic($desc.as_str());
             #[used]
-            #[link_section = ".dynld.sig"]
+            #[unsafe(link_section = ".dynld.sig")]
             static RECORD: [u8; REC.len() + 1] = REC.to_bytes::<{ REC.len() + 1 }>();
         };
     };
