@@ -4,6 +4,7 @@ mod run;
 
 use aout_tools::{exports, link};
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use dynld::{arch, Limits, ModuleView};
 use std::collections::BTreeSet;
@@ -37,14 +38,17 @@ enum Cmd {
         /// synthesised area (`OFFSET SIZE OBJECT SECTION`, hexadecimal).
         #[arg(long, value_name = "FILE")]
         map: Option<PathBuf>,
-        /// Store a hash index over the exports: `auto` does when there are
-        /// at least 32.
-        #[arg(long, value_enum, default_value = "auto")]
+        /// Store a hash index over the exports.
+        #[arg(long, value_name = "WHEN", default_value = "auto",
+              value_parser = index_mode(format!(
+                  "When the module has at least {} exports", link::INDEX_AUTO_MIN)))]
         index: link::IndexMode,
         /// Store each import's name hash (8 bytes an import), which spares
         /// a loader binding through a host's hash index from hashing the
-        /// names: `auto` does when there are at least 32 imports.
-        #[arg(long, value_enum, default_value = "auto")]
+        /// names.
+        #[arg(long, value_name = "WHEN", default_value = "auto",
+              value_parser = index_mode(format!(
+                  "When the module has at least {} imports", link::IMPORT_HASHES_AUTO_MIN)))]
         import_hashes: link::IndexMode,
         /// Start the text at a multiple of this many bytes in the file (a
         /// power of two up to 65536), so that a loader can map it: `auto`
@@ -96,6 +100,22 @@ enum Cmd {
         /// The module file.
         module: PathBuf,
     },
+}
+
+/// The values of `--index` and `--import-hashes`, `auto` described by
+/// `auto`: each option states its own threshold (the variants' doc comments
+/// speak of both).
+fn index_mode(auto: String) -> impl TypedValueParser<Value = link::IndexMode> {
+    PossibleValuesParser::new([
+        PossibleValue::new("auto").help(auto),
+        PossibleValue::new("always").help("Always"),
+        PossibleValue::new("never").help("Never"),
+    ])
+    .map(|s| match s.as_str() {
+        "always" => link::IndexMode::Always,
+        "never" => link::IndexMode::Never,
+        _ => link::IndexMode::Auto,
+    })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
