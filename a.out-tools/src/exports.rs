@@ -4,7 +4,8 @@
 //! description (see `dynld(3)`); blank lines and `#` comments are skipped.
 //! Output: the table sorted by name, each entry with the signature of DESC
 //! (0 when there is none), every name checked unique and every description
-//! checked well-formed.
+//! checked well-formed. The comments beside the entries give each
+//! description re-rendered from its tokens, not as written.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +18,8 @@ pub enum Lang {
     C,
 }
 
-/// Parses the symbol list: name -> (signature, description).
+/// Parses the symbol list: name -> (signature, description in the
+/// canonical spelling the generated comments use).
 pub fn parse(text: &str) -> Result<BTreeMap<String, (u32, String)>, String> {
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -29,17 +31,66 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, (u32, String)>, String> {
             Some((n, d)) => (n, d.trim()),
             None => (line, ""),
         };
-        let sig = if desc.is_empty() {
-            0
+        let (sig, desc) = if desc.is_empty() {
+            (0, String::new())
         } else {
-            dynld::sig::hash(desc).map_err(|e| format!("line {}: {name}: {e}", i + 1))?
+            let sig = dynld::sig::hash(desc).map_err(|e| format!("line {}: {name}: {e}", i + 1))?;
+            let desc = canonical(desc).map_err(|e| format!("line {}: {name}: {e}", i + 1))?;
+            (sig, desc)
         };
-        if out
-            .insert(name.to_owned(), (sig, desc.to_owned()))
-            .is_some()
-        {
+        if out.insert(name.to_owned(), (sig, desc)).is_some() {
             return Err(format!("line {}: {name} listed twice", i + 1));
         }
+    }
+    Ok(out)
+}
+
+/// A description that [`dynld::sig::hash`] accepted, rebuilt from its
+/// tokens with one spelling of the blanks (`fn(*char, ...) int`). The
+/// generated sources carry this, never the input text: only identifiers,
+/// digits and `*[](){},.` reach them, which can end neither a comment nor
+/// a string.
+fn canonical(desc: &str) -> Result<String, String> {
+    let b = desc.as_bytes();
+    let mut tokens: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let len = if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        } else if c == b'_' || c.is_ascii_alphanumeric() {
+            b[i..]
+                .iter()
+                .take_while(|&&c| c == b'_' || c.is_ascii_alphanumeric())
+                .count()
+        } else if b[i..].starts_with(b"...") {
+            3
+        } else if b"*[](){},".contains(&c) {
+            1
+        } else {
+            return Err(format!(
+                "unexpected character at byte {i} of the type description"
+            ));
+        };
+        tokens.push(&desc[i..i + len]);
+        i += len;
+    }
+    let word = |t: &str| t.bytes().all(|c| c == b'_' || c.is_ascii_alphanumeric());
+    let mut out = String::new();
+    for (k, t) in tokens.iter().enumerate() {
+        if let Some(&prev) = k.checked_sub(1).and_then(|p| tokens.get(p)) {
+            let space = (word(prev) && word(t))
+                || prev == ","
+                || prev == ")"
+                || *t == "{"
+                || (prev == "{" && *t != "}")
+                || (*t == "}" && prev != "{");
+            if space {
+                out.push(' ');
+            }
+        }
+        out += t;
     }
     Ok(out)
 }
@@ -118,4 +169,37 @@ pub fn render(syms: &BTreeMap<String, (u32, String)>, lang: Lang) -> Result<Stri
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_cannot_inject_code() {
+        let evil = "zz fn(struct a { int }, struct a { */ {0, (void *)system, \"zz_injected\"}, /* }) int\n";
+        assert!(parse(evil).is_err());
+        let evil = "zz fn(struct a { int }, struct a { int }) int // \"\n";
+        assert!(parse(evil).is_err());
+    }
+
+    #[test]
+    fn descriptions_are_rendered_canonically() {
+        let syms = parse(
+            "host_log  fn( *char ,\t... )int\nhost_node\tstruct node{int,*struct node{}}\nhost_v [ 10 ]\tvlong\nhost_e enum  e\nhost_f fn()*fn(void)int\n",
+        )
+        .unwrap();
+        let c = render(&syms, Lang::C).unwrap();
+        let rust = render(&syms, Lang::Rust).unwrap();
+        for want in [
+            "fn(*char, ...) int",
+            "struct node { int, *struct node {} }",
+            "[10]vlong",
+            "enum e",
+            "fn() *fn(void) int",
+        ] {
+            assert!(c.contains(&format!("\t/* {want} */\n")), "{want}: {c}");
+            assert!(rust.contains(&format!(" // {want}\n")), "{want}: {rust}");
+        }
+    }
 }

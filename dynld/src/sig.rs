@@ -24,7 +24,8 @@
 //!
 //! Blanks between tokens are ignored. A struct or union needs a tag, a body
 //! or both; the body of a tag already met in the same description is
-//! skipped (brace-matched, not parsed), as the walk ignores it. At most
+//! parsed like any other but ignored by the walk (structs in it are not
+//! numbered). At most
 //! [`MAX_DEPTH`] levels of nesting and [`MAX_STRUCTS`] structs and unions.
 //! `long` is Plan 9's 32-bit `long`;
 //! a 64-bit integer is `vlong`. C's `int f(void)` is `fn(void) int` and a
@@ -136,6 +137,8 @@ struct Parser<'a> {
     tags: [(usize, usize); MAX_STRUCTS],
     ntags: usize,
     depth: usize,
+    /// Inside the body of a repeated tag: parsed, not walked.
+    ignoring: usize,
 }
 
 macro_rules! tri {
@@ -237,22 +240,20 @@ impl<'a> Parser<'a> {
         None
     }
 
-    /// Skips a balanced `{ ... }` after its opening brace was eaten.
-    const fn skip_body(&mut self) -> Result<(), SigError> {
-        let mut open = 1;
-        while self.i < self.s.len() {
-            let c = self.s[self.i];
-            self.i += 1;
-            if c == b'{' {
-                open += 1;
-            } else if c == b'}' {
-                open -= 1;
-                if open == 0 {
-                    return Ok(());
-                }
-            }
+    /// The members of a struct or union after its `{`, through its `}`,
+    /// each mixed into `s`.
+    const fn members(&mut self, mut s: u32) -> Result<u32, SigError> {
+        if self.eat(b'}') {
+            return Ok(s);
         }
-        Err(SigError::Syntax(self.i))
+        loop {
+            s = mix(s, T3, tri!(self.signat()));
+            if self.eat(b',') {
+                continue;
+            }
+            tri!(self.expect(b'}'));
+            return Ok(s);
+        }
     }
 
     const fn scalar(&self, w: (usize, usize)) -> Option<u32> {
@@ -336,14 +337,25 @@ impl<'a> Parser<'a> {
             if su != 0 {
                 s = mix(s, T1, su);
                 let tag = self.ident();
-                if tag.1 != 0 {
-                    if let Some(n) = self.find_tag(tag) {
-                        if self.eat(b'{') {
-                            tri!(self.skip_body());
-                        }
-                        self.depth -= 1;
-                        return Ok(mix(s, T2, n));
+                let seen = if tag.1 != 0 { self.find_tag(tag) } else { None };
+                if seen.is_some() || self.ignoring > 0 {
+                    // The walk stops at a tag already met, but its body, if
+                    // given, must be well-formed like any other. Nothing in
+                    // it is numbered or remembered, as the walk never sees
+                    // it.
+                    if self.eat(b'{') {
+                        self.ignoring += 1;
+                        let r = self.members(0);
+                        self.ignoring -= 1;
+                        tri!(r);
+                    } else if tag.1 == 0 {
+                        return Err(SigError::Syntax(self.i));
                     }
+                    self.depth -= 1;
+                    return Ok(match seen {
+                        Some(n) => mix(s, T2, n),
+                        None => s,
+                    });
                 }
                 if self.eat(b'{') {
                     if self.ntags == MAX_STRUCTS {
@@ -351,16 +363,7 @@ impl<'a> Parser<'a> {
                     }
                     self.tags[self.ntags] = tag;
                     self.ntags += 1;
-                    if !self.eat(b'}') {
-                        loop {
-                            s = mix(s, T3, tri!(self.signat()));
-                            if self.eat(b',') {
-                                continue;
-                            }
-                            tri!(self.expect(b'}'));
-                            break;
-                        }
-                    }
+                    s = tri!(self.members(s));
                 } else if tag.1 == 0 {
                     return Err(SigError::Syntax(self.i));
                 }
@@ -407,6 +410,7 @@ pub const fn hash(desc: &str) -> Result<u32, SigError> {
         tags: [(0, 0); MAX_STRUCTS],
         ntags: 0,
         depth: 0,
+        ignoring: 0,
     };
     let s = tri!(p.signat());
     p.skip_ws();
@@ -805,6 +809,37 @@ mod tests {
         assert!(hash("struct { int").is_err());
         assert!(hash("struct").is_err());
         let deep = "*fn(".repeat(40);
+        assert_eq!(hash(&deep), Err(SigError::TooDeep));
+    }
+
+    #[test]
+    fn repeated_tag_bodies_follow_the_grammar() {
+        // A repeated tag's body is ignored by the walk, so it may be given
+        // or not...
+        let plain = hash("fn(struct a { int }, *struct a) int");
+        assert!(plain.is_ok());
+        assert_eq!(hash("fn(struct a { int }, *struct a { int }) int"), plain);
+        assert_eq!(hash("fn(struct a { int }, *struct a { }) int"), plain);
+        // ...and structs inside it are neither numbered nor remembered.
+        assert_eq!(
+            hash("fn(struct a { int }, struct a { struct b { int } }, struct b { int }) int"),
+            hash("fn(struct a { int }, struct a, struct b { int }) int")
+        );
+        // But it must be well-formed like any other.
+        for bad in [
+            "fn(struct a { int }, struct a { */ {0, (void *)system, \"zz\"}, /* }) int",
+            "struct a { *struct a { garbage } }",
+            "struct a { *struct a { { } } }",
+            "struct a { *struct a { int, } }",
+            "struct a { *struct a { struct } }",
+        ] {
+            assert!(matches!(hash(bad), Err(SigError::Syntax(_))), "{bad}");
+        }
+        // Its nesting counts towards the depth limit.
+        let deep = format!(
+            "fn(struct a {{ int }}, struct a {{ {} int }}) int",
+            "*fn(".repeat(40)
+        );
         assert_eq!(hash(&deep), Err(SigError::TooDeep));
     }
 
