@@ -6,7 +6,7 @@ use aout_tools::{exports, link};
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
-use dynld::{arch, Limits, ModuleView};
+use dynld::{arch, Escaped, Limits, ModuleView};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -221,7 +221,9 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
                 Some(i) => println!(
                     "{:08x} {name:<12} {}",
                     r.offset,
-                    imports.get(i as usize).map_or("?", |s| s.name)
+                    imports
+                        .get(i as usize)
+                        .map_or(Escaped::new("?"), |s| Escaped::new(s.name))
                 ),
                 None => println!("{:08x} {name}", r.offset),
             }
@@ -238,12 +240,12 @@ fn nm(path: &Path) -> Result<(), String> {
             "{:016x} {} {} sig={:#010x}",
             s.value,
             kind(&v, s.value),
-            s.name,
+            Escaped::new(s.name),
             s.sig
         );
     }
     for s in v.imports() {
-        println!("{:16} U {} sig={:#010x}", "", s.name, s.sig);
+        println!("{:16} U {} sig={:#010x}", "", Escaped::new(s.name), s.sig);
     }
     Ok(())
 }
@@ -268,9 +270,10 @@ fn link_cmd(
         );
     }
     opts.exports = (!export.is_empty() || !export_list.is_empty()).then_some(names);
-    let linked = link::link(&opts).map_err(|e| e.to_string())?;
+    // Link messages carry names from the objects: escaped like any other.
+    let linked = link::link(&opts).map_err(|e| Escaped::new(&e.to_string()).to_string())?;
     for w in &linked.warnings {
-        eprintln!("aout: warning: {w}");
+        eprintln!("aout: warning: {}", Escaped::new(w));
     }
     if let Some(m) = map {
         let text: String = linked

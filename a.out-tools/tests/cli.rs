@@ -4,8 +4,8 @@
 use std::process::{Command, Output};
 
 mod common;
-#[allow(unused_imports)]
 use common::workdir;
+use dynld::{Arch, ModuleBuilder};
 
 fn aout(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aout"))
@@ -43,4 +43,87 @@ fn link_help_describes_each_option_in_its_own_words() {
     for h in [index, hashes] {
         assert!(h.contains("always") && h.contains("never"), "{h}");
     }
+}
+
+/// A module for this machine whose text returns 7 from `seven`, with an
+/// export in data (`table`) and one in bss (`scratch`), and the exports and
+/// imports `more` adds; `None` where dynld has no loader for this machine.
+fn host_module(more: impl FnOnce(&mut ModuleBuilder)) -> Option<Vec<u8>> {
+    let ret7: &[u8] = match Arch::HOST? {
+        Arch::Amd64 => &[0xb8, 7, 0, 0, 0, 0xc3],
+        Arch::Arm64 => &[0xe0, 0x00, 0x80, 0x52, 0xc0, 0x03, 0x5f, 0xd6],
+        Arch::Riscv64 => &[0x13, 0x05, 0x70, 0x00, 0x67, 0x80, 0x00, 0x00],
+        _ => return None,
+    };
+    let mut b = ModuleBuilder::new(Arch::HOST?);
+    b.text(ret7).data(&[1; 16]).bss(32);
+    let d = b.data_start();
+    b.export("seven", 0, 0)
+        .export("table", 0, d)
+        .export("scratch", 0, d + 16);
+    more(&mut b);
+    Some(b.build().unwrap())
+}
+
+/// Names that would forge a line of `aout nm` and drive a terminal.
+const FORGED: &str = "x\n0000000000000000 T innocent";
+const ESCAPES: &str = "clear\x1b[2J\x1b]0;owned\x07";
+
+fn assert_escaped(out: &str) {
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("0000000000000000 T innocent")),
+        "{out}"
+    );
+    assert!(out.contains("x\\n0000000000000000 T innocent"), "{out}");
+    assert!(out.contains("clear\\x1b[2J\\x1b]0;owned\\x07"), "{out}");
+}
+
+#[test]
+fn names_from_a_module_are_escaped() {
+    let dir = workdir("names");
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3; 16]).data(&[0; 8]);
+    let d = b.data_start();
+    b.export(FORGED, 0, 0).export("größe_日本", 0, 1);
+    let imp = b.import(ESCAPES, 0);
+    b.reloc(d, dynld::arch::x86_64::IMPORT64, Some(imp));
+    let m = dir.join("names.dl");
+    std::fs::write(&m, b.build().unwrap()).unwrap();
+    let m = m.to_str().unwrap();
+
+    let o = aout(&["nm", m]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_escaped(&out);
+    // Printable names, ASCII or not, are shown as they are.
+    assert!(out.contains(" T größe_日本 sig="), "{out}");
+
+    let o = aout(&["dump", "--relocs", m]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(!out.contains('\x1b'), "{out:?}");
+    assert!(
+        out.contains("import64     clear\\x1b[2J\\x1b]0;owned\\x07\n"),
+        "{out}"
+    );
+
+    // The loader's messages too: the import is undefined.
+    let Some(bytes) = host_module(|b| {
+        b.import(&format!("{FORGED}{ESCAPES}"), 0);
+    }) else {
+        return;
+    };
+    let m = dir.join("undefined.dl");
+    std::fs::write(&m, bytes).unwrap();
+    let o = aout(&["run", m.to_str().unwrap(), "seven"]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("undefined symbol: x\\n0000000000000000 T innocent"),
+        "{err}"
+    );
+    assert_escaped(&err);
 }

@@ -58,6 +58,7 @@ extern crate std;
 pub mod arch;
 mod check;
 mod error;
+mod escape;
 pub mod format;
 pub mod index;
 mod load;
@@ -73,6 +74,7 @@ mod view;
 mod write;
 
 pub use error::{Error, NameProblem, SymName, Table};
+pub use escape::Escaped;
 pub use format::Arch;
 pub use load::{Import, Limits, Loader, Module};
 pub use memory::{Arena, Memory, Region, Seal};
