@@ -8,6 +8,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
 use dynld::{arch, Escaped, Limits, ModuleView};
 use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -118,6 +119,37 @@ fn index_mode(auto: String) -> impl TypedValueParser<Value = link::IndexMode> {
     })
 }
 
+/// Why a command stopped early.
+enum Stop {
+    /// An error, reported on standard error.
+    Error(String),
+    /// Standard output was closed: nothing more can be said, and nothing
+    /// went wrong.
+    Closed,
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Stop {
+        Stop::Error(e)
+    }
+}
+
+/// A failed write to standard output.
+fn output_error(e: std::io::Error) -> Stop {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Stop::Closed
+    } else {
+        Stop::Error(format!("standard output: {e}"))
+    }
+}
+
+/// `writeln!` to standard output, stopping the command when it fails.
+macro_rules! out {
+    ($w:expr, $($t:tt)*) => {
+        writeln!($w, $($t)*).map_err(output_error)?
+    };
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -139,46 +171,54 @@ fn kind(v: &ModuleView<'_>, value: u32) -> char {
     }
 }
 
-fn dump(path: &Path, relocs: bool) -> Result<(), String> {
+fn dump(out: &mut impl Write, path: &Path, relocs: bool) -> Result<(), Stop> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
     let (e, h) = (v.exec(), v.header());
-    println!(
+    out!(
+        out,
         "{}: dynld module, format version {}, {}",
         path.display(),
         h.version,
         v.arch()
     );
-    println!("magic   {:#010x}", e.magic);
-    println!(
+    out!(out, "magic   {:#010x}", e.magic);
+    out!(
+        out,
         "text    {:#x} ({} bytes) at 0, file offset {:#x}",
         e.text,
         e.text,
         v.text_offset()
     );
-    println!(
+    out!(
+        out,
         "data    {:#x} ({} bytes) at {:#x}",
-        e.data, e.data, h.dataoff
+        e.data,
+        e.data,
+        h.dataoff
     );
-    println!("bss     {:#x} ({} bytes)", e.bss, e.bss);
-    println!("image   {} bytes, align {}", v.image_size(), h.align);
-    println!(
+    out!(out, "bss     {:#x} ({} bytes)", e.bss, e.bss);
+    out!(out, "image   {} bytes, align {}", v.image_size(), h.align);
+    out!(
+        out,
         "flags   {:#x}, extension header {} bytes",
-        h.flags, h.hdrsize
+        h.flags,
+        h.hdrsize
     );
     match v.entry() {
-        Some(x) => println!("entry   {x:#x}"),
-        None => println!("entry   none"),
+        Some(x) => out!(out, "entry   {x:#x}"),
+        None => out!(out, "entry   none"),
     }
-    println!("exports {} (table at {:#x})", h.nexport, h.expoff);
-    println!("imports {} (table at {:#x})", h.nimport, h.impoff);
+    out!(out, "exports {} (table at {:#x})", h.nexport, h.expoff);
+    out!(out, "imports {} (table at {:#x})", h.nimport, h.impoff);
     if let (Some(hashes), Some(at)) = (v.import_hashes(), v.import_hashes_offset()) {
         let wrong = v
             .imports()
             .zip(hashes)
             .filter(|(i, h)| dynld::index::hash(i.name.as_bytes()) != *h)
             .count();
-        println!(
+        out!(
+            out,
             "hashes  {} import name hash{} at {:#x}{}",
             h.nimport,
             if h.nimport == 1 { "" } else { "es" },
@@ -189,16 +229,21 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
             }
         );
     }
-    println!("strings {} bytes at {:#x}", h.strsize, h.stroff);
-    println!(
+    out!(out, "strings {} bytes at {:#x}", h.strsize, h.stroff);
+    out!(
+        out,
         "relocs  {} in {} bytes at {:#x}",
-        h.nreloc, h.relsize, h.reloff
+        h.nreloc,
+        h.relsize,
+        h.reloff
     );
     match v.index_slots() {
-        0 => println!("index   none"),
-        n => println!(
+        0 => out!(out, "index   none"),
+        n => out!(
+            out,
             "index   {n} slots in {} bytes at {:#x}",
-            h.idxsize, h.idxoff
+            h.idxsize,
+            h.idxoff
         ),
     }
     let modes = arch::modes(v.arch());
@@ -210,7 +255,7 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     }
     for (m, n) in modes.iter().zip(&counts) {
         if *n > 0 {
-            println!("  {:<12} {n}", m.name);
+            out!(out, "  {:<12} {n}", m.name);
         }
     }
     if relocs {
@@ -218,25 +263,27 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         for r in v.relocs() {
             let name = arch::mode(v.arch(), r.mode).map_or("?", |m| m.name);
             match r.import {
-                Some(i) => println!(
+                Some(i) => out!(
+                    out,
                     "{:08x} {name:<12} {}",
                     r.offset,
                     imports
                         .get(i as usize)
                         .map_or(Escaped::new("?"), |s| Escaped::new(s.name))
                 ),
-                None => println!("{:08x} {name}", r.offset),
+                None => out!(out, "{:08x} {name}", r.offset),
             }
         }
     }
     Ok(())
 }
 
-fn nm(path: &Path) -> Result<(), String> {
+fn nm(out: &mut impl Write, path: &Path) -> Result<(), Stop> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
     for s in v.exports() {
-        println!(
+        out!(
+            out,
             "{:016x} {} {} sig={:#010x}",
             s.value,
             kind(&v, s.value),
@@ -245,7 +292,13 @@ fn nm(path: &Path) -> Result<(), String> {
         );
     }
     for s in v.imports() {
-        println!("{:16} U {} sig={:#010x}", "", Escaped::new(s.name), s.sig);
+        out!(
+            out,
+            "{:16} U {} sig={:#010x}",
+            "",
+            Escaped::new(s.name),
+            s.sig
+        );
     }
     Ok(())
 }
@@ -273,7 +326,7 @@ fn link_cmd(
     // Link messages carry names from the objects: escaped like any other.
     let linked = link::link(&opts).map_err(|e| Escaped::new(&e.to_string()).to_string())?;
     for w in &linked.warnings {
-        eprintln!("aout: warning: {}", Escaped::new(w));
+        report(&format!("warning: {}", Escaped::new(w)));
     }
     if let Some(m) = map {
         let text: String = linked
@@ -287,21 +340,19 @@ fn link_cmd(
 }
 
 fn exports_cmd(
+    out: &mut impl Write,
     lang: exports::Lang,
     output: Option<&Path>,
     list: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     let text = match list {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?,
     };
     let src = exports::render(&exports::parse(&text)?, lang)?;
     match output {
-        Some(p) => std::fs::write(p, src).map_err(|e| format!("{}: {e}", p.display())),
-        None => {
-            print!("{src}");
-            Ok(())
-        }
+        Some(p) => std::fs::write(p, src).map_err(|e| Stop::Error(format!("{}: {e}", p.display()))),
+        None => out.write_all(src.as_bytes()).map_err(output_error),
     }
 }
 
@@ -318,9 +369,16 @@ fn parse_int(s: &str) -> Result<i64, String> {
     Ok(if neg { v.wrapping_neg() } else { v })
 }
 
+/// Writes `text` and a newline to standard error; a standard error that
+/// cannot be written leaves nothing else to tell.
+fn report(text: &str) {
+    let _ = writeln!(std::io::stderr(), "aout: {text}");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let r = match &cli.cmd {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let r: Result<(), Stop> = match &cli.cmd {
         Cmd::Link {
             output,
             export,
@@ -344,28 +402,32 @@ fn main() -> ExitCode {
                 import_hashes: *import_hashes,
                 text_align: *text_align,
             },
-        ),
+        )
+        .map_err(Stop::Error),
         Cmd::Run {
             export_from,
             ret,
             module,
             function,
             args,
-        } => run::run(module, function, args, export_from, *ret).map(|r| {
-            if let Some(r) = r {
-                println!("{r}");
-            }
-        }),
+        } => run::run(module, function, args, export_from, *ret)
+            .map_err(Stop::Error)
+            .and_then(|r| match r {
+                Some(r) => writeln!(out, "{r}").map_err(output_error),
+                None => Ok(()),
+            }),
         Cmd::Exports { lang, output, list } => {
-            exports_cmd(*lang, output.as_deref(), list.as_deref())
+            exports_cmd(&mut out, *lang, output.as_deref(), list.as_deref())
         }
-        Cmd::Dump { relocs, module } => dump(module, *relocs),
-        Cmd::Nm { module } => nm(module),
+        Cmd::Dump { relocs, module } => dump(&mut out, module, *relocs),
+        Cmd::Nm { module } => nm(&mut out, module),
     };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("aout: {e}");
+    match r.and_then(|()| out.flush().map_err(output_error)) {
+        // A closed output (`aout nm m.dl | head -1`) is a normal end, as
+        // for nm(1) when SIGPIPE is ignored.
+        Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
+        Err(Stop::Error(e)) => {
+            report(&e);
             ExitCode::FAILURE
         }
     }

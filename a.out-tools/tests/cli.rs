@@ -1,7 +1,9 @@
 //! The `aout` command line: help text, arguments, hostile names and files,
 //! closed output.
 
-use std::process::{Command, Output};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 mod common;
 use common::workdir;
@@ -126,4 +128,53 @@ fn names_from_a_module_are_escaped() {
         "{err}"
     );
     assert_escaped(&err);
+}
+
+/// Runs aout with `args`, its standard output a pipe whose reading end is
+/// already closed, as in `aout nm m.dl | head -1` once head has exited.
+fn aout_into_closed_pipe(args: &[&str], stdin: Option<&Path>) -> Output {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two new descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just made and are owned here alone.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(r);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aout"));
+    cmd.args(args).stdout(Stdio::from(w)).stderr(Stdio::piped());
+    if let Some(p) = stdin {
+        cmd.stdin(std::fs::File::open(p).unwrap());
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn closed_output_is_a_normal_end() {
+    let dir = workdir("closed");
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3; 16]).data(&[0; 8]);
+    for i in 0..2000 {
+        b.export(&format!("export_{i:05}"), 0, 0);
+    }
+    let m = dir.join("big.dl");
+    std::fs::write(&m, b.build().unwrap()).unwrap();
+    let m = m.to_str().unwrap();
+    let list = dir.join("list.txt");
+    std::fs::write(&list, "a fn(int) int\nb\n").unwrap();
+    let list = list.to_str().unwrap();
+    let mut cases: Vec<(Vec<&str>, Option<&Path>)> = vec![
+        (vec!["nm", m], None),
+        (vec!["dump", "--relocs", m], None),
+        (vec!["exports", list], None),
+        (vec!["exports", "--lang", "c"], Some(Path::new(list))),
+    ];
+    let seven = dir.join("seven.dl");
+    if let Some(bytes) = host_module(|_| {}) {
+        std::fs::write(&seven, bytes).unwrap();
+        cases.push((vec!["run", seven.to_str().unwrap(), "seven"], None));
+    }
+    for (args, stdin) in cases {
+        let o = aout_into_closed_pipe(&args, stdin);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stderr), "", "{args:?}");
+    }
 }
