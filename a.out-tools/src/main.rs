@@ -2,7 +2,7 @@
 
 mod run;
 
-use aout_tools::{exports, link};
+use aout_tools::{exports, input, link};
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
@@ -151,7 +151,7 @@ macro_rules! out {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    input::read(path)
 }
 
 fn view<'a>(path: &Path, bytes: &'a [u8]) -> Result<ModuleView<'a>, String> {

@@ -1,6 +1,7 @@
 //! `aout run`: load modules into this process and call a function.
 
-use dynld::{Dynsym, ExportTable, FileSource, Loader, Module, MMAP};
+use aout_tools::input::{self, Opened};
+use dynld::{Dynsym, ExportTable, FileSource, Loader, Module, SliceSource, Source, MMAP};
 use object::{Object, ObjectSymbol, SymbolKind};
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -108,7 +109,21 @@ fn table(map: &BTreeMap<String, (u32, usize)>) -> Vec<Dynsym<'static>> {
 }
 
 fn load(path: &Path, syms: &[Dynsym<'static>]) -> Result<Module<'static>, String> {
-    let mut src = FileSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // A regular file is read through FileSource, which maps a page-aligned
+    // text; a pipe or device was read whole, within input::MAX_STREAM.
+    let opened = input::open(path)?;
+    let (mut file, bytes, mut slice);
+    let src: &mut dyn Source = match opened {
+        Opened::File(f) => {
+            file = FileSource::new(f).map_err(|e| format!("{}: {e}", path.display()))?;
+            &mut file
+        }
+        Opened::Bytes(b) => {
+            bytes = b;
+            slice = SliceSource::new(&bytes);
+            &mut slice
+        }
+    };
     // With a hash index, as `aout exports` generates for a kernel's table:
     // a module's few imports are found with a probe each, not a merge over
     // the C library's thousands of names. Should the names crowd the index
@@ -120,7 +135,7 @@ fn load(path: &Path, syms: &[Dynsym<'static>]) -> Result<Module<'static>, String
         None => t,
     };
     let m = Loader::new(t, &MMAP)
-        .load(&mut src)
+        .load(src)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(init) = m.entry() {
         // SAFETY: a module's entry is its linker-made init function, which

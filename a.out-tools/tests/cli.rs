@@ -178,3 +178,74 @@ fn closed_output_is_a_normal_end() {
         assert_eq!(text(&o.stderr), "", "{args:?}");
     }
 }
+
+/// Runs `aout args` with its address space limited to 4 GiB, so that a
+/// read without bound fails instead of filling the machine.
+fn aout_limited(args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_aout"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn endless_and_odd_files_are_refused() {
+    for cmd in ["nm", "dump"] {
+        let o = aout_limited(&[cmd, "/dev/zero"]);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert_eq!(
+            err,
+            "aout: /dev/zero: not a regular file and longer than 256 MiB, \
+             the most aout reads from a pipe or device\n",
+            "{cmd}"
+        );
+    }
+    let dir = workdir("odd-files");
+    let d = dir.to_str().unwrap();
+    for args in [vec!["nm", d], vec!["dump", d], vec!["run", d, "f"]] {
+        let o = aout(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            text(&o.stderr),
+            format!("aout: {d}: Is a directory (os error 21)\n"),
+            "{args:?}"
+        );
+    }
+}
+
+/// Serves `bytes` once through a new FIFO at `path`.
+fn fifo(path: &Path, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads the NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        let _ = f.write_all(&bytes);
+    })
+}
+
+#[test]
+fn modules_are_read_from_pipes() {
+    let dir = workdir("pipes");
+    let Some(bytes) = host_module(|_| {}) else {
+        return;
+    };
+    let p = dir.join("nm.fifo");
+    let t = fifo(&p, bytes.clone());
+    let o = aout(&["nm", p.to_str().unwrap()]);
+    t.join().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(" T seven sig="));
+    let p = dir.join("run.fifo");
+    let t = fifo(&p, bytes);
+    let o = aout(&["run", p.to_str().unwrap(), "seven"]);
+    t.join().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "7\n");
+}
