@@ -1,7 +1,7 @@
 //! `aout run`: load modules into this process and call a function.
 
 use aout_tools::input::{self, Opened};
-use dynld::{Dynsym, ExportTable, FileSource, Loader, Module, SliceSource, Source, MMAP};
+use dynld::{Dynsym, Escaped, ExportTable, FileSource, Loader, Module, SliceSource, Source, MMAP};
 use object::{Object, ObjectSymbol, SymbolKind};
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -174,6 +174,20 @@ pub fn run(
     let addr = m
         .lookup(function, 0)
         .map_err(|e| format!("{}: {e}", module.display()))?;
+    // Only the text holds code: jumping into data or bss would crash.
+    let offset = (addr as usize).wrapping_sub(m.base() as usize);
+    if offset >= m.text() {
+        let kind = if offset < m.data_offset() + m.data() {
+            "data"
+        } else {
+            "bss"
+        };
+        return Err(format!(
+            "{}: {} is in the {kind}, not the text: not a function to call",
+            module.display(),
+            Escaped::new(function)
+        ));
+    }
     let mut a = [0i64; 6];
     a[..args.len()].copy_from_slice(args);
     // SAFETY: the user names a function taking up to six integer arguments;

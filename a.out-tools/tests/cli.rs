@@ -249,3 +249,25 @@ fn modules_are_read_from_pipes() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "7\n");
 }
+
+#[test]
+fn run_calls_only_the_text() {
+    let dir = workdir("run-data");
+    let Some(bytes) = host_module(|_| {}) else {
+        return;
+    };
+    let m = dir.join("m.dl");
+    std::fs::write(&m, bytes).unwrap();
+    let m = m.to_str().unwrap();
+    let o = aout(&["run", m, "seven"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "7\n");
+    for (sym, kind) in [("table", "data"), ("scratch", "bss")] {
+        let o = aout(&["run", m, sym]);
+        assert_eq!(o.status.code(), Some(1), "{sym}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stderr),
+            format!("aout: {m}: {sym} is in the {kind}, not the text: not a function to call\n")
+        );
+    }
+}
