@@ -84,8 +84,10 @@ enum Cmd {
         module: PathBuf,
         /// The exported function to call.
         function: String,
-        /// Up to six integer arguments (decimal, or hex with 0x).
-        #[arg(allow_negative_numbers = true, value_parser = parse_int)]
+        /// Up to six integer arguments (decimal, or hex with 0x, either
+        /// with a leading -). Options go before the module: from the first
+        /// argument on, every word is an argument.
+        #[arg(allow_hyphen_values = true, value_parser = parse_int)]
         args: Vec<i64>,
     },
     /// Print a module's headers, sizes, tables and relocation counts per mode.
@@ -356,17 +358,24 @@ fn exports_cmd(
     }
 }
 
+/// An argument of `aout run`: decimal, or hexadecimal with `0x`, either
+/// with a leading `-`, from -2^63 to 2^64-1 (those past 2^63-1 pass as
+/// their 64-bit pattern, for `--ret u64`).
 fn parse_int(s: &str) -> Result<i64, String> {
     let (neg, t) = match s.strip_prefix('-') {
         Some(t) => (true, t),
         None => (false, s),
     };
-    let v = match t.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).map(|v| v as i64),
-        None => t.parse::<i64>(),
+    let magnitude = match t.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse::<u64>(),
     }
     .map_err(|e| format!("{s}: {e}"))?;
-    Ok(if neg { v.wrapping_neg() } else { v })
+    match neg {
+        false => Ok(magnitude as i64),
+        true if magnitude <= 1 << 63 => Ok((magnitude as i64).wrapping_neg()),
+        true => Err(format!("{s}: number too small to fit in a 64-bit integer")),
+    }
 }
 
 /// Writes `text` and a newline to standard error; a standard error that
@@ -430,5 +439,20 @@ fn main() -> ExitCode {
             report(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_int;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_int("-0x10"), Ok(-16));
+        assert_eq!(parse_int("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_int("0xffffffffffffffff"), Ok(-1));
+        assert!(parse_int("-9223372036854775809").is_err());
+        assert!(parse_int("--1").is_err());
+        assert!(parse_int("").is_err());
     }
 }

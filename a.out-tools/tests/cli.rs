@@ -47,7 +47,8 @@ fn link_help_describes_each_option_in_its_own_words() {
     }
 }
 
-/// A module for this machine whose text returns 7 from `seven`, with an
+/// A module for this machine whose text returns 7 from `seven` and its
+/// argument from `ident`, with an
 /// export in data (`table`) and one in bss (`scratch`), and the exports and
 /// imports `more` adds; `None` where dynld has no loader for this machine.
 fn host_module(more: impl FnOnce(&mut ModuleBuilder)) -> Option<Vec<u8>> {
@@ -57,10 +58,20 @@ fn host_module(more: impl FnOnce(&mut ModuleBuilder)) -> Option<Vec<u8>> {
         Arch::Riscv64 => &[0x13, 0x05, 0x70, 0x00, 0x67, 0x80, 0x00, 0x00],
         _ => return None,
     };
+    // `ident` returns its first argument.
+    let ident: &[u8] = match Arch::HOST? {
+        Arch::Amd64 => &[0x48, 0x89, 0xf8, 0xc3],
+        Arch::Arm64 => &[0xc0, 0x03, 0x5f, 0xd6],
+        _ => &[0x67, 0x80, 0x00, 0x00],
+    };
+    let mut text = ret7.to_vec();
+    text.resize(16, 0);
+    text.extend_from_slice(ident);
     let mut b = ModuleBuilder::new(Arch::HOST?);
-    b.text(ret7).data(&[1; 16]).bss(32);
+    b.text(&text).data(&[1; 16]).bss(32);
     let d = b.data_start();
     b.export("seven", 0, 0)
+        .export("ident", 0, 16)
         .export("table", 0, d)
         .export("scratch", 0, d + 16);
     more(&mut b);
@@ -268,6 +279,47 @@ fn run_calls_only_the_text() {
         assert_eq!(
             text(&o.stderr),
             format!("aout: {m}: {sym} is in the {kind}, not the text: not a function to call\n")
+        );
+    }
+}
+
+#[test]
+fn run_takes_the_integers_the_man_page_allows() {
+    let dir = workdir("run-ints");
+    let Some(bytes) = host_module(|_| {}) else {
+        return;
+    };
+    let m = dir.join("m.dl");
+    std::fs::write(&m, bytes).unwrap();
+    let m = m.to_str().unwrap();
+    for (arg, want) in [
+        ("-0x10", "-16"),
+        ("0x10", "16"),
+        ("-16", "-16"),
+        ("-9223372036854775808", "-9223372036854775808"),
+        ("-0x8000000000000000", "-9223372036854775808"),
+        ("9223372036854775807", "9223372036854775807"),
+        ("0xffffffffffffffff", "-1"),
+        ("18446744073709551615", "-1"),
+        ("-0", "0"),
+    ] {
+        let o = aout(&["run", "--ret", "i64", m, "ident", arg]);
+        assert!(o.status.success(), "{arg}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), format!("{want}\n"), "{arg}");
+    }
+    for arg in [
+        "-9223372036854775809",
+        "-0x8000000000000001",
+        "18446744073709551616",
+        "-x",
+        "0x",
+    ] {
+        let o = aout(&["run", "--ret", "i64", m, "ident", arg]);
+        assert_eq!(o.status.code(), Some(2), "{arg}: {}", text(&o.stdout));
+        assert!(
+            text(&o.stderr).contains(&format!("invalid value '{arg}'")),
+            "{arg}: {}",
+            text(&o.stderr)
         );
     }
 }
