@@ -3,5 +3,6 @@
 //! export-table generator. `aout(1)` documents the behaviour.
 
 pub mod exports;
+pub mod input;
 pub mod link;
 pub mod sigsec;

@@ -2,11 +2,13 @@
 
 mod run;
 
-use aout_tools::{exports, link};
+use aout_tools::{exports, input, link};
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
-use dynld::{arch, format, Limits, ModuleView};
+use dynld::{arch, format, Escaped, Limits, ModuleView};
 use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -37,14 +39,17 @@ enum Cmd {
         /// synthesised area (`OFFSET SIZE OBJECT SECTION`, hexadecimal).
         #[arg(long, value_name = "FILE")]
         map: Option<PathBuf>,
-        /// Store a hash index over the exports: `auto` does when there are
-        /// at least 32.
-        #[arg(long, value_enum, default_value = "auto")]
+        /// Store a hash index over the exports.
+        #[arg(long, value_name = "WHEN", default_value = "auto",
+              value_parser = index_mode(format!(
+                  "When the module has at least {} exports", link::INDEX_AUTO_MIN)))]
         index: link::IndexMode,
         /// Store each import's name hash (8 bytes an import), which spares
         /// a loader binding through a host's hash index from hashing the
-        /// names: `auto` does when there are at least 32 imports.
-        #[arg(long, value_enum, default_value = "auto")]
+        /// names.
+        #[arg(long, value_name = "WHEN", default_value = "auto",
+              value_parser = index_mode(format!(
+                  "When the module has at least {} imports", link::IMPORT_HASHES_AUTO_MIN)))]
         import_hashes: link::IndexMode,
         /// Start the text at a multiple of this many bytes in the file (a
         /// power of two up to 65536), so that a loader can map it: `auto`
@@ -79,8 +84,10 @@ enum Cmd {
         module: PathBuf,
         /// The exported function to call.
         function: String,
-        /// Up to six integer arguments (decimal, or hex with 0x).
-        #[arg(allow_negative_numbers = true, value_parser = parse_int)]
+        /// Up to six integer arguments (decimal, or hex with 0x, either
+        /// with a leading -). Options go before the module: from the first
+        /// argument on, every word is an argument.
+        #[arg(allow_hyphen_values = true, value_parser = parse_int)]
         args: Vec<i64>,
     },
     /// Print a module's headers, sizes, tables and relocation counts per mode.
@@ -98,8 +105,55 @@ enum Cmd {
     },
 }
 
+/// The values of `--index` and `--import-hashes`, `auto` described by
+/// `auto`: each option states its own threshold (the variants' doc comments
+/// speak of both).
+fn index_mode(auto: String) -> impl TypedValueParser<Value = link::IndexMode> {
+    PossibleValuesParser::new([
+        PossibleValue::new("auto").help(auto),
+        PossibleValue::new("always").help("Always"),
+        PossibleValue::new("never").help("Never"),
+    ])
+    .map(|s| match s.as_str() {
+        "always" => link::IndexMode::Always,
+        "never" => link::IndexMode::Never,
+        _ => link::IndexMode::Auto,
+    })
+}
+
+/// Why a command stopped early.
+enum Stop {
+    /// An error, reported on standard error.
+    Error(String),
+    /// Standard output was closed: nothing more can be said, and nothing
+    /// went wrong.
+    Closed,
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Stop {
+        Stop::Error(e)
+    }
+}
+
+/// A failed write to standard output.
+fn output_error(e: std::io::Error) -> Stop {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Stop::Closed
+    } else {
+        Stop::Error(format!("standard output: {e}"))
+    }
+}
+
+/// `writeln!` to standard output, stopping the command when it fails.
+macro_rules! out {
+    ($w:expr, $($t:tt)*) => {
+        writeln!($w, $($t)*).map_err(output_error)?
+    };
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    input::read(path)
 }
 
 fn view<'a>(path: &Path, bytes: &'a [u8]) -> Result<ModuleView<'a>, String> {
@@ -119,32 +173,40 @@ fn kind(v: &ModuleView<'_>, value: u32) -> char {
     }
 }
 
-fn dump(path: &Path, relocs: bool) -> Result<(), String> {
+fn dump(out: &mut impl Write, path: &Path, relocs: bool) -> Result<(), Stop> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
     let (e, h) = (v.exec(), v.header());
-    println!(
+    out!(
+        out,
         "{}: dynld module, format version {}, {}",
         path.display(),
         h.version,
         v.arch()
     );
-    println!("magic   {:#010x}", e.magic);
-    println!(
+    out!(out, "magic   {:#010x}", e.magic);
+    out!(
+        out,
         "text    {:#x} ({} bytes) at 0, file offset {:#x}",
         e.text,
         e.text,
         v.text_offset()
     );
-    println!(
+    out!(
+        out,
         "data    {:#x} ({} bytes) at {:#x}",
-        e.data, e.data, h.dataoff
+        e.data,
+        e.data,
+        h.dataoff
     );
-    println!("bss     {:#x} ({} bytes)", e.bss, e.bss);
-    println!("image   {} bytes, align {}", v.image_size(), h.align);
-    println!(
+    out!(out, "bss     {:#x} ({} bytes)", e.bss, e.bss);
+    out!(out, "image   {} bytes, align {}", v.image_size(), h.align);
+    out!(
+        out,
         "flags   {:#x}, extension header {} bytes, {} tables",
-        h.flags, h.hdrsize, h.ntable
+        h.flags,
+        h.hdrsize,
+        h.ntable
     );
     for t in v.tables() {
         let name = if format::kind::known(t.kind) {
@@ -152,7 +214,8 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         } else {
             format!("kind {} (unknown, optional)", t.kind)
         };
-        println!(
+        out!(
+            out,
             "  {name:<20} {:>8} bytes at {:#x}, {} entries{}",
             t.size,
             t.offset,
@@ -165,15 +228,16 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         );
     }
     let (nexport, nimport) = (v.exports().count(), v.imports().count());
-    println!("exports {nexport}");
-    println!("imports {nimport}");
+    out!(out, "exports {nexport}");
+    out!(out, "imports {nimport}");
     if let Some(hashes) = v.import_hashes() {
         let wrong = v
             .imports()
             .zip(hashes)
             .filter(|(i, h)| dynld::index::hash(i.name.as_bytes()) != *h)
             .count();
-        println!(
+        out!(
+            out,
             "hashes  {nimport} import name hash{}{}",
             if nimport == 1 { "" } else { "es" },
             match wrong {
@@ -185,14 +249,13 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     let offsets = |it: &mut dyn Iterator<Item = u32>| {
         it.map(|o| format!("{o:#x}")).collect::<Vec<_>>().join(" ")
     };
-    let (init, fini) = (v.init_offsets().count(), v.fini_offsets().count());
-    match init {
-        0 => println!("init    none"),
-        n => println!("init    {n}: {}", offsets(&mut v.init_offsets())),
+    match v.init_offsets().count() {
+        0 => out!(out, "init    none"),
+        n => out!(out, "init    {n}: {}", offsets(&mut v.init_offsets())),
     }
-    match fini {
-        0 => println!("fini    none"),
-        n => println!("fini    {n}: {}", offsets(&mut v.fini_offsets())),
+    match v.fini_offsets().count() {
+        0 => out!(out, "fini    none"),
+        n => out!(out, "fini    {n}: {}", offsets(&mut v.fini_offsets())),
     }
     let typed = v
         .exports()
@@ -200,16 +263,21 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         .filter(|s| s.desc.is_some())
         .count();
     if typed != 0 {
-        println!("types   {typed} of {} symbols described", nexport + nimport);
+        out!(
+            out,
+            "types   {typed} of {} symbols described",
+            nexport + nimport
+        );
     }
-    println!(
+    out!(
+        out,
         "relocs  {} base, {} import",
         v.relocs().count(),
         v.import_relocs().count()
     );
     match v.index_slots() {
-        0 => println!("index   none"),
-        n => println!("index   {n} slots"),
+        0 => out!(out, "index   none"),
+        n => out!(out, "index   {n} slots"),
     }
     let modes = arch::modes(v.arch());
     let mut counts = vec![0usize; modes.len()];
@@ -220,7 +288,7 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
     }
     for (m, n) in modes.iter().zip(&counts) {
         if *n > 0 {
-            println!("  {:<12} {n}", m.name);
+            out!(out, "  {:<12} {n}", m.name);
         }
     }
     if relocs {
@@ -228,32 +296,42 @@ fn dump(path: &Path, relocs: bool) -> Result<(), String> {
         for (r, mode) in v.all_relocs() {
             let name = mode.name;
             match r.import {
-                Some(i) => println!(
+                Some(i) => out!(
+                    out,
                     "{:08x} {name:<12} {}",
                     r.offset,
-                    imports.get(i as usize).map_or("?", |s| s.name)
+                    imports
+                        .get(i as usize)
+                        .map_or(Escaped::new("?"), |s| Escaped::new(s.name))
                 ),
-                None => println!("{:08x} {name}", r.offset),
+                None => out!(out, "{:08x} {name}", r.offset),
             }
         }
     }
     Ok(())
 }
 
-fn nm(path: &Path) -> Result<(), String> {
+fn nm(out: &mut impl Write, path: &Path) -> Result<(), Stop> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
     for s in v.exports() {
-        println!(
+        out!(
+            out,
             "{:016x} {} {} sig={:#010x}",
             s.value,
             kind(&v, s.value),
-            s.name,
+            Escaped::new(s.name),
             s.sig
         );
     }
     for s in v.imports() {
-        println!("{:16} U {} sig={:#010x}", "", s.name, s.sig);
+        out!(
+            out,
+            "{:16} U {} sig={:#010x}",
+            "",
+            Escaped::new(s.name),
+            s.sig
+        );
     }
     Ok(())
 }
@@ -278,9 +356,10 @@ fn link_cmd(
         );
     }
     opts.exports = (!export.is_empty() || !export_list.is_empty()).then_some(names);
-    let linked = link::link(&opts).map_err(|e| e.to_string())?;
+    // Link messages carry names from the objects: escaped like any other.
+    let linked = link::link(&opts).map_err(|e| Escaped::new(&e.to_string()).to_string())?;
     for w in &linked.warnings {
-        eprintln!("aout: warning: {w}");
+        report(&format!("warning: {}", Escaped::new(w)));
     }
     if let Some(m) = map {
         let text: String = linked
@@ -294,40 +373,52 @@ fn link_cmd(
 }
 
 fn exports_cmd(
+    out: &mut impl Write,
     lang: exports::Lang,
     output: Option<&Path>,
     list: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     let text = match list {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?,
     };
     let src = exports::render(&exports::parse(&text)?, lang)?;
     match output {
-        Some(p) => std::fs::write(p, src).map_err(|e| format!("{}: {e}", p.display())),
-        None => {
-            print!("{src}");
-            Ok(())
-        }
+        Some(p) => std::fs::write(p, src).map_err(|e| Stop::Error(format!("{}: {e}", p.display()))),
+        None => out.write_all(src.as_bytes()).map_err(output_error),
     }
 }
 
+/// An argument of `aout run`: decimal, or hexadecimal with `0x`, either
+/// with a leading `-`, from -2^63 to 2^64-1 (those past 2^63-1 pass as
+/// their 64-bit pattern, for `--ret u64`).
 fn parse_int(s: &str) -> Result<i64, String> {
     let (neg, t) = match s.strip_prefix('-') {
         Some(t) => (true, t),
         None => (false, s),
     };
-    let v = match t.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).map(|v| v as i64),
-        None => t.parse::<i64>(),
+    let magnitude = match t.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse::<u64>(),
     }
     .map_err(|e| format!("{s}: {e}"))?;
-    Ok(if neg { v.wrapping_neg() } else { v })
+    match neg {
+        false => Ok(magnitude as i64),
+        true if magnitude <= 1 << 63 => Ok((magnitude as i64).wrapping_neg()),
+        true => Err(format!("{s}: number too small to fit in a 64-bit integer")),
+    }
+}
+
+/// Writes `text` and a newline to standard error; a standard error that
+/// cannot be written leaves nothing else to tell.
+fn report(text: &str) {
+    let _ = writeln!(std::io::stderr(), "aout: {text}");
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let r = match &cli.cmd {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let r: Result<(), Stop> = match &cli.cmd {
         Cmd::Link {
             output,
             export,
@@ -351,29 +442,53 @@ fn main() -> ExitCode {
                 import_hashes: *import_hashes,
                 text_align: *text_align,
             },
-        ),
+        )
+        .map_err(Stop::Error),
         Cmd::Run {
             export_from,
             ret,
             module,
             function,
             args,
-        } => run::run(module, function, args, export_from, *ret).map(|r| {
-            if let Some(r) = r {
-                println!("{r}");
-            }
-        }),
+        } => run::run(module, function, args, export_from, *ret)
+            .map_err(Stop::Error)
+            .and_then(|ran| {
+                // The result, then what the modules do as they unload.
+                let shown = match &ran.result {
+                    Some(r) => writeln!(out, "{r}").and_then(|()| out.flush()),
+                    None => Ok(()),
+                };
+                ran.unload();
+                shown.map_err(output_error)
+            }),
         Cmd::Exports { lang, output, list } => {
-            exports_cmd(*lang, output.as_deref(), list.as_deref())
+            exports_cmd(&mut out, *lang, output.as_deref(), list.as_deref())
         }
-        Cmd::Dump { relocs, module } => dump(module, *relocs),
-        Cmd::Nm { module } => nm(module),
+        Cmd::Dump { relocs, module } => dump(&mut out, module, *relocs),
+        Cmd::Nm { module } => nm(&mut out, module),
     };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("aout: {e}");
+    match r.and_then(|()| out.flush().map_err(output_error)) {
+        // A closed output (`aout nm m.dl | head -1`) is a normal end, as
+        // for nm(1) when SIGPIPE is ignored.
+        Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
+        Err(Stop::Error(e)) => {
+            report(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_int;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_int("-0x10"), Ok(-16));
+        assert_eq!(parse_int("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_int("0xffffffffffffffff"), Ok(-1));
+        assert!(parse_int("-9223372036854775809").is_err());
+        assert!(parse_int("--1").is_err());
+        assert!(parse_int("").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! `aout run`: load modules into this process and call a function.
 
-use dynld::{Dynsym, ExportTable, FileSource, Loader, Module, MMAP};
+use aout_tools::input::{self, Opened};
+use dynld::{Dynsym, Escaped, ExportTable, FileSource, Loader, Module, SliceSource, Source, MMAP};
 use object::{Object, ObjectSymbol, SymbolKind};
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -101,52 +102,104 @@ fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
-fn table(map: &BTreeMap<String, (u32, usize)>) -> Vec<Dynsym<'static>> {
+/// A host export: signature, address, and type description (`""` for none).
+type HostSym = (u32, usize, &'static str);
+
+fn table(map: &BTreeMap<String, HostSym>) -> (Vec<Dynsym<'static>>, Vec<&'static str>) {
     map.iter()
-        .map(|(n, (sig, a))| Dynsym::new(leak(n), *sig, *a as *const ()))
-        .collect()
+        .map(|(n, (sig, a, d))| (Dynsym::new(leak(n), *sig, *a as *const ()), *d))
+        .unzip()
 }
 
-fn load(path: &Path, syms: &[Dynsym<'static>]) -> Result<Module<'static>, String> {
-    let mut src = FileSource::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn load(
+    path: &Path,
+    (syms, descs): &(Vec<Dynsym<'static>>, Vec<&'static str>),
+) -> Result<Module<'static>, String> {
+    // A regular file is read through FileSource, which maps a page-aligned
+    // text; a pipe or device was read whole, within input::MAX_STREAM.
+    let opened = input::open(path)?;
+    let (mut file, bytes, mut slice);
+    let src: &mut dyn Source = match opened {
+        Opened::File(f) => {
+            file = FileSource::new(f).map_err(|e| format!("{}: {e}", path.display()))?;
+            &mut file
+        }
+        Opened::Bytes(b) => {
+            bytes = b;
+            slice = SliceSource::new(&bytes);
+            &mut slice
+        }
+    };
     // With a hash index, as `aout exports` generates for a kernel's table:
     // a module's few imports are found with a probe each, not a merge over
     // the C library's thousands of names. Should the names crowd the index
     // (they do not in practice), the plain table binds the same.
     let slots = dynld::index::build_vec(syms.len(), |i| syms[i].name.as_bytes()).ok();
-    let t = ExportTable::new(syms).map_err(|e| e.to_string())?;
+    let t = ExportTable::new(syms)
+        .and_then(|t| t.with_descs(descs))
+        .map_err(|e| e.to_string())?;
     let t = match &slots {
         Some(s) => t.with_index(s).map_err(|e| e.to_string())?,
         None => t,
     };
+    let name = path.display().to_string();
     let mut m = Loader::new(t, &MMAP)
-        .load(&mut src)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .name(&name)
+        .load(src)
+        .map_err(|e| match e {
+            // The message names the module already.
+            dynld::Error::SigMismatch { .. } => e.to_string(),
+            _ => format!("{name}: {e}"),
+        })?;
     m.init();
     Ok(m)
 }
 
-/// Loads `deps` then `module`, calls `function` with `args`, returns its
-/// result formatted as `ret` says.
+/// What `aout run` did: the function's result, formatted, and the modules
+/// still loaded.
+pub struct Ran {
+    /// The result as `--ret` asks, if any.
+    pub result: Option<String>,
+    /// The module, then the ones it was linked against, in unload order.
+    modules: Vec<Module<'static>>,
+}
+
+impl Ran {
+    /// Unloads the modules, the one called first: their destructors and
+    /// exit handlers run, as a process's do at exit, and what they print
+    /// is flushed.
+    pub fn unload(self) {
+        for m in self.modules {
+            drop(m);
+        }
+        // SAFETY: flushes the C library's output buffers.
+        unsafe { libc::fflush(std::ptr::null_mut()) };
+    }
+}
+
+/// Loads `deps` then `module`, runs their constructors, calls `function`
+/// with `args`; returns its result formatted as `ret` says, with the
+/// modules (see [`Ran::unload`]).
 pub fn run(
     module: &Path,
     function: &str,
     args: &[i64],
     deps: &[PathBuf],
     ret: Ret,
-) -> Result<Option<String>, String> {
+) -> Result<Ran, String> {
     if args.len() > 6 {
         return Err("at most six arguments".into());
     }
-    let mut map: BTreeMap<String, (u32, usize)> = libc_exports()?
+    let mut map: BTreeMap<String, HostSym> = libc_exports()?
         .into_iter()
-        .map(|(n, a)| (n, (0, a)))
+        .map(|(n, a)| (n, (0, a, "")))
         .collect();
     let mut keep = Vec::new();
     for d in deps {
         let m = load(d, &table(&map))?;
-        for s in m.exports() {
-            map.insert(s.name.to_owned(), (s.sig, s.addr as usize));
+        for (i, s) in m.exports().enumerate() {
+            let desc = m.export_desc(i).map_or("", leak);
+            map.insert(s.name.to_owned(), (s.sig, s.addr as usize, desc));
         }
         keep.push(m);
     }
@@ -154,6 +207,20 @@ pub fn run(
     let addr = m
         .addr(function, 0)
         .map_err(|e| format!("{}: {e}", module.display()))?;
+    // Only the text holds code: jumping into data or bss would crash.
+    let offset = (addr as usize).wrapping_sub(m.base() as usize);
+    if offset >= m.text_size() {
+        let kind = if offset < m.data_offset() + m.data_size() {
+            "data"
+        } else {
+            "bss"
+        };
+        return Err(format!(
+            "{}: {} is in the {kind}, not the text: not a function to call",
+            module.display(),
+            Escaped::new(function)
+        ));
+    }
     let mut a = [0i64; 6];
     a[..args.len()].copy_from_slice(args);
     // SAFETY: the user names a function taking up to six integer arguments;
@@ -164,11 +231,17 @@ pub fn run(
     let r = f(a[0], a[1], a[2], a[3], a[4], a[5]);
     // SAFETY: flushes the C library's output buffers.
     unsafe { libc::fflush(std::ptr::null_mut()) };
-    Ok(match ret {
+    let result = match ret {
         Ret::I32 => Some((r as i32).to_string()),
         Ret::I64 => Some(r.to_string()),
         Ret::U32 => Some((r as u32).to_string()),
         Ret::U64 => Some((r as u64).to_string()),
         Ret::Void => None,
+    };
+    keep.reverse();
+    keep.insert(0, m);
+    Ok(Ran {
+        result,
+        modules: keep,
     })
 }

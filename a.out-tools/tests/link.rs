@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{fixture, root, run, workdir};
+use common::{dynld_rlib, fixture, root, run, workdir};
 use std::sync::OnceLock;
 
 /// The toolchain for the architecture the tests were built for.
@@ -371,40 +371,6 @@ fn export_lists_and_section_gc() {
     assert!(std::fs::metadata(&one).unwrap().len() < std::fs::metadata(&all).unwrap().len());
     let r = run(aout().arg("run").arg(&one).args(["prime", "4"]));
     assert_eq!(String::from_utf8_lossy(&r.stdout), "11\n");
-}
-
-/// The dynld rlib for `triple`, without std (for modules that use its
-/// macros) or with it (for host programs).
-fn dynld_rlib(triple: &str, std: bool) -> (PathBuf, PathBuf) {
-    let target_dir = root().join(if std {
-        "target/fixture-deps-std"
-    } else {
-        "target/fixture-deps"
-    });
-    let o = run(Command::new(env!("CARGO"))
-        .current_dir(root())
-        .args(["build", "-q", "-p", "dynld", "--target", triple])
-        .args(["--message-format=json"])
-        .args(if std {
-            &[][..]
-        } else {
-            &["--no-default-features"][..]
-        })
-        .arg("--target-dir")
-        .arg(&target_dir));
-    let out = String::from_utf8_lossy(&o.stdout);
-    let rlib = out
-        .lines()
-        .filter(|l| l.contains("\"compiler-artifact\"") && l.contains("\"name\":\"dynld\""))
-        .find_map(|l| {
-            let end = l.find(".rlib\"")? + 5;
-            let start = l[..end].rfind('"')? + 1;
-            Some(PathBuf::from(&l[start..end]))
-        })
-        .filter(|p| p.exists())
-        .expect("no dynld rlib in cargo's output");
-    let deps = rlib.parent().unwrap().join("deps");
-    (rlib, deps)
 }
 
 fn sysroot_lib(triple: &str, prefix: &str) -> PathBuf {

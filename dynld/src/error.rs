@@ -53,9 +53,12 @@ impl SymName {
     }
 }
 
+/// Shows the name with control characters and other non-printing ones
+/// escaped ([`Escaped`](crate::Escaped)), so a name from a module cannot
+/// forge a line of output or drive a terminal.
 impl fmt::Display for SymName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)?;
+        write!(f, "{}", crate::Escaped::new(&self.text))?;
         if self.is_truncated() {
             write!(f, "...[{} bytes]", self.len)?;
         }

@@ -60,6 +60,7 @@ pub mod arch;
 mod bind;
 mod check;
 mod error;
+mod escape;
 pub mod format;
 pub mod index;
 mod limits;
@@ -84,6 +85,7 @@ pub use bind::{Chain, Provider, Resolution, Resolver};
 #[cfg(feature = "alloc")]
 pub use error::Mismatch;
 pub use error::{Error, NameProblem, SymName, Table};
+pub use escape::Escaped;
 pub use format::Arch;
 pub use limits::{Limits, MAX_NAME};
 pub use load::Loader;

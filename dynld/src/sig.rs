@@ -24,7 +24,8 @@
 //!
 //! Blanks between tokens are ignored. A struct or union needs a tag, a body
 //! or both; the body of a tag already met in the same description is
-//! skipped (brace-matched, not parsed), as the walk ignores it. At most
+//! parsed like any other but ignored by the walk (structs in it are not
+//! numbered). At most
 //! [`MAX_DEPTH`] levels of nesting and [`MAX_STRUCTS`] structs and unions.
 //! `long` is Plan 9's 32-bit `long`;
 //! a 64-bit integer is `vlong`. C's `int f(void)` is `fn(void) int` and a
@@ -136,6 +137,8 @@ struct Parser<'a> {
     tags: [(usize, usize); MAX_STRUCTS],
     ntags: usize,
     depth: usize,
+    /// Inside the body of a repeated tag: parsed, not walked.
+    ignoring: usize,
 }
 
 macro_rules! tri {
@@ -237,22 +240,20 @@ impl<'a> Parser<'a> {
         None
     }
 
-    /// Skips a balanced `{ ... }` after its opening brace was eaten.
-    const fn skip_body(&mut self) -> Result<(), SigError> {
-        let mut open = 1;
-        while self.i < self.s.len() {
-            let c = self.s[self.i];
-            self.i += 1;
-            if c == b'{' {
-                open += 1;
-            } else if c == b'}' {
-                open -= 1;
-                if open == 0 {
-                    return Ok(());
-                }
-            }
+    /// The members of a struct or union after its `{`, through its `}`,
+    /// each mixed into `s`.
+    const fn members(&mut self, mut s: u32) -> Result<u32, SigError> {
+        if self.eat(b'}') {
+            return Ok(s);
         }
-        Err(SigError::Syntax(self.i))
+        loop {
+            s = mix(s, T3, tri!(self.signat()));
+            if self.eat(b',') {
+                continue;
+            }
+            tri!(self.expect(b'}'));
+            return Ok(s);
+        }
     }
 
     const fn scalar(&self, w: (usize, usize)) -> Option<u32> {
@@ -336,14 +337,25 @@ impl<'a> Parser<'a> {
             if su != 0 {
                 s = mix(s, T1, su);
                 let tag = self.ident();
-                if tag.1 != 0 {
-                    if let Some(n) = self.find_tag(tag) {
-                        if self.eat(b'{') {
-                            tri!(self.skip_body());
-                        }
-                        self.depth -= 1;
-                        return Ok(mix(s, T2, n));
+                let seen = if tag.1 != 0 { self.find_tag(tag) } else { None };
+                if seen.is_some() || self.ignoring > 0 {
+                    // The walk stops at a tag already met, but its body, if
+                    // given, must be well-formed like any other. Nothing in
+                    // it is numbered or remembered, as the walk never sees
+                    // it.
+                    if self.eat(b'{') {
+                        self.ignoring += 1;
+                        let r = self.members(0);
+                        self.ignoring -= 1;
+                        tri!(r);
+                    } else if tag.1 == 0 {
+                        return Err(SigError::Syntax(self.i));
                     }
+                    self.depth -= 1;
+                    return Ok(match seen {
+                        Some(n) => mix(s, T2, n),
+                        None => s,
+                    });
                 }
                 if self.eat(b'{') {
                     if self.ntags == MAX_STRUCTS {
@@ -351,16 +363,7 @@ impl<'a> Parser<'a> {
                     }
                     self.tags[self.ntags] = tag;
                     self.ntags += 1;
-                    if !self.eat(b'}') {
-                        loop {
-                            s = mix(s, T3, tri!(self.signat()));
-                            if self.eat(b',') {
-                                continue;
-                            }
-                            tri!(self.expect(b'}'));
-                            break;
-                        }
-                    }
+                    s = tri!(self.members(s));
                 } else if tag.1 == 0 {
                     return Err(SigError::Syntax(self.i));
                 }
@@ -407,6 +410,7 @@ pub const fn hash(desc: &str) -> Result<u32, SigError> {
         tags: [(0, 0); MAX_STRUCTS],
         ntags: 0,
         depth: 0,
+        ignoring: 0,
     };
     let s = tri!(p.signat());
     p.skip_ws();
@@ -661,18 +665,39 @@ macro_rules! impl_signof {
 /// exports; `aout link` reads it and records it in the module's export table.
 ///
 /// ```
-/// #[no_mangle]
+/// #[unsafe(no_mangle)]
 /// pub extern "C" fn twice(x: i32) -> i32 { 2 * x }
 /// dynld::export_sig!(fn twice: extern "C" fn(i32) -> i32);  // "fn(int) int"
 ///
-/// #[no_mangle]
+/// #[unsafe(no_mangle)]
 /// pub static mut COUNTER: i32 = 0;
 /// dynld::export_sig!(COUNTER: i32);                       // "int"
 /// dynld::export_sig!(COUNTER = "int");                    // a description
 /// ```
 ///
-/// `fn NAME: F` takes a function-pointer type and states the function's
-/// type; `NAME: T` states `T`; `NAME = "desc"` states a description.
+/// Three forms:
+///
+/// * `fn NAME: F` takes a function-pointer type and states the function's
+///   type. The item `NAME` must coerce to `F`, so a function whose
+///   parameters or result differ from `F`'s does not compile. This works
+///   for `extern "C" fn` items and for functions declared in `extern "C"`
+///   or `unsafe extern "C"` blocks (`safe fn` ones included); a function
+///   declared unsafe needs an `unsafe extern "C" fn` type.
+/// * `NAME: T` states `T` for a static (`static mut` and statics of
+///   `extern` blocks included), which must be of type `T` exactly.
+/// * `NAME = "desc"` states a type description (see the [module
+///   docs](crate::sig)). It is checked well-formed but cannot be checked
+///   against the item: prefer the typed forms where Rust can name the type.
+///
+/// ```compile_fail
+/// #[unsafe(no_mangle)]
+/// pub extern "C" fn add(a: i32, b: i32) -> i32 { a + b }
+/// dynld::export_sig!(fn add: extern "C" fn(i64) -> i64); // mismatched types
+/// ```
+///
+/// The macro expands to a `static` in the [`SECTION`] section and, for the
+/// typed forms, to constant checks that generate no code; it builds on
+/// editions 2021 and 2024 alike.
 #[macro_export]
 macro_rules! export_sig {
     ($($t:tt)*) => { $crate::__sig_statement!("E", $($t)*); };
@@ -682,9 +707,15 @@ macro_rules! export_sig {
 /// loader refuses to bind it to an export with another signature.
 ///
 /// ```
-/// extern "C" { fn host_log(v: i32) -> i32; }
+/// unsafe extern "C" {
+///     fn host_log(v: i32) -> i32;
+///     static HOST_LEVEL: i32;
+/// }
 /// dynld::import_sig!(fn host_log: unsafe extern "C" fn(i32) -> i32);
+/// dynld::import_sig!(HOST_LEVEL: i32);
 /// ```
+///
+/// The forms, and what they check, are those of [`export_sig!`].
 #[macro_export]
 macro_rules! import_sig {
     ($($t:tt)*) => { $crate::__sig_statement!("I", $($t)*); };
@@ -694,10 +725,20 @@ macro_rules! import_sig {
 #[macro_export]
 macro_rules! __sig_statement {
     ($kind:literal, fn $name:ident : $t:ty) => {
+        // The function must coerce to the pointer type stated.
+        const _: $t = $name;
         $crate::__sig_statement!(@emit $kind, $name,
             <$t as $crate::sig::Signof>::DESC.pointee());
     };
     ($kind:literal, $name:ident : $t:ty) => {
+        // The static must be of the type stated. The check is compiled,
+        // never called, so it takes only the static's address.
+        const _: () = {
+            #[allow(dead_code)]
+            fn check() {
+                let _: *const $t = ::core::ptr::addr_of!($name);
+            }
+        };
         $crate::__sig_statement!(@emit $kind, $name, <$t as $crate::sig::Signof>::DESC);
     };
     ($kind:literal, $name:ident = $desc:literal) => {
@@ -711,7 +752,7 @@ macro_rules! __sig_statement {
             // Checked here, so a bad description is a compile error.
             const _: u32 = $crate::sig::hash_or_panic($desc.as_str());
             #[used]
-            #[link_section = ".dynld.sig"]
+            #[unsafe(link_section = ".dynld.sig")]
             static RECORD: [u8; REC.len() + 1] = REC.to_bytes::<{ REC.len() + 1 }>();
         };
     };
@@ -768,6 +809,37 @@ mod tests {
         assert!(hash("struct { int").is_err());
         assert!(hash("struct").is_err());
         let deep = "*fn(".repeat(40);
+        assert_eq!(hash(&deep), Err(SigError::TooDeep));
+    }
+
+    #[test]
+    fn repeated_tag_bodies_follow_the_grammar() {
+        // A repeated tag's body is ignored by the walk, so it may be given
+        // or not...
+        let plain = hash("fn(struct a { int }, *struct a) int");
+        assert!(plain.is_ok());
+        assert_eq!(hash("fn(struct a { int }, *struct a { int }) int"), plain);
+        assert_eq!(hash("fn(struct a { int }, *struct a { }) int"), plain);
+        // ...and structs inside it are neither numbered nor remembered.
+        assert_eq!(
+            hash("fn(struct a { int }, struct a { struct b { int } }, struct b { int }) int"),
+            hash("fn(struct a { int }, struct a, struct b { int }) int")
+        );
+        // But it must be well-formed like any other.
+        for bad in [
+            "fn(struct a { int }, struct a { */ {0, (void *)system, \"zz\"}, /* }) int",
+            "struct a { *struct a { garbage } }",
+            "struct a { *struct a { { } } }",
+            "struct a { *struct a { int, } }",
+            "struct a { *struct a { struct } }",
+        ] {
+            assert!(matches!(hash(bad), Err(SigError::Syntax(_))), "{bad}");
+        }
+        // Its nesting counts towards the depth limit.
+        let deep = format!(
+            "fn(struct a {{ int }}, struct a {{ {} int }}) int",
+            "*fn(".repeat(40)
+        );
         assert_eq!(hash(&deep), Err(SigError::TooDeep));
     }
 

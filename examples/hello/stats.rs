@@ -4,7 +4,7 @@
 dynld::export_sig!(fn mean: extern "C" fn(*const i64, i64) -> i64);
 
 /// The mean of `n` values at `v`.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn mean(v: *const i64, n: i64) -> i64 {
     if v.is_null() || n <= 0 {
         return 0;

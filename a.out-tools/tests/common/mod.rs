@@ -40,3 +40,48 @@ pub fn run(cmd: &mut Command) -> Output {
     );
     o
 }
+
+/// The dynld rlib for `triple`, without std (for modules that use its
+/// macros) or with it (for host programs).
+pub fn dynld_rlib(triple: &str, std: bool) -> (PathBuf, PathBuf) {
+    let target_dir = root().join(if std {
+        "target/fixture-deps-std"
+    } else {
+        "target/fixture-deps"
+    });
+    let o = run(Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "-q", "-p", "dynld", "--target", triple])
+        .args(["--message-format=json"])
+        .args(if std {
+            &[][..]
+        } else {
+            &["--no-default-features"][..]
+        })
+        .arg("--target-dir")
+        .arg(&target_dir));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let rlib = out
+        .lines()
+        .filter(|l| l.contains("\"compiler-artifact\"") && l.contains("\"name\":\"dynld\""))
+        .find_map(|l| {
+            let end = l.find(".rlib\"")? + 5;
+            let start = l[..end].rfind('"')? + 1;
+            Some(PathBuf::from(&l[start..end]))
+        })
+        .filter(|p| p.exists())
+        .expect("no dynld rlib in cargo's output");
+    let deps = rlib.parent().unwrap().join("deps");
+    (rlib, deps)
+}
+
+/// The triple rustc builds for by default (this machine's).
+pub fn host_triple() -> String {
+    let o = run(Command::new("rustc").arg("-vV"));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("no host line in rustc -vV")
+        .trim()
+        .to_owned()
+}

@@ -28,7 +28,7 @@ global_asm!(
     ".word fault", // UsageFault
 );
 
-extern "C" {
+unsafe extern "C" {
     static mut _sbss: u32;
     static mut _ebss: u32;
     static mut _sdata: u32;
@@ -37,7 +37,7 @@ extern "C" {
 }
 
 /// The reset handler: zero the bss, copy the data from flash, start the kernel.
-#[no_mangle]
+#[unsafe(no_mangle)]
 unsafe extern "C" fn reset() -> ! {
     // SAFETY: this runs first and alone. The linker script defines the
     // symbols as word-aligned bounds of .bss, of .data in RAM and of its
@@ -54,7 +54,7 @@ unsafe extern "C" fn reset() -> ! {
     super::kernel_main()
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 extern "C" fn fault() -> ! {
     write(b"kernel: fault\n");
     exit(false)

@@ -28,12 +28,12 @@ global_asm!(
     "    j trap",
 );
 
-extern "C" {
+unsafe extern "C" {
     static mut _sbss: u32;
     static mut _ebss: u32;
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 unsafe extern "C" fn rv_start() -> ! {
     // SAFETY: this runs first and alone; the linker script defines the
     // word-aligned bounds of .bss, and no Rust static is used before.
@@ -41,7 +41,7 @@ unsafe extern "C" fn rv_start() -> ! {
     super::kernel_main()
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 extern "C" fn trap() -> ! {
     let (cause, pc): (usize, usize);
     // SAFETY: reads of machine-mode CSRs.

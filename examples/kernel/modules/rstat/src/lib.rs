@@ -6,7 +6,7 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-extern "C" {
+unsafe extern "C" {
     fn c_fib(n: u32) -> u32;
     fn kticks() -> u32;
     fn kwrite(buf: *const u8, len: usize);
@@ -23,7 +23,7 @@ static REPORTS: AtomicU32 = AtomicU32::new(0);
 
 /// The sum of `c_fib(i)` for `i` in `0..n`, computed by calls into the
 /// other module.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn r_fib_sum(n: u32) -> u32 {
     // SAFETY: c_fib is the C module's function of this type (the loader
     // checked the signature when it bound the import).
@@ -50,7 +50,7 @@ impl Write for Line {
 
 /// Writes a report on `n` through the kernel; returns the number of
 /// reports written since the module was loaded.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn r_report(n: u32) -> u32 {
     let kind = match n % 4 {
         0 => "even, even",
