@@ -291,8 +291,12 @@ fn signature_mismatch_stated_in_source_is_refused() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
+    // Both modules carry their descriptions: the message names the
+    // module and gives both types.
     let want = format!(
-        "signature mismatch: a_scale ({:#x} != {:#x})",
+        "{}: signature mismatch: a_scale: module wants fn(double) vlong ({:#010x}), \
+         host has fn(vlong) vlong ({:#010x})",
+        cm.display(),
         dynld::signof!("fn(double) vlong"),
         dynld::signof!("fn(vlong) vlong")
     );
@@ -592,7 +596,8 @@ fn generated_host_table_binds_a_module() {
         (
             "host_twice fn(int) int\n",
             format!(
-                "signature mismatch: host_twice ({:#x} != {:#x})\n",
+                "signature mismatch: host_twice: module wants fn(vlong) vlong ({:#010x}), \
+                 host has fn(int) int ({:#010x})\n",
                 dynld::signof!("fn(vlong) vlong"),
                 dynld::signof!("fn(int) int")
             ),
