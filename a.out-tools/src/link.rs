@@ -1219,7 +1219,8 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 .max(
                     img.relocs
                         .iter()
-                        .map(|r| backend.mode_align(r.1))
+                        .filter_map(|r| dynld::arch::mode(arch, r.1))
+                        .map(|m| u64::from(m.base_align))
                         .max()
                         .unwrap_or(1),
                 ) as u32,
@@ -1280,10 +1281,12 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 .entry(n.clone())
                 .or_insert_with(|| b.import(n, sigs.get(n)))
         });
-        if let Some((how, reach)) = backend.pc_import(*mode) {
+        if let Some(reach) = dynld::arch::mode(arch, *mode).and_then(|m| m.pc_reach) {
             warnings.push(format!(
-                "{} is reached with {how}: the module loads only within {reach} of it (compile with -fPIC to avoid this)",
-                imp.as_deref().unwrap_or("?")
+                "{} is reached with {}: the module loads only within {} GiB of it (compile with -fPIC to avoid this)",
+                imp.as_deref().unwrap_or("?"),
+                reach.how,
+                reach.bytes >> 30
             ));
         }
         b.reloc(u32::try_from(*off).map_err(|_| too_big())?, *mode, idx);
@@ -1293,7 +1296,11 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         IndexMode::Always => true,
         IndexMode::Never => false,
     });
-    if img.relocs.iter().any(|r| backend.is_absolute32(r.1)) {
+    if img
+        .relocs
+        .iter()
+        .any(|r| dynld::arch::mode(arch, r.1).is_some_and(|m| m.low2g))
+    {
         b.flags(dynld::format::FLAG_LOW2G);
     }
     let bytes = b
@@ -1442,13 +1449,11 @@ pub(crate) trait Machine {
     fn code_address(&self, v: u64) -> u64 {
         v
     }
-    /// Alignment the load base needs for a load-time mode to be exact.
-    fn mode_align(&self, _mode: u8) -> u64 {
-        1
-    }
     /// Page size: data starts on a page.
     fn page_size(&self) -> u64;
-    /// Alignment the module asks of its load base.
+    /// Alignment the module asks of its load base for what the linker
+    /// resolved itself (each load-time mode adds its own, from
+    /// `dynld::arch::Mode::base_align`).
     fn base_align(&self) -> u64 {
         16
     }
@@ -1466,15 +1471,6 @@ pub(crate) trait Machine {
     fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError>;
     /// Writes an address-sized word holding `t` (a GOT slot).
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError>;
-    /// Whether a mode needs the image below 2 GiB.
-    fn is_absolute32(&self, _mode: u8) -> bool {
-        false
-    }
-    /// For a mode that reaches an import PC-relatively: how (for the
-    /// warning) and within what distance of it the module must load.
-    fn pc_import(&self, _mode: u8) -> Option<(&'static str, &'static str)> {
-        None
-    }
     /// The relocation type's name, for messages.
     fn type_name(&self, r_type: u32) -> String;
     /// Resolves one relocation.

@@ -200,10 +200,6 @@ impl Machine for Backend {
         Ok(())
     }
 
-    fn pc_import(&self, mode: u8) -> Option<(&'static str, &'static str)> {
-        (mode == IMPORT_ADRP).then_some(("adrp", "4 GiB"))
-    }
-
     fn type_name(&self, r_type: u32) -> String {
         let n = match r_type {
             elf::R_AARCH64_NONE => "R_AARCH64_NONE",

@@ -172,14 +172,6 @@ impl Machine for Backend {
         v | 1
     }
 
-    fn mode_align(&self, mode: u8) -> u64 {
-        if mode == BASE_MOVT {
-            1 << 16
-        } else {
-            1
-        }
-    }
-
     /// Small: embedded users count bytes, and the text need not be
     /// page-aligned without an MMU. The data starts 8-aligned after it.
     fn page_size(&self) -> u64 {

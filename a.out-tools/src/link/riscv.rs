@@ -228,7 +228,8 @@ impl Machine for Backend {
         4096
     }
 
-    /// `lui` immediates are patched by pages; `auipc` pairs assume nothing.
+    /// `LO12` parts are resolved here against a page-aligned base (the
+    /// `lui` halves' mode asks the same); `auipc` pairs assume nothing.
     fn base_align(&self) -> u64 {
         4096
     }
@@ -304,10 +305,6 @@ impl Machine for Backend {
             }
         }
         Ok(())
-    }
-
-    fn is_absolute32(&self, mode: u8) -> bool {
-        self.xlen == 64 && (mode == BASE_HI20 || mode == BASE32)
     }
 
     fn type_name(&self, r_type: u32) -> String {

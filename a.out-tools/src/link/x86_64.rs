@@ -111,14 +111,6 @@ impl Machine for Backend {
         Ok(())
     }
 
-    fn is_absolute32(&self, mode: u8) -> bool {
-        mode == BASE32 || mode == BASE32S
-    }
-
-    fn pc_import(&self, mode: u8) -> Option<(&'static str, &'static str)> {
-        (mode == IMPORT_PC32).then_some(("a 32-bit PC-relative reference", "2 GiB"))
-    }
-
     fn type_name(&self, r_type: u32) -> String {
         let n = match r_type {
             elf::R_X86_64_NONE => "R_X86_64_NONE",
