@@ -167,6 +167,38 @@ pub(crate) struct Reloc<'a> {
     pub implicit: bool,
 }
 
+/// A relocation left for the loader: it adds the load base or an
+/// import's address to the field at `offset`, as `mode` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoadReloc {
+    /// Image offset of the field.
+    pub offset: u64,
+    /// The mode number (`dynld::arch`) for the module's architecture.
+    pub mode: u8,
+    /// The import whose address is added; `None` adds the load base.
+    pub import: Option<String>,
+}
+
+impl LoadReloc {
+    /// Adds the load base to the field at `offset`.
+    pub fn base(offset: u64, mode: u8) -> LoadReloc {
+        LoadReloc {
+            offset,
+            mode,
+            import: None,
+        }
+    }
+
+    /// Adds the address of import `name` to the field at `offset`.
+    pub fn import(offset: u64, mode: u8, name: &str) -> LoadReloc {
+        LoadReloc {
+            offset,
+            mode,
+            import: Some(name.to_owned()),
+        }
+    }
+}
+
 /// Bytes a section, a stub or the GOT occupies, and where it is.
 pub(crate) struct Image {
     pub text: Vec<u8>,
@@ -174,8 +206,8 @@ pub(crate) struct Image {
     pub dataoff: u64,
     /// GOT slot of each target.
     pub got: BTreeMap<Target, u64>,
-    /// Load-time relocations: (image offset, mode, import name).
-    pub relocs: Vec<(u64, u8, Option<String>)>,
+    /// Load-time relocations, in the order they were made.
+    pub relocs: Vec<LoadReloc>,
     /// Values of PC-relative high parts (`S + A - P`) by their place, for
     /// the low parts that name them (RISC-V `%pcrel_lo`).
     pub pcrel_hi: HashMap<u64, i128>,
@@ -1219,7 +1251,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
                 .max(
                     img.relocs
                         .iter()
-                        .filter_map(|r| dynld::arch::mode(arch, r.1))
+                        .filter_map(|r| dynld::arch::mode(arch, r.mode))
                         .map(|m| u64::from(m.base_align))
                         .max()
                         .unwrap_or(1),
@@ -1275,21 +1307,21 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         }
     }
     let mut import_index: HashMap<String, u32> = HashMap::new();
-    for (off, mode, imp) in &img.relocs {
-        let idx = imp.as_ref().map(|n| {
+    for r in &img.relocs {
+        let idx = r.import.as_ref().map(|n| {
             *import_index
                 .entry(n.clone())
                 .or_insert_with(|| b.import(n, sigs.get(n)))
         });
-        if let Some(reach) = dynld::arch::mode(arch, *mode).and_then(|m| m.pc_reach) {
+        if let Some(reach) = dynld::arch::mode(arch, r.mode).and_then(|m| m.pc_reach) {
             warnings.push(format!(
                 "{} is reached with {}: the module loads only within {} GiB of it (compile with -fPIC to avoid this)",
-                imp.as_deref().unwrap_or("?"),
+                r.import.as_deref().unwrap_or("?"),
                 reach.how,
                 reach.bytes >> 30
             ));
         }
-        b.reloc(u32::try_from(*off).map_err(|_| too_big())?, *mode, idx);
+        b.reloc(u32::try_from(r.offset).map_err(|_| too_big())?, r.mode, idx);
     }
     b.import_hashes(match opts.import_hashes {
         IndexMode::Auto => import_index.len() >= IMPORT_HASHES_AUTO_MIN,
@@ -1299,7 +1331,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     if img
         .relocs
         .iter()
-        .any(|r| dynld::arch::mode(arch, r.1).is_some_and(|m| m.low2g))
+        .any(|r| dynld::arch::mode(arch, r.mode).is_some_and(|m| m.low2g))
     {
         b.flags(dynld::format::FLAG_LOW2G);
     }

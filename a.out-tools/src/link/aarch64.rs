@@ -7,7 +7,7 @@
 //! the loader: 64-bit words, and `adrp`/low-12 pairs reaching an import's
 //! data from code built without `-fPIC`.
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
 use dynld::arch::aarch64::{lo12_shift, with_adr_imm, BASE64, IMPORT64, IMPORT_ADRP, IMPORT_LO12};
 use object::elf;
 use std::collections::BTreeMap;
@@ -189,12 +189,12 @@ impl Machine for Backend {
         match t {
             Target::Local(v) => {
                 img.put(at, &v.to_le_bytes())?;
-                img.relocs.push((at, BASE64, None));
+                img.relocs.push(LoadReloc::base(at, BASE64));
             }
             Target::Abs(v) => img.put(at, &v.to_le_bytes())?,
             Target::Import(n) => {
                 img.put(at, &0u64.to_le_bytes())?;
-                img.relocs.push((at, IMPORT64, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(at, IMPORT64, n));
             }
         }
         Ok(())
@@ -269,12 +269,12 @@ impl Machine for Backend {
                     // base with wrapping arithmetic.
                     let v = i64::try_from(value(*v, a, None)).map_err(|_| out_of_range())?;
                     img.put(p, &v.to_le_bytes())?;
-                    img.relocs.push((p, BASE64, None));
+                    img.relocs.push(LoadReloc::base(p, BASE64));
                 }
                 Target::Abs(v) => img.put(p, &(*v as i64).wrapping_add(a).to_le_bytes())?,
                 Target::Import(n) => {
                     img.put(p, &a.to_le_bytes())?;
-                    img.relocs.push((p, IMPORT64, Some(n.clone())));
+                    img.relocs.push(LoadReloc::import(p, IMPORT64, n));
                 }
             },
             elf::R_AARCH64_ABS32 | elf::R_AARCH64_ABS16 => match &r.target {
@@ -386,7 +386,11 @@ impl Machine for Backend {
                     return Err(out_of_range());
                 }
                 put32(img, p, with_adr_imm(insn()?, a))?;
-                img.relocs.push((p, IMPORT_ADRP, import_of(&r.target)));
+                img.relocs.push(LoadReloc {
+                    offset: p,
+                    mode: IMPORT_ADRP,
+                    import: import_of(&r.target),
+                });
             }
             t if matches!(r.target, Target::Import(_))
                 && (t == elf::R_AARCH64_ADD_ABS_LO12_NC || ldst_shift(t).is_some()) =>
@@ -401,7 +405,11 @@ impl Machine for Backend {
                     );
                 }
                 put32(img, p, i & !(0xfff << 10) | (a as u32) << 10)?;
-                img.relocs.push((p, IMPORT_LO12, import_of(&r.target)));
+                img.relocs.push(LoadReloc {
+                    offset: p,
+                    mode: IMPORT_LO12,
+                    import: import_of(&r.target),
+                });
             }
             elf::R_AARCH64_ADR_PREL_PG_HI21 | elf::R_AARCH64_ADR_PREL_PG_HI21_NC => {
                 let Some(t) = target_of(&r.target) else {

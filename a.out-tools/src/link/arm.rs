@@ -11,7 +11,7 @@
 //! `PREL31`) are dropped with their unwind tables, as `.eh_frame` is on
 //! other machines.
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
 use dynld::arch::arm::{movw_imm, with_movw_imm, BASE32, BASE_MOVT, IMPORT32};
 use object::elf;
 use std::collections::BTreeMap;
@@ -226,17 +226,15 @@ impl Machine for Backend {
     }
 
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
-        let (v, mode) = match t {
-            Target::Local(v) => (*v, Some((BASE32, None))),
+        let (v, reloc) = match t {
+            Target::Local(v) => (*v, Some(LoadReloc::base(at, BASE32))),
             Target::Abs(v) => (*v, None),
-            Target::Import(n) => (0, Some((IMPORT32, Some(n.clone())))),
+            Target::Import(n) => (0, Some(LoadReloc::import(at, IMPORT32, n))),
         };
         let v =
             u32::try_from(v).map_err(|_| LinkError(format!("address {v:#x} beyond 32 bits")))?;
         img.put(at, &v.to_le_bytes())?;
-        if let Some((m, n)) = mode {
-            img.relocs.push((at, m, n));
-        }
+        img.relocs.extend(reloc);
         Ok(())
     }
 
@@ -306,14 +304,14 @@ impl Machine for Backend {
                             .or_else(|_| u32::try_from(v))
                             .map_err(|_| out_of_range())?;
                         img.put(p, &v.to_le_bytes())?;
-                        img.relocs.push((p, BASE32, None));
+                        img.relocs.push(LoadReloc::base(p, BASE32));
                     }
                     Target::Abs(v) => {
                         img.put(p, &(*v as u32).wrapping_add(a as u32).to_le_bytes())?
                     }
                     Target::Import(n) => {
                         img.put(p, &(a as u32).to_le_bytes())?;
-                        img.relocs.push((p, IMPORT32, Some(n.clone())));
+                        img.relocs.push(LoadReloc::import(p, IMPORT32, n));
                     }
                 }
             }
@@ -411,7 +409,7 @@ impl Machine for Backend {
                 let imm = if top { (v >> 16) as u16 } else { v as u16 };
                 put_pair(img, p, with_movw_imm(hw1, hw2, imm))?;
                 if local && top {
-                    img.relocs.push((p, BASE_MOVT, None));
+                    img.relocs.push(LoadReloc::base(p, BASE_MOVT));
                 }
             }
             elf::R_ARM_THM_MOVW_PREL_NC | elf::R_ARM_THM_MOVT_PREL => {

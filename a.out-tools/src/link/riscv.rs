@@ -10,7 +10,7 @@
 //! `lui` immediates (`HI20`) become the loader's `base-hi20` mode, and their
 //! `LO12` parts are resolved here (the module asks for a 4 KiB aligned base).
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
 use dynld::arch::riscv::{BASE, BASE32, BASE_HI20, IMPORT};
 use object::elf;
 use std::collections::BTreeMap;
@@ -296,12 +296,12 @@ impl Machine for Backend {
         match t {
             Target::Local(v) => {
                 img.put(at, &v.to_le_bytes()[..n])?;
-                img.relocs.push((at, BASE, None));
+                img.relocs.push(LoadReloc::base(at, BASE));
             }
             Target::Abs(v) => img.put(at, &v.to_le_bytes()[..n])?,
             Target::Import(name) => {
                 img.put(at, &0u64.to_le_bytes()[..n])?;
-                img.relocs.push((at, IMPORT, Some(name.clone())));
+                img.relocs.push(LoadReloc::import(at, IMPORT, name));
             }
         }
         Ok(())
@@ -390,7 +390,7 @@ impl Machine for Backend {
                         let v = value(*v, a, None);
                         let v = u32::try_from(v).map_err(|_| out_of_range())?;
                         img.put(p, &v.to_le_bytes())?;
-                        img.relocs.push((p, BASE32, None));
+                        img.relocs.push(LoadReloc::base(p, BASE32));
                     }
                     _ if n != self.word() as usize => fail!(
                         "{}: a {}-bit word cannot hold an address on this architecture",
@@ -405,11 +405,11 @@ impl Machine for Backend {
                             return Err(out_of_range());
                         }
                         img.put(p, &(v as i64).to_le_bytes()[..n])?;
-                        img.relocs.push((p, BASE, None));
+                        img.relocs.push(LoadReloc::base(p, BASE));
                     }
                     Target::Import(name) => {
                         img.put(p, &a.to_le_bytes()[..n])?;
-                        img.relocs.push((p, IMPORT, Some(name.clone())));
+                        img.relocs.push(LoadReloc::import(p, IMPORT, name));
                     }
                 }
             }
@@ -508,7 +508,7 @@ impl Machine for Backend {
                     Target::Local(v) => {
                         let (hi, _) = split(value(*v, a, None)).ok_or_else(out_of_range)?;
                         put32(img, p, set_u(insn, hi))?;
-                        img.relocs.push((p, BASE_HI20, None));
+                        img.relocs.push(LoadReloc::base(p, BASE_HI20));
                     }
                     Target::Abs(v) => {
                         let (hi, _) = split(value(*v, a, None)).ok_or_else(out_of_range)?;

@@ -1,6 +1,6 @@
 //! x86-64: ELF relocation types onto the loader's amd64 modes.
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
 use dynld::arch::x86_64::{BASE32, BASE32S, BASE64, IMPORT64, IMPORT_PC32};
 use object::elf;
 use std::collections::BTreeMap;
@@ -100,12 +100,12 @@ impl Machine for Backend {
         match t {
             Target::Local(v) => {
                 img.put(at, &v.to_le_bytes())?;
-                img.relocs.push((at, BASE64, None));
+                img.relocs.push(LoadReloc::base(at, BASE64));
             }
             Target::Abs(v) => img.put(at, &v.to_le_bytes())?,
             Target::Import(n) => {
                 img.put(at, &0u64.to_le_bytes())?;
-                img.relocs.push((at, IMPORT64, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(at, IMPORT64, n));
             }
         }
         Ok(())
@@ -168,14 +168,14 @@ impl Machine for Backend {
                 // May be below the image (`f - 1`): the loader adds the base
                 // with wrapping arithmetic, giving the right address.
                 img.put(p, &i64_of(value(*v, a, None))?.to_le_bytes())?;
-                img.relocs.push((p, BASE64, None));
+                img.relocs.push(LoadReloc::base(p, BASE64));
             }
             (elf::R_X86_64_64, Target::Abs(v)) => {
                 img.put(p, &(*v as i64).wrapping_add(a).to_le_bytes())?
             }
             (elf::R_X86_64_64, Target::Import(n)) => {
                 img.put(p, &a.to_le_bytes())?;
-                img.relocs.push((p, IMPORT64, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(p, IMPORT64, n));
             }
             (elf::R_X86_64_PC32 | elf::R_X86_64_PLT32, Target::Local(v)) => {
                 img.put(p, &i32_of(value(*v, a, Some(p)))?.to_le_bytes())?;
@@ -196,7 +196,7 @@ impl Machine for Backend {
                 // Data reached PC-relatively (non-PIC code): the loader
                 // patches it and checks the distance.
                 img.put(p, &i32_of(i128::from(a))?.to_le_bytes())?;
-                img.relocs.push((p, IMPORT_PC32, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(p, IMPORT_PC32, n));
             }
             (elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX, t) => {
                 let slot = *img
@@ -207,11 +207,11 @@ impl Machine for Backend {
             }
             (elf::R_X86_64_32, Target::Local(v)) => {
                 img.put(p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
-                img.relocs.push((p, BASE32, None));
+                img.relocs.push(LoadReloc::base(p, BASE32));
             }
             (elf::R_X86_64_32S, Target::Local(v)) => {
                 img.put(p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
-                img.relocs.push((p, BASE32S, None));
+                img.relocs.push(LoadReloc::base(p, BASE32S));
             }
             (elf::R_X86_64_32, Target::Abs(v)) => {
                 img.put(p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
