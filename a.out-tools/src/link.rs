@@ -834,11 +834,12 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     // Layout, first pass: sections within their parts, common symbols in
     // bss, and which stubs, GOT slots and constructors are needed.
     let backend: &dyn Machine = match arch {
+        Arch::Amd64 => &x86_64::Backend,
         Arch::Arm64 => &aarch64::Backend,
         Arch::Riscv64 => &riscv::Backend { xlen: 64 },
         Arch::Riscv32 => &riscv::Backend { xlen: 32 },
         Arch::Arm => &arm::Backend,
-        _ => &x86_64::Backend,
+        Arch::I386 => fail!("the linker does not support {arch} (i386) modules"),
     };
     let ws = arch.word_size() as u64;
     let mut place: HashMap<(usize, usize), (Part, u64)> = HashMap::new();
