@@ -7,7 +7,9 @@
 //! the loader: 64-bit words, and `adrp`/low-12 pairs reaching an import's
 //! data from code built without `-fPIC`.
 
-use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::aarch64::{lo12_shift, with_adr_imm, BASE64, IMPORT64, IMPORT_ADRP, IMPORT_LO12};
 use object::elf;
 use std::collections::BTreeMap;

@@ -11,7 +11,9 @@
 //! `PREL31`) are dropped with their unwind tables, as `.eh_frame` is on
 //! other machines.
 
-use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::arm::{movw_imm, with_movw_imm, BASE32, BASE_MOVT, IMPORT32};
 use object::elf;
 use std::collections::BTreeMap;

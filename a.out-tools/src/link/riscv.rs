@@ -10,7 +10,9 @@
 //! `lui` immediates (`HI20`) become the loader's `base-hi20` mode, and their
 //! `LO12` parts are resolved here (the module asks for a 4 KiB aligned base).
 
-use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::riscv::{BASE, BASE32, BASE_HI20, IMPORT};
 use object::elf;
 use std::collections::BTreeMap;

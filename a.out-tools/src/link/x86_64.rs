@@ -1,6 +1,8 @@
 //! x86-64: ELF relocation types onto the loader's amd64 modes.
 
-use super::{fail, Image, LinkError, LoadReloc, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::x86_64::{BASE32, BASE32S, BASE64, IMPORT64, IMPORT_PC32};
 use object::elf;
 use std::collections::BTreeMap;
