@@ -15,6 +15,8 @@ pub const SECTION: &str = ".dynld.sig";
 #[derive(Default)]
 pub struct SigTable {
     by_name: HashMap<String, (u32, String, String)>,
+    /// The names stated as exports (`E` records), in order.
+    exports: std::collections::BTreeSet<String>,
 }
 
 impl SigTable {
@@ -33,6 +35,9 @@ impl SigTable {
                 fail!("{origin}: {SECTION}: malformed record {rec:?}")
             };
             let desc = desc.trim();
+            if kind == Some("E") {
+                self.exports.insert(name.to_owned());
+            }
             let sig = dynld::sig::hash(desc)
                 .map_err(|e| LinkError(format!("{origin}: {SECTION}: {name}: {e} in {desc:?}")))?;
             match self.by_name.get(name) {
@@ -52,5 +57,15 @@ impl SigTable {
     /// The signature stated for `name`, or 0 (unchecked).
     pub fn get(&self, name: &str) -> u32 {
         self.by_name.get(name).map_or(0, |e| e.0)
+    }
+
+    /// The type description stated for `name`, if any.
+    pub fn desc(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name).map(|e| e.1.as_str())
+    }
+
+    /// The names of the exports stated (`E` records), with where.
+    pub fn stated_exports(&self) -> impl Iterator<Item = &str> + '_ {
+        self.exports.iter().map(String::as_str)
     }
 }

@@ -7,7 +7,9 @@
 //! the loader: 64-bit words, and `adrp`/low-12 pairs reaching an import's
 //! data from code built without `-fPIC`.
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::aarch64::{lo12_shift, with_adr_imm, BASE64, IMPORT64, IMPORT_ADRP, IMPORT_LO12};
 use object::elf;
 use std::collections::BTreeMap;
@@ -48,13 +50,11 @@ const BR_X16: u32 = 0xd61f_0200;
 const NOP: u32 = 0xd503_201f;
 /// `ldr x16, .+8`.
 const LDR_X16_LIT8: u32 = 0x5800_0050;
-const STP_FP_LR: u32 = 0xa9bf_7bfd;
-const MOV_FP_SP: u32 = 0x9100_03fd;
-const LDP_FP_LR: u32 = 0xa8c1_7bfd;
-const RET: u32 = 0xd65f_03c0;
 /// `movz x0, #0` (then x1, x2 by adding the register number).
-const MOVZ_X0_0: u32 = 0xd280_0000;
-const BL: u32 = 0x9400_0000;
+const B: u32 = 0x1400_0000;
+const MOV_X1_XZR: u32 = 0xaa1f_03e1;
+const ADRP_X2: u32 = 0x9000_0002;
+const ADD_X2_X2: u32 = 0x9100_0042;
 
 fn put32(img: &mut Image, at: u64, w: u32) -> Result<(), LinkError> {
     img.put(at, &w.to_le_bytes())
@@ -162,46 +162,43 @@ impl Machine for Backend {
 
     /// `stp x29, x30, [sp, #-16]!; mov x29, sp; (mov x0..x2, #0; bl f)...;
     /// ldp x29, x30, [sp], #16; ret`.
-    fn init_size(&self, n: usize) -> u64 {
-        8 + 16 * n as u64 + 8
+    /// `mov x1, xzr; adrp x2, dso; add x2, x2, :lo12:dso; b stub`.
+    fn atexit_size(&self) -> u64 {
+        16
     }
 
-    fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
-        put32(img, at, STP_FP_LR)?;
-        put32(img, at + 4, MOV_FP_SP)?;
-        let mut p = at + 8;
-        for &t in targets {
-            // Constructors may take (argc, argv, envp); they get zeros.
-            for r in 0..3 {
-                put32(img, p, MOVZ_X0_0 + r)?;
-                p += 4;
-            }
-            let bl = branch(BL, p, i128::from(t))
-                .ok_or_else(|| LinkError("constructor out of range".into()))?;
-            put32(img, p, bl)?;
-            p += 4;
+    fn write_atexit(
+        &self,
+        img: &mut Image,
+        at: u64,
+        dso: u64,
+        stub: u64,
+    ) -> Result<(), LinkError> {
+        let d = pages(i128::from(dso), at + 4);
+        if !fits(d, 21) {
+            fail!("atexit: __dso_handle out of range");
         }
-        put32(img, p, LDP_FP_LR)?;
-        put32(img, p + 4, RET)
+        put32(img, at, MOV_X1_XZR)?;
+        put32(img, at + 4, adrp(ADRP_X2, d))?;
+        put32(img, at + 8, with(ADD_X2_X2, i128::from(dso & 0xfff), 12, 10))?;
+        let b = branch(B, at + 12, i128::from(stub))
+            .ok_or_else(|| LinkError("atexit: the __cxa_atexit stub out of range".into()))?;
+        put32(img, at + 12, b)
     }
 
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
         match t {
             Target::Local(v) => {
                 img.put(at, &v.to_le_bytes())?;
-                img.relocs.push((at, BASE64, None));
+                img.relocs.push(LoadReloc::base(at, BASE64));
             }
             Target::Abs(v) => img.put(at, &v.to_le_bytes())?,
             Target::Import(n) => {
                 img.put(at, &0u64.to_le_bytes())?;
-                img.relocs.push((at, IMPORT64, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(at, IMPORT64, n));
             }
         }
         Ok(())
-    }
-
-    fn pc_import(&self, mode: u8) -> Option<(&'static str, &'static str)> {
-        (mode == IMPORT_ADRP).then_some(("adrp", "4 GiB"))
     }
 
     fn type_name(&self, r_type: u32) -> String {
@@ -273,12 +270,12 @@ impl Machine for Backend {
                     // base with wrapping arithmetic.
                     let v = i64::try_from(value(*v, a, None)).map_err(|_| out_of_range())?;
                     img.put(p, &v.to_le_bytes())?;
-                    img.relocs.push((p, BASE64, None));
+                    img.relocs.push(LoadReloc::base(p, BASE64));
                 }
                 Target::Abs(v) => img.put(p, &(*v as i64).wrapping_add(a).to_le_bytes())?,
                 Target::Import(n) => {
                     img.put(p, &a.to_le_bytes())?;
-                    img.relocs.push((p, IMPORT64, Some(n.clone())));
+                    img.relocs.push(LoadReloc::import(p, IMPORT64, n));
                 }
             },
             elf::R_AARCH64_ABS32 | elf::R_AARCH64_ABS16 => match &r.target {
@@ -390,7 +387,11 @@ impl Machine for Backend {
                     return Err(out_of_range());
                 }
                 put32(img, p, with_adr_imm(insn()?, a))?;
-                img.relocs.push((p, IMPORT_ADRP, import_of(&r.target)));
+                img.relocs.push(LoadReloc {
+                    offset: p,
+                    mode: IMPORT_ADRP,
+                    import: import_of(&r.target),
+                });
             }
             t if matches!(r.target, Target::Import(_))
                 && (t == elf::R_AARCH64_ADD_ABS_LO12_NC || ldst_shift(t).is_some()) =>
@@ -405,7 +406,11 @@ impl Machine for Backend {
                     );
                 }
                 put32(img, p, i & !(0xfff << 10) | (a as u32) << 10)?;
-                img.relocs.push((p, IMPORT_LO12, import_of(&r.target)));
+                img.relocs.push(LoadReloc {
+                    offset: p,
+                    mode: IMPORT_LO12,
+                    import: import_of(&r.target),
+                });
             }
             elf::R_AARCH64_ADR_PREL_PG_HI21 | elf::R_AARCH64_ADR_PREL_PG_HI21_NC => {
                 let Some(t) = target_of(&r.target) else {

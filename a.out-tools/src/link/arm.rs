@@ -11,7 +11,9 @@
 //! `PREL31`) are dropped with their unwind tables, as `.eh_frame` is on
 //! other machines.
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::arm::{movw_imm, with_movw_imm, BASE32, BASE_MOVT, IMPORT32};
 use object::elf;
 use std::collections::BTreeMap;
@@ -172,14 +174,6 @@ impl Machine for Backend {
         v | 1
     }
 
-    fn mode_align(&self, mode: u8) -> u64 {
-        if mode == BASE_MOVT {
-            1 << 16
-        } else {
-            1
-        }
-    }
-
     /// Small: embedded users count bytes, and the text need not be
     /// page-aligned without an MMU. The data starts 8-aligned after it.
     fn page_size(&self) -> u64 {
@@ -210,41 +204,41 @@ impl Machine for Backend {
     }
 
     /// `push {r4, lr}; (movs r0..r2, #0; bl f)...; pop {r4, pc}`.
-    fn init_size(&self, n: usize) -> u64 {
-        2 + 10 * n as u64 + 2
+    /// `movs r1, #0; movw r2, #lo; movt r2, #hi; add r2, pc; b.w stub`,
+    /// where `hi:lo` is `dso` less the `add`'s PC.
+    fn atexit_size(&self) -> u64 {
+        16
     }
 
-    fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
-        put16(img, at, 0xb510)?;
-        let mut p = at + 2;
-        for &t in targets {
-            // Constructors may take (argc, argv, envp); they get zeros.
-            for r in 0..3 {
-                put16(img, p, 0x2000 | r << 8)?;
-                p += 2;
-            }
-            let d = i128::from(t & !1) - i128::from(p + 4);
-            if !fits(d, 25) {
-                fail!("constructor out of range");
-            }
-            put_pair(img, p, with_branch24(0xf000, 0xd000, d))?;
-            p += 4;
+    fn write_atexit(
+        &self,
+        img: &mut Image,
+        at: u64,
+        dso: u64,
+        stub: u64,
+    ) -> Result<(), LinkError> {
+        let d = (i128::from(dso) - i128::from(at + 10 + 4)) as u32;
+        put16(img, at, 0x2100)?;
+        put_pair(img, at + 2, mov16(false, 2, d as u16))?;
+        put_pair(img, at + 6, mov16(true, 2, (d >> 16) as u16))?;
+        put16(img, at + 10, 0x447a)?;
+        let b = i128::from(stub & !1) - i128::from(at + 12 + 4);
+        if !fits(b, 25) {
+            fail!("atexit: the __cxa_atexit stub out of range");
         }
-        put16(img, p, 0xbd10)
+        put_pair(img, at + 12, with_branch24(0xf000, 0x9000, b))
     }
 
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
-        let (v, mode) = match t {
-            Target::Local(v) => (*v, Some((BASE32, None))),
+        let (v, reloc) = match t {
+            Target::Local(v) => (*v, Some(LoadReloc::base(at, BASE32))),
             Target::Abs(v) => (*v, None),
-            Target::Import(n) => (0, Some((IMPORT32, Some(n.clone())))),
+            Target::Import(n) => (0, Some(LoadReloc::import(at, IMPORT32, n))),
         };
         let v =
             u32::try_from(v).map_err(|_| LinkError(format!("address {v:#x} beyond 32 bits")))?;
         img.put(at, &v.to_le_bytes())?;
-        if let Some((m, n)) = mode {
-            img.relocs.push((at, m, n));
-        }
+        img.relocs.extend(reloc);
         Ok(())
     }
 
@@ -314,14 +308,14 @@ impl Machine for Backend {
                             .or_else(|_| u32::try_from(v))
                             .map_err(|_| out_of_range())?;
                         img.put(p, &v.to_le_bytes())?;
-                        img.relocs.push((p, BASE32, None));
+                        img.relocs.push(LoadReloc::base(p, BASE32));
                     }
                     Target::Abs(v) => {
                         img.put(p, &(*v as u32).wrapping_add(a as u32).to_le_bytes())?
                     }
                     Target::Import(n) => {
                         img.put(p, &(a as u32).to_le_bytes())?;
-                        img.relocs.push((p, IMPORT32, Some(n.clone())));
+                        img.relocs.push(LoadReloc::import(p, IMPORT32, n));
                     }
                 }
             }
@@ -419,7 +413,7 @@ impl Machine for Backend {
                 let imm = if top { (v >> 16) as u16 } else { v as u16 };
                 put_pair(img, p, with_movw_imm(hw1, hw2, imm))?;
                 if local && top {
-                    img.relocs.push((p, BASE_MOVT, None));
+                    img.relocs.push(LoadReloc::base(p, BASE_MOVT));
                 }
             }
             elf::R_ARM_THM_MOVW_PREL_NC | elf::R_ARM_THM_MOVT_PREL => {

@@ -10,7 +10,9 @@
 //! `lui` immediates (`HI20`) become the loader's `base-hi20` mode, and their
 //! `LO12` parts are resolved here (the module asks for a 4 KiB aligned base).
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::riscv::{BASE, BASE32, BASE_HI20, IMPORT};
 use object::elf;
 use std::collections::BTreeMap;
@@ -89,7 +91,6 @@ fn set_cj(insn: u16, d: i128) -> u16 {
 }
 
 const T3: u32 = 28;
-const RA: u32 = 1;
 const NOP: u32 = 0x0000_0013;
 
 fn auipc(rd: u32) -> u32 {
@@ -228,7 +229,8 @@ impl Machine for Backend {
         4096
     }
 
-    /// `lui` immediates are patched by pages; `auipc` pairs assume nothing.
+    /// `LO12` parts are resolved here against a page-aligned base (the
+    /// `lui` halves' mode asks the same); `auipc` pairs assume nothing.
     fn base_align(&self) -> u64 {
         4096
     }
@@ -263,31 +265,24 @@ impl Machine for Backend {
 
     /// `addi sp, sp, -16; s[dw] ra; (li a0..a2, 0; call f)...; l[dw] ra;
     /// addi sp, sp, 16; ret`.
-    fn init_size(&self, n: usize) -> u64 {
-        8 + 20 * n as u64 + 12
+    /// `li a1, 0; auipc a2, %pcrel_hi(dso); addi a2, a2, %pcrel_lo(dso);
+    /// auipc t1, %pcrel_hi(stub); jr %pcrel_lo(stub)(t1)`.
+    fn atexit_size(&self) -> u64 {
+        20
     }
 
-    fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
-        let (save, restore) = if self.xlen == 64 {
-            (0x0011_3423, 0x0081_3083) // sd ra, 8(sp); ld ra, 8(sp)
-        } else {
-            (0x0011_2623, 0x00c1_2083) // sw ra, 12(sp); lw ra, 12(sp)
-        };
-        put32(img, at, 0xff01_0113)?; // addi sp, sp, -16
-        put32(img, at + 4, save)?;
-        let mut p = at + 8;
-        for &t in targets {
-            // Constructors may take (argc, argv, envp); they get zeros.
-            for reg in 10..13 {
-                put32(img, p, 0x13 | reg << 7)?; // addi aN, zero, 0
-                p += 4;
-            }
-            self.pair(img, p, i128::from(t), RA, jalr(RA, RA))?;
-            p += 8;
-        }
-        put32(img, p, restore)?;
-        put32(img, p + 4, 0x0101_0113)?; // addi sp, sp, 16
-        put32(img, p + 8, 0x0000_8067) // ret
+    fn write_atexit(
+        &self,
+        img: &mut Image,
+        at: u64,
+        dso: u64,
+        stub: u64,
+    ) -> Result<(), LinkError> {
+        const A2: u32 = 12;
+        const T1: u32 = 6;
+        put32(img, at, 0x13 | 11 << 7)?; // addi a1, zero, 0
+        self.pair(img, at + 4, i128::from(dso), A2, 0x13 | A2 << 7 | A2 << 15)?;
+        self.pair(img, at + 12, i128::from(stub), T1, jalr(0, T1))
     }
 
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
@@ -295,19 +290,15 @@ impl Machine for Backend {
         match t {
             Target::Local(v) => {
                 img.put(at, &v.to_le_bytes()[..n])?;
-                img.relocs.push((at, BASE, None));
+                img.relocs.push(LoadReloc::base(at, BASE));
             }
             Target::Abs(v) => img.put(at, &v.to_le_bytes()[..n])?,
             Target::Import(name) => {
                 img.put(at, &0u64.to_le_bytes()[..n])?;
-                img.relocs.push((at, IMPORT, Some(name.clone())));
+                img.relocs.push(LoadReloc::import(at, IMPORT, name));
             }
         }
         Ok(())
-    }
-
-    fn is_absolute32(&self, mode: u8) -> bool {
-        self.xlen == 64 && (mode == BASE_HI20 || mode == BASE32)
     }
 
     fn type_name(&self, r_type: u32) -> String {
@@ -393,7 +384,7 @@ impl Machine for Backend {
                         let v = value(*v, a, None);
                         let v = u32::try_from(v).map_err(|_| out_of_range())?;
                         img.put(p, &v.to_le_bytes())?;
-                        img.relocs.push((p, BASE32, None));
+                        img.relocs.push(LoadReloc::base(p, BASE32));
                     }
                     _ if n != self.word() as usize => fail!(
                         "{}: a {}-bit word cannot hold an address on this architecture",
@@ -408,11 +399,11 @@ impl Machine for Backend {
                             return Err(out_of_range());
                         }
                         img.put(p, &(v as i64).to_le_bytes()[..n])?;
-                        img.relocs.push((p, BASE, None));
+                        img.relocs.push(LoadReloc::base(p, BASE));
                     }
                     Target::Import(name) => {
                         img.put(p, &a.to_le_bytes()[..n])?;
-                        img.relocs.push((p, IMPORT, Some(name.clone())));
+                        img.relocs.push(LoadReloc::import(p, IMPORT, name));
                     }
                 }
             }
@@ -511,7 +502,7 @@ impl Machine for Backend {
                     Target::Local(v) => {
                         let (hi, _) = split(value(*v, a, None)).ok_or_else(out_of_range)?;
                         put32(img, p, set_u(insn, hi))?;
-                        img.relocs.push((p, BASE_HI20, None));
+                        img.relocs.push(LoadReloc::base(p, BASE_HI20));
                     }
                     Target::Abs(v) => {
                         let (hi, _) = split(value(*v, a, None)).ok_or_else(out_of_range)?;

@@ -1,6 +1,8 @@
 //! x86-64: ELF relocation types onto the loader's amd64 modes.
 
-use super::{fail, Image, LinkError, Machine, Need, Reloc, Target};
+use super::image::{Image, LoadReloc, Target};
+use super::machine::{Machine, Need, Reloc};
+use super::{fail, LinkError};
 use dynld::arch::x86_64::{BASE32, BASE32S, BASE64, IMPORT64, IMPORT_PC32};
 use object::elf;
 use std::collections::BTreeMap;
@@ -76,47 +78,38 @@ impl Machine for Backend {
     }
 
     /// `sub $8,%rsp; (clear the argument registers; call f)...; add $8,%rsp; ret`.
-    fn init_size(&self, n: usize) -> u64 {
-        4 + 11 * n as u64 + 5
+    /// `xor esi, esi; lea rdx, [rip + dso]; jmp stub`.
+    fn atexit_size(&self) -> u64 {
+        14
     }
 
-    fn write_init(&self, img: &mut Image, at: u64, targets: &[u64]) -> Result<(), LinkError> {
-        img.put(at, &[0x48, 0x83, 0xec, 0x08])?;
-        let mut p = at + 4;
-        for &t in targets {
-            // Constructors may take (argc, argv, envp); they get zeros.
-            img.put(p, &[0x31, 0xff, 0x31, 0xf6, 0x31, 0xd2])?; // xor edi,edi; esi; edx
-            p += 6;
-            let d = rel32(p + 5, t).ok_or_else(|| LinkError("constructor out of range".into()))?;
-            img.put(p, &[0xe8])?;
-            img.put(p + 1, &d.to_le_bytes())?;
-            p += 5;
-        }
-        img.put(p, &[0x48, 0x83, 0xc4, 0x08, 0xc3])
+    fn write_atexit(
+        &self,
+        img: &mut Image,
+        at: u64,
+        dso: u64,
+        stub: u64,
+    ) -> Result<(), LinkError> {
+        let far = || LinkError("atexit: __dso_handle or the stub out of range".into());
+        img.put(at, &[0x31, 0xf6, 0x48, 0x8d, 0x15])?;
+        img.put(at + 5, &rel32(at + 9, dso).ok_or_else(far)?.to_le_bytes())?;
+        img.put(at + 9, &[0xe9])?;
+        img.put(at + 10, &rel32(at + 14, stub).ok_or_else(far)?.to_le_bytes())
     }
 
-    /// A GOT slot (or any address word) holding `t`.
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
         match t {
             Target::Local(v) => {
                 img.put(at, &v.to_le_bytes())?;
-                img.relocs.push((at, BASE64, None));
+                img.relocs.push(LoadReloc::base(at, BASE64));
             }
             Target::Abs(v) => img.put(at, &v.to_le_bytes())?,
             Target::Import(n) => {
                 img.put(at, &0u64.to_le_bytes())?;
-                img.relocs.push((at, IMPORT64, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(at, IMPORT64, n));
             }
         }
         Ok(())
-    }
-
-    fn is_absolute32(&self, mode: u8) -> bool {
-        mode == BASE32 || mode == BASE32S
-    }
-
-    fn pc_import(&self, mode: u8) -> Option<(&'static str, &'static str)> {
-        (mode == IMPORT_PC32).then_some(("a 32-bit PC-relative reference", "2 GiB"))
     }
 
     fn type_name(&self, r_type: u32) -> String {
@@ -176,14 +169,14 @@ impl Machine for Backend {
                 // May be below the image (`f - 1`): the loader adds the base
                 // with wrapping arithmetic, giving the right address.
                 img.put(p, &i64_of(value(*v, a, None))?.to_le_bytes())?;
-                img.relocs.push((p, BASE64, None));
+                img.relocs.push(LoadReloc::base(p, BASE64));
             }
             (elf::R_X86_64_64, Target::Abs(v)) => {
                 img.put(p, &(*v as i64).wrapping_add(a).to_le_bytes())?
             }
             (elf::R_X86_64_64, Target::Import(n)) => {
                 img.put(p, &a.to_le_bytes())?;
-                img.relocs.push((p, IMPORT64, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(p, IMPORT64, n));
             }
             (elf::R_X86_64_PC32 | elf::R_X86_64_PLT32, Target::Local(v)) => {
                 img.put(p, &i32_of(value(*v, a, Some(p)))?.to_le_bytes())?;
@@ -204,7 +197,7 @@ impl Machine for Backend {
                 // Data reached PC-relatively (non-PIC code): the loader
                 // patches it and checks the distance.
                 img.put(p, &i32_of(i128::from(a))?.to_le_bytes())?;
-                img.relocs.push((p, IMPORT_PC32, Some(n.clone())));
+                img.relocs.push(LoadReloc::import(p, IMPORT_PC32, n));
             }
             (elf::R_X86_64_GOTPCREL | elf::R_X86_64_GOTPCRELX | elf::R_X86_64_REX_GOTPCRELX, t) => {
                 let slot = *img
@@ -215,11 +208,11 @@ impl Machine for Backend {
             }
             (elf::R_X86_64_32, Target::Local(v)) => {
                 img.put(p, &u32_of(value(*v, a, None))?.to_le_bytes())?;
-                img.relocs.push((p, BASE32, None));
+                img.relocs.push(LoadReloc::base(p, BASE32));
             }
             (elf::R_X86_64_32S, Target::Local(v)) => {
                 img.put(p, &i32_of(value(*v, a, None))?.to_le_bytes())?;
-                img.relocs.push((p, BASE32S, None));
+                img.relocs.push(LoadReloc::base(p, BASE32S));
             }
             (elf::R_X86_64_32, Target::Abs(v)) => {
                 img.put(p, &u32_of(value(*v, a, None))?.to_le_bytes())?;

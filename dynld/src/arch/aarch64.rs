@@ -10,7 +10,7 @@
 //! without `-fPIC` (and `aarch64-unknown-none` Rust code) reaches an
 //! import's data with `adrp` and a low-12 offset: the two instruction modes.
 
-use super::{field, Mode, Overflow};
+use super::{field, Mode, Overflow, PcReach};
 
 /// Add the load base to a 64-bit word (pointers in data, GOT slots for
 /// the module's own symbols).
@@ -35,24 +35,39 @@ pub const MODES: &[Mode] = &[
         name: "base64",
         width: 8,
         import: false,
+        base_align: 1,
+        low2g: false,
+        pc_reach: None,
     },
     Mode {
         number: IMPORT64,
         name: "import64",
         width: 8,
         import: true,
+        base_align: 1,
+        low2g: false,
+        pc_reach: None,
     },
     Mode {
         number: IMPORT_ADRP,
         name: "import-adrp",
         width: 4,
         import: true,
+        base_align: 1,
+        low2g: false,
+        pc_reach: Some(PcReach {
+            how: "adrp",
+            bytes: 4 << 30,
+        }),
     },
     Mode {
         number: IMPORT_LO12,
         name: "import-lo12",
         width: 4,
         import: true,
+        base_align: 1,
+        low2g: false,
+        pc_reach: None,
     },
 ];
 

@@ -25,18 +25,27 @@ pub const MODES: &[Mode] = &[
         name: "base32",
         width: 4,
         import: false,
+        base_align: 1,
+        low2g: false,
+        pc_reach: None,
     },
     Mode {
         number: IMPORT32,
         name: "import32",
         width: 4,
         import: true,
+        base_align: 1,
+        low2g: false,
+        pc_reach: None,
     },
     Mode {
         number: BASE_MOVT,
         name: "base-movt",
         width: 4,
         import: false,
+        base_align: 1 << 16,
+        low2g: false,
+        pc_reach: None,
     },
 ];
 

@@ -4,7 +4,9 @@
 //! left for the loader is a few modes per architecture, each of which adds a
 //! *target* to a field: the module's load base, or the address bound to one
 //! of its imports. Each architecture's file defines its modes' field widths,
-//! whether they take an import, and how the field is patched.
+//! whether they take an import, what they ask of the load address (base
+//! alignment, the low 2 GiB, the distance to an import), and how the field
+//! is patched. The loader and the link tool both read these facts here.
 
 use crate::format::Arch;
 
@@ -13,8 +15,14 @@ pub mod arm;
 pub mod riscv;
 pub mod x86_64;
 
-/// What a relocation mode patches.
+/// What a relocation mode patches, and what it asks of the load address.
+///
+/// The facts are stated once, here: the link tool reads them to choose a
+/// module's base alignment and flags and to warn about what a mode
+/// constrains; the architecture's patching refuses a target that breaks
+/// them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Mode {
     /// Mode number in the relocation stream.
     pub number: u8,
@@ -24,6 +32,29 @@ pub struct Mode {
     pub width: usize,
     /// Whether the target is an import's address (else the load base).
     pub import: bool,
+    /// Alignment (a power of two) the load base needs for the mode to be
+    /// exact: the low bits the mode leaves alone were resolved at link
+    /// time against a base of 0. 1 for a mode that works at any base. A
+    /// module asks its loader for at least the largest of its modes'.
+    pub base_align: u32,
+    /// Whether the patched value must lie below 2 GiB (a 32-bit field
+    /// that the code sign- or zero-extends on a 64-bit machine): a module
+    /// using the mode carries [`FLAG_LOW2G`](crate::format::FLAG_LOW2G).
+    pub low2g: bool,
+    /// For a mode that reaches its import PC-relatively: how, and how far.
+    /// The module then loads only within that distance of the import.
+    pub pc_reach: Option<PcReach>,
+}
+
+/// How a PC-relative mode reaches its import (see [`Mode::pc_reach`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PcReach {
+    /// The instruction or field doing it, as a warning names it (`adrp`,
+    /// `a 32-bit PC-relative reference`).
+    pub how: &'static str,
+    /// The largest distance, in bytes either way, between the place and
+    /// the import.
+    pub bytes: u64,
 }
 
 /// The patched value does not fit the field.
@@ -38,7 +69,7 @@ pub fn modes(arch: Arch) -> &'static [Mode] {
         Arch::Arm => arm::MODES,
         Arch::Riscv64 => riscv::MODES64,
         Arch::Riscv32 => riscv::MODES32,
-        _ => &[],
+        Arch::I386 => &[],
     }
 }
 
@@ -82,7 +113,7 @@ pub fn apply(
         Arch::Arm => arm::apply(mode, field, place, target),
         Arch::Riscv64 => riscv::apply(64, mode, field, place, target),
         Arch::Riscv32 => riscv::apply(32, mode, field, place, target),
-        _ => Err(Overflow),
+        Arch::I386 => Err(Overflow),
     }
 }
 
@@ -103,6 +134,46 @@ pub(crate) mod field {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mode_tables_state_consistent_facts() {
+        for a in Arch::ALL {
+            let word = a.word_size();
+            for (i, m) in modes(a).iter().enumerate() {
+                let what = format!("{a:?} mode {} ({})", m.number, m.name);
+                assert_eq!(usize::from(m.number), i, "{what}: numbered in order");
+                assert_eq!(mode(a, m.number), Some(m), "{what}");
+                assert!(m.width == 4 || m.width == 8, "{what}: width");
+                assert!(m.width <= word, "{what}: wider than an address");
+                assert!(m.base_align.is_power_of_two(), "{what}: base_align");
+                assert!(
+                    m.base_align <= crate::format::MAX_ALIGN,
+                    "{what}: base_align beyond what a module may ask"
+                );
+                // Constraints on the base concern modes that add the base;
+                // reach concerns modes that add an import.
+                if m.base_align > 1 || m.low2g {
+                    assert!(!m.import, "{what}: an import mode constrains the base");
+                }
+                if m.low2g {
+                    assert!(
+                        word == 8 && m.width == 4,
+                        "{what}: low2g on a 32-bit field of a 64-bit machine"
+                    );
+                }
+                if let Some(r) = m.pc_reach {
+                    assert!(m.import, "{what}: reach of a base mode");
+                    assert!(!r.how.is_empty() && r.bytes >= 1 << 20, "{what}: reach");
+                }
+            }
+            // Modes 0 and 1: address words adding the base, an import.
+            if let [base, import, ..] = modes(a) {
+                assert!(!base.import && base.width == word, "{a:?}");
+                assert!(import.import && import.width == word, "{a:?}");
+            }
+        }
+        assert!(modes(Arch::I386).is_empty());
+    }
 
     #[test]
     fn a_build_relocates_for_its_own_architecture() {

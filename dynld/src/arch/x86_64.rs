@@ -1,6 +1,6 @@
 //! x86-64 (`amd64`) relocation modes.
 
-use super::{Mode, Overflow};
+use super::{Mode, Overflow, PcReach};
 
 /// Add the load base to a 64-bit word (pointers in data, GOT slots for
 /// the module's own symbols).
@@ -25,30 +25,48 @@ pub const MODES: &[Mode] = &[
         name: "base64",
         width: 8,
         import: false,
+        base_align: 1,
+        low2g: false,
+        pc_reach: None,
     },
     Mode {
         number: IMPORT64,
         name: "import64",
         width: 8,
         import: true,
+        base_align: 1,
+        low2g: false,
+        pc_reach: None,
     },
     Mode {
         number: BASE32,
         name: "base32",
         width: 4,
         import: false,
+        base_align: 1,
+        low2g: true,
+        pc_reach: None,
     },
     Mode {
         number: BASE32S,
         name: "base32s",
         width: 4,
         import: false,
+        base_align: 1,
+        low2g: true,
+        pc_reach: None,
     },
     Mode {
         number: IMPORT_PC32,
         name: "import-pc32",
         width: 4,
         import: true,
+        base_align: 1,
+        low2g: false,
+        pc_reach: Some(PcReach {
+            how: "a 32-bit PC-relative reference",
+            bytes: 2 << 30,
+        }),
     },
 ];
 

@@ -1,0 +1,207 @@
+//! The module file: the image, its exports and imports with the signatures
+//! stated in the sources, and its load-time relocations, written through
+//! `dynld::ModuleBuilder`.
+
+use super::image::{Image, Target};
+use super::layout::Layout;
+use super::machine::Machine;
+use super::obj::Obj;
+use super::resolve::{Exports, Resolved, Symbols};
+use super::{fail, IndexMode, LinkError, Options, TextAlign};
+use super::{IMPORT_HASHES_AUTO_MIN, INDEX_AUTO_MIN, TEXT_ALIGN_AUTO_MIN};
+use crate::sigsec::{self, SigTable};
+use dynld::{Arch, ModuleBuilder};
+use object::{Object, ObjectSection};
+use std::collections::HashMap;
+
+/// The signatures stated in the objects' signature sections.
+pub(super) fn signatures(objs: &[Obj<'_>]) -> Result<SigTable, LinkError> {
+    let mut sigs = SigTable::default();
+    for o in objs {
+        for s in o.file.sections() {
+            if s.name() == Ok(sigsec::SECTION) {
+                let data = s
+                    .data()
+                    .map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
+                sigs.add(&o.name, data)?;
+            }
+        }
+    }
+    Ok(sigs)
+}
+
+/// What the module needs beyond its image.
+pub(super) struct Module<'a, 'd> {
+    pub arch: Arch,
+    /// The backend.
+    pub m: &'a dyn Machine,
+    pub syms: &'a Symbols<'d>,
+    pub exports: &'a Exports,
+    /// The signatures stated in the sources, for exports and imports.
+    pub sigs: &'a SigTable,
+    pub lay: &'a Layout,
+}
+
+/// The module file.
+pub(super) struct Emitted {
+    /// The module file's bytes.
+    pub bytes: Vec<u8>,
+    /// About imports the module reaches PC-relatively.
+    pub warnings: Vec<String>,
+}
+
+fn too_big() -> LinkError {
+    LinkError("module too large".into())
+}
+
+/// A `u32` field of the module.
+fn field(v: u64) -> Result<u32, LinkError> {
+    u32::try_from(v).map_err(|_| too_big())
+}
+
+/// Writes the module for image `img`.
+pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<Emitted, LinkError> {
+    let Module {
+        arch,
+        m,
+        exports,
+        sigs,
+        lay,
+        ..
+    } = *md;
+    let mut b = ModuleBuilder::new(arch);
+    // The base alignment: the parts', the backend's and the modes'.
+    let mode_align = img
+        .relocs
+        .iter()
+        .filter_map(|r| dynld::arch::mode(arch, r.mode))
+        .map(|mode| u64::from(mode.base_align))
+        .max()
+        .unwrap_or(1);
+    let align = lay
+        .align
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(16)
+        .max(m.base_align())
+        .max(mode_align);
+    b.text(&img.text)
+        .data(&img.data)
+        .bss(field(lay.image_end - lay.dataoff - lay.data_len)?)
+        .data_offset(field(lay.dataoff)?)
+        .align(align as u32);
+    let code = |r: &Resolved, what: &str| match lay.addr(r) {
+        Some(Target::Local(v)) => field(m.code_address(v)),
+        _ => fail!("{what} in a dropped section"),
+    };
+    for r in &lay.init {
+        b.init(code(r, "constructor")?);
+    }
+    for r in &lay.fini {
+        b.fini(code(r, "destructor")?);
+    }
+    b.text_file_align(match opts.text_align {
+        TextAlign::Auto if arch.word_size() == 8 && img.text.len() >= TEXT_ALIGN_AUTO_MIN => 4096,
+        TextAlign::Auto => 1,
+        TextAlign::Bytes(n) => n,
+    });
+    b.index(match opts.index {
+        IndexMode::Auto => exports.syms.len() >= INDEX_AUTO_MIN,
+        IndexMode::Always => true,
+        IndexMode::Never => false,
+    });
+    export(&mut b, md, opts)?;
+    let (imports, warnings) = relocations(&mut b, img, arch, sigs)?;
+    b.import_hashes(match opts.import_hashes {
+        IndexMode::Auto => imports >= IMPORT_HASHES_AUTO_MIN,
+        IndexMode::Always => true,
+        IndexMode::Never => false,
+    });
+    if img
+        .relocs
+        .iter()
+        .any(|r| dynld::arch::mode(arch, r.mode).is_some_and(|mode| mode.low2g))
+    {
+        b.flags(dynld::format::FLAG_LOW2G);
+    }
+    let bytes = b
+        .build()
+        .map_err(|e| LinkError(format!("writing the module: {e}")))?;
+    Ok(Emitted { bytes, warnings })
+}
+
+/// Adds the exports, which the loader's rule puts in the text, or in data
+/// and bss.
+fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<(), LinkError> {
+    let (lay, objs) = (md.lay, &md.syms.objs);
+    let inside = |v: u64| v < lay.text_end || (v >= lay.dataoff && v < lay.image_end);
+    for (name, (o, si)) in &md.exports.syms {
+        let t = lay.addr(&md.syms.resolve(*o, *si)?);
+        if matches!(t, Some(Target::Abs(_))) && opts.exports.is_some() {
+            fail!(
+                "{}: cannot export {name}: it is an absolute symbol, not part of the module",
+                objs[*o].name
+            );
+        }
+        if let Some(Target::Local(v)) = t {
+            if !inside(v) {
+                fail!(
+                    "{}: cannot export {name}: it lies at the end of its section, outside the module",
+                    objs[*o].name
+                );
+            }
+            b.export(name, md.sigs.get(name), field(v)?);
+            describe(b, md.sigs, name);
+        }
+    }
+    for name in &md.exports.commons {
+        if let Some(Target::Local(v)) = lay.addr(&Resolved::Common(name.clone())) {
+            if !inside(v) {
+                fail!("cannot export {name}: an empty common symbol at the end of the module");
+            }
+            b.export(name, md.sigs.get(name), field(v)?);
+            describe(b, md.sigs, name);
+        }
+    }
+    Ok(())
+}
+
+/// Records the type description stated for `name`, if any: loaders show
+/// it when the other side of a binding has another type.
+fn describe(b: &mut ModuleBuilder, sigs: &SigTable, name: &str) {
+    if let Some(d) = sigs.desc(name) {
+        b.describe(name, d);
+    }
+}
+
+/// Adds the load-time relocations and the imports they name, in order of
+/// first use; the count of imports, and a warning for each relocation
+/// that ties the module to its import's neighbourhood.
+fn relocations(
+    b: &mut ModuleBuilder,
+    img: &Image,
+    arch: Arch,
+    sigs: &SigTable,
+) -> Result<(usize, Vec<String>), LinkError> {
+    let mut warnings = Vec::new();
+    let mut import_index: HashMap<String, u32> = HashMap::new();
+    for r in &img.relocs {
+        let idx = r.import.as_ref().map(|n| {
+            *import_index.entry(n.clone()).or_insert_with(|| {
+                describe(b, sigs, n);
+                b.import(n, sigs.get(n))
+            })
+        });
+        if let Some(reach) = dynld::arch::mode(arch, r.mode).and_then(|mode| mode.pc_reach) {
+            warnings.push(format!(
+                "{} is reached with {}: the module loads only within {} GiB of it (compile with -fPIC to avoid this)",
+                r.import.as_deref().unwrap_or("?"),
+                reach.how,
+                reach.bytes >> 30
+            ));
+        }
+        b.reloc(field(r.offset)?, r.mode, idx);
+    }
+    Ok((import_index.len(), warnings))
+}

@@ -1,0 +1,131 @@
+//! Reading the inputs: archives expanded into their members, every object
+//! parsed, and the architecture taken from the first object.
+
+use super::obj::Obj;
+use super::{fail, Input, LinkError};
+use dynld::Arch;
+use object::read::archive::ArchiveFile;
+use object::Object;
+use std::collections::HashSet;
+
+/// An object file, given or found in an archive.
+pub(super) struct File {
+    /// `file.o`, or `lib.a(member.o)`.
+    name: String,
+    bytes: Vec<u8>,
+    /// Given on the command line (else an archive member, linked only if
+    /// it defines something wanted).
+    given: bool,
+}
+
+/// Expands archives: objects are included; archive members become candidates.
+pub(super) fn expand(inputs: Vec<Input>) -> Result<Vec<File>, LinkError> {
+    let mut out = Vec::new();
+    for Input { name: p, bytes } in inputs {
+        if let Ok(ar) = ArchiveFile::parse(&*bytes) {
+            for m in ar.members() {
+                let m = m.map_err(|e| LinkError(format!("{p}: {e}")))?;
+                let name = String::from_utf8_lossy(m.name()).into_owned();
+                let data = m
+                    .data(&*bytes)
+                    .map_err(|e| LinkError(format!("{p}({name}): {e}")))?;
+                // Members may sit at unaligned offsets; the ELF reader wants
+                // an aligned copy. Members that are not objects (an rlib's
+                // metadata, a symbol index) are skipped.
+                let data = data.to_vec();
+                if object::File::parse(&*data).is_ok() {
+                    out.push(File {
+                        name: format!("{p}({name})"),
+                        bytes: data,
+                        given: false,
+                    });
+                }
+            }
+        } else {
+            out.push(File {
+                name: p,
+                bytes,
+                given: true,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The parsed objects, all for one architecture.
+pub(super) struct Parsed<'d> {
+    /// The module's architecture.
+    pub arch: Arch,
+    /// The objects given, in order: all are linked.
+    pub given: Vec<Obj<'d>>,
+    /// Archive members, in order: linked if they define something wanted.
+    pub members: Vec<Obj<'d>>,
+    /// Members skipped for being for another machine.
+    pub warnings: Vec<String>,
+}
+
+/// Parses every file and checks they are relocatable objects for one
+/// machine: the first given object's (or the first member's, if none is
+/// given).
+pub(super) fn parse(files: &[File]) -> Result<Parsed<'_>, LinkError> {
+    if files.is_empty() {
+        fail!("no input objects");
+    }
+    let mut objs = Vec::new();
+    for File { name, bytes, .. } in files {
+        let file =
+            object::File::parse(&bytes[..]).map_err(|e| LinkError(format!("{name}: {e}")))?;
+        if file.kind() != object::ObjectKind::Relocatable {
+            fail!("{name}: not a relocatable object");
+        }
+        objs.push(Obj {
+            name: name.clone(),
+            file,
+            discarded: HashSet::new(),
+        });
+    }
+    let first = files.iter().position(|f| f.given).unwrap_or(0);
+    let (arch, machine) = architecture(&objs[first])?;
+    let mut parsed = Parsed {
+        arch,
+        given: Vec::new(),
+        members: Vec::new(),
+        warnings: Vec::new(),
+    };
+    // Every object must be for that machine: an object of another one is an
+    // error, an archive member of another one is skipped, as ld does.
+    for (obj, f) in objs.into_iter().zip(files) {
+        let same = obj.file.architecture() == machine && obj.file.is_64() == arch_is_64(arch);
+        match (same, f.given) {
+            (true, true) => parsed.given.push(obj),
+            (true, false) => parsed.members.push(obj),
+            (false, true) => fail!(
+                "{}: not an object for {arch} (the first object's machine)",
+                f.name
+            ),
+            (false, false) => parsed
+                .warnings
+                .push(format!("{}: skipped: not an object for {arch}", f.name)),
+        }
+    }
+    Ok(parsed)
+}
+
+/// The module architecture for an object, and the ELF machine objects for
+/// it have.
+fn architecture(o: &Obj<'_>) -> Result<(Arch, object::Architecture), LinkError> {
+    use object::Architecture as A;
+    Ok(match (o.file.architecture(), o.file.is_64()) {
+        (A::X86_64, true) => (Arch::Amd64, A::X86_64),
+        (A::Aarch64, true) => (Arch::Arm64, A::Aarch64),
+        (A::Riscv64, true) => (Arch::Riscv64, A::Riscv64),
+        (A::Arm, false) => (Arch::Arm, A::Arm),
+        (A::Riscv32, false) => (Arch::Riscv32, A::Riscv32),
+        (a, _) => fail!("{}: architecture {a:?} is not supported yet", o.name),
+    })
+}
+
+/// Whether objects for `arch` are 64-bit ELF.
+fn arch_is_64(arch: Arch) -> bool {
+    arch.word_size() == 8
+}

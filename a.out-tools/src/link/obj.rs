@@ -1,0 +1,207 @@
+//! One input object, and what the linker asks of its symbols and sections:
+//! names, bindings, visibility, and which output part a section goes to.
+
+use super::{fail, LinkError};
+use crate::sigsec;
+use object::{Object, ObjectSection, ObjectSymbol, SectionIndex, SectionKind};
+use std::collections::HashSet;
+
+/// One input object.
+pub(super) struct Obj<'d> {
+    /// The file (`file.o`) or archive member (`lib.a(member.o)`), for messages.
+    pub name: String,
+    /// The parsed ELF file.
+    pub file: object::File<'d>,
+    /// Sections dropped because their COMDAT group was seen before.
+    pub discarded: HashSet<SectionIndex>,
+}
+
+/// A section of an input object: the object's index among the included
+/// objects, and the section's ELF index.
+pub(super) type SectionId = (usize, usize);
+
+impl Obj<'_> {
+    /// Section `idx`.
+    pub fn section(&self, idx: usize) -> Result<object::Section<'_, '_>, LinkError> {
+        self.file
+            .section_by_index(SectionIndex(idx))
+            .map_err(|e| LinkError(format!("{}: {e}", self.name)))
+    }
+
+    /// Bytes in section `idx` (0 if there is none).
+    pub fn section_size(&self, idx: usize) -> u64 {
+        self.file
+            .section_by_index(SectionIndex(idx))
+            .map_or(0, |s| s.size())
+    }
+
+    /// Section `idx`'s name, or `#idx`.
+    pub fn section_name(&self, idx: SectionIndex) -> String {
+        self.file
+            .section_by_index(idx)
+            .ok()
+            .and_then(|s| s.name().ok().map(str::to_owned))
+            .unwrap_or_else(|| format!("#{}", idx.0))
+    }
+
+    /// Symbol `s`'s offset in section `idx`, checked to lie within it (or
+    /// at its end).
+    pub fn offset_in(
+        &self,
+        idx: SectionIndex,
+        s: &object::Symbol<'_, '_>,
+    ) -> Result<u64, LinkError> {
+        let size = self
+            .file
+            .section_by_index(idx)
+            .map_err(|e| LinkError(format!("{}: {e}", self.name)))?
+            .size();
+        if s.address() > size {
+            fail!(
+                "{}: symbol {} lies outside its section {}",
+                self.name,
+                sym_name(s),
+                self.section_name(idx)
+            );
+        }
+        Ok(s.address())
+    }
+}
+
+/// A symbol's name (`?` if it has none that can be read).
+pub(super) fn sym_name(s: &object::Symbol<'_, '_>) -> String {
+    String::from_utf8_lossy(s.name_bytes().unwrap_or(b"?")).into_owned()
+}
+
+/// The ELF symbol type (`STT_*`).
+pub(super) fn sym_type(s: &object::Symbol<'_, '_>) -> u8 {
+    match s.flags() {
+        object::SymbolFlags::Elf { st_info, .. } => st_info & 0xf,
+        _ => 0,
+    }
+}
+
+/// Whether a symbol is global or weak, with a name.
+pub(super) fn is_global(s: &object::Symbol<'_, '_>) -> bool {
+    !s.is_local() && s.name_bytes().is_ok_and(|n| !n.is_empty())
+}
+
+/// Whether a symbol has default visibility (not hidden or protected).
+pub(super) fn is_default_visibility(s: &object::Symbol<'_, '_>) -> bool {
+    match s.flags() {
+        object::SymbolFlags::Elf { st_other, .. } => st_other & 3 == object::elf::STV_DEFAULT,
+        _ => true,
+    }
+}
+
+/// Output part a section goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Part {
+    /// Code and read-only data (sealed after loading).
+    Text,
+    /// Writable data.
+    Data,
+    /// Zero-filled data, not stored in the file.
+    Bss,
+}
+
+impl Part {
+    /// The part's index in per-part arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Classifies an allocated section; `None` for sections that take no space
+/// in the module (not allocated, or metadata the linker reads itself).
+pub(super) fn part_of(
+    obj: &Obj<'_>,
+    s: &object::Section<'_, '_>,
+) -> Result<Option<Part>, LinkError> {
+    let name = s.name().unwrap_or("");
+    let flags = match s.flags() {
+        object::SectionFlags::Elf { sh_flags } => sh_flags,
+        _ => 0,
+    };
+    if flags & u64::from(object::elf::SHF_ALLOC) == 0 || name == sigsec::SECTION {
+        return Ok(None);
+    }
+    if FnArray::of(name).is_some()
+        || name == ".eh_frame"
+        || name.starts_with(".ARM.exidx")
+        || name.starts_with(".ARM.extab")
+    {
+        // Constructors and destructors become the module's tables of
+        // them; nothing would register unwind tables (.eh_frame, ARM's
+        // exception index and table), so they are dropped (code that
+        // throws is refused where it is resolved).
+        return Ok(None);
+    }
+    if name == ".ctors" || name.starts_with(".ctors.") || name == ".dtors" || name.starts_with(".dtors.") {
+        fail!(
+            "{}: section {name}: constructors and destructors in {name} are not supported (use .init_array and .fini_array, as current compilers do)",
+            obj.name
+        );
+    }
+    let wx = u64::from(object::elf::SHF_WRITE) | u64::from(object::elf::SHF_EXECINSTR);
+    if flags & wx == wx {
+        fail!(
+            "{}: section {name} is writable and executable: modules keep W^X",
+            obj.name
+        );
+    }
+    if flags & u64::from(object::elf::SHF_TLS) != 0 {
+        fail!(
+            "{}: section {name}: thread-local storage is not supported in modules",
+            obj.name
+        );
+    }
+    Ok(Some(
+        if s.kind() == SectionKind::UninitializedData || s.kind() == SectionKind::Common {
+            Part::Bss
+        } else if flags & u64::from(object::elf::SHF_EXECINSTR) != 0 {
+            Part::Text
+        } else if flags & u64::from(object::elf::SHF_WRITE) == 0 || name.starts_with(".data.rel.ro")
+        {
+            // Read-only data, and data that is read-only once relocated,
+            // go with the text: written at load, then sealed.
+            Part::Text
+        } else {
+            Part::Data
+        },
+    ))
+}
+
+/// The arrays of function pointers that a C runtime calls around a
+/// program's life, and that a module keeps as its constructor and
+/// destructor tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum FnArray {
+    /// `.preinit_array`: constructors that run before all others.
+    Preinit,
+    /// `.init_array`, `.init_array.N`: constructors.
+    Init,
+    /// `.fini_array`, `.fini_array.N`: destructors.
+    Fini,
+}
+
+impl FnArray {
+    /// The array a section of this name holds, if any.
+    pub fn of(name: &str) -> Option<FnArray> {
+        let is = |base: &str| {
+            name == base
+                || name
+                    .strip_prefix(base)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        if is(".preinit_array") {
+            Some(FnArray::Preinit)
+        } else if is(".init_array") {
+            Some(FnArray::Init)
+        } else if is(".fini_array") {
+            Some(FnArray::Fini)
+        } else {
+            None
+        }
+    }
+}
