@@ -999,3 +999,165 @@ fn riscv64_relocations_out_of_range_or_unsupported() {
         "{e}"
     );
 }
+
+/// Runs `aout run MODULE FUNC` and returns its status and standard output:
+/// the function's result, then what the module prints as it unloads.
+fn run_output(module: &Path, func: &str) -> (bool, String, String) {
+    let o = aout().arg("run").arg(module).arg(func).output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `.preinit_array` entries run before `.init_array` ones, destructors run
+/// when the module is unloaded, then the handlers its code gave `atexit`,
+/// and the process exits cleanly after (the handlers were the module's own,
+/// not left with the C library to run after the module's memory is gone).
+#[test]
+fn constructors_destructors_and_exit_handlers_run_in_order() {
+    let dir = workdir("lifecycle");
+    let m = |n: &str| dir.join(n);
+    let obj = compile(
+        &dir,
+        "gcc",
+        "life.c",
+        "#include <stdio.h>\n#include <stdlib.h>\n\
+         static int number;\n\
+         static void pre(void) { number = 1; }\n\
+         __attribute__((section(\".preinit_array\"), used)) static void (*pre_p)(void) = pre;\n\
+         __attribute__((constructor)) static void init(void) { number = number * 10 + 2; }\n\
+         __attribute__((destructor)) static void fin(void) { printf(\"fin %d\\n\", number); }\n\
+         __attribute__((destructor(200))) static void fin_first(void) { printf(\"fin200\\n\"); }\n\
+         static void bye(void) { printf(\"bye %d\\n\", number); }\n\
+         static void bye2(void) { printf(\"bye2\\n\"); }\n\
+         int probe(void) { return number; }\n\
+         int reg(void) { return atexit(bye) + atexit(bye2); }\n",
+        "-O2 -fPIC",
+    );
+    for (name, extra) in [("life.dl", &[][..]), ("life-nogc.dl", &["--no-gc"][..])] {
+        link(&m(name), &[&obj], extra).unwrap();
+        // Constructors: preinit (1), then init (1 * 10 + 2). Destructors
+        // run last to first (fini_array holds priority 200 before the
+        // plain one).
+        assert_eq!(
+            run_output(&m(name), "probe"),
+            (true, "12\nfin 12\nfin200\n".to_owned(), String::new()),
+            "{name}"
+        );
+        // The exit handlers, last registered first, after the destructors.
+        assert_eq!(
+            run_output(&m(name), "reg"),
+            (
+                true,
+                "0\nfin 12\nfin200\nbye2\nbye 12\n".to_owned(),
+                String::new()
+            ),
+            "{name}"
+        );
+    }
+    let dump = run(aout().arg("dump").arg(m("life.dl")));
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("init    2: "), "{dump}");
+    assert!(dump.contains("fini    2: "), "{dump}");
+    // The module has its own __dso_handle and atexit; __cxa_atexit is an
+    // import, which dynld binds itself.
+    let nm = run(aout().arg("nm").arg(m("life.dl")));
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    assert!(nm.contains("U __cxa_atexit"), "{nm}");
+    assert!(!nm.contains("__dso_handle"), "{nm}");
+    assert!(!nm.contains(" atexit"), "{nm}");
+}
+
+/// C++ objects with static storage register their destructors with
+/// `__cxa_atexit` and the module's `__dso_handle`: they run at unload.
+#[test]
+fn cxx_static_destructors_run_at_unload() {
+    let dir = workdir("cxx-statics");
+    let src = dir.join("noisy.cc");
+    std::fs::write(
+        &src,
+        "#include <cstdio>\n\
+         struct Noisy { int v; Noisy(int x) : v(x) {} ~Noisy() { std::printf(\"~Noisy %d\\n\", v); } };\n\
+         static Noisy a(7), b(8);\n\
+         int counter() { static Noisy local(9); return local.v; }\n\
+         extern \"C\" int value() { return a.v * 10 + b.v; }\n\
+         extern \"C\" int value_and_local() { return value() + counter(); }\n",
+    )
+    .unwrap();
+    let obj = dir.join("noisy.o");
+    // No libstdc++ in the host table: no thread-safe statics (their guards
+    // are libstdc++ functions).
+    cc("g++", &src, "-O2 -fPIC -fno-exceptions -fno-threadsafe-statics", &obj);
+    let module = dir.join("noisy.dl");
+    link(&module, &[&obj], &[]).unwrap();
+    // Destroyed in the reverse of their construction.
+    assert_eq!(
+        run_output(&module, "value"),
+        (true, "78\n~Noisy 8\n~Noisy 7\n".to_owned(), String::new())
+    );
+    // A function-local static registers when first used, so it goes first.
+    assert_eq!(
+        run_output(&module, "value_and_local"),
+        (
+            true,
+            "87\n~Noisy 9\n~Noisy 8\n~Noisy 7\n".to_owned(),
+            String::new()
+        )
+    );
+}
+
+/// What a module cannot do is refused when it is linked, naming the object
+/// and, for exceptions, the personality routine its unwind tables name.
+#[test]
+fn exceptions_and_on_exit_are_refused() {
+    let dir = workdir("refused-calls");
+    let src = dir.join("throws.cc");
+    std::fs::write(
+        &src,
+        "extern \"C\" int f(int x) { try { if (x) throw 1; } catch (int) { return 2; } return 0; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("throws.o");
+    cc("g++", &src, "-O2 -fPIC", &obj);
+    let e = link(&dir.join("throws.dl"), &[&obj], &[]).unwrap_err();
+    assert!(
+        e.contains("throws.o: calls __cxa_throw (personality routine __gxx_personality_v0)"),
+        "{e}"
+    );
+    assert!(e.contains("compile with -fno-exceptions"), "{e}");
+    let on_exit = compile(
+        &dir,
+        "gcc",
+        "onexit.c",
+        "#include <stdlib.h>\nstatic void h(int s, void *a) { (void)s; (void)a; }\n\
+         int reg(void) { return on_exit(h, 0); }\n",
+        "-O2 -fPIC",
+    );
+    let e = link(&dir.join("onexit.dl"), &[&on_exit], &[]).unwrap_err();
+    assert!(e.contains("onexit.o: calls on_exit"), "{e}");
+    // .dtors, like .ctors, is refused.
+    let dtors = compile(
+        &dir,
+        "gcc",
+        "dtors.c",
+        "static void d(void) {}\n__attribute__((section(\".dtors\"), used)) static void (*p)(void) = d;\n",
+        "-O2",
+    );
+    let e = link(&dir.join("dtors.dl"), &[&dtors], &["--no-gc"]).unwrap_err();
+    assert!(e.contains("dtors.o: section .dtors"), "{e}");
+    // A constructor that is not code in the text.
+    let data_ctor = compile(
+        &dir,
+        "gcc",
+        "datactor.c",
+        "int table[4];\n__attribute__((section(\".init_array\"), used)) static void *p = table;\n",
+        "-O2",
+    );
+    let e = link(&dir.join("datactor.dl"), &[&data_ctor], &[]).unwrap_err();
+    assert!(
+        e.contains("constructor is not a function in the module's text"),
+        "{e}"
+    );
+}

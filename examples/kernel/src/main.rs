@@ -91,6 +91,7 @@ static EXPORTS: ExportTable = ExportTable::new_const(&KERNEL).with_descs_const(&
 static CMATH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cmath.dl"));
 static RSTAT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rstat.dl"));
 static BAD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bad.dl"));
+static LIFE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/life.dl"));
 
 /// A module image read as a kernel reads a file: through callbacks.
 struct Image {
@@ -216,11 +217,38 @@ fn run() -> Result<(), Error> {
     let second = round(arena)?;
     kprintln!("  same addresses as round 1: {}", first == second);
 
+    life(arena)?;
     match load(Loader::new(EXPORTS, arena), "bad.dl", BAD) {
         Ok(_) => kprintln!("bad.dl loaded, but its kticks has the wrong type"),
         Err(e) => kprintln!("refused: {e}"),
     }
     kprintln!("arena: {} bytes in use", arena.in_use());
+    Ok(())
+}
+
+/// A module's constructors run when it is loaded here, its destructor and
+/// exit handler when it is unloaded (with dynld's exit handlers: the
+/// default configuration).
+#[cfg(feature = "full")]
+fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
+    let life = load(Loader::new(EXPORTS, arena), "life.dl", LIFE)?;
+    let number = life.get::<extern "C" fn() -> u32>("l_number")?;
+    kprintln!("life.dl loaded: constructors made {}", number.call());
+    let register = life.get::<extern "C" fn() -> i32>("l_register")?;
+    kprintln!("  atexit returned {}", register.call());
+    drop(life);
+    kprintln!("  unloaded");
+    Ok(())
+}
+
+/// The minimal configuration leaves dynld's exit handlers out: the module
+/// that registers one is refused, its `__cxa_atexit` unbound.
+#[cfg(not(feature = "full"))]
+fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
+    match load(Loader::new(EXPORTS, arena), "life.dl", LIFE) {
+        Ok(_) => kprintln!("life.dl loaded without exit handlers"),
+        Err(e) => kprintln!("life.dl refused: {e}"),
+    }
     Ok(())
 }
 
@@ -242,7 +270,6 @@ unsafe fn zero_words(mut p: *mut u32, end: *mut u32) {
 fn kernel_main() -> ! {
     board::init();
     kprintln!("dynld kernel on {}", board::NAME);
-    kprintln!("SIZES {} {} {}", core::mem::size_of::<Error>(), core::mem::size_of::<Module>(), core::mem::size_of::<dynld::SymName>());
     match run() {
         Ok(()) => {
             kprintln!("done");
