@@ -4,9 +4,11 @@
 //! Each kernel loads a C module and a Rust module (which imports the C
 //! module's exports) from images in its flash through read/seek callbacks,
 //! into a static arena, with no allocator; calls them, unloads them, loads
-//! them again, and shows the error for a module with a mistyped import. The
-//! test asserts the exact output, that no `alloc` code is linked, and
-//! prints the loader's code size.
+//! them again, runs a module's constructors, destructor and exit handler,
+//! and shows the error for a module with a mistyped import. Each kernel is
+//! built twice: with the loader's default configuration and with its
+//! minimal one. The test asserts the exact output, that no `alloc` code is
+//! linked, and prints the loader's code size in both.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use std::io::Read;
@@ -61,15 +63,30 @@ fn cargo(dir: &Path) -> Command {
     cmd
 }
 
+/// The loader configurations the kernels are built with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Config {
+    /// The kernel's default: dynld's hash indexes, relocation fast path
+    /// and exit handlers.
+    Full,
+    /// dynld's minimal configuration (`--no-default-features`).
+    Minimal,
+}
+
 /// Builds the kernel (and, through its build script, its modules) for
 /// `target` in release mode; returns the ELF's path.
-fn build(target: &str) -> PathBuf {
-    let tdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernel");
-    let status = cargo(&root().join("examples/kernel"))
-        .args(["build", "--release", "--target", target, "--target-dir"])
-        .arg(&tdir)
-        .status()
-        .expect("run cargo");
+fn build(target: &str, config: Config) -> PathBuf {
+    let tdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(match config {
+        Config::Full => "kernel",
+        Config::Minimal => "kernel-minimal",
+    });
+    let mut cmd = cargo(&root().join("examples/kernel"));
+    cmd.args(["build", "--release", "--target", target, "--target-dir"])
+        .arg(&tdir);
+    if config == Config::Minimal {
+        cmd.arg("--no-default-features");
+    }
+    let status = cmd.status().expect("run cargo");
     assert!(status.success(), "building the kernel for {target} failed");
     tdir.join(target).join("release/kernel")
 }
@@ -115,9 +132,20 @@ fn run(board: &Board, elf: &Path) -> (Option<i32>, String) {
 }
 
 /// What each kernel prints: the same on both boards but for its name.
-fn expected(board: &Board) -> String {
+fn expected(board: &Board, config: Config) -> String {
     let want = dynld::sig::hash("fn(void) int").unwrap();
     let have = dynld::sig::hash("fn(void) uint").unwrap();
+    let life = match config {
+        Config::Full => {
+            "life.dl loaded: constructors made 12
+  atexit returned 0
+  life.dl destructor
+  life.dl exit handler
+  unloaded
+"
+        }
+        Config::Minimal => "life.dl refused: undefined symbol: __cxa_atexit\n",
+    };
     let round = |t: u32| {
         format!(
             "  cmath.dl loaded: 4 exports, 3 imports
@@ -140,7 +168,7 @@ rust: fib sum below 13 is 376 (odd), report 2 at tick {}
     };
     format!(
         "dynld kernel on {}\nround 1\n{}round 2\n{}  same addresses as round 1: true
-bad.dl refused: signature mismatch: kticks ({want:#x} != {have:#x})
+{life}refused: signature mismatch: kticks: module wants {want:#010x}, host has {have:#010x}
 arena: 0 bytes in use
 done
 ",
@@ -189,11 +217,16 @@ fn assert_no_alloc(board: &Board, elf: &Path) {
     );
 }
 
-fn kernel(board: &Board) {
-    let elf = build(board.target);
+fn kernel(board: &Board, config: Config) {
+    let elf = build(board.target, config);
     let (code, out) = run(board, &elf);
-    assert_eq!(out, expected(board), "{} printed", board.target);
-    assert_eq!(code, Some(0), "{} exit status", board.target);
+    assert_eq!(
+        out,
+        expected(board, config),
+        "{} {config:?} printed",
+        board.target
+    );
+    assert_eq!(code, Some(0), "{} {config:?} exit status", board.target);
     assert_no_alloc(board, &elf);
     let size = Command::new(root().join("scripts/loader-size"))
         .arg(&elf)
@@ -203,14 +236,25 @@ fn kernel(board: &Board) {
     assert!(size.status.success());
     let size = String::from_utf8(size.stdout).unwrap();
     assert!(size.starts_with("loader code: "), "{size}");
-    println!("{} ({}): {}", board.name, board.target, size.trim());
+    println!(
+        "{} ({}), {} configuration: {}",
+        board.name,
+        board.target,
+        match config {
+            Config::Full => "default",
+            Config::Minimal => "minimal",
+        },
+        size.trim()
+    );
 }
 
 // One test for both boards: the builds share a target directory.
 #[test]
 fn kernels_load_modules_under_qemu() {
-    kernel(&CORTEX_M3);
-    kernel(&RV32);
+    for config in [Config::Full, Config::Minimal] {
+        kernel(&CORTEX_M3, config);
+        kernel(&RV32, config);
+    }
 }
 
 /// The README's kernel example compiles, unchanged, for a Cortex-M with

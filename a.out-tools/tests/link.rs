@@ -1089,7 +1089,12 @@ fn cxx_static_destructors_run_at_unload() {
     let obj = dir.join("noisy.o");
     // No libstdc++ in the host table: no thread-safe statics (their guards
     // are libstdc++ functions).
-    cc("g++", &src, "-O2 -fPIC -fno-exceptions -fno-threadsafe-statics", &obj);
+    cc(
+        "g++",
+        &src,
+        "-O2 -fPIC -fno-exceptions -fno-threadsafe-statics",
+        &obj,
+    );
     let module = dir.join("noisy.dl");
     link(&module, &[&obj], &[]).unwrap();
     // Destroyed in the reverse of their construction.

@@ -137,7 +137,11 @@ pub(super) fn part_of(
         // throws is refused where it is resolved).
         return Ok(None);
     }
-    if name == ".ctors" || name.starts_with(".ctors.") || name == ".dtors" || name.starts_with(".dtors.") {
+    if name == ".ctors"
+        || name.starts_with(".ctors.")
+        || name == ".dtors"
+        || name.starts_with(".dtors.")
+    {
         fail!(
             "{}: section {name}: constructors and destructors in {name} are not supported (use .init_array and .fini_array, as current compilers do)",
             obj.name

@@ -271,13 +271,7 @@ impl Machine for Backend {
         20
     }
 
-    fn write_atexit(
-        &self,
-        img: &mut Image,
-        at: u64,
-        dso: u64,
-        stub: u64,
-    ) -> Result<(), LinkError> {
+    fn write_atexit(&self, img: &mut Image, at: u64, dso: u64, stub: u64) -> Result<(), LinkError> {
         const A2: u32 = 12;
         const T1: u32 = 6;
         put32(img, at, 0x13 | 11 << 7)?; // addi a1, zero, 0
