@@ -363,3 +363,25 @@ fn modules_and_arenas_are_shared_between_threads() {
     }
     assert_eq!(ARENA.regions(), 0);
 }
+
+#[test]
+fn an_import_out_of_reach_is_named() {
+    // `call far` through a 32-bit PC-relative field, `far` 2^62 away.
+    let mut b = ModuleBuilder::new(dynld::Arch::Amd64);
+    b.text(&[0xe8, 0, 0, 0, 0, 0xc3]);
+    let f = b.import("far", 0);
+    b.reloc(1, IMPORT_PC32, Some(f));
+    let bytes = b.build().unwrap();
+    let host = [Dynsym::new(
+        "far",
+        0,
+        std::ptr::without_provenance(1usize << 62),
+    )];
+    let e = Loader::new(ExportTable::new(&host).unwrap(), &HEAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "import far out of reach of its import-pc32 reference at 0x1"
+    );
+}
