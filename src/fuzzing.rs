@@ -1,12 +1,13 @@
 //! The properties the fuzz targets check, kept here so the fuzz targets,
 //! the corpus tests and anyone reproducing a crash run the same code.
 
+use crate::counting::CountingMemory;
 use crate::guard::GuardedMemory;
 use dynld::arch::x86_64::{BASE32, BASE32S, BASE64, IMPORT64, IMPORT_PC32};
-use dynld::format::{Dynhdr, Exec};
+use dynld::format::{kind, Dynhdr, TableEntry};
 use dynld::{
-    Arch, Dynsym, Error, ExportTable, Limits, Loader, ModuleBuilder, ModuleView, SliceSource,
-    Source, Table,
+    Arch, Dynsym, Error, ExportTable, Limits, Loader, Module, ModuleBuilder, ModuleView,
+    SliceSource, Source, Table,
 };
 
 extern "C" fn never_called() {}
@@ -46,6 +47,7 @@ fn binding_error(e: &Error) -> bool {
         Error::Undefined { .. }
             | Error::SigMismatch { .. }
             | Error::RelocOverflow { .. }
+            | Error::ImportOutOfReach { .. }
             | Error::Memory { .. }
             | Error::Unsorted {
                 table: Table::Host,
@@ -99,11 +101,12 @@ fn load_with(data: &[u8], table: ExportTable<'_>) -> Result<Vec<usize>, Error> {
     file.extend_from_slice(data);
     let mut src = SliceSource::new(&file);
     src.seek(3).expect("seek");
-    let r = Loader::new(table, &mem)
+    let mut r = Loader::new(table, &mem)
         .limits(LIMITS)
         .arch(Arch::Amd64)
         .load(&mut src);
-    if let Ok(m) = &r {
+    let view = ModuleView::parse(data, &LIMITS);
+    if let (Ok(m), Ok(v)) = (&mut r, &view) {
         // Everything a loaded module reports lies inside it.
         let base = m.base() as usize;
         for s in m.exports() {
@@ -125,13 +128,11 @@ fn load_with(data: &[u8], table: ExportTable<'_>) -> Result<Vec<usize>, Error> {
                 i.name
             );
         }
-        // Lookups (through the index, if the module has one) find the
-        // export asked for or nothing, never another one.
-        for s in m.exports() {
-            if let Some(f) = m.find(s.name) {
-                assert_eq!(f, s, "find returned another export");
-            }
-        }
+        check_lookups(m, data, v);
+        // Forgetting the imports changes no lookup.
+        m.free_imports();
+        assert_eq!((m.nimport(), m.imports().count()), (0, 0));
+        check_lookups(m, data, v);
     }
     let r = r.map(|m| m.imports().map(|i| i.addr as usize).collect::<Vec<_>>());
     assert!(mem.violations().is_empty(), "{:?}", mem.violations());
@@ -139,7 +140,7 @@ fn load_with(data: &[u8], table: ExportTable<'_>) -> Result<Vec<usize>, Error> {
     if r.is_err() {
         assert_eq!(src.position().ok(), Some(3), "source not restored");
     }
-    let view = ModuleView::parse(data, &LIMITS).map(drop);
+    let view = view.map(drop);
     match r.as_ref().map(drop) {
         Ok(()) => assert!(view.is_ok(), "loader accepted, view refused: {view:?}"),
         Err(Error::WrongArch { .. }) => {}
@@ -153,6 +154,149 @@ fn load_with(data: &[u8], table: ExportTable<'_>) -> Result<Vec<usize>, Error> {
         Err(e) => assert_eq!(view.as_ref(), Err(e), "view and loader disagree"),
     }
     r
+}
+
+/// Where a lookup of `name` must end among the exports of the module
+/// `v` (whose file is `bytes`): its position, or `None`. Without an index, the export so called.
+/// With one, where the index leads, followed as `dynld-module(5)` says
+/// (home slot, then the next ones up to [`dynld::index::MAX_PROBE`],
+/// stopping at an empty slot, taking a slot whose tag matches and whose
+/// symbol has the name): a loaded index is checked only for its size and
+/// for slots naming no symbol, so one that lies makes names missing, by
+/// design, and never finds another symbol.
+pub fn expected_position(bytes: &[u8], v: &ModuleView<'_>, name: &str) -> Option<usize> {
+    let names: Vec<&str> = v.exports().map(|s| s.name).collect();
+    let own = || names.iter().position(|n| *n == name);
+    let Some(t) = v.table_entry(kind::INDEX) else {
+        return own();
+    };
+    let raw = bytes.get(t.offset as usize..(t.offset as usize).checked_add(t.size as usize)?)?;
+    let slots: Vec<u64> = raw
+        .chunks_exact(8)
+        .map(|w| u64::from_be_bytes(w.try_into().expect("slot")))
+        .collect();
+    if slots.is_empty() {
+        return own();
+    }
+    let h = dynld::index::hash(name.as_bytes());
+    let mask = slots.len() - 1;
+    let tag = h >> 32;
+    for k in 0..dynld::index::MAX_PROBE.min(slots.len()) {
+        let w = slots[(h as usize).wrapping_add(k) & mask];
+        if w == 0 {
+            return None;
+        }
+        let i = ((w & 0xffff_ffff) as usize).wrapping_sub(1);
+        if w >> 32 == tag && names.get(i) == Some(&name) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Lookups are exact: `m.find` of every export of `m` (loaded from
+/// `bytes`, read as `v`) gives that export if the module's index leads to
+/// it (always, without an index or with an honest one), and nothing else; `m.find` of a name the module does not export
+/// (its imports', a prefix or an extension of an export's, the empty
+/// name) gives nothing.
+pub fn check_lookups(m: &Module<'_>, bytes: &[u8], v: &ModuleView<'_>) {
+    let exports: Vec<_> = m.exports().collect();
+    assert_eq!(exports.len(), m.nexport());
+    assert_eq!(exports.len(), v.exports().count());
+    for (i, s) in exports.iter().enumerate() {
+        let want = expected_position(bytes, v, s.name).map(|j| exports[j]);
+        if want.is_some() {
+            assert_eq!(want, Some(*s), "the index led to another export");
+        }
+        assert_eq!(m.find(s.name), want, "find({:?}), export {i}", s.name);
+    }
+    let mut absent: Vec<String> = v.imports().map(|s| s.name.to_owned()).collect();
+    absent.push(String::new());
+    for s in &exports {
+        absent.push(format!("{}x", s.name));
+        absent.push(format!("\0{}", s.name));
+        let mut p = s.name.to_owned();
+        p.pop();
+        absent.push(p);
+    }
+    for name in absent {
+        if exports.iter().all(|s| s.name != name) {
+            assert_eq!(m.find(&name), None, "find({name:?}) of a name not exported");
+        }
+    }
+}
+
+/// A source that counts the bytes it gave, and may hide its length (as
+/// Plan 9 callbacks do).
+struct Counted<'a> {
+    inner: SliceSource<'a>,
+    read: usize,
+    known_length: bool,
+}
+
+impl Source for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let n = self.inner.read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+    fn seek(&mut self, pos: u64) -> Result<(), Error> {
+        self.inner.seek(pos)
+    }
+    fn position(&mut self) -> Result<u64, Error> {
+        self.inner.position()
+    }
+    fn length(&mut self) -> Option<u64> {
+        if self.known_length {
+            self.inner.length()
+        } else {
+            None
+        }
+    }
+}
+
+/// Bss the loader may bring in without reading anything for it.
+pub const PREFAULT_BSS: usize = 64 << 10;
+
+/// Loads `data` with [`Limits::DEFAULT`] (no size limit) into the mmap
+/// provider, from a source that knows its length and from one that does
+/// not: the memory the loader asks to bring in stays within the bytes it
+/// read plus [`PREFAULT_BSS`] (so a header claiming gigabytes costs
+/// address space only), and every region is given back. Panics if not.
+pub fn load_defaults(data: &[u8]) {
+    let host = host();
+    let table = ExportTable::new(&host).expect("host table is sorted");
+    for known_length in [true, false] {
+        let mem = CountingMemory::new(&dynld::MMAP);
+        let mut src = Counted {
+            inner: SliceSource::new(data),
+            read: 0,
+            known_length,
+        };
+        let r = Loader::new(table, &mem).arch(Arch::Amd64).load(&mut src);
+        let read = src.read;
+        let ranges = mem.prefaulted();
+        let page = 4096;
+        let pages = mem.prefaulted_pages(page);
+        assert!(
+            mem.prefaulted_bytes() <= read + PREFAULT_BSS,
+            "length known: {known_length}; read {read} bytes, asked to bring in {} ({ranges:x?}; {r:?})",
+            mem.prefaulted_bytes()
+        );
+        assert!(
+            pages <= data.len() + PREFAULT_BSS + 2 * page * ranges.len(),
+            "length known: {known_length}; {} bytes of input, {pages} bytes of pages brought in",
+            data.len()
+        );
+        if r.is_ok() {
+            assert!(
+                ModuleView::parse(data, &Limits::DEFAULT).is_ok(),
+                "loader accepted, view refused"
+            );
+        }
+        drop(r);
+        assert_eq!(mem.live(), 0, "region leaked");
+    }
 }
 
 /// The builder that writes `v` again, canonically.
@@ -242,7 +386,7 @@ fn build_samples() -> Vec<Vec<u8>> {
         crate::calc().build().expect("calc"),
         crate::far_call().build().expect("far_call"),
     ];
-    // Every amd64 mode, several imports, entry and flags.
+    // Every amd64 mode, several imports, constructors and destructors.
     let mut b = ModuleBuilder::new(Arch::Amd64);
     b.text(&[0x90; 64])
         .data(&[0; 64])
@@ -277,39 +421,248 @@ fn build_samples() -> Vec<Vec<u8>> {
             .build()
             .expect("calc with an index"),
     );
+    // Every table version 2 defines, type descriptions included, with room
+    // in the header for more directory entries; and the same with an
+    // unknown optional table after the others.
+    let mut t = crate::calc();
+    t.index(true)
+        .import_hashes(true)
+        .init(crate::calc::ADD)
+        .init(crate::calc::BUMP)
+        .fini(crate::calc::CALL_OP1)
+        .describe("add", "fn(int, int) int")
+        .describe("counter", "int")
+        .describe("host_double", "fn(int) int")
+        .text_file_align(256);
+    let every = t.build().expect("every table");
+    all.push(crate::add_table(&every, 0x7777, 0, b"optional"));
+    all.push(every);
     all
 }
 
+/// Edge values for a header or directory word.
+fn edge(m: &[u8], pick: u32, other: u32) -> u32 {
+    let len = m.len() as u32;
+    let e = [
+        0,
+        1,
+        0x8000_0000,
+        u32::MAX - 7,
+        u32::MAX,
+        len,
+        len.wrapping_sub(1),
+        4096,
+        1 << 30,
+        other,
+        other.wrapping_add(1),
+        other.wrapping_sub(1),
+    ];
+    e[pick as usize % e.len()]
+}
+
+fn word(m: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(m.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn set_word(m: &mut [u8], at: usize, v: u32) {
+    if let Some(w) = m.get_mut(at..at + 4) {
+        w.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn half(m: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(m.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn set_half(m: &mut [u8], at: usize, v: u16) {
+    if let Some(w) = m.get_mut(at..at + 2) {
+        w.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
 /// A structured mutation of a sample module: `data[0]` picks the sample;
-/// then each 5-byte step (selector, value) rewrites a header word (kept
-/// plausible by often adding a small delta instead of replacing it) or a
-/// byte anywhere after the headers (text, data, tables, relocations).
+/// then each 5-byte step `[sel, a, b, c, d]` makes one edit, chosen by
+/// `sel`, kept plausible (a small delta, an edge value, another field's
+/// value) more often than not:
+///
+/// * a header word (Exec, fat entry, `Dynhdr`): a delta, a new value, an
+///   edge value;
+/// * a field of a directory entry (kind, flags, count, offset, size): a
+///   delta, a new value, an edge value (another entry's offset or end, the
+///   file's end, a known or unknown kind, flags);
+/// * the directory's shape: two entries swapped, one copied over another
+///   (a duplicate kind), `ntable` changed, an extra table (of any kind and
+///   flags) appended to the file and listed after the others;
+/// * the file cut short or extended;
+/// * a word inside a table (an edge value relative to the text and image,
+///   or a delta): names' offsets and lengths, export values, constructor
+///   offsets, slots;
+/// * a byte anywhere after the fixed headers (directory, text, data,
+///   tables, relocations).
 pub fn mutate(data: &[u8]) -> Vec<u8> {
     let samples = samples();
     let Some((&pick, steps)) = data.split_first() else {
         return samples[0].clone();
     };
     let mut m = samples[pick as usize % samples.len()].clone();
-    let words = (Exec::SIZE + 8 + Dynhdr::SIZE) / 4;
+    let exec = word(&m, 0)
+        .and_then(Arch::from_magic)
+        .map_or(40, Arch::exec_size);
+    let dir = exec + Dynhdr::SIZE;
+    let words = dir / 4;
+    let hdrsize = word(&m, exec + 4).unwrap_or(0) as usize;
+    // Directory entries that fit before the text, listed or not.
+    let room = (hdrsize.saturating_sub(Dynhdr::SIZE) / TableEntry::SIZE).max(1);
+    let entry_at = |e: usize| dir + (e % room) * TableEntry::SIZE;
+    let ntable_at = exec + 20;
     for step in steps.chunks_exact(5) {
-        let sel = step[0] as usize;
+        let (sel, a, b, d) = (step[0], step[1], step[2], step[4]);
         let val = u32::from_be_bytes([step[1], step[2], step[3], step[4]]);
-        if sel < 2 * words {
-            let at = (sel % words) * 4;
-            let old = u32::from_be_bytes(m[at..at + 4].try_into().expect("word"));
-            let new = if sel < words {
-                old.wrapping_add(val as i8 as u32)
-            } else {
-                val
-            };
-            m[at..at + 4].copy_from_slice(&new.to_be_bytes());
-        } else if m.len() > 4 * words {
-            let span = m.len() - 4 * words;
-            let at = 4 * words + (val as usize >> 8) % span;
-            m[at] = val as u8;
+        let delta = d as i8 as u32;
+        match sel {
+            // A header word.
+            0..=47 => {
+                let at = (sel as usize % words) * 4;
+                let old = word(&m, at).unwrap_or(0);
+                let other = word(&m, (a as usize % words) * 4).unwrap_or(0);
+                let new = match sel as usize / words {
+                    0 => old.wrapping_add(delta),
+                    1 => val,
+                    _ => edge(&m, val, other),
+                };
+                set_word(&mut m, at, new);
+            }
+            // A field of a directory entry.
+            48..=167 => {
+                let k = (sel - 48) as usize;
+                let (field, op) = (k % 5, k / 5 % 3);
+                let at = entry_at(a as usize);
+                let other = entry_at(b as usize);
+                match field {
+                    0 | 1 => {
+                        let at = at + 2 * field;
+                        let old = half(&m, at).unwrap_or(0);
+                        let edges: &[u16] = if field == 0 {
+                            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x7fff, 0xffff]
+                        } else {
+                            &[0, 1, 2, 3, 0x8000, 0xffff]
+                        };
+                        let new = match op {
+                            0 => old.wrapping_add(delta as u16),
+                            1 => val as u16,
+                            _ => edges[d as usize % edges.len()],
+                        };
+                        set_half(&mut m, at, new);
+                    }
+                    _ => {
+                        let at = at + 4 * (field - 1);
+                        let old = word(&m, at).unwrap_or(0);
+                        let off = word(&m, other + 8).unwrap_or(0);
+                        let end = off.wrapping_add(word(&m, other + 12).unwrap_or(0));
+                        let new = match op {
+                            0 => old.wrapping_add(delta),
+                            1 => val,
+                            _ => edge(&m, val, if d & 1 == 0 { off } else { end }),
+                        };
+                        set_word(&mut m, at, new);
+                    }
+                }
+            }
+            // The directory's shape.
+            168..=183 => match sel % 4 {
+                0 => {
+                    let (x, y) = (entry_at(a as usize), entry_at(b as usize));
+                    if x != y && y.max(x) + TableEntry::SIZE <= m.len() {
+                        for i in 0..TableEntry::SIZE {
+                            m.swap(x + i, y + i);
+                        }
+                    }
+                }
+                1 => {
+                    let (x, y) = (entry_at(a as usize), entry_at(b as usize));
+                    if y.max(x) + TableEntry::SIZE <= m.len() {
+                        m.copy_within(x..x + TableEntry::SIZE, y);
+                    }
+                }
+                2 => set_word(&mut m, ntable_at, u32::from(d) % (room as u32 + 2)),
+                _ => {
+                    let n = word(&m, ntable_at).unwrap_or(0) as usize;
+                    if n < room {
+                        let size = 1 + u32::from(d) % 64;
+                        let e = TableEntry {
+                            kind: u16::from_be_bytes([a, b]),
+                            flags: u16::from(step[3] & 3),
+                            count: u32::from(d >> 6),
+                            offset: m.len() as u32,
+                            size,
+                        };
+                        let at = dir + n * TableEntry::SIZE;
+                        if let Some(slot) = m.get_mut(at..at + TableEntry::SIZE) {
+                            e.write(slot).expect("entry");
+                            m.resize(m.len() + size as usize, step[3]);
+                            set_word(&mut m, ntable_at, n as u32 + 1);
+                        }
+                    }
+                }
+            },
+            // The file's end.
+            184..=191 => {
+                if sel & 1 == 0 {
+                    let cut = val as usize % (m.len() + 1);
+                    m.truncate(cut.max(dir));
+                } else {
+                    m.resize(m.len() + 1 + d as usize, b);
+                }
+            }
+            // A word inside a table.
+            192..=215 => {
+                let at = entry_at(a as usize);
+                let (off, size) = (word(&m, at + 8), word(&m, at + 12));
+                if let (Some(off), Some(size)) = (off, size) {
+                    let n = size as usize / 4;
+                    if n > 0 {
+                        let at = off as usize + 4 * (u16::from_be_bytes([b, step[3]]) as usize % n);
+                        let text = word(&m, 4).unwrap_or(0);
+                        let image = word(&m, exec + 16)
+                            .unwrap_or(0)
+                            .wrapping_add(word(&m, 8).unwrap_or(0))
+                            .wrapping_add(word(&m, 12).unwrap_or(0));
+                        let old = word(&m, at).unwrap_or(0);
+                        let edges = [
+                            0,
+                            1,
+                            text.wrapping_sub(1),
+                            text,
+                            image.wrapping_sub(1),
+                            image,
+                            u32::MAX,
+                        ];
+                        let new = if sel & 1 == 0 {
+                            old.wrapping_add(delta)
+                        } else {
+                            edges[d as usize % edges.len()]
+                        };
+                        set_word(&mut m, at, new);
+                    }
+                }
+            }
+            // A byte anywhere after the fixed headers.
+            _ => {
+                if m.len() > dir {
+                    let at = dir + (val as usize >> 8) % (m.len() - dir);
+                    m[at] = d;
+                }
+            }
         }
     }
     m
+}
+
+/// The `load_mutated` target: [`mutate`], then [`load`] and [`roundtrip`].
+pub fn load_mutated(data: &[u8]) {
+    let m = mutate(data);
+    let _ = load(&m);
+    roundtrip(&m);
 }
 
 /// Links `data` as one ELF object with the aout linker; whatever the linker

@@ -6,11 +6,14 @@
 //! [`ModuleBuilder`], so the loader's tests do not depend on the linker;
 //! `a.out-tools/tests` covers modules linked from compiler output.
 
+pub mod counting;
 pub mod fuzzing;
 pub mod guard;
+pub mod patch;
 
 use dynld::arch::x86_64::{BASE64, IMPORT64, IMPORT_PC32};
-use dynld::{signof, Arch, ModuleBuilder};
+use dynld::format::{Dynhdr, TableEntry};
+use dynld::{signof, Arch, Limits, ModuleBuilder, ModuleView};
 
 /// Image offsets of the `calc` sample's symbols.
 pub mod calc {
@@ -173,4 +176,52 @@ pub fn one_reloc(offset: u32, mode: u8, import: Option<u32>) -> Vec<u8> {
     b.import("host_double", 0);
     b.reloc(offset, mode, import);
     b.build().expect("one_reloc")
+}
+
+/// The module `bytes` with one more table, of `kind` with `flags`,
+/// holding `payload`, appended to the file and listed last in the
+/// directory. The module must have room for the entry in its header (from
+/// [`ModuleBuilder::text_file_align`]).
+pub fn add_table(bytes: &[u8], kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+    let v = ModuleView::parse(bytes, &Limits::DEFAULT).expect("add_table: a valid module");
+    let exec = v.arch().exec_size();
+    let n = v.header().ntable as usize;
+    let at = exec + Dynhdr::SIZE + n * TableEntry::SIZE;
+    assert!(
+        at + TableEntry::SIZE <= v.text_offset() as usize,
+        "add_table: no room for another directory entry"
+    );
+    let mut out = bytes.to_vec();
+    TableEntry {
+        kind,
+        flags,
+        count: 0,
+        offset: out.len() as u32,
+        size: payload.len() as u32,
+    }
+    .write(&mut out[at..])
+    .expect("entry");
+    out[exec + 20..exec + 24].copy_from_slice(&(n as u32 + 1).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A module whose header claims 1 byte of text, data at 4 KiB and `data`
+/// bytes of it, the file ending after the text: a loader must refuse it
+/// without committing memory for data it never reads.
+pub fn claims_data(data: u32) -> Vec<u8> {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3]).data_offset(4096);
+    let mut m = b.build().expect("claims_data");
+    m[8..12].copy_from_slice(&data.to_be_bytes());
+    m
+}
+
+/// A module with 1 byte of text (exported as `f`) and its (empty) data at
+/// image offset `dataoff`: an image of `dataoff` bytes, nearly all
+/// padding, that loads without committing memory for the padding.
+pub fn claims_dataoff(dataoff: u32) -> Vec<u8> {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3]).data_offset(dataoff).export("f", 0, 0);
+    b.build().expect("claims_dataoff")
 }

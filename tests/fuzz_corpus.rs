@@ -24,34 +24,46 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     v
 }
 
+/// Runs `check` on every input of `target`'s corpus; fails naming every
+/// input whose check panicked.
+fn replay(target: &str, check: impl Fn(&[u8])) {
+    let failed: Vec<String> = inputs(target)
+        .into_iter()
+        .filter(|(_, b)| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(b))).is_err()
+        })
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{target}: {} inputs failed: {failed:#?}",
+        failed.len()
+    );
+}
+
 #[test]
 fn corpus_load() {
-    for (_, b) in inputs("load") {
-        let _ = dynld_suite::fuzzing::load(&b);
-    }
+    replay("load", |b| drop(dynld_suite::fuzzing::load(b)));
 }
 
 #[test]
 fn corpus_load_mutated() {
-    for (_, b) in inputs("load_mutated") {
-        let m = dynld_suite::fuzzing::mutate(&b);
-        let _ = dynld_suite::fuzzing::load(&m);
-        dynld_suite::fuzzing::roundtrip(&m);
-    }
+    replay("load_mutated", dynld_suite::fuzzing::load_mutated);
+}
+
+#[test]
+fn corpus_load_defaults() {
+    replay("load_defaults", dynld_suite::fuzzing::load_defaults);
 }
 
 #[test]
 fn corpus_roundtrip() {
-    for (_, b) in inputs("roundtrip") {
-        dynld_suite::fuzzing::roundtrip(&b);
-    }
+    replay("roundtrip", dynld_suite::fuzzing::roundtrip);
 }
 
 #[test]
 fn corpus_link() {
-    for (_, b) in inputs("link") {
-        dynld_suite::fuzzing::link(&b);
-    }
+    replay("link", dynld_suite::fuzzing::link);
 }
 
 /// Writes seed inputs, made from the test fixtures, to `fuzz/seeds/`.
@@ -61,7 +73,7 @@ fn write_seed_corpus() {
     let seeds = fuzz_dir().join("seeds");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("a.out-tools/tests/fixtures");
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
-    for t in ["load", "load_mutated", "roundtrip", "link"] {
+    for t in ["load", "load_mutated", "load_defaults", "roundtrip", "link"] {
         std::fs::create_dir_all(seeds.join(t)).unwrap();
     }
     let mut objects = Vec::new();
@@ -102,7 +114,7 @@ fn write_seed_corpus() {
         };
         if let Ok(linked) = aout_tools::link::link(&opts) {
             let name = o.file_stem().unwrap().to_str().unwrap().to_owned() + ".dl";
-            for t in ["load", "roundtrip"] {
+            for t in ["load", "load_defaults", "roundtrip"] {
                 std::fs::write(seeds.join(t).join(&name), &linked.bytes).unwrap();
             }
         }
@@ -111,11 +123,19 @@ fn write_seed_corpus() {
     // records of every size, bound against the fuzz targets' host table.
     let (b, _) = dynld_suite::long_stream(&["host_double", "malloc"], 16 << 10);
     let long = b.build().unwrap();
-    for t in ["load", "roundtrip"] {
+    for t in ["load", "load_defaults", "roundtrip"] {
         std::fs::write(seeds.join(t).join("long-stream.dl"), &long).unwrap();
     }
+    // Headers that claim a large image the file does not hold: 1 GiB of
+    // data after 1 byte of text, and a 1 GiB data offset with no data.
+    for (name, m) in [
+        ("claims-1g-data", dynld_suite::claims_data(1 << 30)),
+        ("claims-1g-dataoff", dynld_suite::claims_dataoff(1 << 30)),
+    ] {
+        std::fs::write(seeds.join("load_defaults").join(name), m).unwrap();
+    }
     for (i, m) in dynld_suite::fuzzing::samples().iter().enumerate() {
-        for t in ["load", "roundtrip"] {
+        for t in ["load", "load_defaults", "roundtrip"] {
             std::fs::write(seeds.join(t).join(format!("sample{i}.dl")), m).unwrap();
         }
         std::fs::write(
@@ -126,32 +146,73 @@ fn write_seed_corpus() {
     }
 }
 
+/// Regressions that still fail, each for a defect not yet fixed outside
+/// the tests: file name, and where the fix belongs. The test fails once
+/// one of them passes, so that it moves to the regressions that must pass.
+const STILL_FAILING: &[(&str, &str)] = &[
+    (
+        "link-constructor-in-data",
+        "a.out-tools/src/link.rs: a constructor in a writable, non-executable \
+         section (.text flagged WA) is written to the INIT table at its data \
+         offset; the linker must refuse a constructor outside the text",
+    ),
+    (
+        "defaults-claims-1g-data",
+        "dynld/src/load.rs, read_into: each 1 MiB chunk is brought in \
+         (Memory::prefault) before it is read, so a module claiming 1 GiB \
+         of data from a source of unknown length commits 1 MiB having read \
+         65 bytes; bring in no more than what was read plus 64 KiB",
+    ),
+    (
+        "defaults-short-text",
+        "as defaults-claims-1g-data, in the text",
+    ),
+    (
+        "defaults-short-string-table",
+        "as defaults-claims-1g-data, in a table",
+    ),
+    (
+        "mutated-import-named-like-an-export",
+        "dynld/src/write.rs, ModuleBuilder::describe: descriptions are \
+         keyed by name, so a module importing a name it also exports, \
+         with a description for one of the two, is written back with it \
+         for both; describe exports and imports apart",
+    ),
+];
+
+/// Runs the regression `b`, named `name` (its target is the part before
+/// the first '-').
+fn run_regression(name: &str, b: &[u8]) {
+    match name.split('-').next().unwrap() {
+        "load" => drop(dynld_suite::fuzzing::load(b)),
+        "mutated" => dynld_suite::fuzzing::load_mutated(b),
+        "defaults" => dynld_suite::fuzzing::load_defaults(b),
+        "roundtrip" => dynld_suite::fuzzing::roundtrip(b),
+        "link" => dynld_suite::fuzzing::link(b),
+        other => panic!("{name}: unknown target {other}"),
+    }
+}
+
 /// Inputs that once broke a check, kept as regressions.
 #[test]
 fn regressions() {
     let dir = fuzz_dir().join("regressions");
+    let mut failed = Vec::new();
+    let mut fixed = Vec::new();
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         let b = std::fs::read(&p).unwrap();
-        let target = p
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .split('-')
-            .next()
-            .unwrap()
-            .to_owned();
-        match target.as_str() {
-            "load" => drop(dynld_suite::fuzzing::load(&b)),
-            "mutated" => {
-                let m = dynld_suite::fuzzing::mutate(&b);
-                let _ = dynld_suite::fuzzing::load(&m);
-                dynld_suite::fuzzing::roundtrip(&m);
-            }
-            "roundtrip" => dynld_suite::fuzzing::roundtrip(&b),
-            "link" => dynld_suite::fuzzing::link(&b),
-            other => panic!("{}: unknown target {other}", p.display()),
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        let ok = std::panic::catch_unwind(|| run_regression(&name, &b)).is_ok();
+        match (ok, STILL_FAILING.iter().any(|k| k.0 == name)) {
+            (false, false) => failed.push(name),
+            (true, true) => fixed.push(name),
+            _ => {}
         }
     }
+    assert!(failed.is_empty(), "regressions failed: {failed:?}");
+    assert!(
+        fixed.is_empty(),
+        "fixed, take them off STILL_FAILING: {fixed:?}"
+    );
 }

@@ -575,3 +575,309 @@ fn c_module_binds_through_the_index_with_stored_hashes() {
     assert_eq!(sizes[0], sizes[1] + 8 * 40 + 16);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Compiles the C source `src` with gcc (`-O2 -fPIC`) and links it with
+/// `aout link` (default options); returns the module.
+fn c_module(name: &str, src: &str) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("dynld-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (c, o) = (dir.join(format!("{name}.c")), dir.join(format!("{name}.o")));
+    std::fs::write(&c, src).unwrap();
+    let st = std::process::Command::new("gcc")
+        .args(["-O2", "-fPIC", "-c"])
+        .arg(&c)
+        .arg("-o")
+        .arg(&o)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "gcc failed");
+    let bytes = aout_tools::link::link(&aout_tools::link::Options {
+        inputs: vec![o],
+        ..Default::default()
+    })
+    .unwrap()
+    .bytes;
+    std::fs::remove_dir_all(&dir).ok();
+    bytes
+}
+
+extern "C" fn host_base() -> i32 {
+    1000
+}
+
+/// Regression: `dynfreeimport` gave the imports' memory back and, with
+/// it, the module's hash index (placed after the bindings), so that every
+/// lookup in a module with an index failed afterwards on a provider that
+/// shrinks regions. A C module with 40 exported functions (so that `aout
+/// link` stores an index) and one import: `f7` (and every other export)
+/// is found before and after `dynfreeimport`, at the same address, on the
+/// mmap provider, on an arena (which really shrinks) and on the heap.
+#[test]
+fn free_imports_keeps_lookups_through_the_index() {
+    let mut src = String::from("extern int host_base(void);\n");
+    for i in 0..40 {
+        src += &format!("int f{i}(void) {{ return host_base() + {i}; }}\n");
+    }
+    let bytes = c_module("forty", &src);
+    let view = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
+    assert!(view.index_slots() > 40, "aout link stores an index");
+    assert_eq!(view.imports().count(), 1);
+    let host = [Dynsym::new("host_base", 0, host_base as *const ())];
+    let table = ExportTable::new(&host).unwrap();
+    // Code runs only from the mmap provider's sealed (executable) text.
+    let check = |memory: &dyn dynld::Memory, what: &str| {
+        let runs = what == "mmap";
+        let mut m = Loader::new(table, memory)
+            .load(&mut SliceSource::new(&bytes))
+            .unwrap();
+        let before: Vec<_> = (0..40)
+            .map(|i| dynimport(&m, &format!("f{i}"), 0).unwrap_or_else(|| panic!("{what}: f{i}")))
+            .collect();
+        let f7 = dynimport(&m, "f7", 0).expect("f7 before dynfreeimport");
+        // SAFETY: the module's C source defines `int f7(void)`.
+        let call: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f7) };
+        if runs {
+            assert_eq!(call(), 1007);
+        }
+        let size = m.memory_size();
+        dynfreeimport(&mut m);
+        assert_eq!(m.nimport(), 0);
+        assert_eq!(
+            dynimport(&m, "f7", 0),
+            Some(f7),
+            "{what}: f7 after dynfreeimport"
+        );
+        for (i, a) in before.iter().enumerate() {
+            assert_eq!(dynimport(&m, &format!("f{i}"), 0), Some(*a), "{what}: f{i}");
+        }
+        assert_eq!(dynimport(&m, "f40", 0), None);
+        if runs {
+            assert_eq!(call(), 1007, "the code still runs");
+        }
+        (size, m.memory_size())
+    };
+    check(&MMAP, "mmap");
+    check(&HEAP, "heap");
+    let mut buf = vec![0u8; 64 << 10];
+    let arena: Arena<'_, 2> = Arena::new(&mut buf);
+    let (before, after) = check(&arena, "arena");
+    assert!(
+        after < before,
+        "the arena shrank the region ({before} -> {after})"
+    );
+    assert_eq!(arena.in_use(), 0);
+}
+
+/// A Plan 9 file in memory that counts the bytes read from it; it never
+/// tells the loader its length.
+struct Counted {
+    buf: Buf,
+    read: usize,
+}
+
+fn counted_read(f: &mut Counted, out: &mut [u8]) -> isize {
+    let n = buf_read(&mut f.buf, out);
+    f.read += n as usize;
+    n
+}
+
+fn counted_seek(f: &mut Counted, off: i64, whence: i32) -> i64 {
+    buf_seek(&mut f.buf, off, whence)
+}
+
+/// Bss the loader may bring in without reading it.
+const PREFAULT_BSS: usize = 64 << 10;
+
+/// Regression: a 105-byte module (in format version 1) whose header claims
+/// 1 byte of text, data at 4 KiB and 1 GiB of it made the loader commit
+/// 1 GiB before it found the file short. From a source that knows its
+/// length (a slice, a file) it is refused as truncated before anything is
+/// allocated; from one that does not (Plan 9 callbacks), the loader asks
+/// the provider to bring in no more than what it read plus 64 KiB.
+#[test]
+fn huge_data_claim_commits_nothing_it_did_not_read() {
+    use dynld::{FileSource, FnSource, IoSource};
+    use dynld_suite::counting::CountingMemory;
+    let bytes = dynld_suite::claims_data(1 << 30);
+    let truncated = Err(Error::Truncated { what: "data" });
+    let load = |src: &mut dyn dynld::Source, mem: &CountingMemory<'_>| {
+        Loader::new(ExportTable::EMPTY, mem).load(src).map(drop)
+    };
+    let path = std::env::temp_dir().join(format!("dynld-claims-{}.dl", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let sources: [(&str, Box<dyn dynld::Source>); 3] = [
+        ("slice", Box::new(SliceSource::new(&bytes))),
+        (
+            "io",
+            Box::new(IoSource(std::fs::File::open(&path).unwrap())),
+        ),
+        ("file", Box::new(FileSource::open(&path).unwrap())),
+    ];
+    for (what, mut src) in sources {
+        let mem = CountingMemory::new(&MMAP);
+        assert_eq!(load(&mut *src, &mem), truncated, "{what}");
+        assert_eq!(mem.allocations(), 0, "{what}: refused before allocating");
+    }
+    std::fs::remove_file(&path).ok();
+
+    let mem = CountingMemory::new(&MMAP);
+    let mut file = Counted {
+        buf: Buf {
+            bytes: bytes.clone(),
+            pos: 0,
+        },
+        read: 0,
+    };
+    let mut src = FnSource {
+        file: &mut file,
+        read: counted_read,
+        seek: counted_seek,
+    };
+    assert_eq!(load(&mut src, &mem), truncated);
+    assert_eq!(mem.live(), 0);
+    assert!(mem.largest() > 1 << 30, "the claim costs address space");
+    let read = file.read;
+    assert!(read <= bytes.len());
+    assert!(
+        mem.prefaulted_bytes() <= read + PREFAULT_BSS,
+        "read {read} bytes, asked to bring in {} ({:x?})",
+        mem.prefaulted_bytes(),
+        mem.prefaulted()
+    );
+}
+
+/// Regression: a module whose data lies 1 GiB into its image, with no data
+/// at all, loads; the padding before the data is address space, not
+/// memory: the loader asks to bring in none of it.
+#[test]
+fn huge_data_offset_commits_no_padding() {
+    use dynld_suite::counting::CountingMemory;
+    let bytes = dynld_suite::claims_dataoff(1 << 30);
+    let mem = CountingMemory::new(&MMAP);
+    let m = Loader::new(ExportTable::EMPTY, &mem)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    assert_eq!(m.image_size(), 1 << 30);
+    assert!(m.find("f").is_some());
+    for r in mem.prefaulted() {
+        assert!(
+            r.end <= 4096 || r.start >= 1 << 30,
+            "{r:x?} brings in padding"
+        );
+    }
+    assert!(mem.prefaulted_pages(4096) <= 4 * 4096);
+}
+
+/// Peak resident memory of this process, in bytes, since the last reset.
+fn peak_rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("VmHWM");
+    kib << 10
+}
+
+/// Resets the peak to the current resident memory (Linux 4.0 and later).
+fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
+}
+
+/// The child half of the resident memory tests: with `DYNLD_RSS_CHILD`
+/// set, loads the two claims into the mmap provider and prints how far
+/// each raised the peak resident memory. With `DYNLD_RSS_CHILD=nothp`,
+/// transparent huge pages are off for the process first, so that what is
+/// measured is what the loader writes and asks to bring in.
+#[test]
+fn rss_child() {
+    let Some(mode) = std::env::var_os("DYNLD_RSS_CHILD") else {
+        return;
+    };
+    if mode == "nothp" {
+        // SAFETY: a process-wide setting, no memory involved.
+        let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+        assert_eq!(r, 0, "PR_SET_THP_DISABLE");
+    }
+    let data = dynld_suite::claims_data(1 << 30);
+    let mut file = Counted {
+        buf: Buf {
+            bytes: data,
+            pos: 0,
+        },
+        read: 0,
+    };
+    let mut src = dynld::FnSource {
+        file: &mut file,
+        read: counted_read,
+        seek: counted_seek,
+    };
+    let loader = Loader::new(ExportTable::EMPTY, &MMAP);
+    reset_peak_rss();
+    let base = peak_rss();
+    let r = loader.load(&mut src).map(drop);
+    let grew = peak_rss().saturating_sub(base);
+    assert_eq!(r, Err(Error::Truncated { what: "data" }));
+    println!("rss data {grew} read {}", file.read);
+
+    let dataoff = dynld_suite::claims_dataoff(1 << 30);
+    reset_peak_rss();
+    let base = peak_rss();
+    let m = loader.load(&mut SliceSource::new(&dataoff)).unwrap();
+    let grew = peak_rss().saturating_sub(base);
+    drop(m);
+    println!("rss dataoff {grew} read {}", dataoff.len());
+}
+
+/// Runs [`rss_child`] in a child process (this test binary) in `mode` and
+/// checks that each claim raised its peak resident memory by no more than
+/// what was read plus 64 KiB, and a few pages of the loader's own.
+fn claims_in_a_child(mode: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["rss_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("DYNLD_RSS_CHILD", mode)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = Vec::new();
+    // The harness may print its "test rss_child ..." before a line.
+    for l in stdout
+        .lines()
+        .filter_map(|l| l.find("rss ").map(|i| &l[i..]))
+    {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let (grew, read): (usize, usize) = (w[2].parse().unwrap(), w[4].parse().unwrap());
+        seen.push((w[1].to_owned(), grew, read));
+    }
+    assert_eq!(seen.len(), 2, "{stdout}");
+    let slack = 16 * 4096;
+    let over: Vec<_> = seen
+        .iter()
+        .filter(|(_, grew, read)| *grew > read + PREFAULT_BSS + slack)
+        .collect();
+    assert!(
+        over.is_empty(),
+        "{mode}: resident memory grew by more than read + 64 KiB + {slack}: {over:?} (claim, bytes grown, bytes read)"
+    );
+}
+
+/// The two claims above, measured by the kernel, with transparent huge
+/// pages off: what the loader commits.
+#[test]
+fn huge_claims_stay_out_of_resident_memory() {
+    claims_in_a_child("nothp");
+}
+
+/// The same with transparent huge pages as the system has them: the mmap
+/// provider's regions of 2 MiB and more, which it asks the kernel to back
+/// with huge pages, must not commit a huge page for a byte of text.
+#[test]
+fn huge_claims_stay_out_of_resident_memory_with_huge_pages() {
+    claims_in_a_child("thp");
+}
