@@ -320,9 +320,14 @@ pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
     for s in v.imports() {
         b.import(s.name, s.sig);
     }
-    for s in v.exports().chain(v.imports()) {
+    for s in v.exports() {
         if let Some(d) = s.desc {
-            b.describe(s.name, d);
+            b.describe_export(s.name, d);
+        }
+    }
+    for s in v.imports() {
+        if let Some(d) = s.desc {
+            b.describe_import(s.name, d);
         }
     }
     for r in v.relocs().chain(v.import_relocs()) {
@@ -430,9 +435,9 @@ fn build_samples() -> Vec<Vec<u8>> {
         .init(crate::calc::ADD)
         .init(crate::calc::BUMP)
         .fini(crate::calc::CALL_OP1)
-        .describe("add", "fn(int, int) int")
-        .describe("counter", "int")
-        .describe("host_double", "fn(int) int")
+        .describe_export("add", "fn(int, int) int")
+        .describe_export("counter", "int")
+        .describe_import("host_double", "fn(int) int")
         .text_file_align(256);
     let every = t.build().expect("every table");
     all.push(crate::add_table(&every, 0x7777, 0, b"optional"));

@@ -149,36 +149,7 @@ fn write_seed_corpus() {
 /// Regressions that still fail, each for a defect not yet fixed outside
 /// the tests: file name, and where the fix belongs. The test fails once
 /// one of them passes, so that it moves to the regressions that must pass.
-const STILL_FAILING: &[(&str, &str)] = &[
-    (
-        "link-constructor-in-data",
-        "a.out-tools/src/link.rs: a constructor in a writable, non-executable \
-         section (.text flagged WA) is written to the INIT table at its data \
-         offset; the linker must refuse a constructor outside the text",
-    ),
-    (
-        "defaults-claims-1g-data",
-        "dynld/src/load.rs, read_into: each 1 MiB chunk is brought in \
-         (Memory::prefault) before it is read, so a module claiming 1 GiB \
-         of data from a source of unknown length commits 1 MiB having read \
-         65 bytes; bring in no more than what was read plus 64 KiB",
-    ),
-    (
-        "defaults-short-text",
-        "as defaults-claims-1g-data, in the text",
-    ),
-    (
-        "defaults-short-string-table",
-        "as defaults-claims-1g-data, in a table",
-    ),
-    (
-        "mutated-import-named-like-an-export",
-        "dynld/src/write.rs, ModuleBuilder::describe: descriptions are \
-         keyed by name, so a module importing a name it also exports, \
-         with a description for one of the two, is written back with it \
-         for both; describe exports and imports apart",
-    ),
-];
+const STILL_FAILING: &[(&str, &str)] = &[];
 
 /// Runs the regression `b`, named `name` (its target is the part before
 /// the first '-').

@@ -76,8 +76,8 @@ fn module() -> ModuleBuilder {
         .init(0x10)
         .fini(0x20)
         .fini(0x30)
-        .describe("note", "fn(int) void")
-        .describe("reg", "fn(void) int");
+        .describe_import("note", "fn(int) void")
+        .describe_export("reg", "fn(void) int");
     b
 }
 
@@ -209,7 +209,7 @@ fn bindings_record_their_provider() {
         let mut b = ModuleBuilder::new(dynld::Arch::Amd64);
         b.text(&[0xc3])
             .export("note", signof!("fn(vlong) void"), 0)
-            .describe("note", "fn(vlong) void");
+            .describe_export("note", "fn(vlong) void");
         b.build().unwrap()
     };
     let w = Loader::new(ExportTable::EMPTY, &HEAP)

@@ -92,8 +92,8 @@ fn every_table() -> Vec<u8> {
         .init(calc::ADD)
         .init(calc::BUMP)
         .fini(calc::CALL_OP1)
-        .describe("add", "fn(int, int) int")
-        .describe("host_double", "fn(int) int")
+        .describe_export("add", "fn(int, int) int")
+        .describe_import("host_double", "fn(int) int")
         .text_file_align(256);
     b.build().unwrap()
 }
@@ -602,7 +602,7 @@ fn table_counts_and_limits() {
     // Import hashes and type descriptions: one per import, one per symbol.
     let mut b = dynld_suite::calc();
     b.import("host_zzz", 0);
-    b.import_hashes(true).describe("add", "fn(int, int) int");
+    b.import_hashes(true).describe_export("add", "fn(int, int) int");
     let two = b.build().unwrap();
     for (k, rec, what) in [
         (kind::IMPORT_HASHES, 8, "not one hash per import"),
@@ -759,7 +759,7 @@ fn signature_mismatch() {
     load_with(&calc_bytes(), &host0, Limits::DEFAULT).unwrap();
     // With the module's description of the import, the message shows it.
     let mut b = dynld_suite::calc();
-    b.describe("host_double", "fn(int) int");
+    b.describe_import("host_double", "fn(int) int");
     let e = load_with(&b.build().unwrap(), &host, Limits::DEFAULT).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -1102,8 +1102,8 @@ fn constructors_in_the_text() {
 #[test]
 fn type_descriptions() {
     let mut b = dynld_suite::calc();
-    b.describe("add", "fn(int, int) int")
-        .describe("host_double", "fn(int) int");
+    b.describe_export("add", "fn(int, int) int")
+        .describe_import("host_double", "fn(int) int");
     let good = b.build().unwrap();
     load(&good).unwrap();
     let types = table(&good, kind::TYPES);
@@ -1147,8 +1147,8 @@ fn type_descriptions() {
     let want = signof!("fn(int) int");
     let have = signof!("fn(uint) int");
     let mut b = dynld_suite::calc();
-    b.describe("host_double", "fn(uint) int")
-        .describe("add", "fn(int) int");
+    b.describe_import("host_double", "fn(uint) int")
+        .describe_export("add", "fn(int) int");
     let lying = b.build().unwrap();
     load(&lying).unwrap();
     let v = ModuleView::parse(&lying, &Limits::DEFAULT).unwrap();
@@ -1160,7 +1160,7 @@ fn type_descriptions() {
     let host = [Dynsym::new("host_double", have, host_double as *const ())];
     let e = load_with(&lying, &host, Limits::DEFAULT).unwrap_err();
     assert!(
-        matches!(&e, Error::SigMismatch { want_desc: None, have_desc: None, want: w, .. } if *w == want),
+        matches!(&e, Error::SigMismatch { detail: None, want: w, .. } if *w == want),
         "{e:?}"
     );
     assert_eq!(
@@ -1176,13 +1176,7 @@ fn type_descriptions() {
         .unwrap();
     let e = m.addr("add", have).unwrap_err();
     assert!(
-        matches!(
-            e,
-            Error::SigMismatch {
-                have_desc: None,
-                ..
-            }
-        ),
+        matches!(e, Error::SigMismatch { detail: None, .. }),
         "{e:?}"
     );
     let m = Loader::new(ExportTable::new(&self::host()).unwrap(), &dynld::HEAP)
@@ -1191,7 +1185,8 @@ fn type_descriptions() {
         .unwrap();
     let e = m.addr("add", have).unwrap_err();
     assert!(
-        matches!(&e, Error::SigMismatch { have_desc: Some(d), .. } if *d == "fn(int, int) int"),
+        matches!(&e, Error::SigMismatch { detail: Some(d), .. }
+            if d.have_desc.as_deref() == Some("fn(int, int) int")),
         "{e:?}"
     );
 }

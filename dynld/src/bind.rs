@@ -123,8 +123,11 @@ impl Imports<'_> {
             provider,
             #[cfg(feature = "alloc")]
             detail: crate::error::Mismatch::boxed(
-                check::type_desc(self.types, self.strs, self.nexport + i),
-                desc,
+                (
+                    check::type_desc(self.types, self.strs, self.nexport + i),
+                    want,
+                ),
+                (desc, have),
                 self.module,
             ),
         }

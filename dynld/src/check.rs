@@ -91,6 +91,9 @@ pub(crate) struct Header {
     /// The tables this version defines, by kind; empty where the module
     /// has none.
     parts: [Part; KINDS],
+    /// Where the last table of the directory ends (known kind or not), at
+    /// least at the end of the data.
+    pub end: u64,
 }
 
 /// One more than the largest kind this version defines.
@@ -150,6 +153,15 @@ parts!(
 );
 
 impl Header {
+    /// Where the last table of a known kind ends (at least the data's end).
+    pub fn known_end(&self) -> u64 {
+        let data_end = self.textoff + (self.text + self.data) as u64;
+        self.parts
+            .iter()
+            .map(|p| p.off + p.size as u64)
+            .fold(data_end, u64::max)
+    }
+
     /// The known tables the module has, in file order.
     pub fn tables(&self) -> impl Iterator<Item = (u16, Part)> + '_ {
         let mut order = [0u16; KINDS];
@@ -196,9 +208,12 @@ pub(crate) fn first_short(h: &Header, avail: u64) -> Option<&'static str> {
     if h.data != 0 && text_end + h.data as u64 > avail {
         return Some("data");
     }
-    h.tables()
+    let known = h
+        .tables()
         .find(|(_, p)| p.off + p.size as u64 > avail)
-        .map(|(k, _)| reading(k))
+        .map(|(k, _)| reading(k));
+    // Tables of unknown kinds are not read, but the module must be whole.
+    known.or((h.end > avail).then_some("table"))
 }
 
 /// Bytes of the directory `h` announces, checked against the limits
@@ -327,6 +342,7 @@ pub(crate) fn header(
         low: h.flags & FLAG_LOW2G != 0,
         textoff,
         parts,
+        end,
     };
     let (nexport, nimport) = (hd.exports().count, hd.imports().count);
     let wrong = if hd.hashes().size != 0 && hd.hashes().count != nimport {

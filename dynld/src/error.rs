@@ -94,20 +94,25 @@ pub struct Mismatch {
 
 #[cfg(feature = "alloc")]
 impl Mismatch {
-    /// The detail of a mismatch, if there is any to give.
+    /// The detail of a mismatch, if there is any to give: each
+    /// description only if it is the one its signature was computed from
+    /// (a module's file could carry any text).
     pub(crate) fn boxed(
-        want_desc: Option<&str>,
-        have_desc: Option<&str>,
+        want: (Option<&str>, u32),
+        have: (Option<&str>, u32),
         module: Option<&str>,
     ) -> Option<alloc::boxed::Box<Mismatch>> {
         use alloc::string::ToString;
-        (want_desc.is_some() || have_desc.is_some() || module.is_some()).then(|| {
-            alloc::boxed::Box::new(Mismatch {
-                want_desc: want_desc.map(str::to_string),
-                have_desc: have_desc.map(str::to_string),
-                module: module.map(str::to_string),
-            })
-        })
+        let shown = |(d, sig): (Option<&str>, u32)| {
+            d.filter(|d| crate::sig::hash(d) == Ok(sig))
+                .map(str::to_string)
+        };
+        let m = Mismatch {
+            want_desc: shown(want),
+            have_desc: shown(have),
+            module: module.map(str::to_string),
+        };
+        (m != Mismatch::default()).then(|| alloc::boxed::Box::new(m))
     }
 }
 

@@ -50,26 +50,28 @@ impl Drop for Guard<'_> {
 /// Largest bss brought in with the rest of a module.
 const PREFAULT_BSS: usize = 64 << 10;
 
-/// Bytes read (and brought in) at a time: memory is committed only for
-/// what the source has just supplied.
-const CHUNK: usize = 1 << 20;
+/// Bytes read (and brought in) at a time from a source that does not know
+/// its length: memory is brought in at most this far ahead of what the
+/// source has supplied. From one that does (and was checked to hold the
+/// whole module), each part is brought in at once, in huge pages where
+/// the provider can.
+const CHUNK: usize = 64 << 10;
 
 fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
     src.seek(start.checked_add(off).ok_or(Error::Seek)?)
 }
 
-/// Reads `buf` in chunks, asking the provider to bring each in just
-/// before it is written.
+/// Reads `buf` (at offset `at` of the region) in chunks of `size` bytes,
+/// asking the provider to bring each in just before it is written.
 fn read_into<S: Source + ?Sized>(
     src: &mut S,
-    memory: &dyn Memory,
-    region: &Region,
+    (memory, region, size): (&dyn Memory, &Region, usize),
     buf: &mut [u8],
     at: usize,
     what: &'static str,
 ) -> Result<(), Error> {
-    for (i, chunk) in buf.chunks_mut(CHUNK).enumerate() {
-        let from = at + i * CHUNK;
+    for (i, chunk) in buf.chunks_mut(size).enumerate() {
+        let from = at + i * size;
         memory.prefault(region, from..from + chunk.len());
         src.read_exact_or(chunk, what)?;
     }
@@ -206,7 +208,8 @@ impl<'e, 'p> Loader<'e, 'p> {
         let h = read_header(src, self.arch, lim)?;
         // A source that knows its length refuses a module longer than it
         // before anything is allocated.
-        if let Some(len) = src.length() {
+        let known = src.length();
+        if let Some(len) = known {
             if let Some(what) = check::first_short(&h, len.saturating_sub(start)) {
                 return Err(Error::Truncated { what });
             }
@@ -226,32 +229,20 @@ impl<'e, 'p> Loader<'e, 'p> {
         // code has run, and the text is not yet executable.
         let mem: &mut [u8] = unsafe { core::slice::from_raw_parts_mut(region.as_ptr(), p.total) };
         let region = &*region;
+        let chunks = (
+            self.memory,
+            region,
+            if known.is_some() { usize::MAX } else { CHUNK },
+        );
         let (img, tabs) = mem.split_at_mut(p.strs);
 
         // The region arrives zeroed (the provider's contract), so the gap
         // after the text and the bss need no writes: a large bss costs no
         // memory until the module touches it.
         seek_to(src, start, h.textoff + mapped as u64)?;
-        read_into(
-            src,
-            self.memory,
-            region,
-            &mut img[mapped..h.text],
-            mapped,
-            "text",
-        )?;
+        read_into(src, chunks, &mut img[mapped..h.text], mapped, "text")?;
         let data = h.dataoff..h.dataoff + h.data;
-        read_into(
-            src,
-            self.memory,
-            region,
-            &mut img[data.clone()],
-            h.dataoff,
-            "data",
-        )?;
-        if h.bss <= PREFAULT_BSS {
-            self.memory.prefault(region, data.end..p.image);
-        }
+        read_into(src, chunks, &mut img[data.clone()], h.dataoff, "data")?;
         // The tables in file order, each into its place; the base
         // relocations are applied as they stream past.
         for (k, part) in h.tables() {
@@ -264,9 +255,20 @@ impl<'e, 'p> Loader<'e, 'p> {
             let dst = tabs
                 .get_mut(at - p.strs..at - p.strs + part.size)
                 .ok_or(bad("table place"))?;
-            read_into(src, self.memory, region, dst, at, check::reading(k))?;
+            read_into(src, chunks, dst, at, check::reading(k))?;
+        }
+        // Tables this loader does not know are skipped unread, but the
+        // module must still be whole: the last byte of the last one is read.
+        if known.is_none() && h.end > h.known_end() {
+            seek_to(src, start, h.end - 1)?;
+            src.read_exact_or(&mut [0u8; 1], "table")?;
         }
         check_tables(&h, &p, tabs, lim)?;
+        // Everything read: a small bss comes in with the rest, a large one
+        // is left to fault in when used.
+        if h.bss <= PREFAULT_BSS {
+            self.memory.prefault(region, data.end..p.image);
+        }
 
         // Phase 2: bind. Phase 3: patch the references to the imports.
         let (before, binds) = tabs.split_at_mut(p.binds - p.strs);

@@ -174,15 +174,6 @@ impl MmapMemory {
             }
             start = aligned;
         }
-        #[cfg(target_os = "linux")]
-        if len >= HUGE {
-            // Populating a large module page by page costs a fault (and,
-            // virtualised, an exit) per 4 KiB; huge pages take one per
-            // 2 MiB. A hint: where transparent huge pages are off, nothing
-            // changes.
-            // SAFETY: advice on the mapping just made; no byte changes.
-            unsafe { libc::madvise(start as *mut _, len, libc::MADV_HUGEPAGE) };
-        }
         // SAFETY: `start..start+len` is a live RW mapping, zero-filled by the
         // kernel and owned only by the region.
         Ok(unsafe { Region::from_raw_parts(NonNull::new_unchecked(start as *mut u8), size) })
@@ -249,6 +240,26 @@ unsafe impl Memory for MmapMemory {
             let page = page_size();
             let start = range.start & !(page - 1);
             let end = range.end.min(region.len());
+            // Populating a large module page by page costs a fault (and,
+            // virtualised, an exit) per 4 KiB; huge pages take one per
+            // 2 MiB. Only for whole huge pages of what the loader is about
+            // to write: a huge page over a few bytes would commit 2 MiB of
+            // memory nobody asked for. A hint: where transparent huge
+            // pages are off, nothing changes.
+            let base = region.as_ptr() as usize;
+            let huge_start = (base + start).next_multiple_of(HUGE) - base;
+            let huge_end = ((base + end) & !(HUGE - 1)).saturating_sub(base);
+            if huge_start < huge_end {
+                // SAFETY: advice on whole huge pages inside the region's
+                // mapping; no byte changes.
+                unsafe {
+                    libc::madvise(
+                        region.as_ptr().add(huge_start).cast(),
+                        huge_end - huge_start,
+                        libc::MADV_HUGEPAGE,
+                    )
+                };
+            }
             // A few pages fault in as cheaply as the call costs.
             if start < end && end - start >= PREFAULT_MIN_PAGES * page {
                 // SAFETY: `[start, end)` lies inside the region's mapping

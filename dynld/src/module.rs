@@ -260,7 +260,11 @@ impl<'p> Module<'p> {
                 have: s.sig,
                 provider: Provider::HOST,
                 #[cfg(feature = "alloc")]
-                detail: crate::error::Mismatch::boxed(None, self.export_desc(i), None),
+                detail: crate::error::Mismatch::boxed(
+                    (None, sig),
+                    (self.export_desc(i), s.sig),
+                    None,
+                ),
             });
         }
         Ok(s.addr)

@@ -31,7 +31,8 @@ pub struct ModuleBuilder {
     flags: u32,
     exports: Vec<(String, u32, u32)>,
     imports: Vec<(String, u32)>,
-    descs: alloc::collections::BTreeMap<String, String>,
+    /// Type descriptions of exports and of imports, by name.
+    descs: [alloc::collections::BTreeMap<String, String>; 2],
     relocs: Vec<Reloc>,
     keep_order: bool,
     index: bool,
@@ -55,7 +56,7 @@ impl ModuleBuilder {
             flags: 0,
             exports: Vec::new(),
             imports: Vec::new(),
-            descs: alloc::collections::BTreeMap::new(),
+            descs: Default::default(),
             relocs: Vec::new(),
             keep_order: false,
             index: false,
@@ -114,11 +115,18 @@ impl ModuleBuilder {
         self
     }
 
-    /// States the type description (see [`crate::sig`]) of the export or
-    /// import called `name`; a module with any gets a type table, which
-    /// loaders show in messages about signatures.
-    pub fn describe(&mut self, name: &str, desc: &str) -> &mut Self {
-        self.descs.insert(name.into(), desc.into());
+    /// States the type description (see [`crate::sig`]) of the export
+    /// called `name`; a module with any description gets a type table,
+    /// which loaders show in messages about signatures.
+    pub fn describe_export(&mut self, name: &str, desc: &str) -> &mut Self {
+        self.descs[0].insert(name.into(), desc.into());
+        self
+    }
+
+    /// States the type description of the import called `name`, as
+    /// [`Self::describe_export`] does for an export.
+    pub fn describe_import(&mut self, name: &str, desc: &str) -> &mut Self {
+        self.descs[1].insert(name.into(), desc.into());
         self
     }
 
@@ -309,13 +317,13 @@ impl ModuleBuilder {
         }
         let funcs = |v: &[u32]| -> Vec<u8> { v.iter().flat_map(|o| o.to_be_bytes()).collect() };
         let mut types = Vec::new();
-        if !self.descs.is_empty() {
+        if self.descs.iter().any(|d| !d.is_empty()) {
             let names = exports
                 .iter()
-                .map(|e| &e.0)
-                .chain(order.iter().map(|&i| &self.imports[i as usize].0));
-            for name in names {
-                let e = match self.descs.get(name) {
+                .map(|e| (0, &e.0))
+                .chain(order.iter().map(|&i| (1, &self.imports[i as usize].0)));
+            for (table, name) in names {
+                let e = match self.descs[table].get(name) {
                     Some(d) => {
                         let at = u32of(strings.len())?;
                         strings.extend_from_slice(d.as_bytes());

@@ -152,7 +152,7 @@ fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<
                 );
             }
             b.export(name, md.sigs.get(name), field(v)?);
-            describe(b, md.sigs, name);
+            describe(b, md.sigs, name, true);
         }
     }
     for name in &md.exports.commons {
@@ -161,7 +161,7 @@ fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<
                 fail!("cannot export {name}: an empty common symbol at the end of the module");
             }
             b.export(name, md.sigs.get(name), field(v)?);
-            describe(b, md.sigs, name);
+            describe(b, md.sigs, name, true);
         }
     }
     Ok(())
@@ -169,10 +169,12 @@ fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<
 
 /// Records the type description stated for `name`, if any: loaders show
 /// it when the other side of a binding has another type.
-fn describe(b: &mut ModuleBuilder, sigs: &SigTable, name: &str) {
-    if let Some(d) = sigs.desc(name) {
-        b.describe(name, d);
-    }
+fn describe(b: &mut ModuleBuilder, sigs: &SigTable, name: &str, export: bool) {
+    match sigs.desc(name) {
+        Some(d) if export => b.describe_export(name, d),
+        Some(d) => b.describe_import(name, d),
+        None => b,
+    };
 }
 
 /// Adds the load-time relocations and the imports they name, in order of
@@ -189,7 +191,7 @@ fn relocations(
     for r in &img.relocs {
         let idx = r.import.as_ref().map(|n| {
             *import_index.entry(n.clone()).or_insert_with(|| {
-                describe(b, sigs, n);
+                describe(b, sigs, n, false);
                 b.import(n, sigs.get(n))
             })
         });
