@@ -7,9 +7,12 @@
  *
  * Each statement puts the record "E|I NAME DESC" in the object file's
  * .dynld.sig section. `aout link` hashes DESC (the grammar is in dynld(3))
- * into the symbol's signature, records it in the module, and refuses two
- * statements that give one name different types. The loader then refuses
- * to bind an import to an export whose signature differs.
+ * into the symbol's signature, records the signature in the module and
+ * DESC in its type descriptions, and refuses two statements that give one
+ * name different types. The loader then refuses to bind an import to an
+ * export whose signature differs, showing both descriptions where the
+ * two sides carry them (with dynld's alloc feature); Module::get refuses
+ * an export whose signature is not that of the Rust type asked for.
  */
 #ifndef DYNLD_H
 #define DYNLD_H

@@ -3,11 +3,14 @@
 //!
 //! A *module* is a Plan 9 a.out variant holding text, data, a name-sorted
 //! export table, a name-sorted import table whose entries carry 32-bit type
-//! signatures, and a compact relocation stream (see `dynld-module(5)`). The
-//! loader reads it through caller-supplied callbacks ([`Source`]), places it
-//! in caller-supplied memory ([`Memory`]), binds its imports against the
-//! program's [`ExportTable`] — refusing any whose signatures differ — applies
-//! the relocations, and makes the text executable.
+//! signatures, compact relocation streams, and the module's constructors
+//! and destructors, in tables that a directory after the header lists
+//! (format version 2, see `dynld-module(5)`). The loader reads it through
+//! caller-supplied callbacks ([`Source`]), places it in caller-supplied
+//! memory ([`Memory`]), binds its imports against the program's
+//! [`ExportTable`] or any [`Resolver`] — refusing any whose signatures
+//! differ — applies the relocations, and makes the text executable. It runs
+//! none of the module's code.
 //!
 //! Nothing in a module is trusted: every count, offset, size, index and name
 //! is checked before use, tables are verified sorted, and no write lands
@@ -15,12 +18,19 @@
 //! `Display` reads like Plan 9's error strings, and the source is put back
 //! where it was.
 //!
+//! A loaded [`Module`] owns its memory. [`Module::init`] runs its
+//! constructors, once; [`Module::get`] gives a typed [`Symbol`], checked
+//! against the export's signature and unable to outlive the module;
+//! dropping the module runs its destructors (if `init` ran), then the exit
+//! handlers its code registered ([`runtime`]), then gives its memory back.
+//!
 //! Two layers over one implementation:
 //!
 //! * Plan 9 names ([`dynloadgen`], [`dynloadfd`], [`dynimport`],
 //!   [`dynfindsym`], [`dyntabsize`], [`dynfreeimport`], [`dynobjfree`],
 //!   [`dynloadable`]) for code ported from Inferno;
-//! * [`Loader`], [`Module`], [`ExportTable`], [`Source`] for new code.
+//! * [`Loader`], [`Module`], [`Symbol`], [`Resolver`], [`ExportTable`],
+//!   [`Source`] for new code.
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "std", unix))] {
@@ -37,16 +47,20 @@
 //! m.init(); // its constructors
 //! let main = m.get::<extern "C" fn() -> i32>("main").unwrap();
 //! main.call();
-//! // Dropping `m` runs its destructors, then gives its memory back.
+//! // Dropping `m` runs its destructors and exit handlers, then gives its
+//! // memory back.
 //! # }
 //! ```
 //!
-//! Features: `alloc` (heap memory provider, module writer, whole names in
-//! errors), `std` (`dynloadfd`, `std::io` sources, mmap W^X provider;
-//! default), `cross` (relocation for every architecture, not only the one
-//! built for; implied by `std`), `embedded-io` (sources over
-//! `embedded_io::Read + Seek`). Without `alloc`, modules load into an
-//! [`Arena`] over a caller's buffer.
+//! Features: `std` (`dynloadfd`, `std::io` sources, mmap W^X provider;
+//! default), `alloc` (heap memory provider, module writer, whole names,
+//! type descriptions and the module's name in errors; implied by `std`),
+//! `cross` (relocation for every architecture, not only the one built
+//! for; implied by `std`), `index` (hash indexes, a module's own and the
+//! host table's; default), `fast-reloc` (the relocation loop's fast path;
+//! default), `embedded-io` (sources over `embedded_io::Read + Seek`). With
+//! `default-features = false`, the minimal configuration, modules load
+//! into an [`Arena`] over a caller's buffer, with no allocator.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
