@@ -150,7 +150,7 @@ fn typed_handles_check_the_rust_type() {
     assert_eq!(
         e.to_string(),
         format!(
-            "signature mismatch: reg: module wants {:#010x}, host has fn(void) int ({:#010x})",
+            "signature mismatch: reg: caller wants {:#010x}, module has fn(void) int ({:#010x})",
             signof!("fn(void) uint"),
             signof!("fn(void) int")
         )

@@ -602,7 +602,8 @@ fn table_counts_and_limits() {
     // Import hashes and type descriptions: one per import, one per symbol.
     let mut b = dynld_suite::calc();
     b.import("host_zzz", 0);
-    b.import_hashes(true).describe_export("add", "fn(int, int) int");
+    b.import_hashes(true)
+        .describe_export("add", "fn(int, int) int");
     let two = b.build().unwrap();
     for (k, rec, what) in [
         (kind::IMPORT_HASHES, 8, "not one hash per import"),

@@ -18,7 +18,7 @@
 //! | `resolve.rs` | symbols resolved, members pulled, exports chosen | `Symbols`, `Exports` |
 //! | `gc.rs`      | sections reachable from exports and constructors | `Live`     |
 //! | `layout.rs`  | sections, islands, stubs, GOT, commons placed    | `Layout`   |
-//! | `synth.rs`   | GOT, stubs, veneers, init function written       | `Image`    |
+//! | `synth.rs`   | GOT, stubs, veneers, `atexit` written            | `Image`    |
 //! | `apply.rs`   | sections copied in, ELF relocations applied      | `Image`    |
 //! | `emit.rs`    | the module file through `dynld::ModuleBuilder`   | bytes      |
 //! | `map.rs`     | the link map                                     | `MapEntry`s |

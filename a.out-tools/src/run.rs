@@ -194,6 +194,8 @@ pub fn run(
         .into_iter()
         .map(|(n, a)| (n, (0, a, "")))
         .collect();
+    // In unload order, the last loaded first, so that dropping it on an
+    // error unloads them as `Ran::unload` does.
     let mut keep = Vec::new();
     for d in deps {
         let m = load(d, &table(&map))?;
@@ -201,7 +203,7 @@ pub fn run(
             let desc = m.export_desc(i).map_or("", leak);
             map.insert(s.name.to_owned(), (s.sig, s.addr as usize, desc));
         }
-        keep.push(m);
+        keep.insert(0, m);
     }
     let m = load(module, &table(&map))?;
     let addr = m
@@ -238,7 +240,6 @@ pub fn run(
         Ret::U64 => Some((r as u64).to_string()),
         Ret::Void => None,
     };
-    keep.reverse();
     keep.insert(0, m);
     Ok(Ran {
         result,

@@ -22,6 +22,10 @@ impl Provider {
     /// The program loading the module (its export table), and dynld itself
     /// for the few functions it supplies (see [`crate::runtime`]).
     pub const HOST: Provider = Provider(0);
+    /// In a lookup's error ([`Module::get`](crate::Module::get),
+    /// [`Module::addr`](crate::Module::addr)): the module looked in, whose
+    /// export has another type than the caller's.
+    pub const MODULE: Provider = Provider(u32::MAX);
 }
 
 /// What a [`Resolver`] found for a name.

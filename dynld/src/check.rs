@@ -107,6 +107,7 @@ enum Bound {
     Exports,
     Imports,
     Relocs,
+    Funcs,
 }
 
 /// What a table of each kind holds, by kind: bytes per record (0 for the
@@ -121,8 +122,8 @@ const RULES: [(u8, Bound); KINDS] = [
     (2, Bound::Relocs),
     (2, Bound::Relocs),
     (8, Bound::Free),
-    (FUNC_ENTRY_SIZE as u8, Bound::Relocs),
-    (FUNC_ENTRY_SIZE as u8, Bound::Relocs),
+    (FUNC_ENTRY_SIZE as u8, Bound::Funcs),
+    (FUNC_ENTRY_SIZE as u8, Bound::Funcs),
     (TypeEntry::SIZE as u8, Bound::Free),
 ];
 
@@ -252,6 +253,7 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
         Bound::Exports => ("export count", lim.max_exports, e.count),
         Bound::Imports => ("import count", lim.max_imports, e.count),
         Bound::Relocs => ("relocation count", lim.max_relocs, e.count),
+        Bound::Funcs => ("constructor or destructor count", lim.max_relocs, e.count),
     };
     limit(what, n, max)?;
     let fits = match (bound, rec) {
@@ -746,7 +748,8 @@ pub(crate) fn type_desc<'a>(raw: &[u8], strs: &'a [u8], i: usize) -> Option<&'a 
 
 /// Checks the type descriptions: each lies in the string table and is
 /// UTF-8. Whether it hashes to its symbol's signature is checked where it
-/// is shown: one that does not is not shown.
+/// is shown (in error messages, with the `alloc` feature): one that does
+/// not is not shown.
 pub(crate) fn types(raw: &[u8], strs: &[u8]) -> Result<(), Error> {
     for (i, rec) in raw.chunks_exact(TypeEntry::SIZE).enumerate() {
         let e = TypeEntry::parse(rec).ok_or(table_error(kind::TYPES, "entry"))?;

@@ -421,14 +421,19 @@ impl fmt::Display for Error {
                 #[cfg(not(feature = "alloc"))]
                 let (want_desc, have_desc, module) = (None::<&str>, None::<&str>, None::<&str>);
                 if let Some(m) = module {
-                    write!(f, "{m}: ")?;
+                    write!(f, "{}: ", crate::Escaped::new(m))?;
                 }
-                write!(f, "signature mismatch: {name}: module wants ")?;
+                // A lookup in a module: the caller wants, the module has.
+                let lookup = *provider == crate::Provider::MODULE;
+                let wanter = if lookup { "caller" } else { "module" };
+                write!(f, "signature mismatch: {name}: {wanter} wants ")?;
                 match want_desc {
                     Some(d) => write!(f, "{d} ({want:#010x})")?,
                     None => write!(f, "{want:#010x}")?,
                 }
-                if *provider == crate::Provider::HOST {
+                if lookup {
+                    f.write_str(", module has ")?;
+                } else if *provider == crate::Provider::HOST {
                     f.write_str(", host has ")?;
                 } else {
                     write!(f, ", provider {} has ", provider.0)?;

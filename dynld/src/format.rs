@@ -72,9 +72,11 @@ pub mod kind {
     pub const IMPORT_RELOCS: u16 = 6;
     /// A hash index over the exports (see [`crate::index`]). Optional.
     pub const INDEX: u16 = 7;
-    /// Constructors: image offsets (big-endian u32) of functions taking
-    /// nothing and returning nothing, in the order they run
-    /// (`.preinit_array`, then `.init_array` by priority). Required.
+    /// Constructors: image offsets (big-endian u32) of functions returning
+    /// nothing, in the order they run (`.preinit_array`, then
+    /// `.init_array` by priority); each is called with three zero
+    /// arguments, where a C runtime passes `argc`, `argv` and `envp`.
+    /// Required.
     pub const INIT: u16 = 8;
     /// Destructors: image offsets in `.fini_array` order; they run last
     /// to first when the module is unloaded. Required.
@@ -283,7 +285,7 @@ record! {
         pub bss: u32,
         /// Always 0: modules carry no Plan 9 symbol table.
         pub syms: u32,
-        /// Image offset of the init function, or `NO_ENTRY`.
+        /// [`NO_ENTRY`]: constructors are the [`kind::INIT`] table.
         pub entry: u32,
         /// Always 0.
         pub spsz: u32,

@@ -129,7 +129,7 @@ pub unsafe trait Memory: Sync {
     /// nothing uses it any more.
     unsafe fn release(&self, region: Region);
     /// A hint that the loader is about to write `range` of `region` (the
-    /// text and data, then the tables; never the bss). A provider whose
+    /// text and data, then the tables, then a small bss). A provider whose
     /// memory faults in page by page can bring the range in at once; the
     /// default does nothing.
     fn prefault(&self, region: &Region, range: core::ops::Range<usize>) {

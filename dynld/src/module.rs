@@ -258,7 +258,7 @@ impl<'p> Module<'p> {
                 name: SymName::new(s.name),
                 want: sig,
                 have: s.sig,
-                provider: Provider::HOST,
+                provider: Provider::MODULE,
                 #[cfg(feature = "alloc")]
                 detail: crate::error::Mismatch::boxed(
                     (None, sig),
@@ -383,10 +383,10 @@ impl<'p> Module<'p> {
     /// pointer), none an instruction in the sealed text. Refused with [`Error::LateBind`]
     /// naming the import otherwise.
     pub fn check_late_binding(&self, i: usize) -> Result<(), Error> {
-        let imp = self.import(i).ok_or(Error::BadImportIndex {
-            index: 0,
-            import: i as u32,
-            nimport: self.place.nimport as u32,
+        let imp = self.import(i).ok_or(Error::Limit {
+            what: "import index",
+            count: i as u64,
+            max: self.place.nimport.saturating_sub(1) as u64,
         })?;
         let stream = self.bytes(self.place.irel, self.place.irelsize);
         let recs = check::Records {

@@ -610,6 +610,8 @@ fnptr!(A, B, C);
 fnptr!(A, B, C, D);
 fnptr!(A, B, C, D, E);
 fnptr!(A, B, C, D, E, G);
+fnptr!(A, B, C, D, E, G, H);
+fnptr!(A, B, C, D, E, G, H, I);
 
 /// The signature of a Rust type, or of a description string, as a constant.
 ///

@@ -225,9 +225,10 @@ impl<'a> ExportTable<'a> {
     /// Fails if there are not as many descriptions as symbols.
     pub fn with_descs(self, descs: &'a [&'a str]) -> Result<Self, Error> {
         if descs.len() != self.syms.len() {
-            return Err(Error::Memory {
-                what: "export table: not one type description per symbol",
-                size: 0,
+            return Err(Error::Limit {
+                what: "type description count (one per symbol)",
+                count: descs.len() as u64,
+                max: self.syms.len() as u64,
             });
         }
         Ok(ExportTable {
