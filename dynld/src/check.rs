@@ -91,6 +91,10 @@ pub(crate) struct Header {
     /// The tables this version defines, by kind; empty where the module
     /// has none.
     parts: [Part; KINDS],
+    /// The kinds of the known tables the module has, in file order (the
+    /// directory's, which is checked to be the file's), `ntable` of them.
+    order: [u8; KINDS],
+    ntable: u8,
 }
 
 /// One more than the largest kind this version defines.
@@ -152,19 +156,10 @@ parts!(
 impl Header {
     /// The known tables the module has, in file order.
     pub fn tables(&self) -> impl Iterator<Item = (u16, Part)> + '_ {
-        let mut order = [0u16; KINDS];
-        let mut n = 0;
-        for (k, p) in self.parts.iter().enumerate() {
-            if p.size != 0 {
-                order[n] = k as u16;
-                n += 1;
-            }
-        }
-        order[..n].sort_unstable_by_key(|&k| self.parts[k as usize].off);
+        let order = self.order.get(..usize::from(self.ntable)).unwrap_or(&[]);
         order
-            .into_iter()
-            .take(n)
-            .map(|k| (k, self.parts[k as usize]))
+            .iter()
+            .map(|&k| (u16::from(k), self.parts[usize::from(k) % KINDS]))
     }
 }
 
@@ -284,6 +279,7 @@ pub(crate) fn header(
     let textoff = arch.exec_size() as u64 + u64::from(h.hdrsize);
     let mut end = textoff + u64::from(exec.text) + u64::from(exec.data);
     let mut parts = [Part::default(); KINDS];
+    let (mut order, mut ntable) = ([0u8; KINDS], 0u8);
     for raw in dir.chunks_exact(TableEntry::SIZE) {
         let e = TableEntry::parse(raw).ok_or(bad("table directory"))?;
         let required = e.flags & TABLE_REQUIRED != 0;
@@ -314,6 +310,9 @@ pub(crate) fn header(
                 size: e.size as usize,
                 count: e.count as usize,
             };
+            // A known kind is listed once (checked above), so there is room.
+            order[usize::from(ntable) % KINDS] = e.kind as u8;
+            ntable += 1;
         }
     }
     let hd = Header {
@@ -327,6 +326,8 @@ pub(crate) fn header(
         low: h.flags & FLAG_LOW2G != 0,
         textoff,
         parts,
+        order,
+        ntable,
     };
     let (nexport, nimport) = (hd.exports().count, hd.imports().count);
     let wrong = if hd.hashes().size != 0 && hd.hashes().count != nimport {
@@ -414,7 +415,7 @@ impl Placement {
         let imps = fini + h.fini().size as u64;
         let irel = imps + h.imports().size as u64;
         let binds = align_up(irel + h.import_relocs().size as u64, 8).ok_or(bad("size"))?;
-        let total = binds + (BINDING_SIZE * h.imports().count) as u64;
+        let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
         Ok(Placement {
             text: h.text,
             dataoff: h.dataoff,
