@@ -54,6 +54,32 @@ const PREFAULT_BSS: usize = 64 << 10;
 /// what the source has just supplied.
 const CHUNK: usize = 1 << 20;
 
+/// A load that failed, its error kept in a [`Slot`]: the loader's phases
+/// pass this up rather than the [`Error`] itself, so that each `?` is a
+/// branch and not a copy of a large value.
+struct Failed;
+
+/// Where a failing load keeps its error.
+struct Slot(Option<Error>);
+
+impl Slot {
+    /// `r`'s value, or its error kept.
+    #[inline(always)]
+    fn keep<T>(&mut self, r: Result<T, Error>) -> Result<T, Failed> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, e: Error) -> Failed {
+        self.0 = Some(e);
+        Failed
+    }
+}
+
 fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
     src.seek(start.checked_add(off).ok_or(Error::Seek)?)
 }
@@ -81,34 +107,35 @@ fn read_header<S: Source + ?Sized>(
     src: &mut S,
     want: Option<Arch>,
     lim: &Limits,
-) -> Result<Header, Error> {
+    sl: &mut Slot,
+) -> Result<Header, Failed> {
     let mut hb = [0u8; Exec::SIZE];
-    src.read_exact_or(&mut hb, "header")?;
-    let exec = Exec::parse(&hb).ok_or(bad("header"))?;
-    let found = check::arch_of(&exec)?;
-    let arch = want.ok_or(Error::BadMagic { magic: exec.magic })?;
+    sl.keep(src.read_exact_or(&mut hb, "header"))?;
+    let exec = sl.keep(Exec::parse(&hb).ok_or(bad("header")))?;
+    let found = sl.keep(check::arch_of(&exec))?;
+    let arch = sl.keep(want.ok_or(Error::BadMagic { magic: exec.magic }))?;
     if found != arch {
-        return Err(Error::WrongArch { found, want: arch });
+        return sl.keep(Err(Error::WrongArch { found, want: arch }));
     }
     if !crate::arch::supported(arch) {
-        return Err(match Arch::HOST {
+        return sl.keep(Err(match Arch::HOST {
             Some(want) => Error::WrongArch { found, want },
             None => Error::BadMagic { magic: exec.magic },
-        });
+        }));
     }
     if arch.fat_header() {
         let mut fat = [0u8; 8];
-        src.read_exact_or(&mut fat, "header")?;
-        check::fat_entry(fat)?;
+        sl.keep(src.read_exact_or(&mut fat, "header"))?;
+        sl.keep(check::fat_entry(fat))?;
     }
     let mut db = [0u8; Dynhdr::SIZE];
-    src.read_exact_or(&mut db, "header")?;
-    let h = Dynhdr::parse(&db).ok_or(bad("header"))?;
-    let dlen = check::directory_size(&h, lim)?;
+    sl.keep(src.read_exact_or(&mut db, "header"))?;
+    let h = sl.keep(Dynhdr::parse(&db).ok_or(bad("header")))?;
+    let dlen = sl.keep(check::directory_size(&h, lim))?;
     let mut dir = [0u8; MAX_TABLES as usize * TableEntry::SIZE];
-    let dir = dir.get_mut(..dlen).ok_or(bad("table directory"))?;
-    src.read_exact_or(dir, "header")?;
-    check::header(arch, &exec, &h, dir, lim)
+    let dir = sl.keep(dir.get_mut(..dlen).ok_or(bad("table directory")))?;
+    sl.keep(src.read_exact_or(dir, "header"))?;
+    sl.keep(check::header(arch, &exec, &h, dir, lim))
 }
 
 /// The checks of the tables read, in the order the in-memory reader makes
@@ -202,23 +229,37 @@ impl<'e, 'p> Loader<'e, 'p> {
     // work, and a kernel calling it from several places keeps one copy.
     #[inline(never)]
     fn load_at<S: Source + ?Sized>(&self, src: &mut S, start: u64) -> Result<Module<'p>, Error> {
+        let mut sl = Slot(None);
+        match self.load_in(src, start, &mut sl) {
+            Ok(m) => Ok(m),
+            // A failure always leaves its error.
+            Err(Failed) => Err(sl.0.unwrap_or(Error::Read)),
+        }
+    }
+
+    fn load_in<S: Source + ?Sized>(
+        &self,
+        src: &mut S,
+        start: u64,
+        sl: &mut Slot,
+    ) -> Result<Module<'p>, Failed> {
         let lim = &self.limits;
-        let h = read_header(src, self.arch, lim)?;
+        let h = read_header(src, self.arch, lim, sl)?;
         // A source that knows its length refuses a module longer than it
         // before anything is allocated.
         if let Some(len) = src.length() {
             if let Some(what) = check::first_short(&h, len.saturating_sub(start)) {
-                return Err(Error::Truncated { what });
+                return sl.keep(Err(Error::Truncated { what }));
             }
         }
-        let p = Placement::of(&h)?;
-        let region = self.allocate(&p)?;
+        let p = sl.keep(Placement::of(&h))?;
+        let region = sl.keep(self.allocate(&p))?;
         let mut guard = Guard {
             memory: self.memory,
             region: Some(region),
         };
-        let region = guard.region.as_mut().ok_or(bad("region"))?;
-        let mapped = self.map_text(src, start, &h, region)?;
+        let region = sl.keep(guard.region.as_mut().ok_or(bad("region")))?;
+        let mapped = sl.keep(self.map_text(src, start, &h, region))?;
         let base = self.at.unwrap_or(region.as_ptr() as u64);
         // SAFETY: the region was just allocated for this module: valid for
         // reads and writes of its length, initialised, and referenced by
@@ -231,42 +272,54 @@ impl<'e, 'p> Loader<'e, 'p> {
         // The region arrives zeroed (the provider's contract), so the gap
         // after the text and the bss need no writes: a large bss costs no
         // memory until the module touches it.
-        seek_to(src, start, h.textoff + mapped as u64)?;
-        read_into(
+        sl.keep(seek_to(src, start, h.textoff + mapped as u64))?;
+        sl.keep(read_into(
             src,
             self.memory,
             region,
             &mut img[mapped..h.text],
             mapped,
             "text",
-        )?;
+        ))?;
         let data = h.dataoff..h.dataoff + h.data;
-        read_into(
+        sl.keep(read_into(
             src,
             self.memory,
             region,
             &mut img[data.clone()],
             h.dataoff,
             "data",
-        )?;
+        ))?;
         if h.bss <= PREFAULT_BSS {
             self.memory.prefault(region, data.end..p.image);
         }
         // The tables in file order, each into its place; the base
         // relocations are applied as they stream past.
         for (k, part) in h.tables() {
-            seek_to(src, start, part.off)?;
+            sl.keep(seek_to(src, start, part.off))?;
             if k == kind::RELOCS {
-                reloc::apply_base(src, Walker::new(&h, Stream::Base), part.size, img, base)?;
+                sl.keep(reloc::apply_base(
+                    src,
+                    Walker::new(&h, Stream::Base),
+                    part.size,
+                    img,
+                    base,
+                ))?;
                 continue;
             }
             let Some(at) = p.place(k) else { continue };
-            let dst = tabs
-                .get_mut(at - p.strs..at - p.strs + part.size)
-                .ok_or(bad("table place"))?;
-            read_into(src, self.memory, region, dst, at, check::reading(k))?;
+            let dst = tabs.get_mut(at - p.strs..at - p.strs + part.size);
+            let dst = sl.keep(dst.ok_or(bad("table place")))?;
+            sl.keep(read_into(
+                src,
+                self.memory,
+                region,
+                dst,
+                at,
+                check::reading(k),
+            ))?;
         }
-        check_tables(&h, &p, tabs, lim)?;
+        sl.keep(check_tables(&h, &p, tabs, lim))?;
 
         // Phase 2: bind. Phase 3: patch the references to the imports.
         let (before, binds) = tabs.split_at_mut(p.binds - p.strs);
@@ -281,19 +334,19 @@ impl<'e, 'p> Loader<'e, 'p> {
             module: self.name,
         };
         let stored = h.hashes().size != 0;
-        bind::bind(self.binder, &imports, binds, stored)?;
+        sl.keep(bind::bind(self.binder, &imports, binds, stored))?;
         let stream = table(p.irel, p.irelsize).unwrap_or(&[]);
-        reloc::apply_imports(
+        sl.keep(reloc::apply_imports(
             Walker::new(&h, Stream::Import),
             stream,
             img,
             binds,
             base,
             &imports,
-        )?;
+        ))?;
 
         // Phase 4: seal.
-        let region = guard.region.take().ok_or(bad("region"))?;
+        let region = sl.keep(guard.region.take().ok_or(bad("region")))?;
         let seal = Seal {
             text: h.text,
             data: h.dataoff,
@@ -303,7 +356,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         if let Err(e) = unsafe { self.memory.seal(&region, seal) } {
             // SAFETY: as above; the failed module is dropped with it.
             unsafe { self.memory.release(region) };
-            return Err(e);
+            return sl.keep(Err(e));
         }
         Ok(Module::new(self.memory, region, h.arch, p))
     }
