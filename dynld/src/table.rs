@@ -443,8 +443,17 @@ impl<'k> Key<'k> {
 
     /// Whether the key sorts after `name`. With the `index` feature, most
     /// comparisons are of the 16-byte integer prefixes; without it (the
-    /// minimal build), of the bytes, in less code.
-    #[inline(always)]
+    /// minimal build), of the bytes, in less code. Inlined, but for the
+    /// prefixes on a 32-bit machine, where they take four registers each:
+    /// there every search shares one copy.
+    #[cfg_attr(
+        not(all(feature = "index", not(target_pointer_width = "64"))),
+        inline(always)
+    )]
+    #[cfg_attr(
+        all(feature = "index", not(target_pointer_width = "64")),
+        inline(never)
+    )]
     pub(crate) fn above(&self, name: &[u8]) -> bool {
         if cfg!(feature = "index") {
             let p = prefix(name);
