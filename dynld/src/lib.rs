@@ -45,8 +45,12 @@
 //! errors), `std` (`dynloadfd`, `std::io` sources, mmap W^X provider;
 //! default), `cross` (relocation for every architecture, not only the one
 //! built for; implied by `std`), `embedded-io` (sources over
-//! `embedded_io::Read + Seek`). Without `alloc`, modules load into an
-//! [`Arena`] over a caller's buffer.
+//! `embedded_io::Read + Seek`), `index` (hash indexes; default),
+//! `fast-reloc` (the relocation loop's fast path; default), `atexit` (each
+//! module's own exit handlers, run at its unload, see `runtime`; default:
+//! without it `__cxa_atexit` is bound like any import, which saves a
+//! kernel whose modules register none the code and the handler list).
+//! Without `alloc`, modules load into an [`Arena`] over a caller's buffer.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -70,6 +74,7 @@ mod mmap;
 mod module;
 mod plan9;
 mod reloc;
+#[cfg(feature = "atexit")]
 pub mod runtime;
 pub mod sig;
 mod source;

@@ -6,6 +6,7 @@ use crate::check::{self, Placement, Walker};
 use crate::error::{Error, SymName};
 use crate::format::{Arch, ExpEntry, ImpEntry};
 use crate::memory::{Memory, Region};
+#[cfg(feature = "atexit")]
 use crate::runtime;
 use crate::sig::Signof;
 use crate::symbol::Symbol;
@@ -346,11 +347,13 @@ impl<'p> Module<'p> {
     }
 
     /// Exit handlers the module's code registered that have not run (they
-    /// run when it is unloaded; see [`crate::runtime`]).
+    /// run when it is unloaded; see [`crate::runtime`]; feature `atexit`).
+    #[cfg(feature = "atexit")]
     pub fn exit_handlers(&self) -> usize {
         runtime::pending(self.image_range())
     }
 
+    #[cfg(feature = "atexit")]
     fn image_range(&self) -> core::ops::Range<usize> {
         let base = self.base() as usize;
         base..base + self.place.image
@@ -523,7 +526,10 @@ impl Drop for Module<'_> {
             }
         }
         // SAFETY: the module's code and data are still in place.
-        unsafe { runtime::finalize(self.image_range()) };
+        #[cfg(feature = "atexit")]
+        unsafe {
+            runtime::finalize(self.image_range())
+        };
         // SAFETY: the region is this module's, from this provider; the
         // module is going away, its destructors and exit handlers have
         // run, and no `Symbol` borrows it any more.
