@@ -97,6 +97,28 @@ pub(crate) struct Header {
     ntable: u8,
 }
 
+impl Header {
+    /// A header of nothing, for [`header_into`] to fill.
+    pub const EMPTY: Header = Header {
+        arch: Arch::I386,
+        text: 0,
+        dataoff: 0,
+        data: 0,
+        bss: 0,
+        image: 0,
+        align: 1,
+        low: false,
+        textoff: 0,
+        parts: [Part {
+            off: 0,
+            size: 0,
+            count: 0,
+        }; KINDS],
+        order: [0; KINDS],
+        ntable: 0,
+    };
+}
+
 /// One more than the largest kind this version defines.
 const KINDS: usize = kind::TYPES as usize + 1;
 
@@ -253,6 +275,22 @@ pub(crate) fn header(
     dir: &[u8],
     lim: &Limits,
 ) -> Result<Header, Error> {
+    let mut hd = Header::EMPTY;
+    header_into(&mut hd, arch, exec, h, dir, lim)?;
+    Ok(hd)
+}
+
+/// [`header`] into `hd`, in place: the loader's header is large, and this
+/// way it is not copied through a `Result`. On error `hd` holds part of
+/// what was read.
+pub(crate) fn header_into(
+    hd: &mut Header,
+    arch: Arch,
+    exec: &Exec,
+    h: &Dynhdr,
+    dir: &[u8],
+    lim: &Limits,
+) -> Result<(), Error> {
     directory_size(h, lim)?;
     if h.flags & !FLAGS_KNOWN != 0 {
         return Err(bad("unknown flags"));
@@ -278,8 +316,9 @@ pub(crate) fn header(
     }
     let textoff = arch.exec_size() as u64 + u64::from(h.hdrsize);
     let mut end = textoff + u64::from(exec.text) + u64::from(exec.data);
-    let mut parts = [Part::default(); KINDS];
-    let (mut order, mut ntable) = ([0u8; KINDS], 0u8);
+    *hd = Header::EMPTY;
+    let (parts, order) = (&mut hd.parts, &mut hd.order);
+    let mut ntable = 0u8;
     for raw in dir.chunks_exact(TableEntry::SIZE) {
         let e = TableEntry::parse(raw).ok_or(bad("table directory"))?;
         let required = e.flags & TABLE_REQUIRED != 0;
@@ -315,20 +354,16 @@ pub(crate) fn header(
             ntable += 1;
         }
     }
-    let hd = Header {
-        arch,
-        text: exec.text as usize,
-        dataoff: h.dataoff as usize,
-        data: exec.data as usize,
-        bss: exec.bss as usize,
-        image: size(image)?,
-        align: h.align as usize,
-        low: h.flags & FLAG_LOW2G != 0,
-        textoff,
-        parts,
-        order,
-        ntable,
-    };
+    hd.ntable = ntable;
+    hd.arch = arch;
+    hd.text = exec.text as usize;
+    hd.dataoff = h.dataoff as usize;
+    hd.data = exec.data as usize;
+    hd.bss = exec.bss as usize;
+    hd.image = size(image)?;
+    hd.align = h.align as usize;
+    hd.low = h.flags & FLAG_LOW2G != 0;
+    hd.textoff = textoff;
     let (nexport, nimport) = (hd.exports().count, hd.imports().count);
     let wrong = if hd.hashes().size != 0 && hd.hashes().count != nimport {
         Some((kind::IMPORT_HASHES, "not one hash per import"))
@@ -355,7 +390,7 @@ pub(crate) fn header(
             what: "slot count not a power of two, or too small or too large",
         });
     }
-    Ok(hd)
+    Ok(())
 }
 
 /// Where a loaded module's parts lie in its memory region:
@@ -366,7 +401,7 @@ pub(crate) fn header(
 ///
 /// Everything before `imps` stays for the module's life; from `imps` on is
 /// what [`Module::free_imports`](crate::Module::free_imports) gives back.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Placement {
     pub text: usize,
     pub dataoff: usize,
@@ -405,6 +440,15 @@ pub(crate) const BINDING_SIZE: usize = 16;
 impl Placement {
     /// The memory layout of a module with header `h`.
     pub fn of(h: &Header) -> Result<Placement, Error> {
+        let mut p = Placement::default();
+        p.lay_out(h)?;
+        Ok(p)
+    }
+
+    /// Makes this the memory layout of a module with header `h`. In place
+    /// (the loader's placement is large, and this way it is not copied
+    /// through a `Result`).
+    pub fn lay_out(&mut self, h: &Header) -> Result<(), Error> {
         let at = |v: u64| size(v);
         let strs = align_up(h.image as u64, 8).ok_or(bad("size"))?;
         let exps = strs + h.strings().size as u64;
@@ -416,7 +460,7 @@ impl Placement {
         let irel = imps + h.imports().size as u64;
         let binds = align_up(irel + h.import_relocs().size as u64, 8).ok_or(bad("size"))?;
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
-        Ok(Placement {
+        *self = Placement {
             text: h.text,
             dataoff: h.dataoff,
             data: h.data,
@@ -443,7 +487,8 @@ impl Placement {
             total: at(total)?,
             low: h.low,
             align: h.align.max(8),
-        })
+        };
+        Ok(())
     }
 
     /// Where table `kind` goes in memory, if the loader keeps it.

@@ -102,13 +102,15 @@ fn read_into<S: Source + ?Sized>(
     Ok(())
 }
 
-/// Phase 1: the headers and the directory, read and checked.
+/// Phase 1: the headers and the directory, read and checked into `hd`
+/// (in place, as [`check::header_into`] explains).
 fn read_header<S: Source + ?Sized>(
     src: &mut S,
     want: Option<Arch>,
     lim: &Limits,
+    hd: &mut Header,
     sl: &mut Slot,
-) -> Result<Header, Failed> {
+) -> Result<(), Failed> {
     let mut hb = [0u8; Exec::SIZE];
     sl.keep(src.read_exact_or(&mut hb, "header"))?;
     let exec = sl.keep(Exec::parse(&hb).ok_or(bad("header")))?;
@@ -135,7 +137,7 @@ fn read_header<S: Source + ?Sized>(
     let mut dir = [0u8; MAX_TABLES as usize * TableEntry::SIZE];
     let dir = sl.keep(dir.get_mut(..dlen).ok_or(bad("table directory")))?;
     sl.keep(src.read_exact_or(dir, "header"))?;
-    sl.keep(check::header(arch, &exec, &h, dir, lim))
+    sl.keep(check::header_into(hd, arch, &exec, &h, dir, lim))
 }
 
 /// The checks of the tables read, in the order the in-memory reader makes
@@ -244,7 +246,9 @@ impl<'e, 'p> Loader<'e, 'p> {
         sl: &mut Slot,
     ) -> Result<Module<'p>, Failed> {
         let lim = &self.limits;
-        let h = read_header(src, self.arch, lim, sl)?;
+        let mut h = Header::EMPTY;
+        read_header(src, self.arch, lim, &mut h, sl)?;
+        let h = h;
         // A source that knows its length refuses a module longer than it
         // before anything is allocated.
         if let Some(len) = src.length() {
@@ -252,7 +256,9 @@ impl<'e, 'p> Loader<'e, 'p> {
                 return sl.keep(Err(Error::Truncated { what }));
             }
         }
-        let p = sl.keep(Placement::of(&h))?;
+        let mut p = Placement::default();
+        sl.keep(p.lay_out(&h))?;
+        let p = p;
         let region = sl.keep(self.allocate(&p))?;
         let mut guard = Guard {
             memory: self.memory,
