@@ -673,36 +673,24 @@ impl<'a, T> Iterator for Entries<'a, T> {
     }
 }
 
-/// The export entries with checked names, in checked order, each address
-/// checked to lie in the text or in data and bss.
-pub(crate) fn exports<'a>(
-    strs: &'a [u8],
-    raw: &'a [u8],
-    h: &Header,
-    lim: &Limits,
-) -> impl Iterator<Item = Result<(&'a str, ExpEntry), Error>> + 'a {
-    let (image, text, dataoff) = (h.image, h.text, h.dataoff);
-    Entries {
-        strs,
-        raw: raw.chunks_exact(ExpEntry::SIZE),
-        index: 0,
-        prev: None,
-        max_name: lim.max_name,
-        table: Table::Export,
-        parse: ExpEntry::parse,
-        name: |e| (e.name, e.namelen),
-    }
-    .map(move |r| {
-        let (name, e) = r?;
+/// Checks the export entries: names, order, and each address in the text
+/// or in data and bss.
+pub(crate) fn exports(strs: &[u8], raw: &[u8], h: &Header, lim: &Limits) -> Result<(), Error> {
+    let mut prev = None;
+    for (i, rec) in raw.chunks_exact(ExpEntry::SIZE).enumerate() {
+        let e = ExpEntry::parse(rec).ok_or(bad("table entry"))?;
+        let name = name_at(strs, e.name, e.namelen, lim.max_name, Table::Export, i)?;
+        check_order(Table::Export, prev, name)?;
+        prev = Some(name);
         let v = e.value as usize;
-        if v >= image || (v >= text && v < dataoff) {
+        if v >= h.image || (v >= h.text && v < h.dataoff) {
             return Err(Error::BadExport {
                 name: SymName::new(name),
                 value: e.value,
             });
         }
-        Ok((name, e))
-    })
+    }
+    Ok(())
 }
 
 /// The import entries with checked names, in checked order.

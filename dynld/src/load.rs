@@ -145,9 +145,7 @@ fn read_header<S: Source + ?Sized>(
 fn check_tables(h: &Header, p: &Placement, tabs: &[u8], lim: &Limits) -> Result<(), Error> {
     let part = |at: usize, len: usize| tabs.get(at - p.strs..at - p.strs + len).unwrap_or(&[]);
     let strs = part(p.strs, p.strsize);
-    for e in check::exports(strs, part(p.exps, h.exports().size), h, lim) {
-        e?;
-    }
+    check::exports(strs, part(p.exps, h.exports().size), h, lim)?;
     check::types(part(p.types, h.types().size), strs)?;
     check::funcs(kind::INIT, part(p.init, h.init().size), h.text)?;
     check::funcs(kind::FINI, part(p.fini, h.fini().size), h.text)?;
@@ -248,7 +246,6 @@ impl<'e, 'p> Loader<'e, 'p> {
         let lim = &self.limits;
         let mut h = Header::EMPTY;
         read_header(src, self.arch, lim, &mut h, sl)?;
-        let h = h;
         // A source that knows its length refuses a module longer than it
         // before anything is allocated.
         if let Some(len) = src.length() {
@@ -258,7 +255,6 @@ impl<'e, 'p> Loader<'e, 'p> {
         }
         let mut p = Placement::default();
         sl.keep(p.lay_out(&h))?;
-        let p = p;
         let region = sl.keep(self.allocate(&p))?;
         let mut guard = Guard {
             memory: self.memory,

@@ -247,13 +247,18 @@ impl<'p> Module<'p> {
         let i = self.position(name).ok_or_else(|| Error::Undefined {
             name: SymName::new(name),
         })?;
-        self.checked(i, sig)
+        self.checked(i, sig, false)
     }
 
     /// Export `i`'s address, checking `sig` against its signature when
-    /// both are non-zero.
-    fn checked(&self, i: usize, sig: u32) -> Result<*const (), Error> {
+    /// both are non-zero; refusing an export without one if `typed`.
+    fn checked(&self, i: usize, sig: u32, typed: bool) -> Result<*const (), Error> {
         let s = self.export(i).ok_or_else(|| check::bad("export"))?;
+        if typed && s.sig == 0 {
+            return Err(Error::Unchecked {
+                name: SymName::new(s.name),
+            });
+        }
         if sig != 0 && s.sig != 0 && sig != s.sig {
             return Err(Error::SigMismatch {
                 name: SymName::new(s.name),
@@ -281,12 +286,7 @@ impl<'p> Module<'p> {
         let i = self.position(name).ok_or_else(|| Error::Undefined {
             name: SymName::new(name),
         })?;
-        if self.export(i).is_some_and(|s| s.sig == 0) {
-            return Err(Error::Unchecked {
-                name: SymName::new(name),
-            });
-        }
-        let addr = self.checked(i, sig)?;
+        let addr = self.checked(i, sig, true)?;
         // SAFETY: `addr` is this module's export `name`, whose signature
         // is `F`'s pointee's (checked above, both non-zero).
         Ok(unsafe { Symbol::new(addr) })

@@ -75,9 +75,7 @@ impl<'a> ModuleView<'a> {
             r?;
         }
         let strs = v.table(h.strings());
-        for e in check::exports(strs, v.table(h.exports()), &h, limits) {
-            e?;
-        }
+        check::exports(strs, v.table(h.exports()), &h, limits)?;
         check::types(v.table(h.types()), strs)?;
         check::funcs(kind::INIT, v.table(h.init()), h.text)?;
         check::funcs(kind::FINI, v.table(h.fini()), h.text)?;
