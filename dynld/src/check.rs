@@ -449,45 +449,53 @@ impl Placement {
     /// (the loader's placement is large, and this way it is not copied
     /// through a `Result`).
     pub fn lay_out(&mut self, h: &Header) -> Result<(), Error> {
-        let at = |v: u64| size(v);
-        let strs = align_up(h.image as u64, 8).ok_or(bad("size"))?;
-        let exps = strs + h.strings().size as u64;
-        let idx = align_up(exps + h.exports().size as u64, 8).ok_or(bad("size"))?;
-        let types = idx + h.index().size as u64;
-        let init = types + h.types().size as u64;
-        let fini = init + h.init().size as u64;
-        let imps = fini + h.fini().size as u64;
-        let irel = imps + h.imports().size as u64;
-        let binds = align_up(irel + h.import_relocs().size as u64, 8).ok_or(bad("size"))?;
+        // Sums of 32-bit sizes, so far from overflowing a u64; each offset
+        // is checked, in rising order, to fit a slice.
+        let align8 = |v: u64| align_up(v, 8).unwrap_or(u64::MAX);
+        let len = |p: Part| p.size as u64;
+        let strs = align8(h.image as u64);
+        let exps = strs + len(h.strings());
+        let idx = align8(exps + len(h.exports()));
+        let types = idx + len(h.index());
+        let init = types + len(h.types());
+        let fini = init + len(h.init());
+        let imps = fini + len(h.fini());
+        let irel = imps + len(h.imports());
+        let binds = align8(irel + len(h.import_relocs()));
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
-        *self = Placement {
-            text: h.text,
-            dataoff: h.dataoff,
-            data: h.data,
-            bss: h.bss,
-            image: h.image,
-            strs: at(strs)?,
-            strsize: h.strings().size,
-            exps: at(exps)?,
-            nexport: h.exports().count,
-            idx: at(idx)?,
-            slots: h.index().count,
-            types: at(types)?,
-            has_types: h.types().size != 0,
-            init: at(init)?,
-            ninit: h.init().count,
-            fini: at(fini)?,
-            nfini: h.fini().count,
-            imps: at(imps)?,
-            nimport: h.imports().count,
-            irel: at(irel)?,
-            irelsize: h.import_relocs().size,
-            nirel: h.import_relocs().count,
-            binds: at(binds)?,
-            total: at(total)?,
-            low: h.low,
-            align: h.align.max(8),
-        };
+        let offsets = [strs, exps, idx, types, init, fini, imps, irel, binds, total];
+        for v in offsets {
+            size(v)?;
+        }
+        // All fit (checked above), so the casts are exact.
+        let [strs, exps, idx, types, init, fini, imps, irel, binds, total] =
+            offsets.map(|v| v as usize);
+        self.strs = strs;
+        self.exps = exps;
+        self.idx = idx;
+        self.types = types;
+        self.init = init;
+        self.fini = fini;
+        self.imps = imps;
+        self.irel = irel;
+        self.binds = binds;
+        self.total = total;
+        self.text = h.text;
+        self.dataoff = h.dataoff;
+        self.data = h.data;
+        self.bss = h.bss;
+        self.image = h.image;
+        self.strsize = h.strings().size;
+        self.nexport = h.exports().count;
+        self.slots = h.index().count;
+        self.has_types = h.types().size != 0;
+        self.ninit = h.init().count;
+        self.nfini = h.fini().count;
+        self.nimport = h.imports().count;
+        self.irelsize = h.import_relocs().size;
+        self.nirel = h.import_relocs().count;
+        self.low = h.low;
+        self.align = h.align.max(8);
         Ok(())
     }
 

@@ -80,8 +80,14 @@ impl Slot {
     }
 }
 
-fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
-    src.seek(start.checked_add(off).ok_or(Error::Seek)?)
+fn seek_to<S: Source + ?Sized>(
+    src: &mut S,
+    start: u64,
+    off: u64,
+    sl: &mut Slot,
+) -> Result<(), Failed> {
+    let to = sl.keep(start.checked_add(off).ok_or(Error::Seek))?;
+    sl.keep(src.seek(to))
 }
 
 /// Reads `buf` in chunks, asking the provider to bring each in just
@@ -93,11 +99,12 @@ fn read_into<S: Source + ?Sized>(
     buf: &mut [u8],
     at: usize,
     what: &'static str,
-) -> Result<(), Error> {
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     for (i, chunk) in buf.chunks_mut(CHUNK).enumerate() {
         let from = at + i * CHUNK;
         memory.prefault(region, from..from + chunk.len());
-        src.read_exact_or(chunk, what)?;
+        sl.keep(src.read_exact_or(chunk, what))?;
     }
     Ok(())
 }
@@ -142,17 +149,31 @@ fn read_header<S: Source + ?Sized>(
 
 /// The checks of the tables read, in the order the in-memory reader makes
 /// them (`ModuleView::parse`).
-fn check_tables(h: &Header, p: &Placement, tabs: &[u8], lim: &Limits) -> Result<(), Error> {
+fn check_tables(
+    h: &Header,
+    p: &Placement,
+    tabs: &[u8],
+    lim: &Limits,
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     let part = |at: usize, len: usize| tabs.get(at - p.strs..at - p.strs + len).unwrap_or(&[]);
     let strs = part(p.strs, p.strsize);
-    check::exports(strs, part(p.exps, h.exports().size), h, lim)?;
-    check::types(part(p.types, h.types().size), strs)?;
-    check::funcs(kind::INIT, part(p.init, h.init().size), h.text)?;
-    check::funcs(kind::FINI, part(p.fini, h.fini().size), h.text)?;
+    sl.keep(check::exports(strs, part(p.exps, h.exports().size), h, lim))?;
+    sl.keep(check::types(part(p.types, h.types().size), strs))?;
+    sl.keep(check::funcs(
+        kind::INIT,
+        part(p.init, h.init().size),
+        h.text,
+    ))?;
+    sl.keep(check::funcs(
+        kind::FINI,
+        part(p.fini, h.fini().size),
+        h.text,
+    ))?;
     if !cfg!(feature = "index") {
         return Ok(());
     }
-    check::index(part(p.idx, h.index().size), h.exports().count)
+    sl.keep(check::index(part(p.idx, h.index().size), h.exports().count))
 }
 
 impl<'e, 'p> Loader<'e, 'p> {
@@ -255,7 +276,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         }
         let mut p = Placement::default();
         sl.keep(p.lay_out(&h))?;
-        let region = sl.keep(self.allocate(&p))?;
+        let region = self.allocate(&p, sl)?;
         let mut guard = Guard {
             memory: self.memory,
             region: Some(region),
@@ -274,31 +295,33 @@ impl<'e, 'p> Loader<'e, 'p> {
         // The region arrives zeroed (the provider's contract), so the gap
         // after the text and the bss need no writes: a large bss costs no
         // memory until the module touches it.
-        sl.keep(seek_to(src, start, h.textoff + mapped as u64))?;
-        sl.keep(read_into(
+        seek_to(src, start, h.textoff + mapped as u64, sl)?;
+        read_into(
             src,
             self.memory,
             region,
             &mut img[mapped..h.text],
             mapped,
             "text",
-        ))?;
+            sl,
+        )?;
         let data = h.dataoff..h.dataoff + h.data;
-        sl.keep(read_into(
+        read_into(
             src,
             self.memory,
             region,
             &mut img[data.clone()],
             h.dataoff,
             "data",
-        ))?;
+            sl,
+        )?;
         if h.bss <= PREFAULT_BSS {
             self.memory.prefault(region, data.end..p.image);
         }
         // The tables in file order, each into its place; the base
         // relocations are applied as they stream past.
         for (k, part) in h.tables() {
-            sl.keep(seek_to(src, start, part.off))?;
+            seek_to(src, start, part.off, sl)?;
             if k == kind::RELOCS {
                 sl.keep(reloc::apply_base(
                     src,
@@ -312,16 +335,9 @@ impl<'e, 'p> Loader<'e, 'p> {
             let Some(at) = p.place(k) else { continue };
             let dst = tabs.get_mut(at - p.strs..at - p.strs + part.size);
             let dst = sl.keep(dst.ok_or(bad("table place")))?;
-            sl.keep(read_into(
-                src,
-                self.memory,
-                region,
-                dst,
-                at,
-                check::reading(k),
-            ))?;
+            read_into(src, self.memory, region, dst, at, check::reading(k), sl)?;
         }
-        sl.keep(check_tables(&h, &p, tabs, lim))?;
+        check_tables(&h, &p, tabs, lim, sl)?;
 
         // Phase 2: bind. Phase 3: patch the references to the imports.
         let (before, binds) = tabs.split_at_mut(p.binds - p.strs);
@@ -364,12 +380,12 @@ impl<'e, 'p> Loader<'e, 'p> {
     }
 
     /// A region for placement `p`, checked.
-    fn allocate(&self, p: &Placement) -> Result<Region, Error> {
-        let region = if p.low {
-            self.memory.allocate_low(p.total, p.align)?
+    fn allocate(&self, p: &Placement, sl: &mut Slot) -> Result<Region, Failed> {
+        let region = sl.keep(if p.low {
+            self.memory.allocate_low(p.total, p.align)
         } else {
-            self.memory.allocate(p.total, p.align)?
-        };
+            self.memory.allocate(p.total, p.align)
+        })?;
         let fail = |what| Error::Memory {
             what,
             size: p.total,
@@ -384,7 +400,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         if let Some(e) = e {
             // SAFETY: just allocated by this provider, unused.
             unsafe { self.memory.release(region) };
-            return Err(e);
+            return sl.keep(Err(e));
         }
         Ok(region)
     }
