@@ -17,6 +17,55 @@ use crate::index;
 use crate::limits::Limits;
 use core::cmp::Ordering;
 
+/// A failed check, its error kept in a [`Slot`]. The loader's phases, and
+/// the checks they inline, pass this up rather than the [`Error`] itself:
+/// an error is large (it may carry a name), and passing one up through
+/// every `?` of an inlined phase costs a copy of it at each; this costs a
+/// branch.
+pub(crate) struct Failed;
+
+/// Where a failing check keeps its error.
+pub(crate) struct Slot(Option<Error>);
+
+impl Slot {
+    /// An empty slot.
+    #[inline(always)]
+    pub const fn new() -> Slot {
+        Slot(None)
+    }
+
+    /// `r`'s value, or its error kept.
+    #[inline(always)]
+    pub fn keep<T>(&mut self, r: Result<T, Error>) -> Result<T, Failed> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Keeps `e`; built once, here, for every failure.
+    #[cold]
+    #[inline(never)]
+    pub fn fail(&mut self, e: Error) -> Failed {
+        self.0 = Some(e);
+        Failed
+    }
+
+    /// The error kept, for a `Failed` (which always leaves one).
+    #[inline(always)]
+    pub fn take(self) -> Error {
+        self.0.unwrap_or(Error::Read)
+    }
+
+    /// `f`'s result with its error taken out of the slot: for callers
+    /// that return an [`Error`].
+    #[inline]
+    pub fn run<T>(f: impl FnOnce(&mut Slot) -> Result<T, Failed>) -> Result<T, Error> {
+        let mut sl = Slot::new();
+        f(&mut sl).map_err(|Failed| sl.take())
+    }
+}
+
 pub(crate) fn bad(what: &'static str) -> Error {
     Error::BadHeader { what }
 }
@@ -267,7 +316,8 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks the headers and the directory (`dir`, the raw entries).
+/// Checks the headers and the directory (`dir`, the raw entries) of a
+/// module for `arch`, its magic and [`directory_size`] having been checked.
 pub(crate) fn header(
     arch: Arch,
     exec: &Exec,
@@ -276,7 +326,7 @@ pub(crate) fn header(
     lim: &Limits,
 ) -> Result<Header, Error> {
     let mut hd = Header::EMPTY;
-    header_into(&mut hd, arch, exec, h, dir, lim)?;
+    Slot::run(|sl| header_into(&mut hd, arch, exec, h, dir, lim, sl))?;
     Ok(hd)
 }
 
@@ -290,29 +340,31 @@ pub(crate) fn header_into(
     h: &Dynhdr,
     dir: &[u8],
     lim: &Limits,
-) -> Result<(), Error> {
-    directory_size(h, lim)?;
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     if h.flags & !FLAGS_KNOWN != 0 {
-        return Err(bad("unknown flags"));
+        return sl.keep(Err(bad("unknown flags")));
     }
     if exec.syms != 0 || exec.spsz != 0 || exec.pcsz != 0 {
-        return Err(bad("syms, spsz and pcsz must be 0"));
+        return sl.keep(Err(bad("syms, spsz and pcsz must be 0")));
     }
     if exec.entry != NO_ENTRY {
-        return Err(bad("entry must be all ones (constructors are a table)"));
+        return sl.keep(Err(bad(
+            "entry must be all ones (constructors are a table)",
+        )));
     }
     if !h.align.is_power_of_two() || h.align > MAX_ALIGN {
-        return Err(bad("alignment"));
+        return sl.keep(Err(bad("alignment")));
     }
     if h.dataoff < exec.text {
-        return Err(bad("data overlaps text"));
+        return sl.keep(Err(bad("data overlaps text")));
     }
     let image = u64::from(h.dataoff) + u64::from(exec.data) + u64::from(exec.bss);
     if lim.max_size != 0 && image > lim.max_size {
-        return Err(Error::TooBig {
+        return sl.keep(Err(Error::TooBig {
             size: image,
             max: lim.max_size,
-        });
+        }));
     }
     let textoff = arch.exec_size() as u64 + u64::from(h.hdrsize);
     let mut end = textoff + u64::from(exec.text) + u64::from(exec.data);
@@ -320,13 +372,13 @@ pub(crate) fn header_into(
     let (parts, order) = (&mut hd.parts, &mut hd.order);
     let mut ntable = 0u8;
     for raw in dir.chunks_exact(TableEntry::SIZE) {
-        let e = TableEntry::parse(raw).ok_or(bad("table directory"))?;
+        let e = sl.keep(TableEntry::parse(raw).ok_or(bad("table directory")))?;
         let required = e.flags & TABLE_REQUIRED != 0;
         let known = kind::known(e.kind);
         let wrong = if e.flags & !TABLE_REQUIRED != 0 {
             Some("unknown table flags")
         } else if !known && required {
-            return Err(Error::UnknownTable { kind: e.kind });
+            return sl.keep(Err(Error::UnknownTable { kind: e.kind }));
         } else if known && required != kind::required(e.kind) {
             Some("required flag disagrees with the kind")
         } else if known && parts[e.kind as usize].size != 0 {
@@ -339,11 +391,11 @@ pub(crate) fn header_into(
             None
         };
         if let Some(what) = wrong {
-            return Err(table_error(e.kind, what));
+            return sl.keep(Err(table_error(e.kind, what)));
         }
         end = u64::from(e.offset) + u64::from(e.size);
         if known {
-            entry(&e, lim)?;
+            sl.keep(entry(&e, lim))?;
             parts[e.kind as usize] = Part {
                 off: e.offset.into(),
                 size: e.size as usize,
@@ -360,7 +412,7 @@ pub(crate) fn header_into(
     hd.dataoff = h.dataoff as usize;
     hd.data = exec.data as usize;
     hd.bss = exec.bss as usize;
-    hd.image = size(image)?;
+    hd.image = sl.keep(size(image))?;
     hd.align = h.align as usize;
     hd.low = h.flags & FLAG_LOW2G != 0;
     hd.textoff = textoff;
@@ -375,7 +427,7 @@ pub(crate) fn header_into(
         None
     };
     if let Some((k, what)) = wrong {
-        return Err(table_error(k, what));
+        return sl.keep(Err(table_error(k, what)));
     }
     // The index: a power of two of 8-byte slots, more than there are
     // exports and at most twice what the writer makes.
@@ -385,10 +437,10 @@ pub(crate) fn header_into(
             || slots <= nexport
             || slots > index::slots_for(nexport).saturating_mul(2))
     {
-        return Err(Error::BadIndex {
+        return sl.keep(Err(Error::BadIndex {
             table: Table::Export,
             what: "slot count not a power of two, or too small or too large",
-        });
+        }));
     }
     Ok(())
 }

@@ -54,31 +54,7 @@ const PREFAULT_BSS: usize = 64 << 10;
 /// what the source has just supplied.
 const CHUNK: usize = 1 << 20;
 
-/// A load that failed, its error kept in a [`Slot`]: the loader's phases
-/// pass this up rather than the [`Error`] itself, so that each `?` is a
-/// branch and not a copy of a large value.
-struct Failed;
-
-/// Where a failing load keeps its error.
-struct Slot(Option<Error>);
-
-impl Slot {
-    /// `r`'s value, or its error kept.
-    #[inline(always)]
-    fn keep<T>(&mut self, r: Result<T, Error>) -> Result<T, Failed> {
-        match r {
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.fail(e)),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn fail(&mut self, e: Error) -> Failed {
-        self.0 = Some(e);
-        Failed
-    }
-}
+use crate::check::{Failed, Slot};
 
 fn seek_to<S: Source + ?Sized>(
     src: &mut S,
@@ -144,7 +120,7 @@ fn read_header<S: Source + ?Sized>(
     let mut dir = [0u8; MAX_TABLES as usize * TableEntry::SIZE];
     let dir = sl.keep(dir.get_mut(..dlen).ok_or(bad("table directory")))?;
     sl.keep(src.read_exact_or(dir, "header"))?;
-    sl.keep(check::header_into(hd, arch, &exec, &h, dir, lim))
+    check::header_into(hd, arch, &exec, &h, dir, lim, sl)
 }
 
 /// The checks of the tables read, in the order the in-memory reader makes
@@ -250,11 +226,10 @@ impl<'e, 'p> Loader<'e, 'p> {
     // work, and a kernel calling it from several places keeps one copy.
     #[inline(never)]
     fn load_at<S: Source + ?Sized>(&self, src: &mut S, start: u64) -> Result<Module<'p>, Error> {
-        let mut sl = Slot(None);
+        let mut sl = Slot::new();
         match self.load_in(src, start, &mut sl) {
             Ok(m) => Ok(m),
-            // A failure always leaves its error.
-            Err(Failed) => Err(sl.0.unwrap_or(Error::Read)),
+            Err(Failed) => Err(sl.take()),
         }
     }
 
