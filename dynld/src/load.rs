@@ -298,13 +298,8 @@ impl<'e, 'p> Loader<'e, 'p> {
         for (k, part) in h.tables() {
             seek_to(src, start, part.off, sl)?;
             if k == kind::RELOCS {
-                sl.keep(reloc::apply_base(
-                    src,
-                    Walker::new(&h, Stream::Base),
-                    part.size,
-                    img,
-                    base,
-                ))?;
+                let w = Walker::new(&h, Stream::Base);
+                reloc::apply_base(src, w, part.size, img, base, sl)?;
                 continue;
             }
             let Some(at) = p.place(k) else { continue };
@@ -329,14 +324,8 @@ impl<'e, 'p> Loader<'e, 'p> {
         let stored = h.hashes().size != 0;
         sl.keep(bind::bind(self.binder, &imports, binds, stored))?;
         let stream = table(p.irel, p.irelsize).unwrap_or(&[]);
-        sl.keep(reloc::apply_imports(
-            Walker::new(&h, Stream::Import),
-            stream,
-            img,
-            binds,
-            base,
-            &imports,
-        ))?;
+        let w = Walker::new(&h, Stream::Import);
+        reloc::apply_imports(w, stream, img, binds, base, &imports, sl)?;
 
         // Phase 4: seal.
         let region = sl.keep(guard.region.take().ok_or(bad("region")))?;
