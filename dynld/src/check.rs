@@ -509,7 +509,8 @@ impl Placement {
         let exps = strs + len(h.strings());
         let idx = align8(exps + len(h.exports()));
         let types = idx + len(h.index());
-        let init = types + len(h.types());
+        // Without the `descs` feature the descriptions are skipped unread.
+        let init = types + if cfg!(feature = "descs") { len(h.types()) } else { 0 };
         let fini = init + len(h.init());
         let imps = fini + len(h.fini());
         let irel = imps + len(h.imports());
@@ -540,7 +541,7 @@ impl Placement {
         self.strsize = h.strings().size;
         self.nexport = h.exports().count;
         self.slots = h.index().count;
-        self.has_types = h.types().size != 0;
+        self.has_types = cfg!(feature = "descs") && h.types().size != 0;
         self.ninit = h.init().count;
         self.nfini = h.fini().count;
         self.nimport = h.imports().count;
@@ -558,7 +559,7 @@ impl Placement {
             kind::EXPORTS => self.exps,
             // Without the `index` feature the index is skipped unread.
             kind::INDEX if cfg!(feature = "index") => self.idx,
-            kind::TYPES => self.types,
+            kind::TYPES if cfg!(feature = "descs") => self.types,
             kind::INIT => self.init,
             kind::FINI => self.fini,
             kind::IMPORTS => self.imps,

@@ -49,7 +49,10 @@
 //! `fast-reloc` (the relocation loop's fast path; default), `atexit` (each
 //! module's own exit handlers, run at its unload, see `runtime`; default:
 //! without it `__cxa_atexit` is bound like any import, which saves a
-//! kernel whose modules register none the code and the handler list).
+//! kernel whose modules register none the code and the handler list),
+//! `descs` (type descriptions, shown in signature-mismatch messages with
+//! `alloc` and by [`Module::export_desc`]; default: without it a module's
+//! descriptions are skipped unread, as its index is without `index`).
 //! Without `alloc`, modules load into an [`Arena`] over a caller's buffer.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]

@@ -135,7 +135,9 @@ fn check_tables(
     let part = |at: usize, len: usize| tabs.get(at - p.strs..at - p.strs + len).unwrap_or(&[]);
     let strs = part(p.strs, p.strsize);
     sl.keep(check::exports(strs, part(p.exps, h.exports().size), h, lim))?;
-    sl.keep(check::types(part(p.types, h.types().size), strs))?;
+    if cfg!(feature = "descs") {
+        sl.keep(check::types(part(p.types, h.types().size), strs))?;
+    }
     sl.keep(check::funcs(
         kind::INIT,
         part(p.init, h.init().size),
@@ -316,7 +318,10 @@ impl<'e, 'p> Loader<'e, 'p> {
             strs: table(p.strs, p.strsize).unwrap_or(&[]),
             raw: table(p.imps, h.imports().size).unwrap_or(&[]),
             count: p.nimport,
-            types: table(p.types, h.types().size).unwrap_or(&[]),
+            types: match p.has_types {
+                true => table(p.types, h.types().size).unwrap_or(&[]),
+                false => &[],
+            },
             nexport: p.nexport,
             lim,
             module: self.name,

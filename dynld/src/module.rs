@@ -168,7 +168,8 @@ impl<'p> Module<'p> {
         })
     }
 
-    /// The type description the module carries for export `i`, if any.
+    /// The type description the module carries for export `i`, if any
+    /// (always `None` without the `descs` feature).
     pub fn export_desc(&self, i: usize) -> Option<&str> {
         (i < self.place.nexport)
             .then(|| check::type_desc(self.types(), self.strs(), i))
