@@ -510,7 +510,12 @@ impl Placement {
         let idx = align8(exps + len(h.exports()));
         let types = idx + len(h.index());
         // Without the `descs` feature the descriptions are skipped unread.
-        let init = types + if cfg!(feature = "descs") { len(h.types()) } else { 0 };
+        let init = types
+            + if cfg!(feature = "descs") {
+                len(h.types())
+            } else {
+                0
+            };
         let fini = init + len(h.init());
         let imps = fini + len(h.fini());
         let irel = imps + len(h.imports());

@@ -123,7 +123,17 @@ fn stream<S: Source + ?Sized>(
                         w.prev_end = end;
                     }};
                 }
-                if m & 0x40 == 0 {
+                // That pays on a 64-bit host's out-of-order core; a 32-bit
+                // target (in order, where code size counts) takes one copy.
+                if cfg!(not(target_pointer_width = "64")) {
+                    let long = m & 0x40 != 0;
+                    let delta = if long {
+                        u16::from_be_bytes([b1, b2])
+                    } else {
+                        u16::from(b1)
+                    };
+                    step!(u32::from(delta), 2 + usize::from(long));
+                } else if m & 0x40 == 0 {
                     step!(u32::from(b1), 2);
                 } else {
                     step!(u32::from(u16::from_be_bytes([b1, b2])), 3);
