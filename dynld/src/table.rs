@@ -321,7 +321,9 @@ impl<'a> ExportTable<'a> {
         let mut touch = 0u8;
         for j in 0..K {
             cand[j] = crate::index::candidate(first[j], h[j]).and_then(|i| syms.get(i));
-            if let Some(s) = cand[j] {
+            // Touching the names starts their cache misses together: for
+            // a 64-bit host; a 32-bit target (small, in order) skips it.
+            if let Some(s) = cand[j].filter(|_| cfg!(target_pointer_width = "64")) {
                 let b = s.name.as_bytes();
                 touch ^= b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0);
             }
@@ -416,8 +418,16 @@ pub(crate) struct Key<'k> {
 
 /// The first sixteen bytes of `b` as a big-endian number, zero-padded.
 /// Names hold no NUL, so comparing these numbers orders names as memcmp
-/// does whenever the numbers differ.
-#[inline(always)]
+/// does whenever the numbers differ. Shared, as [`Key::above`] is, on a
+/// 32-bit machine.
+#[cfg_attr(
+    not(all(feature = "index", not(target_pointer_width = "64"))),
+    inline(always)
+)]
+#[cfg_attr(
+    all(feature = "index", not(target_pointer_width = "64")),
+    inline(never)
+)]
 fn prefix(b: &[u8]) -> u128 {
     let mut w = [0u8; 16];
     if let Some(head) = b.get(..16) {
