@@ -92,15 +92,14 @@ pub(crate) struct Imports<'a> {
     pub strs: &'a [u8],
     pub raw: &'a [u8],
     pub count: usize,
-    /// The type table and the number of exports before the imports in it
-    /// (shown in messages with the `alloc` feature).
-    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
-    pub types: &'a [u8],
-    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
-    pub nexport: usize,
     pub lim: &'a Limits,
-    /// The module's name, for messages (with the `alloc` feature).
-    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+    /// The type table and the number of exports before the imports in it,
+    /// and the module's name: shown in messages (with `alloc`).
+    #[cfg(feature = "alloc")]
+    pub types: &'a [u8],
+    #[cfg(feature = "alloc")]
+    pub nexport: usize,
+    #[cfg(feature = "alloc")]
     pub module: Option<&'a str>,
 }
 

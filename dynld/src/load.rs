@@ -318,12 +318,15 @@ impl<'e, 'p> Loader<'e, 'p> {
             strs: table(p.strs, p.strsize).unwrap_or(&[]),
             raw: table(p.imps, h.imports().size).unwrap_or(&[]),
             count: p.nimport,
+            lim,
+            #[cfg(feature = "alloc")]
             types: match p.has_types {
                 true => table(p.types, h.types().size).unwrap_or(&[]),
                 false => &[],
             },
+            #[cfg(feature = "alloc")]
             nexport: p.nexport,
-            lim,
+            #[cfg(feature = "alloc")]
             module: self.name,
         };
         let stored = h.hashes().size != 0;
