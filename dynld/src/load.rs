@@ -9,7 +9,7 @@
 //! constructors are not run here: see [`Module::init`].
 
 use crate::bind::{self, Binder, Imports, Resolver};
-use crate::check::{self, bad, Header, Placement, Stream, Walker};
+use crate::check::{self, bad, Failed, Header, Placement, Slot, Stream, Walker};
 use crate::error::Error;
 use crate::format::{kind, Arch, Dynhdr, Exec, TableEntry, MAX_TABLES};
 use crate::limits::Limits;
@@ -53,8 +53,6 @@ const PREFAULT_BSS: usize = 64 << 10;
 /// Bytes read (and brought in) at a time: memory is committed only for
 /// what the source has just supplied.
 const CHUNK: usize = 1 << 20;
-
-use crate::check::{Failed, Slot};
 
 fn seek_to<S: Source + ?Sized>(
     src: &mut S,
@@ -235,6 +233,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         }
     }
 
+    /// [`Self::load_at`]'s phases, each keeping its error in `sl`.
     fn load_in<S: Source + ?Sized>(
         &self,
         src: &mut S,
