@@ -31,18 +31,27 @@ pub struct Loader<'e, 'p> {
     name: Option<&'e str>,
 }
 
-/// Gives a region back unless it was handed on.
+/// Gives a region back unless it was handed on ([`Guard::hand_on`]).
 struct Guard<'p> {
     memory: &'p dyn Memory,
-    region: Option<Region>,
+    region: Region,
+    armed: bool,
+}
+
+impl Guard<'_> {
+    /// The region, no longer given back on drop.
+    fn hand_on(&mut self) -> Region {
+        self.armed = false;
+        self.region.take()
+    }
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        if let Some(r) = self.region.take() {
+        if self.armed {
             // SAFETY: the region was allocated by `memory` for a load that
             // failed; nothing refers to it any more.
-            unsafe { self.memory.release(r) };
+            unsafe { self.memory.release(self.region.take()) };
         }
     }
 }
@@ -255,9 +264,10 @@ impl<'e, 'p> Loader<'e, 'p> {
         let region = self.allocate(&p, sl)?;
         let mut guard = Guard {
             memory: self.memory,
-            region: Some(region),
+            region,
+            armed: true,
         };
-        let region = sl.keep(guard.region.as_mut().ok_or(bad("region")))?;
+        let region = &mut guard.region;
         let mapped = sl.keep(self.map_text(src, start, &h, region))?;
         let base = self.at.unwrap_or(region.as_ptr() as u64);
         // SAFETY: the region was just allocated for this module: valid for
@@ -335,7 +345,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         reloc::apply_imports(w, stream, img, binds, base, &imports, sl)?;
 
         // Phase 4: seal.
-        let region = sl.keep(guard.region.take().ok_or(bad("region")))?;
+        let region = guard.hand_on();
         let seal = Seal {
             text: h.text,
             data: h.dataoff,
