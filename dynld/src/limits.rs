@@ -9,7 +9,7 @@
 /// source, a chunk at a time, and for at most 64 KiB of bss: a header that
 /// claims a large image costs address space, not memory, until the file
 /// supplies the bytes. A source that knows its length
-/// ([`Source::len`](crate::Source::len)) has a module that claims more
+/// ([`Source::length`](crate::Source::length)) has a module that claims more
 /// bytes than it holds refused before anything is allocated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
