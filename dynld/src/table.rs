@@ -359,7 +359,9 @@ impl<'a> ExportTable<'a> {
 
     /// Finds `name` at or after index `from`, galloping: the cost grows with
     /// the log of the distance from `from`, so looking up sorted names in
-    /// order is a merge. Returns the index found, or where it would go.
+    /// order is a merge (without the `index` feature, a linear scan: still
+    /// a merge, in less code). Returns the index found, or where it would
+    /// go.
     pub fn find_from(&self, name: &str, from: usize) -> Result<usize, usize> {
         self.find_from_bytes(name.as_bytes(), from)
     }
@@ -378,7 +380,25 @@ impl<'a> ExportTable<'a> {
         self.gallop(name, from)
     }
 
+    /// [`Self::find_from_bytes`] past its first check, in the minimal
+    /// build: a linear scan, which a merge of sorted imports makes
+    /// O(exports + imports) over a whole module, in less code.
+    #[cfg(not(feature = "index"))]
+    fn gallop(&self, name: &[u8], from: usize) -> Result<usize, usize> {
+        let s = self.syms;
+        let mut i = from.min(s.len());
+        while let Some(x) = s.get(i) {
+            match x.name.as_bytes().cmp(name) {
+                Ordering::Less => i += 1,
+                Ordering::Equal => return Ok(i),
+                Ordering::Greater => break,
+            }
+        }
+        Err(i)
+    }
+
     /// [`Self::find_from_bytes`] past its first check.
+    #[cfg(feature = "index")]
     #[inline]
     fn gallop(&self, name: &[u8], from: usize) -> Result<usize, usize> {
         let s = self.syms;
