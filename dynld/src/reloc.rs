@@ -123,8 +123,9 @@ fn stream<S: Source + ?Sized>(
                         w.prev_end = end;
                     }};
                 }
-                // That pays on a 64-bit host's out-of-order core; a 32-bit
-                // target (in order, where code size counts) takes one copy.
+                // The two copies pay on a 64-bit host's out-of-order core;
+                // a 32-bit target (in order, where code size counts) takes
+                // one.
                 if cfg!(not(target_pointer_width = "64")) {
                     let long = m & 0x40 != 0;
                     let delta = if long {
