@@ -66,9 +66,12 @@ fn cargo(dir: &Path) -> Command {
 /// The loader configurations the kernels are built with.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Config {
-    /// The kernel's default: dynld's hash indexes, relocation fast path
-    /// and exit handlers.
+    /// The kernel's default: dynld's hash indexes and relocation fast path
+    /// (the configuration the loader's size is held to).
     Full,
+    /// The default and dynld's exit handlers for modules (the kernel's
+    /// `lifecycle` feature).
+    Lifecycle,
     /// dynld's minimal configuration (`--no-default-features`).
     Minimal,
 }
@@ -78,13 +81,20 @@ enum Config {
 fn build(target: &str, config: Config) -> PathBuf {
     let tdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(match config {
         Config::Full => "kernel",
+        Config::Lifecycle => "kernel-lifecycle",
         Config::Minimal => "kernel-minimal",
     });
     let mut cmd = cargo(&root().join("examples/kernel"));
     cmd.args(["build", "--release", "--target", target, "--target-dir"])
         .arg(&tdir);
-    if config == Config::Minimal {
-        cmd.arg("--no-default-features");
+    match config {
+        Config::Full => {}
+        Config::Lifecycle => {
+            cmd.args(["--features", "lifecycle"]);
+        }
+        Config::Minimal => {
+            cmd.arg("--no-default-features");
+        }
     }
     let status = cmd.status().expect("run cargo");
     assert!(status.success(), "building the kernel for {target} failed");
@@ -144,7 +154,7 @@ fn expected(board: &Board, config: Config) -> String {
   unloaded
 "
         }
-        Config::Minimal => "life.dl refused: undefined symbol: __cxa_atexit\n",
+        Config::Full | Config::Minimal => "life.dl refused: undefined symbol: __cxa_atexit\n",
     };
     let round = |t: u32| {
         format!(
@@ -242,6 +252,7 @@ fn kernel(board: &Board, config: Config) {
         board.target,
         match config {
             Config::Full => "default",
+            Config::Lifecycle => "default + exit handlers",
             Config::Minimal => "minimal",
         },
         size.trim()
@@ -251,7 +262,7 @@ fn kernel(board: &Board, config: Config) {
 // One test for both boards: the builds share a target directory.
 #[test]
 fn kernels_load_modules_under_qemu() {
-    for config in [Config::Full, Config::Minimal] {
+    for config in [Config::Full, Config::Lifecycle, Config::Minimal] {
         kernel(&CORTEX_M3, config);
         kernel(&RV32, config);
     }

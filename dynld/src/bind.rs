@@ -10,6 +10,7 @@
 use crate::check::{self, BINDING_SIZE};
 use crate::error::{Error, SymName};
 use crate::limits::Limits;
+#[cfg(feature = "atexit")]
 use crate::runtime;
 use crate::table::ExportTable;
 
@@ -20,7 +21,7 @@ pub struct Provider(pub u32);
 
 impl Provider {
     /// The program loading the module (its export table), and dynld itself
-    /// for the few functions it supplies (see [`crate::runtime`]).
+    /// for the few functions it supplies (see `runtime`, feature `atexit`).
     pub const HOST: Provider = Provider(0);
     /// In a lookup's error ([`Module::get`](crate::Module::get),
     /// [`Module::addr`](crate::Module::addr)): the module looked in, whose
@@ -95,15 +96,14 @@ pub(crate) struct Imports<'a> {
     pub strs: &'a [u8],
     pub raw: &'a [u8],
     pub count: usize,
-    /// The type table and the number of exports before the imports in it
-    /// (shown in messages with the `alloc` feature).
-    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
-    pub types: &'a [u8],
-    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
-    pub nexport: usize,
     pub lim: &'a Limits,
-    /// The module's name, for messages (with the `alloc` feature).
-    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+    /// The type table and the number of exports before the imports in it,
+    /// and the module's name: shown in messages (with `alloc`).
+    #[cfg(feature = "alloc")]
+    pub types: &'a [u8],
+    #[cfg(feature = "alloc")]
+    pub nexport: usize,
+    #[cfg(feature = "alloc")]
     pub module: Option<&'a str>,
 }
 
@@ -185,26 +185,39 @@ pub(crate) fn bind(
     binds: &mut [u8],
     stored: bool,
 ) -> Result<(), Error> {
-    // dynld supplies a few functions itself (the module's own exit
-    // handlers), whatever the host exports under their names.
-    let special = runtime::special_import(
-        |i| check::import_fast(imp.strs, imp.raw, i, imp.lim.max_name).map(|b| b.0),
-        imp.count,
-    );
-    if let Some((i, f)) = special {
-        let name = f.name;
-        let (_, sig) = check::import_fast(imp.strs, imp.raw, i, imp.lim.max_name)
-            .ok_or_else(|| check::import_error(imp.strs, imp.raw, i, imp.lim))?;
-        if sig != 0 && sig != f.sig {
-            return Err(imp.mismatch(i, name, sig, f.sig, Some(f.desc), Provider::HOST));
-        }
-        put(binds, i, f.addr as usize as u64, Provider::HOST)?;
-    }
-    let skip = special.map_or(usize::MAX, |s| s.0);
+    let skip = bind_special(imp, binds)?;
     match binder {
         Binder::Table(t) => bind_table(&t, imp, binds, stored, skip),
         Binder::Dyn(r, bind_dyn) => bind_dyn(r, imp, binds, skip),
     }
+}
+
+/// Binds the import that dynld supplies itself (the module's own exit
+/// handlers, see [`crate::runtime`]), whatever the host exports under its
+/// name, if the module has it; returns its index (`usize::MAX` if none).
+#[cfg(feature = "atexit")]
+fn bind_special(imp: &Imports<'_>, binds: &mut [u8]) -> Result<usize, Error> {
+    let special = runtime::special_import(
+        |i| check::import_fast(imp.strs, imp.raw, i, imp.lim.max_name).map(|b| b.0),
+        imp.count,
+    );
+    let Some((i, f)) = special else {
+        return Ok(usize::MAX);
+    };
+    let (_, sig) = check::import_fast(imp.strs, imp.raw, i, imp.lim.max_name)
+        .ok_or_else(|| check::import_error(imp.strs, imp.raw, i, imp.lim))?;
+    if sig != 0 && sig != f.sig {
+        return Err(imp.mismatch(i, f.name, sig, f.sig, Some(f.desc), Provider::HOST));
+    }
+    put(binds, i, f.addr as usize as u64, Provider::HOST)?;
+    Ok(i)
+}
+
+/// Without the `atexit` feature dynld supplies nothing: every import is
+/// bound by the table or the resolver.
+#[cfg(not(feature = "atexit"))]
+fn bind_special(_: &Imports<'_>, _: &mut [u8]) -> Result<usize, Error> {
+    Ok(usize::MAX)
 }
 
 /// Binds against a sorted table. Imports are sorted, so binding is a

@@ -17,6 +17,55 @@ use crate::index;
 use crate::limits::Limits;
 use core::cmp::Ordering;
 
+/// A failed check, its error kept in a [`Slot`]. The loader's phases, and
+/// the checks they inline, pass this up rather than the [`Error`] itself:
+/// an error is large (it may carry a name), and passing one up through
+/// every `?` of an inlined phase costs a copy of it at each; this costs a
+/// branch.
+pub(crate) struct Failed;
+
+/// Where a failing check keeps its error.
+pub(crate) struct Slot(Option<Error>);
+
+impl Slot {
+    /// An empty slot.
+    #[inline(always)]
+    pub const fn new() -> Slot {
+        Slot(None)
+    }
+
+    /// `r`'s value, or its error kept.
+    #[inline(always)]
+    pub fn keep<T>(&mut self, r: Result<T, Error>) -> Result<T, Failed> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Keeps `e`; built once, here, for every failure.
+    #[cold]
+    #[inline(never)]
+    pub fn fail(&mut self, e: Error) -> Failed {
+        self.0 = Some(e);
+        Failed
+    }
+
+    /// The error kept, for a `Failed` (which always leaves one).
+    #[inline(always)]
+    pub fn take(self) -> Error {
+        self.0.unwrap_or(Error::Read)
+    }
+
+    /// `f`'s result with its error taken out of the slot: for callers
+    /// that return an [`Error`].
+    #[inline]
+    pub fn run<T>(f: impl FnOnce(&mut Slot) -> Result<T, Failed>) -> Result<T, Error> {
+        let mut sl = Slot::new();
+        f(&mut sl).map_err(|Failed| sl.take())
+    }
+}
+
 pub(crate) fn bad(what: &'static str) -> Error {
     Error::BadHeader { what }
 }
@@ -91,9 +140,36 @@ pub(crate) struct Header {
     /// The tables this version defines, by kind; empty where the module
     /// has none.
     parts: [Part; KINDS],
+    /// The kinds of the known tables the module has, in file order (the
+    /// directory's, which is checked to be the file's), `ntable` of them.
+    order: [u8; KINDS],
+    ntable: u8,
     /// Where the last table of the directory ends (known kind or not), at
     /// least at the end of the data.
     pub end: u64,
+}
+
+impl Header {
+    /// A header of nothing, for [`header_into`] to fill.
+    pub const EMPTY: Header = Header {
+        arch: Arch::I386,
+        text: 0,
+        dataoff: 0,
+        data: 0,
+        bss: 0,
+        image: 0,
+        align: 1,
+        low: false,
+        textoff: 0,
+        parts: [Part {
+            off: 0,
+            size: 0,
+            count: 0,
+        }; KINDS],
+        order: [0; KINDS],
+        ntable: 0,
+        end: 0,
+    };
 }
 
 /// One more than the largest kind this version defines.
@@ -165,19 +241,10 @@ impl Header {
 
     /// The known tables the module has, in file order.
     pub fn tables(&self) -> impl Iterator<Item = (u16, Part)> + '_ {
-        let mut order = [0u16; KINDS];
-        let mut n = 0;
-        for (k, p) in self.parts.iter().enumerate() {
-            if p.size != 0 {
-                order[n] = k as u16;
-                n += 1;
-            }
-        }
-        order[..n].sort_unstable_by_key(|&k| self.parts[k as usize].off);
+        let order = self.order.get(..usize::from(self.ntable)).unwrap_or(&[]);
         order
-            .into_iter()
-            .take(n)
-            .map(|k| (k, self.parts[k as usize]))
+            .iter()
+            .map(|&k| (u16::from(k), self.parts[usize::from(k) % KINDS]))
     }
 }
 
@@ -267,7 +334,8 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks the headers and the directory (`dir`, the raw entries).
+/// Checks the headers and the directory (`dir`, the raw entries) of a
+/// module for `arch`, its magic and [`directory_size`] having been checked.
 pub(crate) fn header(
     arch: Arch,
     exec: &Exec,
@@ -275,40 +343,60 @@ pub(crate) fn header(
     dir: &[u8],
     lim: &Limits,
 ) -> Result<Header, Error> {
-    directory_size(h, lim)?;
+    let mut hd = Header::EMPTY;
+    Slot::run(|sl| header_into(&mut hd, arch, exec, h, dir, lim, sl))?;
+    Ok(hd)
+}
+
+/// [`header`] into `hd`, in place: the loader's header is large, and this
+/// way it is not copied through a `Result`. On error `hd` holds part of
+/// what was read.
+pub(crate) fn header_into(
+    hd: &mut Header,
+    arch: Arch,
+    exec: &Exec,
+    h: &Dynhdr,
+    dir: &[u8],
+    lim: &Limits,
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     if h.flags & !FLAGS_KNOWN != 0 {
-        return Err(bad("unknown flags"));
+        return sl.keep(Err(bad("unknown flags")));
     }
     if exec.syms != 0 || exec.spsz != 0 || exec.pcsz != 0 {
-        return Err(bad("syms, spsz and pcsz must be 0"));
+        return sl.keep(Err(bad("syms, spsz and pcsz must be 0")));
     }
     if exec.entry != NO_ENTRY {
-        return Err(bad("entry must be all ones (constructors are a table)"));
+        return sl.keep(Err(bad(
+            "entry must be all ones (constructors are a table)",
+        )));
     }
     if !h.align.is_power_of_two() || h.align > MAX_ALIGN {
-        return Err(bad("alignment"));
+        return sl.keep(Err(bad("alignment")));
     }
     if h.dataoff < exec.text {
-        return Err(bad("data overlaps text"));
+        return sl.keep(Err(bad("data overlaps text")));
     }
     let image = u64::from(h.dataoff) + u64::from(exec.data) + u64::from(exec.bss);
     if lim.max_size != 0 && image > lim.max_size {
-        return Err(Error::TooBig {
+        return sl.keep(Err(Error::TooBig {
             size: image,
             max: lim.max_size,
-        });
+        }));
     }
     let textoff = arch.exec_size() as u64 + u64::from(h.hdrsize);
     let mut end = textoff + u64::from(exec.text) + u64::from(exec.data);
-    let mut parts = [Part::default(); KINDS];
+    *hd = Header::EMPTY;
+    let (parts, order) = (&mut hd.parts, &mut hd.order);
+    let mut ntable = 0u8;
     for raw in dir.chunks_exact(TableEntry::SIZE) {
-        let e = TableEntry::parse(raw).ok_or(bad("table directory"))?;
+        let e = sl.keep(TableEntry::parse(raw).ok_or(bad("table directory")))?;
         let required = e.flags & TABLE_REQUIRED != 0;
         let known = kind::known(e.kind);
         let wrong = if e.flags & !TABLE_REQUIRED != 0 {
             Some("unknown table flags")
         } else if !known && required {
-            return Err(Error::UnknownTable { kind: e.kind });
+            return sl.keep(Err(Error::UnknownTable { kind: e.kind }));
         } else if known && required != kind::required(e.kind) {
             Some("required flag disagrees with the kind")
         } else if known && parts[e.kind as usize].size != 0 {
@@ -321,31 +409,32 @@ pub(crate) fn header(
             None
         };
         if let Some(what) = wrong {
-            return Err(table_error(e.kind, what));
+            return sl.keep(Err(table_error(e.kind, what)));
         }
         end = u64::from(e.offset) + u64::from(e.size);
         if known {
-            entry(&e, lim)?;
+            sl.keep(entry(&e, lim))?;
             parts[e.kind as usize] = Part {
                 off: e.offset.into(),
                 size: e.size as usize,
                 count: e.count as usize,
             };
+            // A known kind is listed once (checked above), so there is room.
+            order[usize::from(ntable) % KINDS] = e.kind as u8;
+            ntable += 1;
         }
     }
-    let hd = Header {
-        arch,
-        text: exec.text as usize,
-        dataoff: h.dataoff as usize,
-        data: exec.data as usize,
-        bss: exec.bss as usize,
-        image: size(image)?,
-        align: h.align as usize,
-        low: h.flags & FLAG_LOW2G != 0,
-        textoff,
-        parts,
-        end,
-    };
+    hd.ntable = ntable;
+    hd.arch = arch;
+    hd.text = exec.text as usize;
+    hd.dataoff = h.dataoff as usize;
+    hd.data = exec.data as usize;
+    hd.bss = exec.bss as usize;
+    hd.image = sl.keep(size(image))?;
+    hd.align = h.align as usize;
+    hd.low = h.flags & FLAG_LOW2G != 0;
+    hd.textoff = textoff;
+    hd.end = end;
     let (nexport, nimport) = (hd.exports().count, hd.imports().count);
     let wrong = if hd.hashes().size != 0 && hd.hashes().count != nimport {
         Some((kind::IMPORT_HASHES, "not one hash per import"))
@@ -357,7 +446,7 @@ pub(crate) fn header(
         None
     };
     if let Some((k, what)) = wrong {
-        return Err(table_error(k, what));
+        return sl.keep(Err(table_error(k, what)));
     }
     // The index: a power of two of 8-byte slots, more than there are
     // exports and at most twice what the writer makes.
@@ -367,12 +456,12 @@ pub(crate) fn header(
             || slots <= nexport
             || slots > index::slots_for(nexport).saturating_mul(2))
     {
-        return Err(Error::BadIndex {
+        return sl.keep(Err(Error::BadIndex {
             table: Table::Export,
             what: "slot count not a power of two, or too small or too large",
-        });
+        }));
     }
-    Ok(hd)
+    Ok(())
 }
 
 /// Where a loaded module's parts lie in its memory region:
@@ -383,7 +472,7 @@ pub(crate) fn header(
 ///
 /// Everything before `imps` stays for the module's life; from `imps` on is
 /// what [`Module::free_imports`](crate::Module::free_imports) gives back.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Placement {
     pub text: usize,
     pub dataoff: usize,
@@ -422,45 +511,69 @@ pub(crate) const BINDING_SIZE: usize = 16;
 impl Placement {
     /// The memory layout of a module with header `h`.
     pub fn of(h: &Header) -> Result<Placement, Error> {
-        let at = |v: u64| size(v);
-        let strs = align_up(h.image as u64, 8).ok_or(bad("size"))?;
-        let exps = strs + h.strings().size as u64;
-        let idx = align_up(exps + h.exports().size as u64, 8).ok_or(bad("size"))?;
-        let types = idx + h.index().size as u64;
-        let init = types + h.types().size as u64;
-        let fini = init + h.init().size as u64;
-        let imps = fini + h.fini().size as u64;
-        let irel = imps + h.imports().size as u64;
-        let binds = align_up(irel + h.import_relocs().size as u64, 8).ok_or(bad("size"))?;
-        let total = binds + (BINDING_SIZE * h.imports().count) as u64;
-        Ok(Placement {
-            text: h.text,
-            dataoff: h.dataoff,
-            data: h.data,
-            bss: h.bss,
-            image: h.image,
-            strs: at(strs)?,
-            strsize: h.strings().size,
-            exps: at(exps)?,
-            nexport: h.exports().count,
-            idx: at(idx)?,
-            slots: h.index().count,
-            types: at(types)?,
-            has_types: h.types().size != 0,
-            init: at(init)?,
-            ninit: h.init().count,
-            fini: at(fini)?,
-            nfini: h.fini().count,
-            imps: at(imps)?,
-            nimport: h.imports().count,
-            irel: at(irel)?,
-            irelsize: h.import_relocs().size,
-            nirel: h.import_relocs().count,
-            binds: at(binds)?,
-            total: at(total)?,
-            low: h.low,
-            align: h.align.max(8),
-        })
+        let mut p = Placement::default();
+        p.lay_out(h)?;
+        Ok(p)
+    }
+
+    /// Makes this the memory layout of a module with header `h`. In place
+    /// (the loader's placement is large, and this way it is not copied
+    /// through a `Result`).
+    pub fn lay_out(&mut self, h: &Header) -> Result<(), Error> {
+        // Sums of 32-bit sizes, so far from overflowing a u64; each offset
+        // is checked, in rising order, to fit a slice.
+        let align8 = |v: u64| align_up(v, 8).unwrap_or(u64::MAX);
+        let len = |p: Part| p.size as u64;
+        let strs = align8(h.image as u64);
+        let exps = strs + len(h.strings());
+        let idx = align8(exps + len(h.exports()));
+        let types = idx + len(h.index());
+        // Without the `descs` feature the descriptions are skipped unread.
+        let init = types
+            + if cfg!(feature = "descs") {
+                len(h.types())
+            } else {
+                0
+            };
+        let fini = init + len(h.init());
+        let imps = fini + len(h.fini());
+        let irel = imps + len(h.imports());
+        let binds = align8(irel + len(h.import_relocs()));
+        let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
+        let offsets = [strs, exps, idx, types, init, fini, imps, irel, binds, total];
+        for v in offsets {
+            size(v)?;
+        }
+        // All fit (checked above), so the casts are exact.
+        let [strs, exps, idx, types, init, fini, imps, irel, binds, total] =
+            offsets.map(|v| v as usize);
+        self.strs = strs;
+        self.exps = exps;
+        self.idx = idx;
+        self.types = types;
+        self.init = init;
+        self.fini = fini;
+        self.imps = imps;
+        self.irel = irel;
+        self.binds = binds;
+        self.total = total;
+        self.text = h.text;
+        self.dataoff = h.dataoff;
+        self.data = h.data;
+        self.bss = h.bss;
+        self.image = h.image;
+        self.strsize = h.strings().size;
+        self.nexport = h.exports().count;
+        self.slots = h.index().count;
+        self.has_types = cfg!(feature = "descs") && h.types().size != 0;
+        self.ninit = h.init().count;
+        self.nfini = h.fini().count;
+        self.nimport = h.imports().count;
+        self.irelsize = h.import_relocs().size;
+        self.nirel = h.import_relocs().count;
+        self.low = h.low;
+        self.align = h.align.max(8);
+        Ok(())
     }
 
     /// Where table `kind` goes in memory, if the loader keeps it.
@@ -470,7 +583,7 @@ impl Placement {
             kind::EXPORTS => self.exps,
             // Without the `index` feature the index is skipped unread.
             kind::INDEX if cfg!(feature = "index") => self.idx,
-            kind::TYPES => self.types,
+            kind::TYPES if cfg!(feature = "descs") => self.types,
             kind::INIT => self.init,
             kind::FINI => self.fini,
             kind::IMPORTS => self.imps,
@@ -645,36 +758,24 @@ impl<'a, T> Iterator for Entries<'a, T> {
     }
 }
 
-/// The export entries with checked names, in checked order, each address
-/// checked to lie in the text or in data and bss.
-pub(crate) fn exports<'a>(
-    strs: &'a [u8],
-    raw: &'a [u8],
-    h: &Header,
-    lim: &Limits,
-) -> impl Iterator<Item = Result<(&'a str, ExpEntry), Error>> + 'a {
-    let (image, text, dataoff) = (h.image, h.text, h.dataoff);
-    Entries {
-        strs,
-        raw: raw.chunks_exact(ExpEntry::SIZE),
-        index: 0,
-        prev: None,
-        max_name: lim.max_name,
-        table: Table::Export,
-        parse: ExpEntry::parse,
-        name: |e| (e.name, e.namelen),
-    }
-    .map(move |r| {
-        let (name, e) = r?;
+/// Checks the export entries: names, order, and each address in the text
+/// or in data and bss.
+pub(crate) fn exports(strs: &[u8], raw: &[u8], h: &Header, lim: &Limits) -> Result<(), Error> {
+    let mut prev = None;
+    for (i, rec) in raw.chunks_exact(ExpEntry::SIZE).enumerate() {
+        let e = ExpEntry::parse(rec).ok_or(bad("table entry"))?;
+        let name = name_at(strs, e.name, e.namelen, lim.max_name, Table::Export, i)?;
+        check_order(Table::Export, prev, name)?;
+        prev = Some(name);
         let v = e.value as usize;
-        if v >= image || (v >= text && v < dataoff) {
+        if v >= h.image || (v >= h.text && v < h.dataoff) {
             return Err(Error::BadExport {
                 name: SymName::new(name),
                 value: e.value,
             });
         }
-        Ok((name, e))
-    })
+    }
+    Ok(())
 }
 
 /// The import entries with checked names, in checked order.

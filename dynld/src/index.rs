@@ -27,8 +27,11 @@ const K1: u64 = 0xc2b2_ae3d_27d4_eb4f;
 const K2: u64 = 0x1656_67b1_9e37_79f9;
 const K3: u64 = 0x27d4_eb2f_1656_67c5;
 
-/// The 128-bit product of `a` and `b`, folded to 64 bits.
-#[inline(always)]
+/// The 128-bit product of `a` and `b`, folded to 64 bits. One instruction
+/// or two on a 64-bit machine, so inlined there; a dozen on a 32-bit one,
+/// which shares one copy.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 const fn fold(a: u64, b: u64) -> u64 {
     let p = (a as u128) * (b as u128);
     (p as u64) ^ ((p >> 64) as u64)

@@ -56,9 +56,16 @@
 //! default), `alloc` (heap memory provider, module writer, whole names,
 //! type descriptions and the module's name in errors; implied by `std`),
 //! `cross` (relocation for every architecture, not only the one built
-//! for; implied by `std`), `index` (hash indexes, a module's own and the
-//! host table's; default), `fast-reloc` (the relocation loop's fast path;
-//! default), `embedded-io` (sources over `embedded_io::Read + Seek`). With
+//! for; implied by `std`), `embedded-io` (sources over
+//! `embedded_io::Read + Seek`), `index` (hash indexes, a module's own and
+//! the host table's; default), `fast-reloc` (the relocation loop's fast
+//! path; default), `atexit` (each module's own exit handlers, run at its
+//! unload, see `runtime`; default: without it `__cxa_atexit` is bound like
+//! any import, which saves a kernel whose modules register none the code
+//! and the handler list), `descs` (type descriptions, shown in
+//! signature-mismatch messages with `alloc` and by
+//! [`Module::export_desc`]; default: without it a module's descriptions
+//! are skipped unread, as its index is without `index`). With
 //! `default-features = false`, the minimal configuration, modules load
 //! into an [`Arena`] over a caller's buffer, with no allocator.
 #![cfg_attr(not(test), no_std)]
@@ -85,6 +92,7 @@ mod mmap;
 mod module;
 mod plan9;
 mod reloc;
+#[cfg(feature = "atexit")]
 pub mod runtime;
 pub mod sig;
 mod source;

@@ -9,7 +9,7 @@
 //! constructors are not run here: see [`Module::init`].
 
 use crate::bind::{self, Binder, Imports, Resolver};
-use crate::check::{self, bad, Header, Placement, Stream, Walker};
+use crate::check::{self, bad, Failed, Header, Placement, Slot, Stream, Walker};
 use crate::error::Error;
 use crate::format::{kind, Arch, Dynhdr, Exec, TableEntry, MAX_TABLES};
 use crate::limits::Limits;
@@ -31,18 +31,27 @@ pub struct Loader<'e, 'p> {
     name: Option<&'e str>,
 }
 
-/// Gives a region back unless it was handed on.
+/// Gives a region back unless it was handed on ([`Guard::hand_on`]).
 struct Guard<'p> {
     memory: &'p dyn Memory,
-    region: Option<Region>,
+    region: Region,
+    armed: bool,
+}
+
+impl Guard<'_> {
+    /// The region, no longer given back on drop.
+    fn hand_on(&mut self) -> Region {
+        self.armed = false;
+        self.region.take()
+    }
 }
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        if let Some(r) = self.region.take() {
+        if self.armed {
             // SAFETY: the region was allocated by `memory` for a load that
             // failed; nothing refers to it any more.
-            unsafe { self.memory.release(r) };
+            unsafe { self.memory.release(self.region.take()) };
         }
     }
 }
@@ -57,8 +66,14 @@ const PREFAULT_BSS: usize = 64 << 10;
 /// the provider can.
 const CHUNK: usize = 64 << 10;
 
-fn seek_to<S: Source + ?Sized>(src: &mut S, start: u64, off: u64) -> Result<(), Error> {
-    src.seek(start.checked_add(off).ok_or(Error::Seek)?)
+fn seek_to<S: Source + ?Sized>(
+    src: &mut S,
+    start: u64,
+    off: u64,
+    sl: &mut Slot,
+) -> Result<(), Failed> {
+    let to = sl.keep(start.checked_add(off).ok_or(Error::Seek))?;
+    sl.keep(src.seek(to))
 }
 
 /// Reads `buf` (at offset `at` of the region) in chunks of `size` bytes,
@@ -69,65 +84,83 @@ fn read_into<S: Source + ?Sized>(
     buf: &mut [u8],
     at: usize,
     what: &'static str,
-) -> Result<(), Error> {
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     for (i, chunk) in buf.chunks_mut(size).enumerate() {
         let from = at + i * size;
         memory.prefault(region, from..from + chunk.len());
-        src.read_exact_or(chunk, what)?;
+        sl.keep(src.read_exact_or(chunk, what))?;
     }
     Ok(())
 }
 
-/// Phase 1: the headers and the directory, read and checked.
+/// Phase 1: the headers and the directory, read and checked into `hd`
+/// (in place, as [`check::header_into`] explains).
 fn read_header<S: Source + ?Sized>(
     src: &mut S,
     want: Option<Arch>,
     lim: &Limits,
-) -> Result<Header, Error> {
+    hd: &mut Header,
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     let mut hb = [0u8; Exec::SIZE];
-    src.read_exact_or(&mut hb, "header")?;
-    let exec = Exec::parse(&hb).ok_or(bad("header"))?;
-    let found = check::arch_of(&exec)?;
-    let arch = want.ok_or(Error::BadMagic { magic: exec.magic })?;
+    sl.keep(src.read_exact_or(&mut hb, "header"))?;
+    let exec = sl.keep(Exec::parse(&hb).ok_or(bad("header")))?;
+    let found = sl.keep(check::arch_of(&exec))?;
+    let arch = sl.keep(want.ok_or(Error::BadMagic { magic: exec.magic }))?;
     if found != arch {
-        return Err(Error::WrongArch { found, want: arch });
+        return sl.keep(Err(Error::WrongArch { found, want: arch }));
     }
     if !crate::arch::supported(arch) {
-        return Err(match Arch::HOST {
+        return sl.keep(Err(match Arch::HOST {
             Some(want) => Error::WrongArch { found, want },
             None => Error::BadMagic { magic: exec.magic },
-        });
+        }));
     }
     if arch.fat_header() {
         let mut fat = [0u8; 8];
-        src.read_exact_or(&mut fat, "header")?;
-        check::fat_entry(fat)?;
+        sl.keep(src.read_exact_or(&mut fat, "header"))?;
+        sl.keep(check::fat_entry(fat))?;
     }
     let mut db = [0u8; Dynhdr::SIZE];
-    src.read_exact_or(&mut db, "header")?;
-    let h = Dynhdr::parse(&db).ok_or(bad("header"))?;
-    let dlen = check::directory_size(&h, lim)?;
+    sl.keep(src.read_exact_or(&mut db, "header"))?;
+    let h = sl.keep(Dynhdr::parse(&db).ok_or(bad("header")))?;
+    let dlen = sl.keep(check::directory_size(&h, lim))?;
     let mut dir = [0u8; MAX_TABLES as usize * TableEntry::SIZE];
-    let dir = dir.get_mut(..dlen).ok_or(bad("table directory"))?;
-    src.read_exact_or(dir, "header")?;
-    check::header(arch, &exec, &h, dir, lim)
+    let dir = sl.keep(dir.get_mut(..dlen).ok_or(bad("table directory")))?;
+    sl.keep(src.read_exact_or(dir, "header"))?;
+    check::header_into(hd, arch, &exec, &h, dir, lim, sl)
 }
 
 /// The checks of the tables read, in the order the in-memory reader makes
 /// them (`ModuleView::parse`).
-fn check_tables(h: &Header, p: &Placement, tabs: &[u8], lim: &Limits) -> Result<(), Error> {
+fn check_tables(
+    h: &Header,
+    p: &Placement,
+    tabs: &[u8],
+    lim: &Limits,
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     let part = |at: usize, len: usize| tabs.get(at - p.strs..at - p.strs + len).unwrap_or(&[]);
     let strs = part(p.strs, p.strsize);
-    for e in check::exports(strs, part(p.exps, h.exports().size), h, lim) {
-        e?;
+    sl.keep(check::exports(strs, part(p.exps, h.exports().size), h, lim))?;
+    if cfg!(feature = "descs") {
+        sl.keep(check::types(part(p.types, h.types().size), strs))?;
     }
-    check::types(part(p.types, h.types().size), strs)?;
-    check::funcs(kind::INIT, part(p.init, h.init().size), h.text)?;
-    check::funcs(kind::FINI, part(p.fini, h.fini().size), h.text)?;
+    sl.keep(check::funcs(
+        kind::INIT,
+        part(p.init, h.init().size),
+        h.text,
+    ))?;
+    sl.keep(check::funcs(
+        kind::FINI,
+        part(p.fini, h.fini().size),
+        h.text,
+    ))?;
     if !cfg!(feature = "index") {
         return Ok(());
     }
-    check::index(part(p.idx, h.index().size), h.exports().count)
+    sl.keep(check::index(part(p.idx, h.index().size), h.exports().count))
 }
 
 impl<'e, 'p> Loader<'e, 'p> {
@@ -204,24 +237,41 @@ impl<'e, 'p> Loader<'e, 'p> {
     // work, and a kernel calling it from several places keeps one copy.
     #[inline(never)]
     fn load_at<S: Source + ?Sized>(&self, src: &mut S, start: u64) -> Result<Module<'p>, Error> {
+        let mut sl = Slot::new();
+        match self.load_in(src, start, &mut sl) {
+            Ok(m) => Ok(m),
+            Err(Failed) => Err(sl.take()),
+        }
+    }
+
+    /// [`Self::load_at`]'s phases, each keeping its error in `sl`.
+    fn load_in<S: Source + ?Sized>(
+        &self,
+        src: &mut S,
+        start: u64,
+        sl: &mut Slot,
+    ) -> Result<Module<'p>, Failed> {
         let lim = &self.limits;
-        let h = read_header(src, self.arch, lim)?;
+        let mut h = Header::EMPTY;
+        read_header(src, self.arch, lim, &mut h, sl)?;
         // A source that knows its length refuses a module longer than it
         // before anything is allocated.
         let known = src.length();
         if let Some(len) = known {
             if let Some(what) = check::first_short(&h, len.saturating_sub(start)) {
-                return Err(Error::Truncated { what });
+                return sl.keep(Err(Error::Truncated { what }));
             }
         }
-        let p = Placement::of(&h)?;
-        let region = self.allocate(&p)?;
+        let mut p = Placement::default();
+        sl.keep(p.lay_out(&h))?;
+        let region = self.allocate(&p, sl)?;
         let mut guard = Guard {
             memory: self.memory,
-            region: Some(region),
+            region,
+            armed: true,
         };
-        let region = guard.region.as_mut().ok_or(bad("region"))?;
-        let mapped = self.map_text(src, start, &h, region)?;
+        let region = &mut guard.region;
+        let mapped = sl.keep(self.map_text(src, start, &h, region))?;
         let base = self.at.unwrap_or(region.as_ptr() as u64);
         // SAFETY: the region was just allocated for this module: valid for
         // reads and writes of its length, initialised, and referenced by
@@ -239,31 +289,31 @@ impl<'e, 'p> Loader<'e, 'p> {
         // The region arrives zeroed (the provider's contract), so the gap
         // after the text and the bss need no writes: a large bss costs no
         // memory until the module touches it.
-        seek_to(src, start, h.textoff + mapped as u64)?;
-        read_into(src, chunks, &mut img[mapped..h.text], mapped, "text")?;
+        seek_to(src, start, h.textoff + mapped as u64, sl)?;
+        read_into(src, chunks, &mut img[mapped..h.text], mapped, "text", sl)?;
         let data = h.dataoff..h.dataoff + h.data;
-        read_into(src, chunks, &mut img[data.clone()], h.dataoff, "data")?;
+        read_into(src, chunks, &mut img[data.clone()], h.dataoff, "data", sl)?;
         // The tables in file order, each into its place; the base
         // relocations are applied as they stream past.
         for (k, part) in h.tables() {
-            seek_to(src, start, part.off)?;
+            seek_to(src, start, part.off, sl)?;
             if k == kind::RELOCS {
-                reloc::apply_base(src, Walker::new(&h, Stream::Base), part.size, img, base)?;
+                let w = Walker::new(&h, Stream::Base);
+                reloc::apply_base(src, w, part.size, img, base, sl)?;
                 continue;
             }
             let Some(at) = p.place(k) else { continue };
-            let dst = tabs
-                .get_mut(at - p.strs..at - p.strs + part.size)
-                .ok_or(bad("table place"))?;
-            read_into(src, chunks, dst, at, check::reading(k))?;
+            let dst = tabs.get_mut(at - p.strs..at - p.strs + part.size);
+            let dst = sl.keep(dst.ok_or(bad("table place")))?;
+            read_into(src, chunks, dst, at, check::reading(k), sl)?;
         }
         // Tables this loader does not know are skipped unread, but the
         // module must still be whole: the last byte of the last one is read.
         if known.is_none() && h.end > h.known_end() {
-            seek_to(src, start, h.end - 1)?;
-            src.read_exact_or(&mut [0u8; 1], "table")?;
+            seek_to(src, start, h.end - 1, sl)?;
+            sl.keep(src.read_exact_or(&mut [0u8; 1], "table"))?;
         }
-        check_tables(&h, &p, tabs, lim)?;
+        check_tables(&h, &p, tabs, lim, sl)?;
         // Everything read: a small bss comes in with the rest, a large one
         // is left to fault in when used.
         if h.bss <= PREFAULT_BSS {
@@ -277,25 +327,25 @@ impl<'e, 'p> Loader<'e, 'p> {
             strs: table(p.strs, p.strsize).unwrap_or(&[]),
             raw: table(p.imps, h.imports().size).unwrap_or(&[]),
             count: p.nimport,
-            types: table(p.types, h.types().size).unwrap_or(&[]),
-            nexport: p.nexport,
             lim,
+            #[cfg(feature = "alloc")]
+            types: match p.has_types {
+                true => table(p.types, h.types().size).unwrap_or(&[]),
+                false => &[],
+            },
+            #[cfg(feature = "alloc")]
+            nexport: p.nexport,
+            #[cfg(feature = "alloc")]
             module: self.name,
         };
         let stored = h.hashes().size != 0;
-        bind::bind(self.binder, &imports, binds, stored)?;
+        sl.keep(bind::bind(self.binder, &imports, binds, stored))?;
         let stream = table(p.irel, p.irelsize).unwrap_or(&[]);
-        reloc::apply_imports(
-            Walker::new(&h, Stream::Import),
-            stream,
-            img,
-            binds,
-            base,
-            &imports,
-        )?;
+        let w = Walker::new(&h, Stream::Import);
+        reloc::apply_imports(w, stream, img, binds, base, &imports, sl)?;
 
         // Phase 4: seal.
-        let region = guard.region.take().ok_or(bad("region"))?;
+        let region = guard.hand_on();
         let seal = Seal {
             text: h.text,
             data: h.dataoff,
@@ -305,18 +355,18 @@ impl<'e, 'p> Loader<'e, 'p> {
         if let Err(e) = unsafe { self.memory.seal(&region, seal) } {
             // SAFETY: as above; the failed module is dropped with it.
             unsafe { self.memory.release(region) };
-            return Err(e);
+            return sl.keep(Err(e));
         }
         Ok(Module::new(self.memory, region, h.arch, p))
     }
 
     /// A region for placement `p`, checked.
-    fn allocate(&self, p: &Placement) -> Result<Region, Error> {
-        let region = if p.low {
-            self.memory.allocate_low(p.total, p.align)?
+    fn allocate(&self, p: &Placement, sl: &mut Slot) -> Result<Region, Failed> {
+        let region = sl.keep(if p.low {
+            self.memory.allocate_low(p.total, p.align)
         } else {
-            self.memory.allocate(p.total, p.align)?
-        };
+            self.memory.allocate(p.total, p.align)
+        })?;
         let fail = |what| Error::Memory {
             what,
             size: p.total,
@@ -331,7 +381,7 @@ impl<'e, 'p> Loader<'e, 'p> {
         if let Some(e) = e {
             // SAFETY: just allocated by this provider, unused.
             unsafe { self.memory.release(region) };
-            return Err(e);
+            return sl.keep(Err(e));
         }
         Ok(region)
     }

@@ -6,6 +6,7 @@ use crate::check::{self, Placement, Walker};
 use crate::error::{Error, SymName};
 use crate::format::{Arch, ExpEntry, ImpEntry};
 use crate::memory::{Memory, Region};
+#[cfg(feature = "atexit")]
 use crate::runtime;
 use crate::sig::Signof;
 use crate::symbol::Symbol;
@@ -167,7 +168,8 @@ impl<'p> Module<'p> {
         })
     }
 
-    /// The type description the module carries for export `i`, if any.
+    /// The type description the module carries for export `i`, if any
+    /// (always `None` without the `descs` feature).
     pub fn export_desc(&self, i: usize) -> Option<&str> {
         (i < self.place.nexport)
             .then(|| check::type_desc(self.types(), self.strs(), i))
@@ -246,13 +248,18 @@ impl<'p> Module<'p> {
         let i = self.position(name).ok_or_else(|| Error::Undefined {
             name: SymName::new(name),
         })?;
-        self.checked(i, sig)
+        self.checked(i, sig, false)
     }
 
     /// Export `i`'s address, checking `sig` against its signature when
-    /// both are non-zero.
-    fn checked(&self, i: usize, sig: u32) -> Result<*const (), Error> {
+    /// both are non-zero; refusing an export without one if `typed`.
+    fn checked(&self, i: usize, sig: u32, typed: bool) -> Result<*const (), Error> {
         let s = self.export(i).ok_or_else(|| check::bad("export"))?;
+        if typed && s.sig == 0 {
+            return Err(Error::Unchecked {
+                name: SymName::new(s.name),
+            });
+        }
         if sig != 0 && s.sig != 0 && sig != s.sig {
             return Err(Error::SigMismatch {
                 name: SymName::new(s.name),
@@ -284,12 +291,7 @@ impl<'p> Module<'p> {
         let i = self.position(name).ok_or_else(|| Error::Undefined {
             name: SymName::new(name),
         })?;
-        if self.export(i).is_some_and(|s| s.sig == 0) {
-            return Err(Error::Unchecked {
-                name: SymName::new(name),
-            });
-        }
-        let addr = self.checked(i, sig)?;
+        let addr = self.checked(i, sig, true)?;
         // SAFETY: `addr` is this module's export `name`, whose signature
         // is `F`'s pointee's (checked above, both non-zero).
         Ok(unsafe { Symbol::new(addr) })
@@ -350,11 +352,13 @@ impl<'p> Module<'p> {
     }
 
     /// Exit handlers the module's code registered that have not run (they
-    /// run when it is unloaded; see [`crate::runtime`]).
+    /// run when it is unloaded; see [`crate::runtime`]; feature `atexit`).
+    #[cfg(feature = "atexit")]
     pub fn exit_handlers(&self) -> usize {
         runtime::pending(self.image_range())
     }
 
+    #[cfg(feature = "atexit")]
     fn image_range(&self) -> core::ops::Range<usize> {
         let base = self.base() as usize;
         base..base + self.place.image
@@ -527,7 +531,10 @@ impl Drop for Module<'_> {
             }
         }
         // SAFETY: the module's code and data are still in place.
-        unsafe { runtime::finalize(self.image_range()) };
+        #[cfg(feature = "atexit")]
+        unsafe {
+            runtime::finalize(self.image_range())
+        };
         // SAFETY: the region is this module's, from this provider; the
         // module is going away, its destructors and exit handlers have
         // run, and no `Symbol` borrows it any more.

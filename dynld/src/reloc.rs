@@ -4,7 +4,7 @@
 
 use crate::arch::{self, Overflow};
 use crate::bind;
-use crate::check::{bad, Walker};
+use crate::check::{bad, Failed, Slot, Walker};
 use crate::error::Error;
 use crate::format::{Arch, RELOC_MAX_BYTES};
 use crate::source::Source;
@@ -35,15 +35,19 @@ pub(crate) fn apply_base<S: Source + ?Sized>(
     size: usize,
     img: &mut [u8],
     base: u64,
-) -> Result<(), Error> {
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     match w.arch {
         // One loop per architecture, each with its patch function inlined;
         // only for the architectures this build supports, so a kernel
         // carries its own architecture's loop alone.
-        a if !arch::supported(a) => Err(bad("architecture")),
-        Arch::Amd64 => stream(src, &mut w, size, img, base, arch::x86_64::apply),
-        Arch::Arm64 => stream(src, &mut w, size, img, base, arch::aarch64::apply),
-        a => stream(src, &mut w, size, img, base, patcher(a)?),
+        a if !arch::supported(a) => sl.keep(Err(bad("architecture"))),
+        Arch::Amd64 => stream(src, &mut w, size, img, base, arch::x86_64::apply, sl),
+        Arch::Arm64 => stream(src, &mut w, size, img, base, arch::aarch64::apply, sl),
+        a => {
+            let apply = sl.keep(patcher(a))?;
+            stream(src, &mut w, size, img, base, apply, sl)
+        }
     }
 }
 
@@ -55,7 +59,8 @@ fn stream<S: Source + ?Sized>(
     img: &mut [u8],
     base: u64,
     apply: impl Fn(u8, &mut [u8], u64, u64) -> Result<(), Overflow>,
-) -> Result<(), Error> {
+    sl: &mut Slot,
+) -> Result<(), Failed> {
     let mut buf = [0u8; 512];
     let (mut have, mut pos) = (0usize, 0usize);
     let mut remaining = size;
@@ -74,7 +79,7 @@ fn stream<S: Source + ?Sized>(
             have -= pos;
             pos = 0;
             let n = (buf.len() - have).min(remaining);
-            src.read_exact_or(&mut buf[have..have + n], "relocations")?;
+            sl.keep(src.read_exact_or(&mut buf[have..have + n], "relocations"))?;
             have += n;
             remaining -= n;
         }
@@ -107,18 +112,29 @@ fn stream<S: Source + ?Sized>(
                             break;
                         }
                         let field = &mut img[off as usize..end as usize];
-                        apply(m & 15, field, base.wrapping_add(off), base).map_err(|_| {
-                            Error::RelocOverflow {
+                        if apply(m & 15, field, base.wrapping_add(off), base).is_err() {
+                            return sl.keep(Err(Error::RelocOverflow {
                                 index: w.index,
                                 offset,
-                            }
-                        })?;
+                            }));
+                        }
                         pos += $need;
                         w.prev_off = offset;
                         w.prev_end = end;
                     }};
                 }
-                if m & 0x40 == 0 {
+                // The two copies pay on a 64-bit host's out-of-order core;
+                // a 32-bit target (in order, where code size counts) takes
+                // one.
+                if cfg!(not(target_pointer_width = "64")) {
+                    let long = m & 0x40 != 0;
+                    let delta = if long {
+                        u16::from_be_bytes([b1, b2])
+                    } else {
+                        u16::from(b1)
+                    };
+                    step!(u32::from(delta), 2 + usize::from(long));
+                } else if m & 0x40 == 0 {
                     step!(u32::from(b1), 2);
                 } else {
                     step!(u32::from(u16::from_be_bytes([b1, b2])), 3);
@@ -133,21 +149,22 @@ fn stream<S: Source + ?Sized>(
             continue; // a whole record buffered first
         }
         let index = w.index;
-        let (r, mode, used) = w.next(&buf[pos..have])?;
+        let (r, mode, used) = sl.keep(w.next(&buf[pos..have]))?;
         pos += used;
         let off = r.offset as usize;
-        let field = img
-            .get_mut(off..off + mode.width)
-            .ok_or_else(|| bad("relocation"))?;
-        apply(mode.number, field, base.wrapping_add(off as u64), base).map_err(|_| {
-            Error::RelocOverflow {
+        let field = sl.keep(
+            img.get_mut(off..off + mode.width)
+                .ok_or_else(|| bad("relocation")),
+        )?;
+        if apply(mode.number, field, base.wrapping_add(off as u64), base).is_err() {
+            return sl.keep(Err(Error::RelocOverflow {
                 index,
                 offset: r.offset,
-            }
-        })?;
+            }));
+        }
     }
     if remaining != 0 || pos != have {
-        return Err(w.trailing());
+        return sl.keep(Err(w.trailing()));
     }
     Ok(())
 }
@@ -162,20 +179,24 @@ pub(crate) fn apply_imports(
     binds: &[u8],
     base: u64,
     imports: &bind::Imports<'_>,
-) -> Result<(), Error> {
-    let apply = patcher(w.arch)?;
+    sl: &mut Slot,
+) -> Result<(), Failed> {
+    let apply = sl.keep(patcher(w.arch))?;
     while !w.done() {
         let index = w.index;
-        let (r, mode, used) = w.next(stream)?;
+        let (r, mode, used) = sl.keep(w.next(stream))?;
         stream = stream.get(used..).unwrap_or(&[]);
-        let i = r.import.ok_or_else(|| bad("import relocation"))?;
-        let (target, _) = bind::get(binds, i as usize).ok_or_else(|| bad("binding"))?;
+        let i = sl.keep(r.import.ok_or_else(|| bad("import relocation")))?;
+        let (target, _) = sl.keep(bind::get(binds, i as usize).ok_or_else(|| bad("binding")))?;
         let off = r.offset as usize;
-        let field = img
-            .get_mut(off..off + mode.width)
-            .ok_or_else(|| bad("relocation"))?;
-        apply(mode.number, field, base.wrapping_add(off as u64), target).map_err(|_| {
-            match crate::check::import_name(imports.strs, imports.raw, i as usize, imports.lim) {
+        let field = sl.keep(
+            img.get_mut(off..off + mode.width)
+                .ok_or_else(|| bad("relocation")),
+        )?;
+        if apply(mode.number, field, base.wrapping_add(off as u64), target).is_err() {
+            let name =
+                crate::check::import_name(imports.strs, imports.raw, i as usize, imports.lim);
+            return sl.keep(Err(match name {
                 Ok(name) => Error::ImportOutOfReach {
                     name: crate::error::SymName::new(name),
                     mode: mode.name,
@@ -185,11 +206,11 @@ pub(crate) fn apply_imports(
                     index,
                     offset: r.offset,
                 },
-            }
-        })?;
+            }));
+        }
     }
     if !stream.is_empty() {
-        return Err(w.trailing());
+        return sl.keep(Err(w.trailing()));
     }
     Ok(())
 }

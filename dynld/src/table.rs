@@ -322,7 +322,9 @@ impl<'a> ExportTable<'a> {
         let mut touch = 0u8;
         for j in 0..K {
             cand[j] = crate::index::candidate(first[j], h[j]).and_then(|i| syms.get(i));
-            if let Some(s) = cand[j] {
+            // Touching the names starts their cache misses together: for
+            // a 64-bit host; a 32-bit target (small, in order) skips it.
+            if let Some(s) = cand[j].filter(|_| cfg!(target_pointer_width = "64")) {
                 let b = s.name.as_bytes();
                 touch ^= b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0);
             }
@@ -358,7 +360,9 @@ impl<'a> ExportTable<'a> {
 
     /// Finds `name` at or after index `from`, galloping: the cost grows with
     /// the log of the distance from `from`, so looking up sorted names in
-    /// order is a merge. Returns the index found, or where it would go.
+    /// order is a merge (without the `index` feature, a linear scan: still
+    /// a merge, in less code). Returns the index found, or where it would
+    /// go.
     pub fn find_from(&self, name: &str, from: usize) -> Result<usize, usize> {
         self.find_from_bytes(name.as_bytes(), from)
     }
@@ -377,7 +381,25 @@ impl<'a> ExportTable<'a> {
         self.gallop(name, from)
     }
 
+    /// [`Self::find_from_bytes`] past its first check, in the minimal
+    /// build: a linear scan, which a merge of sorted imports makes
+    /// O(exports + imports) over a whole module, in less code.
+    #[cfg(not(feature = "index"))]
+    fn gallop(&self, name: &[u8], from: usize) -> Result<usize, usize> {
+        let s = self.syms;
+        let mut i = from.min(s.len());
+        while let Some(x) = s.get(i) {
+            match x.name.as_bytes().cmp(name) {
+                Ordering::Less => i += 1,
+                Ordering::Equal => return Ok(i),
+                Ordering::Greater => break,
+            }
+        }
+        Err(i)
+    }
+
     /// [`Self::find_from_bytes`] past its first check.
+    #[cfg(feature = "index")]
     #[inline]
     fn gallop(&self, name: &[u8], from: usize) -> Result<usize, usize> {
         let s = self.syms;
@@ -417,8 +439,16 @@ pub(crate) struct Key<'k> {
 
 /// The first sixteen bytes of `b` as a big-endian number, zero-padded.
 /// Names hold no NUL, so comparing these numbers orders names as memcmp
-/// does whenever the numbers differ.
-#[inline(always)]
+/// does whenever the numbers differ. Shared, as [`Key::above`] is, on a
+/// 32-bit machine.
+#[cfg_attr(
+    not(all(feature = "index", not(target_pointer_width = "64"))),
+    inline(always)
+)]
+#[cfg_attr(
+    all(feature = "index", not(target_pointer_width = "64")),
+    inline(never)
+)]
 fn prefix(b: &[u8]) -> u128 {
     let mut w = [0u8; 16];
     if let Some(head) = b.get(..16) {
@@ -444,8 +474,17 @@ impl<'k> Key<'k> {
 
     /// Whether the key sorts after `name`. With the `index` feature, most
     /// comparisons are of the 16-byte integer prefixes; without it (the
-    /// minimal build), of the bytes, in less code.
-    #[inline(always)]
+    /// minimal build), of the bytes, in less code. Inlined, but for the
+    /// prefixes on a 32-bit machine, where they take four registers each:
+    /// there every search shares one copy.
+    #[cfg_attr(
+        not(all(feature = "index", not(target_pointer_width = "64"))),
+        inline(always)
+    )]
+    #[cfg_attr(
+        all(feature = "index", not(target_pointer_width = "64")),
+        inline(never)
+    )]
     pub(crate) fn above(&self, name: &[u8]) -> bool {
         if cfg!(feature = "index") {
             let p = prefix(name);

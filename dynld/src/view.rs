@@ -75,10 +75,10 @@ impl<'a> ModuleView<'a> {
             r?;
         }
         let strs = v.table(h.strings());
-        for e in check::exports(strs, v.table(h.exports()), &h, limits) {
-            e?;
+        check::exports(strs, v.table(h.exports()), &h, limits)?;
+        if cfg!(feature = "descs") {
+            check::types(v.table(h.types()), strs)?;
         }
-        check::types(v.table(h.types()), strs)?;
         check::funcs(kind::INIT, v.table(h.init()), h.text)?;
         check::funcs(kind::FINI, v.table(h.fini()), h.text)?;
         check::index(v.table(h.index()), h.exports().count)?;
@@ -227,7 +227,12 @@ impl<'a> ModuleView<'a> {
         entry: fn(&[u8]) -> Option<ExpEntry>,
     ) -> impl Iterator<Item = FileSym<'a>> + 'a {
         let strs = self.table(self.h.strings());
-        let types = self.table(self.h.types());
+        // Without the `descs` feature the descriptions are skipped, as the
+        // loader skips them.
+        let types = match cfg!(feature = "descs") {
+            true => self.table(self.h.types()),
+            false => &[],
+        };
         self.table(p)
             .chunks_exact(size)
             .enumerate()

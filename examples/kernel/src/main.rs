@@ -228,8 +228,8 @@ fn run() -> Result<(), Error> {
 
 /// A module's constructors run when it is loaded here, its destructor and
 /// exit handler when it is unloaded (with dynld's exit handlers: the
-/// default configuration).
-#[cfg(feature = "full")]
+/// kernel's `lifecycle` feature).
+#[cfg(feature = "lifecycle")]
 fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
     let life = load(Loader::new(EXPORTS, arena), "life.dl", LIFE)?;
     let number = life.get::<extern "C" fn() -> u32>("l_number")?;
@@ -241,9 +241,9 @@ fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The minimal configuration leaves dynld's exit handlers out: the module
-/// that registers one is refused, its `__cxa_atexit` unbound.
-#[cfg(not(feature = "full"))]
+/// Without dynld's exit handlers (its `atexit` feature) the module that
+/// registers one is refused: the kernel does not export `__cxa_atexit`.
+#[cfg(not(feature = "lifecycle"))]
 fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
     match load(Loader::new(EXPORTS, arena), "life.dl", LIFE) {
         Ok(_) => kprintln!("life.dl loaded without exit handlers"),
