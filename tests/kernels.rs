@@ -146,7 +146,7 @@ fn expected(board: &Board, config: Config) -> String {
     let want = dynld::sig::hash("fn(void) int").unwrap();
     let have = dynld::sig::hash("fn(void) uint").unwrap();
     let life = match config {
-        Config::Full => {
+        Config::Lifecycle => {
             "life.dl loaded: constructors made 12
   atexit returned 0
   life.dl destructor
