@@ -230,15 +230,6 @@ parts!(
 );
 
 impl Header {
-    /// Where the last table of a known kind ends (at least the data's end).
-    pub fn known_end(&self) -> u64 {
-        let data_end = self.textoff + (self.text + self.data) as u64;
-        self.parts
-            .iter()
-            .map(|p| p.off + p.size as u64)
-            .fold(data_end, u64::max)
-    }
-
     /// The known tables the module has, in file order.
     pub fn tables(&self) -> impl Iterator<Item = (u16, Part)> + '_ {
         let order = self.order.get(..usize::from(self.ntable)).unwrap_or(&[]);
@@ -280,7 +271,9 @@ pub(crate) fn first_short(h: &Header, avail: u64) -> Option<&'static str> {
         .tables()
         .find(|(_, p)| p.off + p.size as u64 > avail)
         .map(|(k, _)| reading(k));
-    // Tables of unknown kinds are not read, but the module must be whole.
+    // Tables of unknown kinds are not read, but a module shorter than its
+    // directory says is refused where the length is known. (A loader
+    // reading a source of unknown length skips them unseen.)
     known.or((h.end > avail).then_some("table"))
 }
 

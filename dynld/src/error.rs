@@ -58,7 +58,8 @@ impl SymName {
 /// forge a line of output or drive a terminal.
 impl fmt::Display for SymName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", crate::Escaped::new(&self.text))?;
+        // Always UTF-8 (a `str`): escaped without the invalid-byte path.
+        crate::escape::write_text(f, &self.text)?;
         if self.is_truncated() {
             write!(f, "...[{} bytes]", self.len)?;
         }

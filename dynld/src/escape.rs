@@ -8,11 +8,11 @@
 
 use core::fmt::{self, Write};
 
-/// Text shown with its control characters, other non-printing characters
-/// and invalid UTF-8 escaped: `\n`, `\r`, `\t`, `\0` and `\\` as in Rust,
-/// other ASCII control characters as `\x1b`, non-printing Unicode
-/// characters (line separators, format characters such as U+202E) as
-/// `\u{202e}`, and each byte of invalid UTF-8 as `\xff`.
+/// Text shown with its control characters, the invisible characters that
+/// could disguise it, and invalid UTF-8 escaped: `\n`, `\r`, `\t`, `\0`
+/// and `\\` as in Rust, other ASCII control characters as `\x1b`, C1
+/// controls, bidirectional overrides, zero-width characters and line
+/// separators as `\u{202e}`, and each byte of invalid UTF-8 as `\xff`.
 ///
 /// ```
 /// use dynld::Escaped;
@@ -35,29 +35,37 @@ impl<'a> Escaped<'a> {
     }
 }
 
+/// Whether `c`, past ASCII, is escaped: the C1 controls (U+0080 to
+/// U+009F; U+009B starts a terminal's control sequence), and the
+/// invisible characters that reorder or hide text (bidirectional
+/// overrides and isolates, zero-width characters, line and paragraph
+/// separators, the byte-order mark). A short list rather than the whole
+/// Unicode table of non-printing characters, so that a kernel's messages
+/// do not carry it.
+fn hidden(c: char) -> bool {
+    matches!(c as u32, 0x80..=0x9f | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
+}
+
 /// Writes `s`, escaping what [`Escaped`] says.
-fn write_text(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+pub(crate) fn write_text(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     for c in s.chars() {
-        match c {
-            '\\' => f.write_str("\\\\")?,
-            '\n' => f.write_str("\\n")?,
-            '\r' => f.write_str("\\r")?,
-            '\t' => f.write_str("\\t")?,
-            '\0' => f.write_str("\\0")?,
-            c if c.is_ascii_control() => write!(f, "\\x{:02x}", c as u32)?,
-            c if c.is_ascii() => f.write_char(c)?,
-            c => {
-                // `str::escape_debug` escapes exactly the non-printing
-                // characters past the first (a combining mark after a
-                // letter stays as it is); the `a` before `c` makes `c` one
-                // of those, and is not written.
-                let mut buf = [b'a'; 5];
-                let n = c.encode_utf8(&mut buf[1..]).len();
-                let pair = core::str::from_utf8(&buf[..1 + n]).map_err(|_| fmt::Error)?;
-                for e in pair.escape_debug().skip(1) {
-                    f.write_char(e)?;
-                }
-            }
+        let short = match c {
+            '\\' => '\\',
+            '\n' => 'n',
+            '\r' => 'r',
+            '\t' => 't',
+            '\0' => '0',
+            _ => ' ',
+        };
+        if short != ' ' {
+            f.write_char('\\')?;
+            f.write_char(short)?;
+        } else if c.is_ascii_control() {
+            write!(f, "\\x{:02x}", c as u32)?;
+        } else if hidden(c) {
+            write!(f, "\\u{{{:x}}}", c as u32)?;
+        } else {
+            f.write_char(c)?;
         }
     }
     Ok(())

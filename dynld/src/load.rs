@@ -307,12 +307,6 @@ impl<'e, 'p> Loader<'e, 'p> {
             let dst = sl.keep(dst.ok_or(bad("table place")))?;
             read_into(src, chunks, dst, at, check::reading(k), sl)?;
         }
-        // Tables this loader does not know are skipped unread, but the
-        // module must still be whole: the last byte of the last one is read.
-        if known.is_none() && h.end > h.known_end() {
-            seek_to(src, start, h.end - 1, sl)?;
-            sl.keep(src.read_exact_or(&mut [0u8; 1], "table"))?;
-        }
         check_tables(&h, &p, tabs, lim, sl)?;
         // Everything read: a small bss comes in with the rest, a large one
         // is left to fault in when used.
