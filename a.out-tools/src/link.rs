@@ -148,10 +148,11 @@ pub struct Input {
 }
 
 impl Input {
-    /// Reads a file.
+    /// Reads a file by the rule of [`crate::input::read`]: a regular file
+    /// whole, a pipe or device at most [`crate::input::MAX_STREAM`] bytes,
+    /// a directory not at all. Errors name the path.
     pub fn read(path: &std::path::Path) -> Result<Input, LinkError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| LinkError(format!("{}: {e}", path.display())))?;
+        let bytes = crate::input::read(path).map_err(LinkError)?;
         Ok(Input {
             name: path.display().to_string(),
             bytes,
