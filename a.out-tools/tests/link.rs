@@ -1161,3 +1161,76 @@ fn exceptions_and_on_exit_are_refused() {
         "{e}"
     );
 }
+
+/// Offset of the size field in an archive member's header.
+const AR_SIZE: usize = 48;
+
+/// An archive whose symbol index, member headers or member objects cannot
+/// be read is refused, naming it, instead of being skipped (its symbols
+/// would have become imports).
+#[test]
+fn corrupt_archives_are_refused() {
+    let dir = workdir("bad-archive");
+    let f = compile(&dir, "gcc", "f.c", "long foo(void) { return 1; }\n", "-O2");
+    let m = compile(
+        &dir,
+        "gcc",
+        "m.c",
+        "long foo(void);\nlong use(void) { return foo(); }\n",
+        "-O2",
+    );
+    let good = std::fs::read(archive(&dir, "good.a", &[&f])).unwrap();
+    assert_eq!(&good[8..10], b"/ ", "the archive starts with its index");
+    let index_len: usize = String::from_utf8_lossy(&good[8 + AR_SIZE..8 + AR_SIZE + 10])
+        .trim()
+        .parse()
+        .unwrap();
+    let member = 8 + 60 + index_len.next_multiple_of(2);
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    // The index's size field past the end of the file: ar and ld refuse it.
+    let mut b = good.clone();
+    b[8 + AR_SIZE..8 + AR_SIZE + 10].copy_from_slice(b"9999999999");
+    cases.push(("size.a", b, "size.a: "));
+    // An index claiming more entries than it holds.
+    let mut b = good.clone();
+    b[8 + 60..8 + 64].copy_from_slice(&u32::MAX.to_be_bytes());
+    cases.push(("count.a", b, "count.a: "));
+    // A member header without its terminator.
+    let mut b = good.clone();
+    b[member + 58..member + 60].copy_from_slice(b"xx");
+    cases.push(("header.a", b, "header.a: "));
+    // An ELF member whose section headers lie outside it.
+    let mut b = good.clone();
+    b[member + 60 + 0x28..member + 60 + 0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+    cases.push(("elf.a", b, "elf.a(f.o): "));
+    for (name, bytes, want) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let e = link(&dir.join("out.dl"), &[&m, &p], &[]).unwrap_err();
+        assert!(e.contains(want), "{name}: {e}");
+    }
+}
+
+/// clang's -flto objects are LLVM bitcode, not machine code: the linker
+/// says so, given or in an archive.
+#[test]
+fn llvm_bitcode_objects_are_named_as_such() {
+    let dir = workdir("bitcode");
+    let bc = compile(&dir, "clang", "lto.c", "long lto(void) { return 1; }\n", "-O2 -flto");
+    let e = link(&dir.join("lto.dl"), &[&bc], &[]).unwrap_err();
+    assert!(
+        e.contains("lto.o: LLVM bitcode (an LTO object, from -flto)")
+            && e.contains("compile without -flto"),
+        "{e}"
+    );
+    let a = archive(&dir, "liblto.a", &[&bc]);
+    let m = compile(
+        &dir,
+        "gcc",
+        "m.c",
+        "long lto(void);\nlong use(void) { return lto(); }\n",
+        "-O2",
+    );
+    let e = link(&dir.join("ar.dl"), &[&m, &a], &[]).unwrap_err();
+    assert!(e.contains("liblto.a(lto.o): LLVM bitcode"), "{e}");
+}
