@@ -1234,3 +1234,47 @@ fn llvm_bitcode_objects_are_named_as_such() {
     let e = link(&dir.join("ar.dl"), &[&m, &a], &[]).unwrap_err();
     assert!(e.contains("liblto.a(lto.o): LLVM bitcode"), "{e}");
 }
+
+/// Patches the section index of symbol `name` in the 64-bit
+/// little-endian ELF object at `path`.
+fn patch_shndx(path: &Path, name: &str, shndx: u16) {
+    let mut b = std::fs::read(path).unwrap();
+    let u16at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
+    let u32at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let u64at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum) = (u64at(&b, 0x28), u16at(&b, 0x3a), u16at(&b, 0x3c));
+    let sh = |i: usize| shoff + i * shentsize;
+    let symtab = (0..shnum).map(sh).find(|&s| u32at(&b, s + 4) == 2).unwrap();
+    let strtab = sh(u32at(&b, symtab + 0x28));
+    let (symoff, symsize) = (u64at(&b, symtab + 0x18), u64at(&b, symtab + 0x20));
+    let stroff = u64at(&b, strtab + 0x18);
+    let sym = (symoff..symoff + symsize)
+        .step_by(24)
+        .find(|&s| {
+            let n = stroff + u32at(&b, s);
+            b[n..].starts_with(name.as_bytes()) && b[n + name.len()] == 0
+        })
+        .unwrap();
+    b[sym + 6..sym + 8].copy_from_slice(&shndx.to_le_bytes());
+    std::fs::write(path, b).unwrap();
+}
+
+/// A global defined at a reserved section index is refused, naming the
+/// symbol and the index, rather than taken for 0.
+#[test]
+fn symbols_at_reserved_section_indices_are_refused() {
+    let dir = workdir("reserved-shndx");
+    let o = compile(
+        &dir,
+        "gcc",
+        "rsv.c",
+        "long g = 5;\nlong *gp = &g;\nlong get(void) { return *gp; }\n",
+        "-O2",
+    );
+    patch_shndx(&o, "g", 0xff05);
+    let e = link(&dir.join("rsv.dl"), &[&o], &[]).unwrap_err();
+    assert!(
+        e.contains("rsv.o: symbol g is defined at reserved section index 0xff05"),
+        "{e}"
+    );
+}

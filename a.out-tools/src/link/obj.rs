@@ -73,6 +73,42 @@ pub(super) fn sym_name(s: &object::Symbol<'_, '_>) -> String {
     String::from_utf8_lossy(s.name_bytes().unwrap_or(b"?")).into_owned()
 }
 
+/// The x86-64 psABI's section index of large-model common symbols.
+const SHN_X86_64_LCOMMON: u16 = 0xff02;
+
+/// Why a symbol whose section the reader does not know (`SymbolSection::
+/// Unknown`) has none: its raw section index (`st_shndx`), a reserved one
+/// or an extended one that cannot be read.
+pub(super) fn unknown_section(obj: &Obj<'_>, s: &object::Symbol<'_, '_>) -> String {
+    use object::read::elf::Sym as _;
+    let raw = match &obj.file {
+        object::File::Elf32(f) => f
+            .symbol_by_index(s.index())
+            .ok()
+            .map(|e| e.elf_symbol().st_shndx(f.endian())),
+        object::File::Elf64(f) => f
+            .symbol_by_index(s.index())
+            .ok()
+            .map(|e| e.elf_symbol().st_shndx(f.endian())),
+        _ => None,
+    };
+    match raw {
+        Some(object::elf::SHN_XINDEX) => {
+            "at an extended section index (SHN_XINDEX) that cannot be read".to_owned()
+        }
+        Some(SHN_X86_64_LCOMMON)
+            if obj.file.architecture() == object::Architecture::X86_64 =>
+        {
+            format!(
+                "at reserved section index {:#x} (a large-model common symbol: compile with -fno-common)",
+                SHN_X86_64_LCOMMON
+            )
+        }
+        Some(i) => format!("at reserved section index {i:#x}"),
+        None => "at a section index that cannot be read".to_owned(),
+    }
+}
+
 /// The ELF symbol type (`STT_*`).
 pub(super) fn sym_type(s: &object::Symbol<'_, '_>) -> u8 {
     match s.flags() {

@@ -4,7 +4,7 @@
 //! chosen. [`Symbols::resolve`] then answers, for any symbol an object
 //! references, where it is.
 
-use super::obj::{is_default_visibility, is_global, sym_name, sym_type, Obj};
+use super::obj::{is_default_visibility, is_global, sym_name, sym_type, unknown_section, Obj};
 use super::{fail, LinkError};
 use object::{Object, ObjectComdat, ObjectSymbol, SymbolIndex, SymbolSection};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -290,6 +290,12 @@ impl<'d> Symbols<'d> {
                     sym: s.index(),
                     weak: s.is_weak(),
                 },
+                // Defined, but where the linker cannot tell: not 0.
+                SymbolSection::Unknown => fail!(
+                    "{}: symbol {name} is defined {}, which the linker does not know",
+                    obj.name,
+                    unknown_section(&obj, &s)
+                ),
                 _ => continue,
             };
             self.define(name, new, &obj)?;
@@ -386,6 +392,12 @@ impl<'d> Symbols<'d> {
         Ok(match s.section() {
             SymbolSection::Section(idx) => Resolved::In(oi, idx.0, o.offset_in(idx, &s)?),
             SymbolSection::Absolute => Resolved::Abs(s.address()),
+            SymbolSection::Unknown => fail!(
+                "{}: local symbol {} is defined {}, which the linker does not know",
+                o.name,
+                sym_name(&s),
+                unknown_section(o, &s)
+            ),
             _ => fail!("{}: local symbol {} has no section", o.name, sym_name(&s)),
         })
     }
