@@ -1211,6 +1211,109 @@ fn corrupt_archives_are_refused() {
     }
 }
 
+/// Writes `n` archive members `chain_00000`, ..., each calling the next
+/// one, from one object compiled by gcc whose names are patched, and
+/// a last one, `chain_N`, returning a million plus its argument.
+fn chain_members(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let t = compile(
+        dir,
+        "gcc",
+        "chain.c",
+        "long chain_BBBBB(long);\nlong chain_AAAAA(long x) { return 1 + chain_BBBBB(x - 1); }\n",
+        "-O2",
+    );
+    let template = std::fs::read(t).unwrap();
+    let patch = |bytes: &[u8], from: &[u8], to: &[u8]| -> Vec<u8> {
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("name in the object");
+        let mut b = bytes.to_vec();
+        b[at..at + from.len()].copy_from_slice(to);
+        b
+    };
+    let mut out = Vec::new();
+    for i in 0..n {
+        let b = patch(&template, b"AAAAA", format!("{i:05}").as_bytes());
+        let b = patch(&b, b"BBBBB", format!("{:05}", i + 1).as_bytes());
+        let p = dir.join(format!("c{i:05}.o"));
+        std::fs::write(&p, b).unwrap();
+        out.push(p);
+    }
+    out.push(compile(
+        dir,
+        "gcc",
+        "last.c",
+        &format!("long chain_{n:05}(long x) {{ return 1000000 + x; }}\n"),
+        "-O2",
+    ));
+    out
+}
+
+/// A chain of archive members, each needing the next, in reverse order:
+/// every round of the search pulls one member. It links in time linear in
+/// its length (the benchmark `link` measures it), and the first member
+/// to define a wanted name is the one pulled.
+#[test]
+fn archive_chains_link_and_pull_the_first_definer() {
+    let dir = workdir("chain");
+    let n = 8000;
+    let mut members = chain_members(&dir, n);
+    members.reverse();
+    let start = compile(
+        &dir,
+        "gcc",
+        "start.c",
+        "long chain_00000(long);\nlong start(long x) { return chain_00000(x); }\n",
+        "-O2",
+    );
+    let decoy = compile(
+        &dir,
+        "gcc",
+        "decoy.c",
+        "long chain_04000(long x) { return 7000 + x; }\n",
+        "-O2",
+    );
+    let lib = dir.join("libchain.a");
+    let list = dir.join("members");
+    let names: Vec<String> = members.iter().map(|p| p.display().to_string()).collect();
+    std::fs::write(&list, names.join("\n")).unwrap();
+    run(Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "xargs {} rcs {} < {}",
+            tool("ar"),
+            lib.display(),
+            list.display()
+        )));
+    let t = std::time::Instant::now();
+    link(&dir.join("chain.dl"), &[&start, &lib], &[]).unwrap();
+    let took = t.elapsed();
+    // Quadratic, this took minutes; the bound is loose (and kept to the
+    // native run, not qemu's), the benchmark is the measure.
+    if cfg!(target_arch = "x86_64") {
+        assert!(took.as_secs() < 60, "{n} members linked in {took:?}");
+    }
+    let whole = format!("{}", 1000000 + 5);
+    assert_eq!(run_result(&dir.join("chain.dl"), "start", &["5"]), whole);
+    // members[k] defines chain_(n - k); members[0] is the last one. With
+    // the members up to chain_03999 in one archive, the decoy first in
+    // another and the chain's own chain_04000 after it: the decoy is
+    // pulled, and nothing of the rest of the chain.
+    let low: Vec<&Path> = members[n - 3999..].iter().map(PathBuf::as_path).collect();
+    let low = archive(&dir, "low.a", &low);
+    let first = archive(&dir, "first.a", &[&decoy, &members[n - 4000]]);
+    link(&dir.join("first.dl"), &[&start, &low, &first], &[]).unwrap();
+    // 4000 steps, then the decoy's 7000 + (5 - 4000).
+    assert_eq!(run_result(&dir.join("first.dl"), "start", &["5"]), "7005");
+    // The chain's own chain_04000 first, the decoy after: the chain's.
+    let after = archive(&dir, "after.a", &[&members[n - 4000], &decoy]);
+    let high: Vec<&Path> = members[..n - 4000].iter().map(PathBuf::as_path).collect();
+    let high = archive(&dir, "high.a", &high);
+    link(&dir.join("after.dl"), &[&start, &low, &after, &high], &[]).unwrap();
+    assert_eq!(run_result(&dir.join("after.dl"), "start", &["5"]), whole);
+}
+
 /// clang's -flto objects are LLVM bitcode, not machine code: the linker
 /// says so, given or in an archive.
 #[test]

@@ -125,6 +125,16 @@ pub(super) struct Symbols<'d> {
 /// Includes the `given` objects and pulls archive `members`, as `ld` does:
 /// while a member defines a name that is wanted (referenced strongly, or
 /// named in `exports`) and not yet defined, or only as a common symbol.
+///
+/// The search goes in rounds, as ld's passes over an archive's index do:
+/// each round looks up the names that became wanted in the one before in
+/// an index from defined names to the members defining them, and pulls,
+/// in member order, each member that defines one of them still undefined,
+/// so the first member to define a name is the one pulled. Every wanted
+/// name is looked up once: the search takes time linear in the symbols
+/// (with a sort of each round's members), where scanning every member for
+/// every round took time quadratic in a chain of members each needing the
+/// next.
 pub(super) fn resolve<'d>(
     given: Vec<Obj<'d>>,
     members: Vec<Obj<'d>>,
@@ -137,44 +147,46 @@ pub(super) fn resolve<'d>(
         internal: HashSet::new(),
     };
     let mut comdats: HashSet<Vec<u8>> = HashSet::new();
+    // Wanted: names with a strong reference (a weak reference pulls
+    // nothing, as in ld) or named as exports (as `ld -u` makes them).
+    // `fresh` holds those not looked up yet.
+    let mut wanted = Wanted::default();
+    for n in exports.into_iter().flatten() {
+        wanted.add(n);
+    }
     for o in given {
+        wanted.add_refs(&o);
         syms.include(o, &mut comdats)?;
     }
+    let index = MemberIndex::new(&members);
     let mut members: Vec<Option<Obj<'d>>> = members.into_iter().map(Some).collect();
-    loop {
-        // Wanted: names with a strong reference (a weak reference pulls
-        // nothing, as in ld) or named as exports (as `ld -u` makes them)
-        // that nothing defines yet, or only as a common symbol.
-        let wanted: HashSet<String> = strong_refs(&syms.objs)
-            .into_iter()
-            .chain(exports.into_iter().flatten().cloned())
-            .collect();
-        let mut pulled = false;
-        for slot in members.iter_mut() {
-            // Checked against the definitions so far, so the first member
-            // to define a name is the one pulled.
-            let defines = slot.as_ref().is_some_and(|o| {
-                o.file.symbols().any(|s| {
-                    is_global(&s)
-                        && !s.is_undefined()
-                        && !matches!(s.section(), SymbolSection::Common)
-                        && wanted.contains(&sym_name(&s))
-                        && matches!(
-                            syms.globals.get(&sym_name(&s)),
-                            None | Some(Def::Common { .. })
-                        )
-                })
-            });
-            if let Some(o) = slot.take_if(|_| defines) {
-                syms.include(o, &mut comdats)?;
-                pulled = true;
+    while !wanted.fresh.is_empty() {
+        // The members defining this round's names, in order, each with
+        // the names it was found for.
+        let mut found: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for name in std::mem::take(&mut wanted.fresh) {
+            for &m in index.definers(&name) {
+                if members[m].is_some() {
+                    found.entry(m).or_default().push(name.clone());
+                }
             }
         }
-        if !pulled {
-            break;
+        for (m, names) in found {
+            // Checked against the definitions so far, so the first member
+            // to define a name is the one pulled.
+            let still = names.iter().any(|n| {
+                matches!(
+                    syms.globals.get(n),
+                    None | Some(Def::Common { .. })
+                )
+            });
+            if let Some(o) = members[m].take_if(|_| still) {
+                wanted.add_refs(&o);
+                syms.include(o, &mut comdats)?;
+            }
         }
     }
-    syms.strong = strong_refs(&syms.objs);
+    syms.strong = wanted.strong;
     syms.refuse_calls()?;
     // A module's own `__dso_handle`, if its code (or the atexit the linker
     // writes) refers to it and nothing defines it: a word in the bss, as
@@ -199,13 +211,68 @@ pub(super) fn resolve<'d>(
     Ok(syms)
 }
 
-/// Names the objects reference with a strong (not weak) undefined symbol.
-fn strong_refs(objs: &[Obj<'_>]) -> HashSet<String> {
-    objs.iter()
-        .flat_map(|o| o.file.symbols())
-        .filter(|s| s.is_undefined() && is_global(s) && !s.is_weak())
-        .map(|s| sym_name(&s))
-        .collect()
+/// The names that pull archive members, as they become wanted.
+#[derive(Default)]
+struct Wanted {
+    /// Every name wanted so far.
+    all: HashSet<String>,
+    /// Those not looked up in the members yet.
+    fresh: Vec<String>,
+    /// The names the included objects reference strongly.
+    strong: HashSet<String>,
+}
+
+impl Wanted {
+    /// Wants `name`.
+    fn add(&mut self, name: &str) {
+        if !self.all.contains(name) {
+            self.all.insert(name.to_owned());
+            self.fresh.push(name.to_owned());
+        }
+    }
+
+    /// Wants the names `o` references with a strong (not weak) undefined
+    /// symbol.
+    fn add_refs(&mut self, o: &Obj<'_>) {
+        for s in o.file.symbols() {
+            if s.is_undefined() && is_global(&s) && !s.is_weak() {
+                let name = sym_name(&s);
+                self.add(&name);
+                self.strong.insert(name);
+            }
+        }
+    }
+}
+
+/// Which archive members define each name (not as a common symbol, which
+/// pulls nothing), in member order.
+struct MemberIndex {
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+impl MemberIndex {
+    fn new(members: &[Obj<'_>]) -> MemberIndex {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (m, o) in members.iter().enumerate() {
+            for s in o.file.symbols() {
+                if is_global(&s)
+                    && !s.is_undefined()
+                    && !matches!(s.section(), SymbolSection::Common)
+                {
+                    let list = by_name.entry(sym_name(&s)).or_default();
+                    if list.last() != Some(&m) {
+                        list.push(m);
+                    }
+                }
+            }
+        }
+        MemberIndex { by_name }
+    }
+
+    /// The members defining `name`, in order.
+    fn definers(&self, name: &str) -> &[usize] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl<'d> Symbols<'d> {
