@@ -54,7 +54,9 @@ mod x86_64;
 pub struct Options {
     /// Objects and archives.
     pub inputs: Vec<PathBuf>,
-    /// Export only these names (all global default-visibility symbols if `None`).
+    /// Export only these names; if `None`, the objects' natural exports:
+    /// every global default-visibility symbol (of a Rust object, only the
+    /// unmangled ones) and the names the sources state as exports.
     pub exports: Option<BTreeSet<String>>,
     /// Drop sections not reachable from the exports.
     pub gc: bool,
@@ -209,7 +211,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     } = inputs::parse(&files)?;
     let syms = resolve::resolve(given, members, opts.exports.as_ref())?;
     let sigs = emit::signatures(&syms.objs)?;
-    let exports = syms.exports(opts.exports.as_ref())?;
+    let exports = syms.exports(opts.exports.as_ref(), &sigs)?;
     let live = gc::live(&syms, &exports, opts.gc)?;
     let m = machine::backend(arch)?;
     let lay = layout::layout(&syms, live, m, arch.word_size() as u64)?;

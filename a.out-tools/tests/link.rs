@@ -1162,6 +1162,104 @@ fn exceptions_and_on_exit_are_refused() {
     );
 }
 
+/// `aout nm`'s lines for the exports of `module` (every line but the
+/// imports').
+fn exports_of(module: &Path) -> Vec<String> {
+    let nm = run(aout().arg("nm").arg(module));
+    String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter(|l| !l.contains(" U "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Builds `src` as a Rust staticlib for the target, at opt-level 2.
+fn rust_staticlib(dir: &Path, name: &str, src: &Path) -> PathBuf {
+    let (rlib, deps) = dynld_rlib(TC.triple, false);
+    let lib = dir.join(format!("lib{name}.a"));
+    run(Command::new("rustc")
+        .args(["--edition", "2021", "--target", TC.triple])
+        .args(["--crate-type", "staticlib", "--crate-name", name])
+        .args(["-C", "panic=abort", "-C", "opt-level=2", "--extern"])
+        .arg(format!("dynld={}", rlib.display()))
+        .arg("-L")
+        .arg(format!("dependency={}", deps.display()))
+        .arg(src)
+        .arg("-o")
+        .arg(&lib));
+    lib
+}
+
+/// Without --export, a Rust staticlib exports what its source states
+/// (export_sig!) and its #[no_mangle] extern "C" items, nothing of its
+/// mangled Rust functions or of its dependencies; a module exporting
+/// nothing is an error, or with a constructor a warning.
+#[test]
+fn rust_staticlibs_export_their_c_items_by_default() {
+    let dir = workdir("rust-exports");
+    let lib = rust_staticlib(&dir, "rmod", &fixture("rmod.rs"));
+    let module = dir.join("rmod.dl");
+    link(&module, &[&lib], &[]).unwrap();
+    let mut names: Vec<String> = exports_of(&module)
+        .iter()
+        .map(|l| l.split(' ').nth(2).unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["r_area", "r_classify", "r_index", "r_sum", "r_window"],
+        "{names:?}"
+    );
+    let stated = format!(
+        "T r_classify sig={:#010x}",
+        dynld::signof!("fn(vlong) vlong")
+    );
+    assert!(
+        exports_of(&module).iter().any(|l| l.ends_with(&stated)),
+        "{:?}",
+        exports_of(&module)
+    );
+    assert_eq!(run_result(&module, "r_classify", &["4"]), "41");
+    assert_eq!(run_result(&module, "r_sum", &["3"]), "81");
+    // A stated export that is no symbol of that name (a mangled Rust
+    // function) is an error saying so.
+    let src = dir.join("mangled.rs");
+    std::fs::write(
+        &src,
+        "#![no_std]\n\
+         dynld::export_sig!(fn helper: extern \"C\" fn(i64) -> i64);\n\
+         pub extern \"C\" fn helper(a: i64) -> i64 { a + 1 }\n\
+         #[panic_handler]\nfn panic(_: &core::panic::PanicInfo<'_>) -> ! { loop {} }\n",
+    )
+    .unwrap();
+    let lib = rust_staticlib(&dir, "mangled", &src);
+    let e = link(&dir.join("mangled.dl"), &[&lib], &[]).unwrap_err();
+    assert!(
+        e.contains("helper is stated as an export") && e.contains("#[no_mangle]"),
+        "{e}"
+    );
+    // A C archive alone pulls nothing: the module would export nothing.
+    let c = compile(&dir, "gcc", "c.c", "long f(void) { return 1; }\n", "-O2");
+    let a = archive(&dir, "libc1.a", &[&c]);
+    let e = link(&dir.join("c.dl"), &[&a], &[]).unwrap_err();
+    assert!(
+        e.contains(
+            "exports nothing: name exports with --export, or state them with DYNLD_EXPORT / export_sig!"
+        ),
+        "{e}"
+    );
+    // A module with a constructor may work by it alone: a warning.
+    let ct = compile(
+        &dir,
+        "gcc",
+        "ct.c",
+        "#include <stdio.h>\n__attribute__((constructor)) static void hello(void) { puts(\"ctor ran\"); }\n",
+        "-O2 -fPIC",
+    );
+    let w = link(&dir.join("ct.dl"), &[&ct], &[]).unwrap();
+    assert!(w.contains("warning: ") && w.contains("exports nothing"), "{w}");
+}
+
 /// Offset of the size field in an archive member's header.
 const AR_SIZE: usize = 48;
 

@@ -111,8 +111,17 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
         IndexMode::Always => true,
         IndexMode::Never => false,
     });
-    export(&mut b, md, opts)?;
-    let (imports, warnings) = relocations(&mut b, img, arch, sigs)?;
+    let exported = export(&mut b, md, opts)?;
+    let (imports, mut warnings) = relocations(&mut b, img, arch, sigs)?;
+    if exported == 0 {
+        // A module may work by its constructors alone (registering itself
+        // with the host); otherwise nothing in it can be reached.
+        let what = "the module exports nothing: name exports with --export, or state them with DYNLD_EXPORT / export_sig!";
+        if lay.init.is_empty() && lay.fini.is_empty() {
+            fail!("{what}");
+        }
+        warnings.insert(0, format!("{what} (it has constructors or destructors, which may be all it needs)"));
+    }
     b.import_hashes(match opts.import_hashes {
         IndexMode::Auto => imports >= IMPORT_HASHES_AUTO_MIN,
         IndexMode::Always => true,
@@ -132,8 +141,9 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
 }
 
 /// Adds the exports, which the loader's rule puts in the text, or in data
-/// and bss.
-fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<(), LinkError> {
+/// and bss; how many.
+fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<usize, LinkError> {
+    let mut n = 0;
     let (lay, objs) = (md.lay, &md.syms.objs);
     let inside = |v: u64| v < lay.text_end || (v >= lay.dataoff && v < lay.image_end);
     for (name, (o, si)) in &md.exports.syms {
@@ -153,6 +163,7 @@ fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<
             }
             b.export(name, md.sigs.get(name), field(v)?);
             describe(b, md.sigs, name);
+            n += 1;
         }
     }
     for name in &md.exports.commons {
@@ -162,9 +173,10 @@ fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<
             }
             b.export(name, md.sigs.get(name), field(v)?);
             describe(b, md.sigs, name);
+            n += 1;
         }
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Records the type description stated for `name`, if any: loaders show

@@ -1,7 +1,7 @@
 //! Reading the inputs: archives expanded into their members, every object
 //! parsed, and the architecture taken from the first object.
 
-use super::obj::Obj;
+use super::obj::{written_by_rustc, Obj};
 use super::{fail, Input, LinkError};
 use dynld::Arch;
 use object::read::archive::ArchiveFile;
@@ -140,6 +140,7 @@ pub(super) fn parse(files: &[File]) -> Result<Parsed<'_>, LinkError> {
         }
         objs.push(Obj {
             name: name.clone(),
+            rust: written_by_rustc(&file),
             file,
             discarded: HashSet::new(),
         });

@@ -14,6 +14,41 @@ pub(super) struct Obj<'d> {
     pub file: object::File<'d>,
     /// Sections dropped because their COMDAT group was seen before.
     pub discarded: HashSet<SectionIndex>,
+    /// Written by rustc (its `.comment` says so): its natural exports are
+    /// its unmangled symbols, not every global one.
+    pub rust: bool,
+}
+
+/// Whether an object's `.comment` section names rustc as its compiler.
+pub(super) fn written_by_rustc(file: &object::File<'_>) -> bool {
+    file.section_by_name(".comment")
+        .and_then(|s| s.data().ok())
+        .is_some_and(|d| d.windows(14).any(|w| w == b"rustc version "))
+}
+
+/// Whether `name` is a name rustc mangles (legacy `_ZN...`, v0 `_R` and a
+/// path tag) or one of the runtime's own (the panic and allocator entry
+/// points): never a Rust crate's `#[no_mangle]` item.
+pub(super) fn rust_internal(name: &str) -> bool {
+    let v0 = name.strip_prefix("_R").is_some_and(|rest| {
+        rest.trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with(|c: char| c.is_ascii_uppercase())
+    });
+    v0 || name.starts_with("_ZN")
+        || name.starts_with("__rust")
+        || name.starts_with("__rg_")
+        || name.starts_with("__rdl_")
+        || matches!(name, "rust_begin_unwind" | "rust_eh_personality" | "rust_panic")
+}
+
+impl Obj<'_> {
+    /// Whether global symbol `s` (defined here) is one the object exports
+    /// when no names are given: every one of default visibility, or for
+    /// Rust only those with unmangled names (`#[no_mangle]` and
+    /// `#[export_name]` items), not its mangled functions.
+    pub fn natural_export(&self, s: &object::Symbol<'_, '_>) -> bool {
+        is_default_visibility(s) && !(self.rust && rust_internal(&sym_name(s)))
+    }
 }
 
 /// A section of an input object: the object's index among the included

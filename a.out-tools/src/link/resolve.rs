@@ -6,6 +6,7 @@
 
 use super::obj::{is_default_visibility, is_global, sym_name, sym_type, unknown_section, Obj};
 use super::{fail, LinkError};
+use crate::sigsec::SigTable;
 use object::{Object, ObjectComdat, ObjectSymbol, SymbolIndex, SymbolSection};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -120,6 +121,10 @@ pub(super) struct Symbols<'d> {
     strong: HashSet<String>,
     /// Definitions the linker made (`__dso_handle`): never exported.
     internal: HashSet<String>,
+    /// Exports stated in archive members (Rust ones, whose stated exports
+    /// pull them), by name, with the member: they must be defined even if
+    /// nothing was pulled.
+    stated: BTreeMap<String, String>,
 }
 
 /// Includes the `given` objects and pulls archive `members`, as `ld` does:
@@ -145,6 +150,7 @@ pub(super) fn resolve<'d>(
         globals: HashMap::new(),
         strong: HashSet::new(),
         internal: HashSet::new(),
+        stated: BTreeMap::new(),
     };
     let mut comdats: HashSet<Vec<u8>> = HashSet::new();
     // Wanted: names with a strong reference (a weak reference pulls
@@ -153,6 +159,28 @@ pub(super) fn resolve<'d>(
     let mut wanted = Wanted::default();
     for n in exports.into_iter().flatten() {
         wanted.add(n);
+    }
+    // Without names given, a Rust archive member's natural exports (its
+    // #[no_mangle] items, and what its source states with export_sig!)
+    // are wanted as named ones are: a staticlib's members are all archive
+    // members, and would otherwise pull nothing.
+    let mut stated = BTreeMap::new();
+    if exports.is_none() {
+        for o in members.iter().filter(|o| o.rust) {
+            for s in o.file.symbols() {
+                if is_global(&s)
+                    && !s.is_undefined()
+                    && !matches!(s.section(), SymbolSection::Common)
+                    && o.natural_export(&s)
+                {
+                    wanted.add(&sym_name(&s));
+                }
+            }
+            for n in super::emit::signatures(std::slice::from_ref(o))?.stated_exports() {
+                wanted.add(n);
+                stated.entry(n.to_owned()).or_insert_with(|| o.name.clone());
+            }
+        }
     }
     for o in given {
         wanted.add_refs(&o);
@@ -187,6 +215,7 @@ pub(super) fn resolve<'d>(
         }
     }
     syms.strong = wanted.strong;
+    syms.stated = stated;
     syms.refuse_calls()?;
     // A module's own `__dso_handle`, if its code (or the atexit the linker
     // writes) refers to it and nothing defines it: a word in the bss, as
@@ -469,12 +498,32 @@ impl<'d> Symbols<'d> {
         })
     }
 
-    /// The exports: the names in `only`, else every global symbol of
-    /// default visibility.
-    pub fn exports(&self, only: Option<&BTreeSet<String>>) -> Result<Exports, LinkError> {
+    /// The exports: the names in `only`; else each object's natural
+    /// exports (every global symbol of default visibility, for Rust
+    /// objects only the unmangled ones: see [`Obj::natural_export`]) and
+    /// the names the sources state as exports (`sigs`), which must be
+    /// defined.
+    pub fn exports(
+        &self,
+        only: Option<&BTreeSet<String>>,
+        sigs: &SigTable,
+    ) -> Result<Exports, LinkError> {
         let mut ex = Exports {
             syms: BTreeMap::new(),
             commons: BTreeSet::new(),
+        };
+        // The stated exports, with where each was stated.
+        let stated: BTreeMap<&str, &str> = match only {
+            Some(_) => BTreeMap::new(),
+            None => self
+                .stated
+                .iter()
+                .map(|(n, o)| (n.as_str(), o.as_str()))
+                .chain(
+                    sigs.stated_exports()
+                        .map(|n| (n, sigs.origin(n).unwrap_or("?"))),
+                )
+                .collect(),
         };
         for (name, def) in &self.globals {
             if self.internal.contains(name) {
@@ -482,13 +531,18 @@ impl<'d> Symbols<'d> {
             }
             let wanted = match only {
                 Some(set) => set.contains(name),
-                None => match def {
-                    Def::Sym { obj, sym, .. } => self.objs[*obj]
-                        .file
-                        .symbol_by_index(*sym)
-                        .is_ok_and(|s| is_default_visibility(&s)),
-                    Def::Common { .. } => true,
-                },
+                None => {
+                    stated.contains_key(name.as_str())
+                        || match def {
+                            Def::Sym { obj, sym, .. } => {
+                                let o = &self.objs[*obj];
+                                o.file
+                                    .symbol_by_index(*sym)
+                                    .is_ok_and(|s| o.natural_export(&s))
+                            }
+                            Def::Common { .. } => true,
+                        }
+                }
             };
             if wanted {
                 match def {
@@ -504,6 +558,13 @@ impl<'d> Symbols<'d> {
         for n in only.into_iter().flatten() {
             if !self.globals.contains_key(n) {
                 fail!("exported symbol {n} is not defined");
+            }
+        }
+        for (n, origin) in stated {
+            if !self.globals.contains_key(n) || self.internal.contains(n) {
+                fail!(
+                    "{origin}: {n} is stated as an export (DYNLD_EXPORT or export_sig!), but no object defines a global symbol of that name (in C, not static; in Rust, #[no_mangle] or #[export_name])"
+                );
             }
         }
         Ok(ex)
