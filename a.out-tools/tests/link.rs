@@ -1309,6 +1309,63 @@ fn corrupt_archives_are_refused() {
     }
 }
 
+/// What the linker writes, its reader accepts with the default limits: a
+/// name longer than `dynld::MAX_NAME` and more imports than
+/// `Limits::DEFAULT` allows are refused, naming them.
+#[test]
+fn the_loaders_default_limits_bound_what_is_linked() {
+    let dir = workdir("limits");
+    let max = dynld::MAX_NAME as usize;
+    let at = compile(
+        &dir,
+        "gcc",
+        "at.c",
+        &format!("long {}(void) {{ return 1; }}\n", "m".repeat(max)),
+        "-O2",
+    );
+    link(&dir.join("at.dl"), &[&at], &[]).unwrap();
+    assert_eq!(exports_of(&dir.join("at.dl")).len(), 1);
+    let over = compile(
+        &dir,
+        "gcc",
+        "over.c",
+        &format!("long {}(void) {{ return 1; }}\n", "n".repeat(max + 1)),
+        "-O2",
+    );
+    let e = link(&dir.join("over.dl"), &[&over], &[]).unwrap_err();
+    assert!(
+        e.contains(&format!("export {}...", "n".repeat(32)))
+            && e.contains(&format!("{} bytes", max + 1))
+            && e.contains(&format!("longer than {max} bytes")),
+        "{}",
+        &e[..e.len().min(400)]
+    );
+    assert!(e.len() < 1000, "the name is abbreviated: {} bytes", e.len());
+    let import = compile(
+        &dir,
+        "gcc",
+        "imp.c",
+        &format!(
+            "long {0}(void);\nlong call(void) {{ return {0}(); }}\n",
+            "i".repeat(max + 1)
+        ),
+        "-O2",
+    );
+    let e = link(&dir.join("imp.dl"), &[&import], &[]).unwrap_err();
+    assert!(e.contains("imp.o: import iiii"), "{}", &e[..e.len().min(400)]);
+    let n = dynld::Limits::DEFAULT.max_imports as usize + 1;
+    let mut src: String = (0..n).map(|i| format!("extern char f{i}[];\n")).collect();
+    src += "void *tab[] = {";
+    src += &(0..n).map(|i| format!("f{i}")).collect::<Vec<_>>().join(",");
+    src += "};\n";
+    let many = compile(&dir, "gcc", "many.c", &src, "-O2");
+    let e = link(&dir.join("many.dl"), &[&many], &[]).unwrap_err();
+    assert!(
+        e.contains(&format!("{n} imports")) && e.contains(&format!("at most {}", n - 1)),
+        "{e}"
+    );
+}
+
 /// Writes `n` archive members `chain_00000`, ..., each calling the next
 /// one, from one object compiled by gcc whose names are patched, and
 /// a last one, `chain_N`, returning a million plus its argument.
