@@ -1493,6 +1493,39 @@ fn llvm_bitcode_objects_are_named_as_such() {
     assert!(e.contains("liblto.a(lto.o): LLVM bitcode"), "{e}");
 }
 
+/// `__start_SECTION` and `__stop_SECTION` bound the kept sections named
+/// SECTION, placed together, as GNU ld defines them; the sections are
+/// kept for them.
+#[test]
+fn start_and_stop_symbols_bound_their_sections() {
+    let dir = workdir("start-stop");
+    let users = "extern const long __start_dl_set[], __stop_dl_set[];\n\
+         extern long __start_dl_wset[], __stop_dl_wset[];\n\
+         long set_sum(void) { long s = 0; for (const long *p = __start_dl_set; p < __stop_dl_set; p++) s += *p; return s; }\n\
+         long set_count(void) { return __stop_dl_set - __start_dl_set; }\n\
+         long wset_bump(void) { long s = 0; for (long *p = __start_dl_wset; p < __stop_dl_wset; p++) s += ++*p; return s; }\n";
+    let a_src = format!(
+        "__attribute__((section(\"dl_set\"), used)) static const long a_items[2] = {{1, 2}};\n\
+         __attribute__((section(\"dl_wset\"), used)) static long a_w[1] = {{100}};\n{users}"
+    );
+    let b_src = "__attribute__((section(\"dl_set\"), used)) static const long b_items[3] = {10, 20, 30};\n\
+         static char pad[3] = {1};\nchar *padding(void) { return pad; }\n\
+         __attribute__((section(\"dl_wset\"), used)) static long b_w[2] = {1000, 10000};\n";
+    let calls: &[Call] = &[("set_sum", &[]), ("set_count", &[]), ("wset_bump", &[])];
+    for flags in ["-O2", "-O2 -fPIC", "-O0"] {
+        let sub = dir.join(flags.replace(' ', ""));
+        std::fs::create_dir_all(&sub).unwrap();
+        let a = compile(&sub, "gcc", "a.c", &a_src, flags);
+        let b = compile(&sub, "gcc", "b.c", b_src, flags);
+        let module = sub.join("set.dl");
+        let w = link(&module, &[&a, &b], &[]).unwrap_or_else(|e| panic!("{flags}: {e}"));
+        assert!(!w.contains("__start_"), "{flags}: {w}");
+        let exe = native(&sub, &[&a, &b], calls, false);
+        compare(&exe, &module, &[], calls);
+        assert_eq!(run_result(&module, "set_sum", &[]), "63", "{flags}");
+    }
+}
+
 /// Patches the section index of symbol `name` in the 64-bit
 /// little-endian ELF object at `path`.
 fn patch_shndx(path: &Path, name: &str, shndx: u16) {

@@ -181,6 +181,15 @@ impl Part {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// The part's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Text => "text",
+            Part::Data => "data",
+            Part::Bss => "bss",
+        }
+    }
 }
 
 /// Classifies an allocated section; `None` for sections that take no space

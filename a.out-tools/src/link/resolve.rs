@@ -4,10 +4,12 @@
 //! chosen. [`Symbols::resolve`] then answers, for any symbol an object
 //! references, where it is.
 
-use super::obj::{is_default_visibility, is_global, sym_name, sym_type, unknown_section, Obj};
+use super::obj::{
+    is_default_visibility, is_global, sym_name, sym_type, unknown_section, Obj, SectionId,
+};
 use super::{fail, LinkError};
 use crate::sigsec::SigTable;
-use object::{Object, ObjectComdat, ObjectSymbol, SymbolIndex, SymbolSection};
+use object::{Object, ObjectComdat, ObjectSection, ObjectSymbol, SymbolIndex, SymbolSection};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Where a global symbol is defined.
@@ -36,6 +38,9 @@ pub(super) enum Resolved {
     Import(String),
     /// A function the linker writes itself.
     Synth(SynthFn),
+    /// The start (or with `stop`, the end) of the kept sections named
+    /// `section`, placed together: `__start_SECTION`, `__stop_SECTION`.
+    Bound { section: String, stop: bool },
 }
 
 /// The functions the linker writes into a module that calls them without
@@ -121,6 +126,13 @@ pub(super) struct Symbols<'d> {
     strong: HashSet<String>,
     /// Definitions the linker made (`__dso_handle`): never exported.
     internal: HashSet<String>,
+    /// The `__start_SECTION` and `__stop_SECTION` symbols the objects
+    /// refer to and nothing defines, where sections named SECTION exist:
+    /// the section name, and whether it is the stop symbol.
+    bounds: HashMap<String, (String, bool)>,
+    /// The sections of each name that such symbols bound, in object and
+    /// section order.
+    pub bounded: BTreeMap<String, Vec<SectionId>>,
     /// Exports stated in archive members (Rust ones, whose stated exports
     /// pull them), by name, with the member: they must be defined even if
     /// nothing was pulled.
@@ -150,6 +162,8 @@ pub(super) fn resolve<'d>(
         globals: HashMap::new(),
         strong: HashSet::new(),
         internal: HashSet::new(),
+        bounds: HashMap::new(),
+        bounded: BTreeMap::new(),
         stated: BTreeMap::new(),
     };
     let mut comdats: HashSet<Vec<u8>> = HashSet::new();
@@ -216,6 +230,7 @@ pub(super) fn resolve<'d>(
     }
     syms.strong = wanted.strong;
     syms.stated = stated;
+    syms.find_bounds();
     syms.refuse_calls()?;
     // A module's own `__dso_handle`, if its code (or the atexit the linker
     // writes) refers to it and nothing defines it: a word in the bss, as
@@ -304,7 +319,67 @@ impl MemberIndex {
     }
 }
 
+/// The section a `__start_SECTION` or `__stop_SECTION` symbol bounds, and
+/// whether it is the stop one: SECTION must be a C identifier, as in GNU
+/// ld.
+fn bound_of(name: &str) -> Option<(&str, bool)> {
+    let (section, stop) = match name.strip_prefix("__start_") {
+        Some(s) => (s, false),
+        None => (name.strip_prefix("__stop_")?, true),
+    };
+    let ident = section
+        .chars()
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && section.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
+    ident.then_some((section, stop))
+}
+
 impl<'d> Symbols<'d> {
+    /// Defines the `__start_SECTION` and `__stop_SECTION` symbols that
+    /// objects refer to and none defines, for each SECTION that some
+    /// object has (allocated, not in a dropped COMDAT group).
+    fn find_bounds(&mut self) {
+        let mut wanted: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        for o in &self.objs {
+            for s in o.file.symbols() {
+                if !s.is_undefined() || !is_global(&s) {
+                    continue;
+                }
+                let name = sym_name(&s);
+                if self.globals.contains_key(&name) {
+                    continue;
+                }
+                if let Some((section, stop)) = bound_of(&name) {
+                    wanted.insert(name.clone(), (section.to_owned(), stop));
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let names: HashSet<&str> = wanted.values().map(|(s, _)| s.as_str()).collect();
+        let mut bounded: BTreeMap<String, Vec<SectionId>> = BTreeMap::new();
+        for (oi, o) in self.objs.iter().enumerate() {
+            for sec in o.file.sections() {
+                let Ok(n) = sec.name() else { continue };
+                let alloc = matches!(sec.flags(), object::SectionFlags::Elf { sh_flags }
+                    if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0);
+                if alloc && names.contains(n) && !o.discarded.contains(&sec.index()) {
+                    bounded
+                        .entry(n.to_owned())
+                        .or_default()
+                        .push((oi, sec.index().0));
+                }
+            }
+        }
+        self.bounds = wanted
+            .into_iter()
+            .filter(|(_, (section, _))| bounded.contains_key(section))
+            .collect();
+        self.bounded = bounded;
+    }
+
     /// Whether any object refers to `name` (strongly or weakly) without
     /// defining it.
     fn refers_to(&self, name: &str) -> bool {
@@ -459,6 +534,12 @@ impl<'d> Symbols<'d> {
                 if self.strong.contains(&name) {
                     return Ok(Resolved::Synth(f));
                 }
+            }
+            if let (None, Some((section, stop))) = (def, self.bounds.get(&name)) {
+                return Ok(Resolved::Bound {
+                    section: section.clone(),
+                    stop: *stop,
+                });
             }
             return Ok(match def {
                 Some(Def::Sym { obj, sym, .. }) => {
