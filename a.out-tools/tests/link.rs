@@ -1569,3 +1569,67 @@ fn symbols_at_reserved_section_indices_are_refused() {
         "{e}"
     );
 }
+
+/// x86-64 `R_X86_64_PC32` to an absolute address (a weak symbol nothing
+/// defines, at 0, or an absolute symbol): `lea` computes it exactly (as
+/// `mov $value`); an access PC-relative to it has no value in a module
+/// that loads anywhere, and the error says why and what to do.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn pc_relative_references_to_absolute_addresses() {
+    let dir = workdir("pc32-abs");
+    // gcc -fno-pic tests &weak_data with R_X86_64_32 and reads it with
+    // R_X86_64_PC32.
+    let src = "extern long weak_data __attribute__((weak));\n\
+               long has(void) { return &weak_data != 0; }\n\
+               long get(void) { return &weak_data ? weak_data : -1; }\n";
+    let nopic = compile(&dir, "gcc", "weak.c", src, "-O2 -fno-pic");
+    let e = link(&dir.join("nopic.dl"), &[&nopic], &[]).unwrap_err();
+    assert!(
+        e.contains("weak.o: section .text")
+            && e.contains("R_X86_64_PC32 (2) against weak_data")
+            && e.contains("weak_data is a weak symbol nothing defines (address 0)")
+            && e.contains("compile with -fPIC"),
+        "{e}"
+    );
+    let pic = compile(&dir, "gcc", "weakpic.c", src, "-O2 -fPIC");
+    link(&dir.join("pic.dl"), &[&pic], &[]).unwrap();
+    assert_eq!(run_result(&dir.join("pic.dl"), "has", &[]), "0");
+    assert_eq!(run_result(&dir.join("pic.dl"), "get", &[]), "-1");
+    // lea of the address, 64- and 32-bit, to a weak undefined symbol and
+    // to an absolute one defined in another object.
+    let abs = dir.join("absdef.s");
+    std::fs::write(&abs, ".globl ABSV\n.set ABSV, 0x1234\n").unwrap();
+    let abs_o = dir.join("absdef.o");
+    run(Command::new("gcc").arg("-c").arg(&abs).arg("-o").arg(&abs_o));
+    let lea = dir.join("lea.s");
+    std::fs::write(
+        &lea,
+        ".text\n.weak wd\n\
+         .globl addr_wd\naddr_wd: lea wd(%rip), %rax\n ret\n\
+         .globl addr_abs\naddr_abs: lea ABSV+8(%rip), %r9\n mov %r9, %rax\n ret\n\
+         .globl addr32\naddr32: mov $-1, %rax\n lea ABSV(%rip), %eax\n ret\n\
+         .globl load_abs\nload_abs: mov ABSV(%rip), %eax\n ret\n",
+    )
+    .unwrap();
+    let lea_o = dir.join("lea.o");
+    run(Command::new("gcc").arg("-c").arg(&lea).arg("-o").arg(&lea_o));
+    let e = link(&dir.join("lea.dl"), &[&lea_o, &abs_o], &[]).unwrap_err();
+    assert!(
+        e.contains("lea.o: section .text+0x")
+            && e.contains("against ABSV")
+            && e.contains("ABSV is absolute (0x1234)")
+            && e.contains("compile with -fPIC"),
+        "{e}"
+    );
+    let only_lea = dir.join("onlylea.s");
+    let text = std::fs::read_to_string(&lea).unwrap();
+    std::fs::write(&only_lea, &text[..text.find(".globl load_abs").unwrap()]).unwrap();
+    let only_o = dir.join("onlylea.o");
+    run(Command::new("gcc").arg("-c").arg(&only_lea).arg("-o").arg(&only_o));
+    let m = dir.join("onlylea.dl");
+    link(&m, &[&only_o, &abs_o], &[]).unwrap();
+    assert_eq!(run_result(&m, "addr_wd", &[]), "0");
+    assert_eq!(run_result(&m, "addr_abs", &[]), format!("{}", 0x1234 + 8));
+    assert_eq!(run_result(&m, "addr32", &[]), format!("{}", 0x1234));
+}
