@@ -1570,6 +1570,51 @@ fn symbols_at_reserved_section_indices_are_refused() {
     );
 }
 
+/// RISC-V code built with -fno-pic builds an import's address with
+/// lui/addi (-mcmodel=medlow) or reaches it PC-relatively (medany): both
+/// are refused, and the message names -fno-pic as the cause; without it
+/// (the toolchain's default -fPIE, or -fPIC) either model links.
+#[test]
+fn riscv_non_pic_imports_name_the_cause() {
+    let dir = workdir("rv-medlow");
+    let src = dir.join("rv.c");
+    std::fs::write(
+        &src,
+        "extern long counter;\nextern long host_fn(long);\n\
+         long use(long i) { return host_fn(i) + counter; }\n",
+    )
+    .unwrap();
+    for (flags, links) in [
+        ("-O2 -mcmodel=medlow -fno-pic", false),
+        ("-O2 -mcmodel=medany -fno-pic", false),
+        ("-O2 -mcmodel=medlow", true),
+        ("-O2 -mcmodel=medany", true),
+        ("-O2 -mcmodel=medlow -fPIC", true),
+    ] {
+        let obj = dir.join(format!("rv{}.o", flags.replace(' ', "")));
+        run(Command::new("riscv64-linux-gnu-gcc")
+            .args(flags.split_whitespace())
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj));
+        let r = link(&dir.join("rv.dl"), &[&obj], &[]);
+        match (r, links) {
+            (Ok(_), true) => {}
+            (Err(e), false) => {
+                assert!(
+                    e.contains("counter")
+                        && e.contains("built with -fno-pic")
+                        && e.contains("compile without -fno-pic")
+                        && !e.contains("or -mcmodel=medany"),
+                    "{flags}: {e}"
+                );
+            }
+            (r, _) => panic!("{flags}: {r:?}"),
+        }
+    }
+}
+
 /// x86-64 `R_X86_64_PC32` to an absolute address (a weak symbol nothing
 /// defines, at 0, or an absolute symbol): `lea` computes it exactly (as
 /// `mov $value`); an access PC-relative to it has no value in a module
