@@ -41,7 +41,11 @@ fn chain(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
         let c = sub.join(format!("{name}.c"));
         let o = sub.join(format!("{name}.o"));
         std::fs::write(&c, src).unwrap();
-        run(Command::new("gcc").args(["-O2", "-c"]).arg(&c).arg("-o").arg(&o));
+        run(Command::new("gcc")
+            .args(["-O2", "-c"])
+            .arg(&c)
+            .arg("-o")
+            .arg(&o));
         o
     };
     let template = std::fs::read(cc(

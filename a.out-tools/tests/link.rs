@@ -1089,7 +1089,12 @@ fn cxx_static_destructors_run_at_unload() {
     let obj = dir.join("noisy.o");
     // No libstdc++ in the host table: no thread-safe statics (their guards
     // are libstdc++ functions).
-    cc("g++", &src, "-O2 -fPIC -fno-exceptions -fno-threadsafe-statics", &obj);
+    cc(
+        "g++",
+        &src,
+        "-O2 -fPIC -fno-exceptions -fno-threadsafe-statics",
+        &obj,
+    );
     let module = dir.join("noisy.dl");
     link(&module, &[&obj], &[]).unwrap();
     // Destroyed in the reverse of their construction.
@@ -1257,7 +1262,10 @@ fn rust_staticlibs_export_their_c_items_by_default() {
         "-O2 -fPIC",
     );
     let w = link(&dir.join("ct.dl"), &[&ct], &[]).unwrap();
-    assert!(w.contains("warning: ") && w.contains("exports nothing"), "{w}");
+    assert!(
+        w.contains("warning: ") && w.contains("exports nothing"),
+        "{w}"
+    );
 }
 
 /// Offset of the size field in an archive member's header.
@@ -1352,11 +1360,18 @@ fn the_loaders_default_limits_bound_what_is_linked() {
         "-O2",
     );
     let e = link(&dir.join("imp.dl"), &[&import], &[]).unwrap_err();
-    assert!(e.contains("imp.o: import iiii"), "{}", &e[..e.len().min(400)]);
+    assert!(
+        e.contains("imp.o: import iiii"),
+        "{}",
+        &e[..e.len().min(400)]
+    );
     let n = dynld::Limits::DEFAULT.max_imports as usize + 1;
     let mut src: String = (0..n).map(|i| format!("extern char f{i}[];\n")).collect();
     src += "void *tab[] = {";
-    src += &(0..n).map(|i| format!("f{i}")).collect::<Vec<_>>().join(",");
+    src += &(0..n)
+        .map(|i| format!("f{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
     src += "};\n";
     let many = compile(&dir, "gcc", "many.c", &src, "-O2");
     let e = link(&dir.join("many.dl"), &[&many], &[]).unwrap_err();
@@ -1433,14 +1448,12 @@ fn archive_chains_link_and_pull_the_first_definer() {
     let list = dir.join("members");
     let names: Vec<String> = members.iter().map(|p| p.display().to_string()).collect();
     std::fs::write(&list, names.join("\n")).unwrap();
-    run(Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "xargs {} rcs {} < {}",
-            tool("ar"),
-            lib.display(),
-            list.display()
-        )));
+    run(Command::new("sh").arg("-c").arg(format!(
+        "xargs {} rcs {} < {}",
+        tool("ar"),
+        lib.display(),
+        list.display()
+    )));
     let t = std::time::Instant::now();
     link(&dir.join("chain.dl"), &[&start, &lib], &[]).unwrap();
     let took = t.elapsed();
@@ -1474,7 +1487,13 @@ fn archive_chains_link_and_pull_the_first_definer() {
 #[test]
 fn llvm_bitcode_objects_are_named_as_such() {
     let dir = workdir("bitcode");
-    let bc = compile(&dir, "clang", "lto.c", "long lto(void) { return 1; }\n", "-O2 -flto");
+    let bc = compile(
+        &dir,
+        "clang",
+        "lto.c",
+        "long lto(void) { return 1; }\n",
+        "-O2 -flto",
+    );
     let e = link(&dir.join("lto.dl"), &[&bc], &[]).unwrap_err();
     assert!(
         e.contains("lto.o: LLVM bitcode (an LTO object, from -flto)")
@@ -1508,7 +1527,8 @@ fn start_and_stop_symbols_bound_their_sections() {
         "__attribute__((section(\"dl_set\"), used)) static const long a_items[2] = {{1, 2}};\n\
          __attribute__((section(\"dl_wset\"), used)) static long a_w[1] = {{100}};\n{users}"
     );
-    let b_src = "__attribute__((section(\"dl_set\"), used)) static const long b_items[3] = {10, 20, 30};\n\
+    let b_src =
+        "__attribute__((section(\"dl_set\"), used)) static const long b_items[3] = {10, 20, 30};\n\
          static char pad[3] = {1};\nchar *padding(void) { return pad; }\n\
          __attribute__((section(\"dl_wset\"), used)) static long b_w[2] = {1000, 10000};\n";
     let calls: &[Call] = &[("set_sum", &[]), ("set_count", &[]), ("wset_bump", &[])];
@@ -1531,8 +1551,10 @@ fn start_and_stop_symbols_bound_their_sections() {
 fn patch_shndx(path: &Path, name: &str, shndx: u16) {
     let mut b = std::fs::read(path).unwrap();
     let u16at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
-    let u32at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-    let u64at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let u32at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let u64at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
     let (shoff, shentsize, shnum) = (u64at(&b, 0x28), u16at(&b, 0x3a), u16at(&b, 0x3c));
     let sh = |i: usize| shoff + i * shentsize;
     let symtab = (0..shnum).map(sh).find(|&s| u32at(&b, s + 4) == 2).unwrap();
@@ -1646,7 +1668,11 @@ fn pc_relative_references_to_absolute_addresses() {
     let abs = dir.join("absdef.s");
     std::fs::write(&abs, ".globl ABSV\n.set ABSV, 0x1234\n").unwrap();
     let abs_o = dir.join("absdef.o");
-    run(Command::new("gcc").arg("-c").arg(&abs).arg("-o").arg(&abs_o));
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&abs)
+        .arg("-o")
+        .arg(&abs_o));
     let lea = dir.join("lea.s");
     std::fs::write(
         &lea,
@@ -1658,7 +1684,11 @@ fn pc_relative_references_to_absolute_addresses() {
     )
     .unwrap();
     let lea_o = dir.join("lea.o");
-    run(Command::new("gcc").arg("-c").arg(&lea).arg("-o").arg(&lea_o));
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&lea)
+        .arg("-o")
+        .arg(&lea_o));
     let e = link(&dir.join("lea.dl"), &[&lea_o, &abs_o], &[]).unwrap_err();
     assert!(
         e.contains("lea.o: section .text+0x")
@@ -1671,7 +1701,11 @@ fn pc_relative_references_to_absolute_addresses() {
     let text = std::fs::read_to_string(&lea).unwrap();
     std::fs::write(&only_lea, &text[..text.find(".globl load_abs").unwrap()]).unwrap();
     let only_o = dir.join("onlylea.o");
-    run(Command::new("gcc").arg("-c").arg(&only_lea).arg("-o").arg(&only_o));
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&only_lea)
+        .arg("-o")
+        .arg(&only_o));
     let m = dir.join("onlylea.dl");
     link(&m, &[&only_o, &abs_o], &[]).unwrap();
     assert_eq!(run_result(&m, "addr_wd", &[]), "0");

@@ -167,20 +167,18 @@ impl Machine for Backend {
         16
     }
 
-    fn write_atexit(
-        &self,
-        img: &mut Image,
-        at: u64,
-        dso: u64,
-        stub: u64,
-    ) -> Result<(), LinkError> {
+    fn write_atexit(&self, img: &mut Image, at: u64, dso: u64, stub: u64) -> Result<(), LinkError> {
         let d = pages(i128::from(dso), at + 4);
         if !fits(d, 21) {
             fail!("atexit: __dso_handle out of range");
         }
         put32(img, at, MOV_X1_XZR)?;
         put32(img, at + 4, adrp(ADRP_X2, d))?;
-        put32(img, at + 8, with(ADD_X2_X2, i128::from(dso & 0xfff), 12, 10))?;
+        put32(
+            img,
+            at + 8,
+            with(ADD_X2_X2, i128::from(dso & 0xfff), 12, 10),
+        )?;
         let b = branch(B, at + 12, i128::from(stub))
             .ok_or_else(|| LinkError("atexit: the __cxa_atexit stub out of range".into()))?;
         put32(img, at + 12, b)

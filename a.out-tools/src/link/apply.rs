@@ -143,7 +143,9 @@ fn apply_one(
             let name = sym.as_ref().map(sym_name).unwrap_or_default();
             let res = syms.resolve(sec.oi, si)?;
             weak_undefined = matches!(res, Resolved::Abs(_))
-                && sym.as_ref().is_some_and(|s| s.is_undefined() && s.is_weak());
+                && sym
+                    .as_ref()
+                    .is_some_and(|s| s.is_undefined() && s.is_weak());
             let t = lay.addr(&res).ok_or_else(|| {
                 LinkError(format!(
                     "{oname}: section {sname}+{off:#x}: relocation against {name}, whose section was dropped"

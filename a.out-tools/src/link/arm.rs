@@ -210,13 +210,7 @@ impl Machine for Backend {
         16
     }
 
-    fn write_atexit(
-        &self,
-        img: &mut Image,
-        at: u64,
-        dso: u64,
-        stub: u64,
-    ) -> Result<(), LinkError> {
+    fn write_atexit(&self, img: &mut Image, at: u64, dso: u64, stub: u64) -> Result<(), LinkError> {
         let d = (i128::from(dso) - i128::from(at + 10 + 4)) as u32;
         put16(img, at, 0x2100)?;
         put_pair(img, at + 2, mov16(false, 2, d as u16))?;

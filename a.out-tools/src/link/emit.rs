@@ -120,7 +120,10 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
         if lay.init.is_empty() && lay.fini.is_empty() {
             fail!("{what}");
         }
-        warnings.insert(0, format!("{what} (it has constructors or destructors, which may be all it needs)"));
+        warnings.insert(
+            0,
+            format!("{what} (it has constructors or destructors, which may be all it needs)"),
+        );
     }
     b.import_hashes(match opts.import_hashes {
         IndexMode::Auto => imports >= IMPORT_HASHES_AUTO_MIN,
@@ -194,8 +197,11 @@ fn check_counts(
     let import_relocs = img.relocs.iter().filter(|r| r.import.is_some()).count();
     let described = |n: &str| md.sigs.desc(n).map_or(0, str::len);
     let export_names = md.exports.syms.keys().chain(&md.exports.commons);
-    let import_names: std::collections::BTreeSet<&str> =
-        img.relocs.iter().filter_map(|r| r.import.as_deref()).collect();
+    let import_names: std::collections::BTreeSet<&str> = img
+        .relocs
+        .iter()
+        .filter_map(|r| r.import.as_deref())
+        .collect();
     let strings: usize = export_names
         .map(|n| n.len() + described(n))
         .chain(import_names.iter().map(|n| n.len() + described(n)))
@@ -209,9 +215,24 @@ fn check_counts(
             lim.max_relocs,
             "max_relocs",
         ),
-        ("import relocations", import_relocs, lim.max_relocs, "max_relocs"),
-        ("constructors", md.lay.init.len(), lim.max_relocs, "max_relocs"),
-        ("destructors", md.lay.fini.len(), lim.max_relocs, "max_relocs"),
+        (
+            "import relocations",
+            import_relocs,
+            lim.max_relocs,
+            "max_relocs",
+        ),
+        (
+            "constructors",
+            md.lay.init.len(),
+            lim.max_relocs,
+            "max_relocs",
+        ),
+        (
+            "destructors",
+            md.lay.fini.len(),
+            lim.max_relocs,
+            "max_relocs",
+        ),
         (
             "bytes of names and type descriptions",
             strings,

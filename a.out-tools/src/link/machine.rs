@@ -88,8 +88,7 @@ pub(crate) trait Machine {
     /// Writes that `atexit` at `at`: `__cxa_atexit(f, 0, dso)` with its
     /// argument `f` as it came, tail-calling the `__cxa_atexit` stub at
     /// `stub`; `dso` is the module's `__dso_handle`.
-    fn write_atexit(&self, img: &mut Image, at: u64, dso: u64, stub: u64)
-        -> Result<(), LinkError>;
+    fn write_atexit(&self, img: &mut Image, at: u64, dso: u64, stub: u64) -> Result<(), LinkError>;
     /// Writes an address-sized word holding `t` (a GOT slot).
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError>;
     /// The relocation type's name, for messages.

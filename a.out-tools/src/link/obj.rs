@@ -38,7 +38,10 @@ pub(super) fn rust_internal(name: &str) -> bool {
         || name.starts_with("__rust")
         || name.starts_with("__rg_")
         || name.starts_with("__rdl_")
-        || matches!(name, "rust_begin_unwind" | "rust_eh_personality" | "rust_panic")
+        || matches!(
+            name,
+            "rust_begin_unwind" | "rust_eh_personality" | "rust_panic"
+        )
 }
 
 impl Obj<'_> {
@@ -131,9 +134,7 @@ pub(super) fn unknown_section(obj: &Obj<'_>, s: &object::Symbol<'_, '_>) -> Stri
         Some(object::elf::SHN_XINDEX) => {
             "at an extended section index (SHN_XINDEX) that cannot be read".to_owned()
         }
-        Some(SHN_X86_64_LCOMMON)
-            if obj.file.architecture() == object::Architecture::X86_64 =>
-        {
+        Some(SHN_X86_64_LCOMMON) if obj.file.architecture() == object::Architecture::X86_64 => {
             format!(
                 "at reserved section index {:#x} (a large-model common symbol: compile with -fno-common)",
                 SHN_X86_64_LCOMMON
@@ -217,7 +218,11 @@ pub(super) fn part_of(
         // throws is refused where it is resolved).
         return Ok(None);
     }
-    if name == ".ctors" || name.starts_with(".ctors.") || name == ".dtors" || name.starts_with(".dtors.") {
+    if name == ".ctors"
+        || name.starts_with(".ctors.")
+        || name == ".dtors"
+        || name.starts_with(".dtors.")
+    {
         fail!(
             "{}: section {name}: constructors and destructors in {name} are not supported (use .init_array and .fini_array, as current compilers do)",
             obj.name

@@ -216,12 +216,9 @@ pub(super) fn resolve<'d>(
         for (m, names) in found {
             // Checked against the definitions so far, so the first member
             // to define a name is the one pulled.
-            let still = names.iter().any(|n| {
-                matches!(
-                    syms.globals.get(n),
-                    None | Some(Def::Common { .. })
-                )
-            });
+            let still = names
+                .iter()
+                .any(|n| matches!(syms.globals.get(n), None | Some(Def::Common { .. })));
             if let Some(o) = members[m].take_if(|_| still) {
                 wanted.add_refs(&o);
                 syms.include(o, &mut comdats)?;
@@ -331,7 +328,9 @@ fn bound_of(name: &str) -> Option<(&str, bool)> {
         .chars()
         .next()
         .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
-        && section.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
+        && section
+            .chars()
+            .all(|c| c == '_' || c.is_ascii_alphanumeric());
     ident.then_some((section, stop))
 }
 

@@ -271,13 +271,7 @@ impl Machine for Backend {
         20
     }
 
-    fn write_atexit(
-        &self,
-        img: &mut Image,
-        at: u64,
-        dso: u64,
-        stub: u64,
-    ) -> Result<(), LinkError> {
+    fn write_atexit(&self, img: &mut Image, at: u64, dso: u64, stub: u64) -> Result<(), LinkError> {
         const A2: u32 = 12;
         const T1: u32 = 6;
         put32(img, at, 0x13 | 11 << 7)?; // addi a1, zero, 0
@@ -514,19 +508,13 @@ impl Machine for Backend {
                         let (hi, _) = split(value(*v, a, None)).ok_or_else(out_of_range)?;
                         put32(img, p, set_u(insn, hi))?;
                     }
-                    Target::Import(_) => fail!(
-                        "{}: {LUI}",
-                        what()
-                    ),
+                    Target::Import(_) => fail!("{}: {LUI}", what()),
                 }
             }
             elf::R_RISCV_LO12_I | elf::R_RISCV_LO12_S => {
                 let v = match &r.target {
                     Target::Local(v) | Target::Abs(v) => value(*v, a, None),
-                    Target::Import(_) => fail!(
-                        "{}: {LUI}",
-                        what()
-                    ),
+                    Target::Import(_) => fail!("{}: {LUI}", what()),
                 };
                 let (_, lo) = split(v).ok_or_else(out_of_range)?;
                 put_lo12(img, p, lo, r.r_type == elf::R_RISCV_LO12_I)?;

@@ -51,9 +51,11 @@ pub(super) fn synthesize(lay: &Layout, m: &dyn Machine) -> Result<Image, LinkErr
                 let Some(Target::Local(dso)) = dso else {
                     fail!("atexit: no {DSO_HANDLE} in the module");
                 };
-                let stub = lay.stubs.get(CXA_ATEXIT).copied().ok_or_else(|| {
-                    LinkError(format!("atexit: no stub for {CXA_ATEXIT}"))
-                })?;
+                let stub = lay
+                    .stubs
+                    .get(CXA_ATEXIT)
+                    .copied()
+                    .ok_or_else(|| LinkError(format!("atexit: no stub for {CXA_ATEXIT}")))?;
                 m.write_atexit(&mut img, at, dso, stub)?;
             }
         }

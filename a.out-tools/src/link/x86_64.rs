@@ -135,18 +135,15 @@ impl Machine for Backend {
         14
     }
 
-    fn write_atexit(
-        &self,
-        img: &mut Image,
-        at: u64,
-        dso: u64,
-        stub: u64,
-    ) -> Result<(), LinkError> {
+    fn write_atexit(&self, img: &mut Image, at: u64, dso: u64, stub: u64) -> Result<(), LinkError> {
         let far = || LinkError("atexit: __dso_handle or the stub out of range".into());
         img.put(at, &[0x31, 0xf6, 0x48, 0x8d, 0x15])?;
         img.put(at + 5, &rel32(at + 9, dso).ok_or_else(far)?.to_le_bytes())?;
         img.put(at + 9, &[0xe9])?;
-        img.put(at + 10, &rel32(at + 14, stub).ok_or_else(far)?.to_le_bytes())
+        img.put(
+            at + 10,
+            &rel32(at + 14, stub).ok_or_else(far)?.to_le_bytes(),
+        )
     }
 
     fn write_word(&self, img: &mut Image, at: u64, t: &Target) -> Result<(), LinkError> {
