@@ -165,10 +165,8 @@ fn build(case: &Case, relocated: bool) -> Built {
     .unwrap_or_else(|e| panic!("aout link {stem}: {e}"))
     .bytes;
     std::fs::write(&dl, &module).unwrap();
-    let nreloc = ModuleView::parse(&module, &Limits::DEFAULT)
-        .unwrap()
-        .header()
-        .nreloc;
+    let view = ModuleView::parse(&module, &Limits::DEFAULT).unwrap();
+    let nreloc = (view.relocs().count() + view.import_relocs().count()) as u32;
     let out = Command::new("readelf")
         .arg("-rW")
         .arg(&so)
