@@ -1315,6 +1315,11 @@ fn corrupt_archives_are_refused() {
         let e = link(&dir.join("out.dl"), &[&m, &p], &[]).unwrap_err();
         assert!(e.contains(want), "{name}: {e}");
     }
+    // A thin archive's members are other files, not read.
+    let thin = dir.join("thin.a");
+    run(Command::new(tool("ar")).arg("rcsT").arg(&thin).arg(&f));
+    let e = link(&dir.join("out.dl"), &[&m, &thin], &[]).unwrap_err();
+    assert!(e.contains("thin.a: a thin archive"), "{e}");
 }
 
 /// What the linker writes, its reader accepts with the default limits: a

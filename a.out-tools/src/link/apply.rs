@@ -184,6 +184,7 @@ fn apply_one(
             what: &what,
             implicit: r.has_implicit_addend(),
             in_code: sec.code,
+            in_section: off,
             name: &tname,
             weak_undefined,
         },

@@ -131,6 +131,9 @@ pub(crate) struct Reloc<'a> {
     pub implicit: bool,
     /// The field lies in an executable section (an instruction's).
     pub in_code: bool,
+    /// The field's offset in its section: how many bytes of the section
+    /// come before it (an instruction's opcode, say).
+    pub in_section: u64,
     /// The target symbol's name (`*ABS*` for none).
     pub name: &'a str,
     /// The target is a weak symbol nothing defines (so `Target::Abs(0)`).

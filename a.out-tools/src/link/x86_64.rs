@@ -19,13 +19,14 @@ fn value(v: u64, a: i64, p: Option<u64>) -> i128 {
 }
 
 /// Rewrites `lea disp32(%rip), reg` (64- or 32-bit), whose displacement
-/// is the field at `p`, as `mov $imm, reg` of the same length, if it is
-/// one and `imm` fits (sign-extended for the 64-bit form, zero-extended
-/// for the 32-bit one); whether it did.
-fn lea_as_mov(img: &mut Image, p: u64, imm: i128) -> Result<bool, LinkError> {
-    let Some(at) = p.checked_sub(2) else {
+/// is the field at `p`, `before` bytes into its section, as `mov $imm,
+/// reg` of the same length, if it is one and `imm` fits (sign-extended
+/// for the 64-bit form, zero-extended for the 32-bit one); whether it did.
+fn lea_as_mov(img: &mut Image, p: u64, before: u64, imm: i128) -> Result<bool, LinkError> {
+    if before < 2 {
         return Ok(false);
-    };
+    }
+    let at = p - 2;
     let (op, modrm) = match img.get(at, 2)? {
         &[op, modrm] => (op, modrm),
         _ => return Ok(false),
@@ -34,9 +35,10 @@ fn lea_as_mov(img: &mut Image, p: u64, imm: i128) -> Result<bool, LinkError> {
     if op != 0x8d || modrm & 0xc7 != 0x05 {
         return Ok(false);
     }
-    let rex = match at.checked_sub(1) {
-        Some(r) => Some(img.get(r, 1)?[0]).filter(|b| b & 0xf0 == 0x40),
-        None => None,
+    // A REX prefix, if the byte before is one and lies in the section.
+    let rex = match before {
+        3.. => Some(img.get(at - 1, 1)?[0]).filter(|b| b & 0xf0 == 0x40),
+        _ => None,
     };
     let wide = rex.is_some_and(|b| b & 0x08 != 0);
     let Some(imm) = (if wide {
@@ -246,7 +248,7 @@ impl Machine for Backend {
                 // `lea sym(%rip), reg` of an absolute address: the same
                 // value as `mov $sym, reg`, which fits in place.
                 let imm = value(*v, a, None) + 4;
-                if !(r.in_code && lea_as_mov(img, p, imm)?) {
+                if !(r.in_code && lea_as_mov(img, p, r.in_section, imm)?) {
                     fail!("{}", pc_relative_to_absolute(r, *v))
                 }
             }
