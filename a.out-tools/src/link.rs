@@ -54,7 +54,9 @@ mod x86_64;
 pub struct Options {
     /// Objects and archives.
     pub inputs: Vec<PathBuf>,
-    /// Export only these names (all global default-visibility symbols if `None`).
+    /// Export only these names; if `None`, the objects' natural exports:
+    /// every global default-visibility symbol (of a Rust object, only the
+    /// unmangled ones) and the names the sources state as exports.
     pub exports: Option<BTreeSet<String>>,
     /// Drop sections not reachable from the exports.
     pub gc: bool,
@@ -148,10 +150,11 @@ pub struct Input {
 }
 
 impl Input {
-    /// Reads a file.
+    /// Reads a file by the rule of [`crate::input::read`]: a regular file
+    /// whole, a pipe or device at most [`crate::input::MAX_STREAM`] bytes,
+    /// a directory not at all. Errors name the path.
     pub fn read(path: &std::path::Path) -> Result<Input, LinkError> {
-        let bytes =
-            std::fs::read(path).map_err(|e| LinkError(format!("{}: {e}", path.display())))?;
+        let bytes = crate::input::read(path).map_err(LinkError)?;
         Ok(Input {
             name: path.display().to_string(),
             bytes,
@@ -208,7 +211,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     } = inputs::parse(&files)?;
     let syms = resolve::resolve(given, members, opts.exports.as_ref())?;
     let sigs = emit::signatures(&syms.objs)?;
-    let exports = syms.exports(opts.exports.as_ref())?;
+    let exports = syms.exports(opts.exports.as_ref(), &sigs)?;
     let live = gc::live(&syms, &exports, opts.gc)?;
     let m = machine::backend(arch)?;
     let lay = layout::layout(&syms, live, m, arch.word_size() as u64)?;

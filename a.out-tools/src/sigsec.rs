@@ -64,8 +64,13 @@ impl SigTable {
         self.by_name.get(name).map(|e| e.1.as_str())
     }
 
-    /// The names of the exports stated (`E` records), with where.
+    /// The names of the exports stated (`E` records), in order.
     pub fn stated_exports(&self) -> impl Iterator<Item = &str> + '_ {
         self.exports.iter().map(String::as_str)
+    }
+
+    /// The object that first stated a signature for `name`, if any.
+    pub fn origin(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name).map(|e| e.2.as_str())
     }
 }

@@ -228,6 +228,47 @@ fn endless_and_odd_files_are_refused() {
     }
 }
 
+/// `aout link` reads its inputs by the same rule as `nm`, `dump` and `run`:
+/// a device at most 256 MiB, a directory refused with the system's
+/// message, a pipe to its end.
+#[test]
+fn link_reads_inputs_within_bounds() {
+    let dir = workdir("link-inputs");
+    let src = dir.join("x.c");
+    std::fs::write(&src, "long x(void) { return 7; }\n").unwrap();
+    let obj = dir.join("x.o");
+    let cc = Command::new("cc")
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap();
+    assert!(cc.success());
+    let (obj, out) = (obj.to_str().unwrap(), dir.join("x.dl"));
+    let out = out.to_str().unwrap();
+    let o = aout_limited(&["link", "-o", out, obj, "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stderr),
+        "aout: /dev/zero: not a regular file and longer than 256 MiB, \
+         the most aout reads from a pipe or device\n"
+    );
+    let d = dir.to_str().unwrap();
+    let o = aout(&["link", "-o", out, obj, d]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: {d}: Is a directory (os error 21)\n")
+    );
+    let p = dir.join("x.fifo");
+    let t = fifo(&p, std::fs::read(obj).unwrap());
+    let o = aout(&["link", "-o", out, p.to_str().unwrap()]);
+    t.join().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&aout(&["nm", out]).stdout).contains(" T x sig="));
+}
+
 /// Serves `bytes` once through a new FIFO at `path`.
 fn fifo(path: &Path, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
     let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();

@@ -1166,3 +1166,554 @@ fn exceptions_and_on_exit_are_refused() {
         "{e}"
     );
 }
+
+/// `aout nm`'s lines for the exports of `module` (every line but the
+/// imports').
+fn exports_of(module: &Path) -> Vec<String> {
+    let nm = run(aout().arg("nm").arg(module));
+    String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter(|l| !l.contains(" U "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Builds `src` as a Rust staticlib for the target, at opt-level 2.
+fn rust_staticlib(dir: &Path, name: &str, src: &Path) -> PathBuf {
+    let (rlib, deps) = dynld_rlib(TC.triple, false);
+    let lib = dir.join(format!("lib{name}.a"));
+    run(Command::new("rustc")
+        .args(["--edition", "2021", "--target", TC.triple])
+        .args(["--crate-type", "staticlib", "--crate-name", name])
+        .args(["-C", "panic=abort", "-C", "opt-level=2", "--extern"])
+        .arg(format!("dynld={}", rlib.display()))
+        .arg("-L")
+        .arg(format!("dependency={}", deps.display()))
+        .arg(src)
+        .arg("-o")
+        .arg(&lib));
+    lib
+}
+
+/// Without --export, a Rust staticlib exports what its source states
+/// (export_sig!) and its #[no_mangle] extern "C" items, nothing of its
+/// mangled Rust functions or of its dependencies; a module exporting
+/// nothing is an error, or with a constructor a warning.
+#[test]
+fn rust_staticlibs_export_their_c_items_by_default() {
+    let dir = workdir("rust-exports");
+    let lib = rust_staticlib(&dir, "rmod", &fixture("rmod.rs"));
+    let module = dir.join("rmod.dl");
+    link(&module, &[&lib], &[]).unwrap();
+    let mut names: Vec<String> = exports_of(&module)
+        .iter()
+        .map(|l| l.split(' ').nth(2).unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["r_area", "r_classify", "r_index", "r_sum", "r_window"],
+        "{names:?}"
+    );
+    let stated = format!(
+        "T r_classify sig={:#010x}",
+        dynld::signof!("fn(vlong) vlong")
+    );
+    assert!(
+        exports_of(&module).iter().any(|l| l.ends_with(&stated)),
+        "{:?}",
+        exports_of(&module)
+    );
+    assert_eq!(run_result(&module, "r_classify", &["4"]), "41");
+    assert_eq!(run_result(&module, "r_sum", &["3"]), "81");
+    // A stated export that is no symbol of that name (a mangled Rust
+    // function) is an error saying so.
+    let src = dir.join("mangled.rs");
+    std::fs::write(
+        &src,
+        "#![no_std]\n\
+         dynld::export_sig!(fn helper: extern \"C\" fn(i64) -> i64);\n\
+         pub extern \"C\" fn helper(a: i64) -> i64 { a + 1 }\n\
+         #[panic_handler]\nfn panic(_: &core::panic::PanicInfo<'_>) -> ! { loop {} }\n",
+    )
+    .unwrap();
+    let lib = rust_staticlib(&dir, "mangled", &src);
+    let e = link(&dir.join("mangled.dl"), &[&lib], &[]).unwrap_err();
+    assert!(
+        e.contains("helper is stated as an export") && e.contains("#[no_mangle]"),
+        "{e}"
+    );
+    // A C archive alone pulls nothing: the module would export nothing.
+    let c = compile(&dir, "gcc", "c.c", "long f(void) { return 1; }\n", "-O2");
+    let a = archive(&dir, "libc1.a", &[&c]);
+    let e = link(&dir.join("c.dl"), &[&a], &[]).unwrap_err();
+    assert!(
+        e.contains(
+            "exports nothing: name exports with --export, or state them with DYNLD_EXPORT / export_sig!"
+        ),
+        "{e}"
+    );
+    // A module with a constructor may work by it alone: a warning.
+    let ct = compile(
+        &dir,
+        "gcc",
+        "ct.c",
+        "#include <stdio.h>\n__attribute__((constructor)) static void hello(void) { puts(\"ctor ran\"); }\n",
+        "-O2 -fPIC",
+    );
+    let w = link(&dir.join("ct.dl"), &[&ct], &[]).unwrap();
+    assert!(
+        w.contains("warning: ") && w.contains("exports nothing"),
+        "{w}"
+    );
+}
+
+/// Offset of the size field in an archive member's header.
+const AR_SIZE: usize = 48;
+
+/// An archive whose symbol index, member headers or member objects cannot
+/// be read is refused, naming it, instead of being skipped (its symbols
+/// would have become imports).
+#[test]
+fn corrupt_archives_are_refused() {
+    let dir = workdir("bad-archive");
+    let f = compile(&dir, "gcc", "f.c", "long foo(void) { return 1; }\n", "-O2");
+    let m = compile(
+        &dir,
+        "gcc",
+        "m.c",
+        "long foo(void);\nlong use(void) { return foo(); }\n",
+        "-O2",
+    );
+    let good = std::fs::read(archive(&dir, "good.a", &[&f])).unwrap();
+    assert_eq!(&good[8..10], b"/ ", "the archive starts with its index");
+    let index_len: usize = String::from_utf8_lossy(&good[8 + AR_SIZE..8 + AR_SIZE + 10])
+        .trim()
+        .parse()
+        .unwrap();
+    let member = 8 + 60 + index_len.next_multiple_of(2);
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = Vec::new();
+    // The index's size field past the end of the file: ar and ld refuse it.
+    let mut b = good.clone();
+    b[8 + AR_SIZE..8 + AR_SIZE + 10].copy_from_slice(b"9999999999");
+    cases.push(("size.a", b, "size.a: "));
+    // An index claiming more entries than it holds.
+    let mut b = good.clone();
+    b[8 + 60..8 + 64].copy_from_slice(&u32::MAX.to_be_bytes());
+    cases.push(("count.a", b, "count.a: "));
+    // A member header without its terminator.
+    let mut b = good.clone();
+    b[member + 58..member + 60].copy_from_slice(b"xx");
+    cases.push(("header.a", b, "header.a: "));
+    // An ELF member whose section headers lie outside it.
+    let mut b = good.clone();
+    b[member + 60 + 0x28..member + 60 + 0x30].copy_from_slice(&u64::MAX.to_le_bytes());
+    cases.push(("elf.a", b, "elf.a(f.o): "));
+    for (name, bytes, want) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let e = link(&dir.join("out.dl"), &[&m, &p], &[]).unwrap_err();
+        assert!(e.contains(want), "{name}: {e}");
+    }
+    // A thin archive's members are other files, not read.
+    let thin = dir.join("thin.a");
+    run(Command::new(tool("ar")).arg("rcsT").arg(&thin).arg(&f));
+    let e = link(&dir.join("out.dl"), &[&m, &thin], &[]).unwrap_err();
+    assert!(e.contains("thin.a: a thin archive"), "{e}");
+}
+
+/// What the linker writes, its reader accepts with the default limits: a
+/// name longer than `dynld::MAX_NAME` and more imports than
+/// `Limits::DEFAULT` allows are refused, naming them.
+#[test]
+fn the_loaders_default_limits_bound_what_is_linked() {
+    let dir = workdir("limits");
+    let max = dynld::MAX_NAME as usize;
+    let at = compile(
+        &dir,
+        "gcc",
+        "at.c",
+        &format!("long {}(void) {{ return 1; }}\n", "m".repeat(max)),
+        "-O2",
+    );
+    link(&dir.join("at.dl"), &[&at], &[]).unwrap();
+    assert_eq!(exports_of(&dir.join("at.dl")).len(), 1);
+    let over = compile(
+        &dir,
+        "gcc",
+        "over.c",
+        &format!("long {}(void) {{ return 1; }}\n", "n".repeat(max + 1)),
+        "-O2",
+    );
+    let e = link(&dir.join("over.dl"), &[&over], &[]).unwrap_err();
+    assert!(
+        e.contains(&format!("export {}...", "n".repeat(32)))
+            && e.contains(&format!("{} bytes", max + 1))
+            && e.contains(&format!("longer than {max} bytes")),
+        "{}",
+        &e[..e.len().min(400)]
+    );
+    assert!(e.len() < 1000, "the name is abbreviated: {} bytes", e.len());
+    let import = compile(
+        &dir,
+        "gcc",
+        "imp.c",
+        &format!(
+            "long {0}(void);\nlong call(void) {{ return {0}(); }}\n",
+            "i".repeat(max + 1)
+        ),
+        "-O2",
+    );
+    let e = link(&dir.join("imp.dl"), &[&import], &[]).unwrap_err();
+    assert!(
+        e.contains("imp.o: import iiii"),
+        "{}",
+        &e[..e.len().min(400)]
+    );
+    let n = dynld::Limits::DEFAULT.max_imports as usize + 1;
+    let mut src: String = (0..n).map(|i| format!("extern char f{i}[];\n")).collect();
+    src += "void *tab[] = {";
+    src += &(0..n)
+        .map(|i| format!("f{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    src += "};\n";
+    let many = compile(&dir, "gcc", "many.c", &src, "-O2");
+    let e = link(&dir.join("many.dl"), &[&many], &[]).unwrap_err();
+    assert!(
+        e.contains(&format!("{n} imports")) && e.contains(&format!("at most {}", n - 1)),
+        "{e}"
+    );
+}
+
+/// Writes `n` archive members `chain_00000`, ..., each calling the next
+/// one, from one object compiled by gcc whose names are patched, and
+/// a last one, `chain_N`, returning a million plus its argument.
+fn chain_members(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let t = compile(
+        dir,
+        "gcc",
+        "chain.c",
+        "long chain_BBBBB(long);\nlong chain_AAAAA(long x) { return 1 + chain_BBBBB(x - 1); }\n",
+        "-O2",
+    );
+    let template = std::fs::read(t).unwrap();
+    let patch = |bytes: &[u8], from: &[u8], to: &[u8]| -> Vec<u8> {
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("name in the object");
+        let mut b = bytes.to_vec();
+        b[at..at + from.len()].copy_from_slice(to);
+        b
+    };
+    let mut out = Vec::new();
+    for i in 0..n {
+        let b = patch(&template, b"AAAAA", format!("{i:05}").as_bytes());
+        let b = patch(&b, b"BBBBB", format!("{:05}", i + 1).as_bytes());
+        let p = dir.join(format!("c{i:05}.o"));
+        std::fs::write(&p, b).unwrap();
+        out.push(p);
+    }
+    out.push(compile(
+        dir,
+        "gcc",
+        "last.c",
+        &format!("long chain_{n:05}(long x) {{ return 1000000 + x; }}\n"),
+        "-O2",
+    ));
+    out
+}
+
+/// A chain of archive members, each needing the next, in reverse order:
+/// every round of the search pulls one member. It links in time linear in
+/// its length (the benchmark `link` measures it), and the first member
+/// to define a wanted name is the one pulled.
+#[test]
+fn archive_chains_link_and_pull_the_first_definer() {
+    let dir = workdir("chain");
+    let n = 8000;
+    let mut members = chain_members(&dir, n);
+    members.reverse();
+    let start = compile(
+        &dir,
+        "gcc",
+        "start.c",
+        "long chain_00000(long);\nlong start(long x) { return chain_00000(x); }\n",
+        "-O2",
+    );
+    let decoy = compile(
+        &dir,
+        "gcc",
+        "decoy.c",
+        "long chain_04000(long x) { return 7000 + x; }\n",
+        "-O2",
+    );
+    let lib = dir.join("libchain.a");
+    let list = dir.join("members");
+    let names: Vec<String> = members.iter().map(|p| p.display().to_string()).collect();
+    std::fs::write(&list, names.join("\n")).unwrap();
+    run(Command::new("sh").arg("-c").arg(format!(
+        "xargs {} rcs {} < {}",
+        tool("ar"),
+        lib.display(),
+        list.display()
+    )));
+    let t = std::time::Instant::now();
+    link(&dir.join("chain.dl"), &[&start, &lib], &[]).unwrap();
+    let took = t.elapsed();
+    // Quadratic, this took minutes; the bound is loose (and kept to the
+    // native run, not qemu's), the benchmark is the measure.
+    if cfg!(target_arch = "x86_64") {
+        assert!(took.as_secs() < 60, "{n} members linked in {took:?}");
+    }
+    let whole = format!("{}", 1000000 + 5);
+    assert_eq!(run_result(&dir.join("chain.dl"), "start", &["5"]), whole);
+    // members[k] defines chain_(n - k); members[0] is the last one. With
+    // the members up to chain_03999 in one archive, the decoy first in
+    // another and the chain's own chain_04000 after it: the decoy is
+    // pulled, and nothing of the rest of the chain.
+    let low: Vec<&Path> = members[n - 3999..].iter().map(PathBuf::as_path).collect();
+    let low = archive(&dir, "low.a", &low);
+    let first = archive(&dir, "first.a", &[&decoy, &members[n - 4000]]);
+    link(&dir.join("first.dl"), &[&start, &low, &first], &[]).unwrap();
+    // 4000 steps, then the decoy's 7000 + (5 - 4000).
+    assert_eq!(run_result(&dir.join("first.dl"), "start", &["5"]), "7005");
+    // The chain's own chain_04000 first, the decoy after: the chain's.
+    let after = archive(&dir, "after.a", &[&members[n - 4000], &decoy]);
+    let high: Vec<&Path> = members[..n - 4000].iter().map(PathBuf::as_path).collect();
+    let high = archive(&dir, "high.a", &high);
+    link(&dir.join("after.dl"), &[&start, &low, &after, &high], &[]).unwrap();
+    assert_eq!(run_result(&dir.join("after.dl"), "start", &["5"]), whole);
+}
+
+/// clang's -flto objects are LLVM bitcode, not machine code: the linker
+/// says so, given or in an archive.
+#[test]
+fn llvm_bitcode_objects_are_named_as_such() {
+    let dir = workdir("bitcode");
+    let bc = compile(
+        &dir,
+        "clang",
+        "lto.c",
+        "long lto(void) { return 1; }\n",
+        "-O2 -flto",
+    );
+    let e = link(&dir.join("lto.dl"), &[&bc], &[]).unwrap_err();
+    assert!(
+        e.contains("lto.o: LLVM bitcode (an LTO object, from -flto)")
+            && e.contains("compile without -flto"),
+        "{e}"
+    );
+    let a = archive(&dir, "liblto.a", &[&bc]);
+    let m = compile(
+        &dir,
+        "gcc",
+        "m.c",
+        "long lto(void);\nlong use(void) { return lto(); }\n",
+        "-O2",
+    );
+    let e = link(&dir.join("ar.dl"), &[&m, &a], &[]).unwrap_err();
+    assert!(e.contains("liblto.a(lto.o): LLVM bitcode"), "{e}");
+}
+
+/// `__start_SECTION` and `__stop_SECTION` bound the kept sections named
+/// SECTION, placed together, as GNU ld defines them; the sections are
+/// kept for them.
+#[test]
+fn start_and_stop_symbols_bound_their_sections() {
+    let dir = workdir("start-stop");
+    let users = "extern const long __start_dl_set[], __stop_dl_set[];\n\
+         extern long __start_dl_wset[], __stop_dl_wset[];\n\
+         long set_sum(void) { long s = 0; for (const long *p = __start_dl_set; p < __stop_dl_set; p++) s += *p; return s; }\n\
+         long set_count(void) { return __stop_dl_set - __start_dl_set; }\n\
+         long wset_bump(void) { long s = 0; for (long *p = __start_dl_wset; p < __stop_dl_wset; p++) s += ++*p; return s; }\n";
+    let a_src = format!(
+        "__attribute__((section(\"dl_set\"), used)) static const long a_items[2] = {{1, 2}};\n\
+         __attribute__((section(\"dl_wset\"), used)) static long a_w[1] = {{100}};\n{users}"
+    );
+    let b_src =
+        "__attribute__((section(\"dl_set\"), used)) static const long b_items[3] = {10, 20, 30};\n\
+         static char pad[3] = {1};\nchar *padding(void) { return pad; }\n\
+         __attribute__((section(\"dl_wset\"), used)) static long b_w[2] = {1000, 10000};\n";
+    let calls: &[Call] = &[("set_sum", &[]), ("set_count", &[]), ("wset_bump", &[])];
+    for flags in ["-O2", "-O2 -fPIC", "-O0"] {
+        let sub = dir.join(flags.replace(' ', ""));
+        std::fs::create_dir_all(&sub).unwrap();
+        let a = compile(&sub, "gcc", "a.c", &a_src, flags);
+        let b = compile(&sub, "gcc", "b.c", b_src, flags);
+        let module = sub.join("set.dl");
+        let w = link(&module, &[&a, &b], &[]).unwrap_or_else(|e| panic!("{flags}: {e}"));
+        assert!(!w.contains("__start_"), "{flags}: {w}");
+        let exe = native(&sub, &[&a, &b], calls, false);
+        compare(&exe, &module, &[], calls);
+        assert_eq!(run_result(&module, "set_sum", &[]), "63", "{flags}");
+    }
+}
+
+/// Patches the section index of symbol `name` in the 64-bit
+/// little-endian ELF object at `path`.
+fn patch_shndx(path: &Path, name: &str, shndx: u16) {
+    let mut b = std::fs::read(path).unwrap();
+    let u16at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
+    let u32at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let u64at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum) = (u64at(&b, 0x28), u16at(&b, 0x3a), u16at(&b, 0x3c));
+    let sh = |i: usize| shoff + i * shentsize;
+    let symtab = (0..shnum).map(sh).find(|&s| u32at(&b, s + 4) == 2).unwrap();
+    let strtab = sh(u32at(&b, symtab + 0x28));
+    let (symoff, symsize) = (u64at(&b, symtab + 0x18), u64at(&b, symtab + 0x20));
+    let stroff = u64at(&b, strtab + 0x18);
+    let sym = (symoff..symoff + symsize)
+        .step_by(24)
+        .find(|&s| {
+            let n = stroff + u32at(&b, s);
+            b[n..].starts_with(name.as_bytes()) && b[n + name.len()] == 0
+        })
+        .unwrap();
+    b[sym + 6..sym + 8].copy_from_slice(&shndx.to_le_bytes());
+    std::fs::write(path, b).unwrap();
+}
+
+/// A global defined at a reserved section index is refused, naming the
+/// symbol and the index, rather than taken for 0.
+#[test]
+fn symbols_at_reserved_section_indices_are_refused() {
+    let dir = workdir("reserved-shndx");
+    let o = compile(
+        &dir,
+        "gcc",
+        "rsv.c",
+        "long g = 5;\nlong *gp = &g;\nlong get(void) { return *gp; }\n",
+        "-O2",
+    );
+    patch_shndx(&o, "g", 0xff05);
+    let e = link(&dir.join("rsv.dl"), &[&o], &[]).unwrap_err();
+    assert!(
+        e.contains("rsv.o: symbol g is defined at reserved section index 0xff05"),
+        "{e}"
+    );
+}
+
+/// RISC-V code built with -fno-pic builds an import's address with
+/// lui/addi (-mcmodel=medlow) or reaches it PC-relatively (medany): both
+/// are refused, and the message names -fno-pic as the cause; without it
+/// (the toolchain's default -fPIE, or -fPIC) either model links.
+#[test]
+fn riscv_non_pic_imports_name_the_cause() {
+    let dir = workdir("rv-medlow");
+    let src = dir.join("rv.c");
+    std::fs::write(
+        &src,
+        "extern long counter;\nextern long host_fn(long);\n\
+         long use(long i) { return host_fn(i) + counter; }\n",
+    )
+    .unwrap();
+    for (flags, links) in [
+        ("-O2 -mcmodel=medlow -fno-pic", false),
+        ("-O2 -mcmodel=medany -fno-pic", false),
+        ("-O2 -mcmodel=medlow", true),
+        ("-O2 -mcmodel=medany", true),
+        ("-O2 -mcmodel=medlow -fPIC", true),
+    ] {
+        let obj = dir.join(format!("rv{}.o", flags.replace(' ', "")));
+        run(Command::new("riscv64-linux-gnu-gcc")
+            .args(flags.split_whitespace())
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj));
+        let r = link(&dir.join("rv.dl"), &[&obj], &[]);
+        match (r, links) {
+            (Ok(_), true) => {}
+            (Err(e), false) => {
+                assert!(
+                    e.contains("counter")
+                        && e.contains("built with -fno-pic")
+                        && e.contains("compile without -fno-pic")
+                        && !e.contains("or -mcmodel=medany"),
+                    "{flags}: {e}"
+                );
+            }
+            (r, _) => panic!("{flags}: {r:?}"),
+        }
+    }
+}
+
+/// x86-64 `R_X86_64_PC32` to an absolute address (a weak symbol nothing
+/// defines, at 0, or an absolute symbol): `lea` computes it exactly (as
+/// `mov $value`); an access PC-relative to it has no value in a module
+/// that loads anywhere, and the error says why and what to do.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn pc_relative_references_to_absolute_addresses() {
+    let dir = workdir("pc32-abs");
+    // gcc -fno-pic tests &weak_data with R_X86_64_32 and reads it with
+    // R_X86_64_PC32.
+    let src = "extern long weak_data __attribute__((weak));\n\
+               long has(void) { return &weak_data != 0; }\n\
+               long get(void) { return &weak_data ? weak_data : -1; }\n";
+    let nopic = compile(&dir, "gcc", "weak.c", src, "-O2 -fno-pic");
+    let e = link(&dir.join("nopic.dl"), &[&nopic], &[]).unwrap_err();
+    assert!(
+        e.contains("weak.o: section .text")
+            && e.contains("R_X86_64_PC32 (2) against weak_data")
+            && e.contains("weak_data is a weak symbol nothing defines (address 0)")
+            && e.contains("compile with -fPIC"),
+        "{e}"
+    );
+    let pic = compile(&dir, "gcc", "weakpic.c", src, "-O2 -fPIC");
+    link(&dir.join("pic.dl"), &[&pic], &[]).unwrap();
+    assert_eq!(run_result(&dir.join("pic.dl"), "has", &[]), "0");
+    assert_eq!(run_result(&dir.join("pic.dl"), "get", &[]), "-1");
+    // lea of the address, 64- and 32-bit, to a weak undefined symbol and
+    // to an absolute one defined in another object.
+    let abs = dir.join("absdef.s");
+    std::fs::write(&abs, ".globl ABSV\n.set ABSV, 0x1234\n").unwrap();
+    let abs_o = dir.join("absdef.o");
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&abs)
+        .arg("-o")
+        .arg(&abs_o));
+    let lea = dir.join("lea.s");
+    std::fs::write(
+        &lea,
+        ".text\n.weak wd\n\
+         .globl addr_wd\naddr_wd: lea wd(%rip), %rax\n ret\n\
+         .globl addr_abs\naddr_abs: lea ABSV+8(%rip), %r9\n mov %r9, %rax\n ret\n\
+         .globl addr32\naddr32: mov $-1, %rax\n lea ABSV(%rip), %eax\n ret\n\
+         .globl load_abs\nload_abs: mov ABSV(%rip), %eax\n ret\n",
+    )
+    .unwrap();
+    let lea_o = dir.join("lea.o");
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&lea)
+        .arg("-o")
+        .arg(&lea_o));
+    let e = link(&dir.join("lea.dl"), &[&lea_o, &abs_o], &[]).unwrap_err();
+    assert!(
+        e.contains("lea.o: section .text+0x")
+            && e.contains("against ABSV")
+            && e.contains("ABSV is absolute (0x1234)")
+            && e.contains("compile with -fPIC"),
+        "{e}"
+    );
+    let only_lea = dir.join("onlylea.s");
+    let text = std::fs::read_to_string(&lea).unwrap();
+    std::fs::write(&only_lea, &text[..text.find(".globl load_abs").unwrap()]).unwrap();
+    let only_o = dir.join("onlylea.o");
+    run(Command::new("gcc")
+        .arg("-c")
+        .arg(&only_lea)
+        .arg("-o")
+        .arg(&only_o));
+    let m = dir.join("onlylea.dl");
+    link(&m, &[&only_o, &abs_o], &[]).unwrap();
+    assert_eq!(run_result(&m, "addr_wd", &[]), "0");
+    assert_eq!(run_result(&m, "addr_abs", &[]), format!("{}", 0x1234 + 8));
+    assert_eq!(run_result(&m, "addr32", &[]), format!("{}", 0x1234));
+}

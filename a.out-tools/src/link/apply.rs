@@ -6,10 +6,10 @@ use super::image::{Image, Target};
 use super::layout::Layout;
 use super::machine::{Machine, Reloc};
 use super::obj::{sym_name, Obj, Part};
-use super::resolve::Symbols;
+use super::resolve::{Resolved, Symbols};
 use super::{fail, LinkError};
 use dynld::Arch;
-use object::{Object, ObjectSection, RelocationFlags, RelocationTarget};
+use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget};
 
 /// Copies every placed section into `img` and applies its relocations.
 pub(super) fn relocate(
@@ -36,6 +36,8 @@ pub(super) fn relocate(
             size: s.size(),
             base,
             part,
+            code: matches!(s.flags(), object::SectionFlags::Elf { sh_flags }
+                if sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0),
         };
         check_fields(&sec, &s, m)?;
         // Some types must be applied before others (the high parts that
@@ -70,6 +72,8 @@ struct Section<'a, 'd> {
     /// Image offset.
     base: u64,
     part: Part,
+    /// Executable (`SHF_EXECINSTR`).
+    code: bool,
 }
 
 /// No two relocations may patch the same bytes: the result would depend
@@ -132,15 +136,17 @@ fn apply_one(
     let RelocationFlags::Elf { r_type } = r.flags() else {
         fail!("{oname}: section {sname}+{off:#x}: unexpected relocation kind")
     };
+    let mut weak_undefined = false;
     let (target, tname) = match r.target() {
         RelocationTarget::Symbol(si) => {
-            let name = sec
-                .obj
-                .file
-                .symbol_by_index(si)
-                .map(|s| sym_name(&s))
-                .unwrap_or_default();
-            let t = lay.addr(&syms.resolve(sec.oi, si)?).ok_or_else(|| {
+            let sym = sec.obj.file.symbol_by_index(si).ok();
+            let name = sym.as_ref().map(sym_name).unwrap_or_default();
+            let res = syms.resolve(sec.oi, si)?;
+            weak_undefined = matches!(res, Resolved::Abs(_))
+                && sym
+                    .as_ref()
+                    .is_some_and(|s| s.is_undefined() && s.is_weak());
+            let t = lay.addr(&res).ok_or_else(|| {
                 LinkError(format!(
                     "{oname}: section {sname}+{off:#x}: relocation against {name}, whose section was dropped"
                 ))
@@ -177,6 +183,10 @@ fn apply_one(
             target,
             what: &what,
             implicit: r.has_implicit_addend(),
+            in_code: sec.code,
+            in_section: off,
+            name: &tname,
+            weak_undefined,
         },
         &lay.stubs,
         &lay.abs_stubs,

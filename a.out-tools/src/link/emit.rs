@@ -10,8 +10,8 @@ use super::resolve::{Exports, Resolved, Symbols};
 use super::{fail, IndexMode, LinkError, Options, TextAlign};
 use super::{IMPORT_HASHES_AUTO_MIN, INDEX_AUTO_MIN, TEXT_ALIGN_AUTO_MIN};
 use crate::sigsec::{self, SigTable};
-use dynld::{Arch, ModuleBuilder};
-use object::{Object, ObjectSection};
+use dynld::{Arch, Limits, ModuleBuilder};
+use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
 
 /// The signatures stated in the objects' signature sections.
@@ -65,7 +65,6 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
         arch,
         m,
         exports,
-        sigs,
         lay,
         ..
     } = *md;
@@ -111,8 +110,21 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
         IndexMode::Always => true,
         IndexMode::Never => false,
     });
-    export(&mut b, md, opts)?;
-    let (imports, warnings) = relocations(&mut b, img, arch, sigs)?;
+    let exported = export(&mut b, md, opts)?;
+    let (imports, mut warnings) = relocations(&mut b, img, md)?;
+    check_counts(img, md, exported, imports)?;
+    if exported == 0 {
+        // A module may work by its constructors alone (registering itself
+        // with the host); otherwise nothing in it can be reached.
+        let what = "the module exports nothing: name exports with --export, or state them with DYNLD_EXPORT / export_sig!";
+        if lay.init.is_empty() && lay.fini.is_empty() {
+            fail!("{what}");
+        }
+        warnings.insert(
+            0,
+            format!("{what} (it has constructors or destructors, which may be all it needs)"),
+        );
+    }
     b.import_hashes(match opts.import_hashes {
         IndexMode::Auto => imports >= IMPORT_HASHES_AUTO_MIN,
         IndexMode::Always => true,
@@ -128,15 +140,124 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
     let bytes = b
         .build()
         .map_err(|e| LinkError(format!("writing the module: {e}")))?;
+    // What the checks above missed, the reader would refuse: better said
+    // now than when the module is loaded.
+    if let Err(e) = dynld::ModuleView::parse(&bytes, &Limits::DEFAULT) {
+        fail!("the module written would be refused by dynld's loader with its default limits: {e}");
+    }
     Ok(Emitted { bytes, warnings })
 }
 
+/// The longest name the loader takes by default.
+const MAX_NAME: usize = dynld::MAX_NAME as usize;
+
+/// `name`, shortened for a message if long.
+fn abbreviated(name: &str) -> String {
+    match name.char_indices().nth(32) {
+        Some((at, _)) => format!("{}...", &name[..at]),
+        None => name.to_owned(),
+    }
+}
+
+/// Refuses export or import (`what`) `name` of `origin` if it is longer
+/// than the loader takes by default ([`dynld::MAX_NAME`]).
+fn check_name(origin: &str, what: &str, name: &str) -> Result<(), LinkError> {
+    if name.len() > MAX_NAME {
+        fail!(
+            "{origin}: {what} {} ({} bytes): the name is longer than {MAX_NAME} bytes, the most dynld's loader takes by default (dynld::MAX_NAME)",
+            abbreviated(name),
+            name.len()
+        );
+    }
+    Ok(())
+}
+
+/// The first object referring to `name` without defining it.
+fn referrer(syms: &Symbols<'_>, name: &str) -> String {
+    syms.objs
+        .iter()
+        .find(|o| {
+            o.file
+                .symbols()
+                .any(|s| s.is_undefined() && s.name_bytes() == Ok(name.as_bytes()))
+        })
+        .map_or_else(|| "?".to_owned(), |o| o.name.clone())
+}
+
+/// Refuses a module with more exports, imports, relocations, constructors
+/// or destructors, or a larger string table, than the loader takes by
+/// default ([`Limits::DEFAULT`]), naming which.
+fn check_counts(
+    img: &Image,
+    md: &Module<'_, '_>,
+    exports: usize,
+    imports: usize,
+) -> Result<(), LinkError> {
+    let lim = Limits::DEFAULT;
+    let import_relocs = img.relocs.iter().filter(|r| r.import.is_some()).count();
+    let described = |n: &str| md.sigs.desc(n).map_or(0, str::len);
+    let export_names = md.exports.syms.keys().chain(&md.exports.commons);
+    let import_names: std::collections::BTreeSet<&str> = img
+        .relocs
+        .iter()
+        .filter_map(|r| r.import.as_deref())
+        .collect();
+    let strings: usize = export_names
+        .map(|n| n.len() + described(n))
+        .chain(import_names.iter().map(|n| n.len() + described(n)))
+        .sum();
+    let counts: [(&str, usize, u32, &str); 7] = [
+        ("exports", exports, lim.max_exports, "max_exports"),
+        ("imports", imports, lim.max_imports, "max_imports"),
+        (
+            "base relocations",
+            img.relocs.len() - import_relocs,
+            lim.max_relocs,
+            "max_relocs",
+        ),
+        (
+            "import relocations",
+            import_relocs,
+            lim.max_relocs,
+            "max_relocs",
+        ),
+        (
+            "constructors",
+            md.lay.init.len(),
+            lim.max_relocs,
+            "max_relocs",
+        ),
+        (
+            "destructors",
+            md.lay.fini.len(),
+            lim.max_relocs,
+            "max_relocs",
+        ),
+        (
+            "bytes of names and type descriptions",
+            strings,
+            lim.max_strings,
+            "max_strings",
+        ),
+    ];
+    for (what, n, max, field) in counts {
+        if n > max as usize {
+            fail!(
+                "the module has {n} {what}: more than dynld's loader takes by default (at most {max}, dynld::Limits::DEFAULT.{field})"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Adds the exports, which the loader's rule puts in the text, or in data
-/// and bss.
-fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<(), LinkError> {
+/// and bss; how many.
+fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<usize, LinkError> {
+    let mut n = 0;
     let (lay, objs) = (md.lay, &md.syms.objs);
     let inside = |v: u64| v < lay.text_end || (v >= lay.dataoff && v < lay.image_end);
     for (name, (o, si)) in &md.exports.syms {
+        check_name(&objs[*o].name, "export", name)?;
         let t = lay.addr(&md.syms.resolve(*o, *si)?);
         if matches!(t, Some(Target::Abs(_))) && opts.exports.is_some() {
             fail!(
@@ -153,18 +274,21 @@ fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<
             }
             b.export(name, md.sigs.get(name), field(v)?);
             describe(b, md.sigs, name, true);
+            n += 1;
         }
     }
     for name in &md.exports.commons {
+        check_name("common symbol", "export", name)?;
         if let Some(Target::Local(v)) = lay.addr(&Resolved::Common(name.clone())) {
             if !inside(v) {
                 fail!("cannot export {name}: an empty common symbol at the end of the module");
             }
             b.export(name, md.sigs.get(name), field(v)?);
             describe(b, md.sigs, name, true);
+            n += 1;
         }
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Records the type description stated for `name`, if any: loaders show
@@ -183,18 +307,27 @@ fn describe(b: &mut ModuleBuilder, sigs: &SigTable, name: &str, export: bool) {
 fn relocations(
     b: &mut ModuleBuilder,
     img: &Image,
-    arch: Arch,
-    sigs: &SigTable,
+    md: &Module<'_, '_>,
 ) -> Result<(usize, Vec<String>), LinkError> {
+    let (arch, sigs) = (md.arch, md.sigs);
     let mut warnings = Vec::new();
     let mut import_index: HashMap<String, u32> = HashMap::new();
     for r in &img.relocs {
-        let idx = r.import.as_ref().map(|n| {
-            *import_index.entry(n.clone()).or_insert_with(|| {
-                describe(b, sigs, n, false);
-                b.import(n, sigs.get(n))
-            })
-        });
+        let idx = match &r.import {
+            Some(n) => Some(match import_index.get(n) {
+                Some(&i) => i,
+                None => {
+                    if n.len() > MAX_NAME {
+                        check_name(&referrer(md.syms, n), "import", n)?;
+                    }
+                    describe(b, sigs, n, false);
+                    let i = b.import(n, sigs.get(n));
+                    import_index.insert(n.clone(), i);
+                    i
+                }
+            }),
+            None => None,
+        };
         if let Some(reach) = dynld::arch::mode(arch, r.mode).and_then(|mode| mode.pc_reach) {
             warnings.push(format!(
                 "{} is reached with {}: the module loads only within {} GiB of it (compile with -fPIC to avoid this)",

@@ -60,6 +60,11 @@ pub(super) fn live(syms: &Symbols<'_>, exports: &Exports, gc: bool) -> Result<Li
                         // A synthesised function reaches what it calls.
                         commons.extend(f.needs_commons().iter().map(|n| n.to_string()));
                     }
+                    // The sections a __start_/__stop_ symbol bounds are
+                    // kept with it, as GNU ld keeps them.
+                    Resolved::Bound { section, .. } => {
+                        work.extend(syms.bounded.get(&section).into_iter().flatten().copied());
+                    }
                     Resolved::Import(_) | Resolved::Abs(_) => {}
                 }
             }

@@ -1,7 +1,7 @@
 //! Reading the inputs: archives expanded into their members, every object
 //! parsed, and the architecture taken from the first object.
 
-use super::obj::Obj;
+use super::obj::{written_by_rustc, Obj};
 use super::{fail, Input, LinkError};
 use dynld::Arch;
 use object::read::archive::ArchiveFile;
@@ -18,38 +18,95 @@ pub(super) struct File {
     given: bool,
 }
 
-/// Expands archives: objects are included; archive members become candidates.
+/// The magic number of an archive (`ar`).
+const AR_MAGIC: &[u8] = b"!<arch>\n";
+
+/// The magic number of a thin archive, whose members are other files.
+const THIN_MAGIC: &[u8] = b"!<thin>\n";
+
+/// The magic number of an ELF file.
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+
+/// Whether `bytes` are LLVM bitcode, bare or in its wrapper: what clang
+/// writes for `-flto` instead of an object.
+fn is_bitcode(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"BC\xc0\xde") || bytes.starts_with(&0x0b17_c0de_u32.to_le_bytes())
+}
+
+/// The error for LLVM bitcode given as, or in an archive in place of, an
+/// object.
+fn bitcode(name: &str) -> LinkError {
+    LinkError(format!(
+        "{name}: LLVM bitcode (an LTO object, from -flto), not machine code: compile without -flto"
+    ))
+}
+
+/// Expands archives: objects are included; archive members become
+/// candidates. An archive whose symbol index, member headers or members
+/// cannot be read is an error naming it (skipped, its symbols would turn
+/// into imports); members that are not ELF (an rlib's metadata) are
+/// skipped.
 pub(super) fn expand(inputs: Vec<Input>) -> Result<Vec<File>, LinkError> {
     let mut out = Vec::new();
     for Input { name: p, bytes } in inputs {
-        if let Ok(ar) = ArchiveFile::parse(&*bytes) {
-            for m in ar.members() {
-                let m = m.map_err(|e| LinkError(format!("{p}: {e}")))?;
-                let name = String::from_utf8_lossy(m.name()).into_owned();
-                let data = m
-                    .data(&*bytes)
-                    .map_err(|e| LinkError(format!("{p}({name}): {e}")))?;
-                // Members may sit at unaligned offsets; the ELF reader wants
-                // an aligned copy. Members that are not objects (an rlib's
-                // metadata, a symbol index) are skipped.
-                let data = data.to_vec();
-                if object::File::parse(&*data).is_ok() {
-                    out.push(File {
-                        name: format!("{p}({name})"),
-                        bytes: data,
-                        given: false,
-                    });
-                }
-            }
-        } else {
+        if bytes.starts_with(THIN_MAGIC) {
+            fail!("{p}: a thin archive (its members are other files) is not supported: make a regular one (ar rcs)");
+        }
+        if !bytes.starts_with(AR_MAGIC) {
             out.push(File {
                 name: p,
                 bytes,
                 given: true,
             });
+            continue;
+        }
+        let ar = ArchiveFile::parse(&*bytes)
+            .map_err(|e| LinkError(format!("{p}: not a valid archive: {e}")))?;
+        check_index(&p, &ar)?;
+        for m in ar.members() {
+            let m = m.map_err(|e| LinkError(format!("{p}: member header: {e}")))?;
+            let name = String::from_utf8_lossy(m.name()).into_owned();
+            let data = m
+                .data(&*bytes)
+                .map_err(|e| LinkError(format!("{p}({name}): {e}")))?;
+            let name = format!("{p}({name})");
+            if is_bitcode(data) {
+                return Err(bitcode(&name));
+            }
+            // Members may sit at unaligned offsets; the ELF reader wants
+            // an aligned copy.
+            if data.starts_with(ELF_MAGIC) {
+                out.push(File {
+                    name,
+                    bytes: data.to_vec(),
+                    given: false,
+                });
+            }
         }
     }
     Ok(out)
+}
+
+/// Reads an archive's symbol index through, checking that every entry
+/// names a member header: an index that cannot be read means the archive
+/// is damaged (ar and ld refuse it too).
+fn check_index(p: &str, ar: &ArchiveFile<'_>) -> Result<(), LinkError> {
+    let bad = |e: object::Error| LinkError(format!("{p}: symbol index: {e}"));
+    let Some(index) = ar.symbols().map_err(bad)? else {
+        return Ok(());
+    };
+    for sym in index {
+        let sym = sym.map_err(bad)?;
+        let at = sym.offset();
+        ar.member(at).map_err(|e| {
+            LinkError(format!(
+                "{p}: symbol index: {} names a member at offset {:#x}: {e}",
+                String::from_utf8_lossy(sym.name()),
+                at.0
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// The parsed objects, all for one architecture.
@@ -73,6 +130,9 @@ pub(super) fn parse(files: &[File]) -> Result<Parsed<'_>, LinkError> {
     }
     let mut objs = Vec::new();
     for File { name, bytes, .. } in files {
+        if is_bitcode(bytes) {
+            return Err(bitcode(name));
+        }
         let file =
             object::File::parse(&bytes[..]).map_err(|e| LinkError(format!("{name}: {e}")))?;
         if file.kind() != object::ObjectKind::Relocatable {
@@ -80,6 +140,7 @@ pub(super) fn parse(files: &[File]) -> Result<Parsed<'_>, LinkError> {
         }
         objs.push(Obj {
             name: name.clone(),
+            rust: written_by_rustc(&file),
             file,
             discarded: HashSet::new(),
         });

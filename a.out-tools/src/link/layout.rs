@@ -27,6 +27,10 @@ pub(super) struct Layout {
     place: HashMap<SectionId, (Part, u64)>,
     /// The strictest alignment in each part.
     pub align: [u64; 3],
+    /// What `__start_SECTION` and `__stop_SECTION` bound: for each
+    /// SECTION, its part and the offsets in it of its first placed section
+    /// and of the end of its last.
+    bounds: HashMap<String, (Part, u64, u64)>,
     /// Common symbols: offset in the bss, and size.
     pub commons: HashMap<String, (u64, u64)>,
     /// The stub of each import called.
@@ -86,6 +90,17 @@ impl Layout {
             }
             Resolved::Import(n) => Target::Import(n.clone()),
             Resolved::Synth(f) => Target::Local(*self.synth.get(f)?),
+            Resolved::Bound { section, stop } => {
+                let &(part, start, end) = self.bounds.get(section)?;
+                let at = if *stop { end } else { start };
+                Target::Local(
+                    at + match part {
+                        Part::Text => 0,
+                        Part::Data => self.dataoff,
+                        Part::Bss => self.dataoff + self.bss_start,
+                    },
+                )
+            }
         })
     }
 
@@ -125,9 +140,11 @@ pub(super) fn layout(
     word: u64,
 ) -> Result<Layout, LinkError> {
     let sections = live.sections;
-    let mut parts = place(syms, &sections)?;
+    let order = Order::new(syms, &sections);
+    let mut parts = place(syms, &order.sections)?;
     let needs = needs(syms, &sections, &parts, m)?;
-    let islands = islands(syms, &sections, &mut parts, &needs, m)?;
+    let islands = islands(syms, &order, &mut parts, &needs, m)?;
+    let bounds = order.bounds(syms, &parts)?;
     let commons = place_commons(syms, &live.commons, &mut parts)?;
     let in_text = |r: &Resolved| match r {
         Resolved::In(oi, idx, _) => {
@@ -181,6 +198,7 @@ pub(super) fn layout(
         sections,
         place: parts.place,
         align,
+        bounds,
         commons,
         stubs,
         abs_stubs,
@@ -196,6 +214,87 @@ pub(super) fn layout(
         bss_start,
         image_end,
     })
+}
+
+/// The order sections are placed in: object and section order, except
+/// that the sections of a name that `__start_`/`__stop_` symbols bound
+/// follow the first of them, so that they are placed together.
+struct Order {
+    sections: Vec<SectionId>,
+    /// The sections that continue a bounded run (no island goes before
+    /// them).
+    inside: std::collections::HashSet<SectionId>,
+    /// Each bounded name's sections, in placement order.
+    runs: BTreeMap<String, Vec<SectionId>>,
+}
+
+impl Order {
+    fn new(syms: &Symbols<'_>, sections: &[SectionId]) -> Order {
+        let live: std::collections::HashSet<SectionId> = sections.iter().copied().collect();
+        let mut run_of: HashMap<SectionId, &str> = HashMap::new();
+        let mut runs: BTreeMap<String, Vec<SectionId>> = BTreeMap::new();
+        for (name, ids) in &syms.bounded {
+            let kept: Vec<SectionId> = ids.iter().copied().filter(|id| live.contains(id)).collect();
+            for id in &kept {
+                run_of.insert(*id, name);
+            }
+            if !kept.is_empty() {
+                runs.insert(name.clone(), kept);
+            }
+        }
+        let mut order = Order {
+            sections: Vec::with_capacity(sections.len()),
+            inside: std::collections::HashSet::new(),
+            runs: BTreeMap::new(),
+        };
+        let mut done = std::collections::HashSet::new();
+        for id in sections {
+            match run_of.get(id) {
+                None => order.sections.push(*id),
+                Some(name) if done.insert(*name) => {
+                    let run = &runs[*name];
+                    order.sections.extend(run);
+                    order.inside.extend(run.iter().skip(1));
+                }
+                Some(_) => {}
+            }
+        }
+        order.runs = runs;
+        order
+    }
+
+    /// Where each bounded run lies: its part, and the offsets in it of its
+    /// start and end. A run's sections must all go to one part.
+    fn bounds(
+        &self,
+        syms: &Symbols<'_>,
+        parts: &Parts,
+    ) -> Result<HashMap<String, (Part, u64, u64)>, LinkError> {
+        let mut out = HashMap::new();
+        for (name, run) in &self.runs {
+            let mut span: Option<(Part, u64, u64)> = None;
+            for &(oi, idx) in run {
+                let Some(&(part, at)) = parts.place.get(&(oi, idx)) else {
+                    continue;
+                };
+                let end = at + syms.objs[oi].section_size(idx);
+                span = match span {
+                    None => Some((part, at, end)),
+                    Some((p, start, _)) if p == part => Some((p, start, end)),
+                    Some((p, ..)) => fail!(
+                        "{}: section {name} goes to the {}, other sections named {name} to the {}: __start_{name} and __stop_{name} need them in one (all read-only, all writable or all zero-filled)",
+                        syms.objs[oi].name,
+                        part.name(),
+                        p.name()
+                    ),
+                };
+            }
+            if let Some(span) = span {
+                out.insert(name.clone(), span);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Sections placed within their parts.
@@ -327,7 +426,7 @@ fn needs(
 /// import's stub, so every call site has an island within reach.
 fn islands(
     syms: &Symbols<'_>,
-    sections: &[SectionId],
+    order: &Order,
     parts: &mut Parts,
     needs: &Needs,
     m: &dyn Machine,
@@ -341,13 +440,16 @@ fn islands(
     let mut at: Vec<u64> = Vec::new();
     let mut off = 0u64;
     let mut last: Option<u64> = None;
-    for id in sections {
+    for id in &order.sections {
         let Some(&(Part::Text, _)) = parts.place.get(id) else {
             continue;
         };
         let s = syms.objs[id.0].section(id.1)?;
         let start = round(off, s.align().max(1))?;
-        if last.is_none_or(|l| start.saturating_add(s.size()) - l > chunk) {
+        // No island inside a run of sections that __start_/__stop_
+        // symbols bound.
+        let may_break = !order.inside.contains(id);
+        if last.is_none_or(|l| may_break && start.saturating_add(s.size()) - l > chunk) {
             off = round(off, 16)?;
             at.push(off);
             last = Some(off);

@@ -129,4 +129,13 @@ pub(crate) struct Reloc<'a> {
     pub what: &'a dyn Fn() -> String,
     /// The addend is in the field (ELF `REL`), not in `addend`.
     pub implicit: bool,
+    /// The field lies in an executable section (an instruction's).
+    pub in_code: bool,
+    /// The field's offset in its section: how many bytes of the section
+    /// come before it (an instruction's opcode, say).
+    pub in_section: u64,
+    /// The target symbol's name (`*ABS*` for none).
+    pub name: &'a str,
+    /// The target is a weak symbol nothing defines (so `Target::Abs(0)`).
+    pub weak_undefined: bool,
 }

@@ -14,6 +14,44 @@ pub(super) struct Obj<'d> {
     pub file: object::File<'d>,
     /// Sections dropped because their COMDAT group was seen before.
     pub discarded: HashSet<SectionIndex>,
+    /// Written by rustc (its `.comment` says so): its natural exports are
+    /// its unmangled symbols, not every global one.
+    pub rust: bool,
+}
+
+/// Whether an object's `.comment` section names rustc as its compiler.
+pub(super) fn written_by_rustc(file: &object::File<'_>) -> bool {
+    file.section_by_name(".comment")
+        .and_then(|s| s.data().ok())
+        .is_some_and(|d| d.windows(14).any(|w| w == b"rustc version "))
+}
+
+/// Whether `name` is a name rustc mangles (legacy `_ZN...`, v0 `_R` and a
+/// path tag) or one of the runtime's own (the panic and allocator entry
+/// points): never a Rust crate's `#[no_mangle]` item.
+pub(super) fn rust_internal(name: &str) -> bool {
+    let v0 = name.strip_prefix("_R").is_some_and(|rest| {
+        rest.trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with(|c: char| c.is_ascii_uppercase())
+    });
+    v0 || name.starts_with("_ZN")
+        || name.starts_with("__rust")
+        || name.starts_with("__rg_")
+        || name.starts_with("__rdl_")
+        || matches!(
+            name,
+            "rust_begin_unwind" | "rust_eh_personality" | "rust_panic"
+        )
+}
+
+impl Obj<'_> {
+    /// Whether global symbol `s` (defined here) is one the object exports
+    /// when no names are given: every one of default visibility, or for
+    /// Rust only those with unmangled names (`#[no_mangle]` and
+    /// `#[export_name]` items), not its mangled functions.
+    pub fn natural_export(&self, s: &object::Symbol<'_, '_>) -> bool {
+        is_default_visibility(s) && !(self.rust && rust_internal(&sym_name(s)))
+    }
 }
 
 /// A section of an input object: the object's index among the included
@@ -73,6 +111,40 @@ pub(super) fn sym_name(s: &object::Symbol<'_, '_>) -> String {
     String::from_utf8_lossy(s.name_bytes().unwrap_or(b"?")).into_owned()
 }
 
+/// The x86-64 psABI's section index of large-model common symbols.
+const SHN_X86_64_LCOMMON: u16 = 0xff02;
+
+/// Why a symbol whose section the reader does not know (`SymbolSection::
+/// Unknown`) has none: its raw section index (`st_shndx`), a reserved one
+/// or an extended one that cannot be read.
+pub(super) fn unknown_section(obj: &Obj<'_>, s: &object::Symbol<'_, '_>) -> String {
+    use object::read::elf::Sym as _;
+    let raw = match &obj.file {
+        object::File::Elf32(f) => f
+            .symbol_by_index(s.index())
+            .ok()
+            .map(|e| e.elf_symbol().st_shndx(f.endian())),
+        object::File::Elf64(f) => f
+            .symbol_by_index(s.index())
+            .ok()
+            .map(|e| e.elf_symbol().st_shndx(f.endian())),
+        _ => None,
+    };
+    match raw {
+        Some(object::elf::SHN_XINDEX) => {
+            "at an extended section index (SHN_XINDEX) that cannot be read".to_owned()
+        }
+        Some(SHN_X86_64_LCOMMON) if obj.file.architecture() == object::Architecture::X86_64 => {
+            format!(
+                "at reserved section index {:#x} (a large-model common symbol: compile with -fno-common)",
+                SHN_X86_64_LCOMMON
+            )
+        }
+        Some(i) => format!("at reserved section index {i:#x}"),
+        None => "at a section index that cannot be read".to_owned(),
+    }
+}
+
 /// The ELF symbol type (`STT_*`).
 pub(super) fn sym_type(s: &object::Symbol<'_, '_>) -> u8 {
     match s.flags() {
@@ -109,6 +181,15 @@ impl Part {
     /// The part's index in per-part arrays.
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The part's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Text => "text",
+            Part::Data => "data",
+            Part::Bss => "bss",
+        }
     }
 }
 

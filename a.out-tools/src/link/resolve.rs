@@ -4,9 +4,12 @@
 //! chosen. [`Symbols::resolve`] then answers, for any symbol an object
 //! references, where it is.
 
-use super::obj::{is_default_visibility, is_global, sym_name, sym_type, Obj};
+use super::obj::{
+    is_default_visibility, is_global, sym_name, sym_type, unknown_section, Obj, SectionId,
+};
 use super::{fail, LinkError};
-use object::{Object, ObjectComdat, ObjectSymbol, SymbolIndex, SymbolSection};
+use crate::sigsec::SigTable;
+use object::{Object, ObjectComdat, ObjectSection, ObjectSymbol, SymbolIndex, SymbolSection};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Where a global symbol is defined.
@@ -35,6 +38,9 @@ pub(super) enum Resolved {
     Import(String),
     /// A function the linker writes itself.
     Synth(SynthFn),
+    /// The start (or with `stop`, the end) of the kept sections named
+    /// `section`, placed together: `__start_SECTION`, `__stop_SECTION`.
+    Bound { section: String, stop: bool },
 }
 
 /// The functions the linker writes into a module that calls them without
@@ -120,11 +126,32 @@ pub(super) struct Symbols<'d> {
     strong: HashSet<String>,
     /// Definitions the linker made (`__dso_handle`): never exported.
     internal: HashSet<String>,
+    /// The `__start_SECTION` and `__stop_SECTION` symbols the objects
+    /// refer to and nothing defines, where sections named SECTION exist:
+    /// the section name, and whether it is the stop symbol.
+    bounds: HashMap<String, (String, bool)>,
+    /// The sections of each name that such symbols bound, in object and
+    /// section order.
+    pub bounded: BTreeMap<String, Vec<SectionId>>,
+    /// Exports stated in archive members (Rust ones, whose stated exports
+    /// pull them), by name, with the member: they must be defined even if
+    /// nothing was pulled.
+    stated: BTreeMap<String, String>,
 }
 
 /// Includes the `given` objects and pulls archive `members`, as `ld` does:
 /// while a member defines a name that is wanted (referenced strongly, or
 /// named in `exports`) and not yet defined, or only as a common symbol.
+///
+/// The search goes in rounds, as ld's passes over an archive's index do:
+/// each round looks up the names that became wanted in the one before in
+/// an index from defined names to the members defining them, and pulls,
+/// in member order, each member that defines one of them still undefined,
+/// so the first member to define a name is the one pulled. Every wanted
+/// name is looked up once: the search takes time linear in the symbols
+/// (with a sort of each round's members), where scanning every member for
+/// every round took time quadratic in a chain of members each needing the
+/// next.
 pub(super) fn resolve<'d>(
     given: Vec<Obj<'d>>,
     members: Vec<Obj<'d>>,
@@ -135,46 +162,72 @@ pub(super) fn resolve<'d>(
         globals: HashMap::new(),
         strong: HashSet::new(),
         internal: HashSet::new(),
+        bounds: HashMap::new(),
+        bounded: BTreeMap::new(),
+        stated: BTreeMap::new(),
     };
     let mut comdats: HashSet<Vec<u8>> = HashSet::new();
-    for o in given {
-        syms.include(o, &mut comdats)?;
+    // Wanted: names with a strong reference (a weak reference pulls
+    // nothing, as in ld) or named as exports (as `ld -u` makes them).
+    // `fresh` holds those not looked up yet.
+    let mut wanted = Wanted::default();
+    for n in exports.into_iter().flatten() {
+        wanted.add(n);
     }
-    let mut members: Vec<Option<Obj<'d>>> = members.into_iter().map(Some).collect();
-    loop {
-        // Wanted: names with a strong reference (a weak reference pulls
-        // nothing, as in ld) or named as exports (as `ld -u` makes them)
-        // that nothing defines yet, or only as a common symbol.
-        let wanted: HashSet<String> = strong_refs(&syms.objs)
-            .into_iter()
-            .chain(exports.into_iter().flatten().cloned())
-            .collect();
-        let mut pulled = false;
-        for slot in members.iter_mut() {
-            // Checked against the definitions so far, so the first member
-            // to define a name is the one pulled.
-            let defines = slot.as_ref().is_some_and(|o| {
-                o.file.symbols().any(|s| {
-                    is_global(&s)
-                        && !s.is_undefined()
-                        && !matches!(s.section(), SymbolSection::Common)
-                        && wanted.contains(&sym_name(&s))
-                        && matches!(
-                            syms.globals.get(&sym_name(&s)),
-                            None | Some(Def::Common { .. })
-                        )
-                })
-            });
-            if let Some(o) = slot.take_if(|_| defines) {
-                syms.include(o, &mut comdats)?;
-                pulled = true;
+    // Without names given, a Rust archive member's natural exports (its
+    // #[no_mangle] items, and what its source states with export_sig!)
+    // are wanted as named ones are: a staticlib's members are all archive
+    // members, and would otherwise pull nothing.
+    let mut stated = BTreeMap::new();
+    if exports.is_none() {
+        for o in members.iter().filter(|o| o.rust) {
+            for s in o.file.symbols() {
+                if is_global(&s)
+                    && !s.is_undefined()
+                    && !matches!(s.section(), SymbolSection::Common)
+                    && o.natural_export(&s)
+                {
+                    wanted.add(&sym_name(&s));
+                }
+            }
+            for n in super::emit::signatures(std::slice::from_ref(o))?.stated_exports() {
+                wanted.add(n);
+                stated.entry(n.to_owned()).or_insert_with(|| o.name.clone());
             }
         }
-        if !pulled {
-            break;
+    }
+    for o in given {
+        wanted.add_refs(&o);
+        syms.include(o, &mut comdats)?;
+    }
+    let index = MemberIndex::new(&members);
+    let mut members: Vec<Option<Obj<'d>>> = members.into_iter().map(Some).collect();
+    while !wanted.fresh.is_empty() {
+        // The members defining this round's names, in order, each with
+        // the names it was found for.
+        let mut found: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for name in std::mem::take(&mut wanted.fresh) {
+            for &m in index.definers(&name) {
+                if members[m].is_some() {
+                    found.entry(m).or_default().push(name.clone());
+                }
+            }
+        }
+        for (m, names) in found {
+            // Checked against the definitions so far, so the first member
+            // to define a name is the one pulled.
+            let still = names
+                .iter()
+                .any(|n| matches!(syms.globals.get(n), None | Some(Def::Common { .. })));
+            if let Some(o) = members[m].take_if(|_| still) {
+                wanted.add_refs(&o);
+                syms.include(o, &mut comdats)?;
+            }
         }
     }
-    syms.strong = strong_refs(&syms.objs);
+    syms.strong = wanted.strong;
+    syms.stated = stated;
+    syms.find_bounds();
     syms.refuse_calls()?;
     // A module's own `__dso_handle`, if its code (or the atexit the linker
     // writes) refers to it and nothing defines it: a word in the bss, as
@@ -199,16 +252,133 @@ pub(super) fn resolve<'d>(
     Ok(syms)
 }
 
-/// Names the objects reference with a strong (not weak) undefined symbol.
-fn strong_refs(objs: &[Obj<'_>]) -> HashSet<String> {
-    objs.iter()
-        .flat_map(|o| o.file.symbols())
-        .filter(|s| s.is_undefined() && is_global(s) && !s.is_weak())
-        .map(|s| sym_name(&s))
-        .collect()
+/// The names that pull archive members, as they become wanted.
+#[derive(Default)]
+struct Wanted {
+    /// Every name wanted so far.
+    all: HashSet<String>,
+    /// Those not looked up in the members yet.
+    fresh: Vec<String>,
+    /// The names the included objects reference strongly.
+    strong: HashSet<String>,
+}
+
+impl Wanted {
+    /// Wants `name`.
+    fn add(&mut self, name: &str) {
+        if !self.all.contains(name) {
+            self.all.insert(name.to_owned());
+            self.fresh.push(name.to_owned());
+        }
+    }
+
+    /// Wants the names `o` references with a strong (not weak) undefined
+    /// symbol.
+    fn add_refs(&mut self, o: &Obj<'_>) {
+        for s in o.file.symbols() {
+            if s.is_undefined() && is_global(&s) && !s.is_weak() {
+                let name = sym_name(&s);
+                self.add(&name);
+                self.strong.insert(name);
+            }
+        }
+    }
+}
+
+/// Which archive members define each name (not as a common symbol, which
+/// pulls nothing), in member order.
+struct MemberIndex {
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+impl MemberIndex {
+    fn new(members: &[Obj<'_>]) -> MemberIndex {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (m, o) in members.iter().enumerate() {
+            for s in o.file.symbols() {
+                if is_global(&s)
+                    && !s.is_undefined()
+                    && !matches!(s.section(), SymbolSection::Common)
+                {
+                    let list = by_name.entry(sym_name(&s)).or_default();
+                    if list.last() != Some(&m) {
+                        list.push(m);
+                    }
+                }
+            }
+        }
+        MemberIndex { by_name }
+    }
+
+    /// The members defining `name`, in order.
+    fn definers(&self, name: &str) -> &[usize] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The section a `__start_SECTION` or `__stop_SECTION` symbol bounds, and
+/// whether it is the stop one: SECTION must be a C identifier, as in GNU
+/// ld.
+fn bound_of(name: &str) -> Option<(&str, bool)> {
+    let (section, stop) = match name.strip_prefix("__start_") {
+        Some(s) => (s, false),
+        None => (name.strip_prefix("__stop_")?, true),
+    };
+    let ident = section
+        .chars()
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && section
+            .chars()
+            .all(|c| c == '_' || c.is_ascii_alphanumeric());
+    ident.then_some((section, stop))
 }
 
 impl<'d> Symbols<'d> {
+    /// Defines the `__start_SECTION` and `__stop_SECTION` symbols that
+    /// objects refer to and none defines, for each SECTION that some
+    /// object has (allocated, not in a dropped COMDAT group).
+    fn find_bounds(&mut self) {
+        let mut wanted: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        for o in &self.objs {
+            for s in o.file.symbols() {
+                if !s.is_undefined() || !is_global(&s) {
+                    continue;
+                }
+                let name = sym_name(&s);
+                if self.globals.contains_key(&name) {
+                    continue;
+                }
+                if let Some((section, stop)) = bound_of(&name) {
+                    wanted.insert(name.clone(), (section.to_owned(), stop));
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let names: HashSet<&str> = wanted.values().map(|(s, _)| s.as_str()).collect();
+        let mut bounded: BTreeMap<String, Vec<SectionId>> = BTreeMap::new();
+        for (oi, o) in self.objs.iter().enumerate() {
+            for sec in o.file.sections() {
+                let Ok(n) = sec.name() else { continue };
+                let alloc = matches!(sec.flags(), object::SectionFlags::Elf { sh_flags }
+                    if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0);
+                if alloc && names.contains(n) && !o.discarded.contains(&sec.index()) {
+                    bounded
+                        .entry(n.to_owned())
+                        .or_default()
+                        .push((oi, sec.index().0));
+                }
+            }
+        }
+        self.bounds = wanted
+            .into_iter()
+            .filter(|(_, (section, _))| bounded.contains_key(section))
+            .collect();
+        self.bounded = bounded;
+    }
+
     /// Whether any object refers to `name` (strongly or weakly) without
     /// defining it.
     fn refers_to(&self, name: &str) -> bool {
@@ -290,6 +460,12 @@ impl<'d> Symbols<'d> {
                     sym: s.index(),
                     weak: s.is_weak(),
                 },
+                // Defined, but where the linker cannot tell: not 0.
+                SymbolSection::Unknown => fail!(
+                    "{}: symbol {name} is defined {}, which the linker does not know",
+                    obj.name,
+                    unknown_section(&obj, &s)
+                ),
                 _ => continue,
             };
             self.define(name, new, &obj)?;
@@ -358,6 +534,12 @@ impl<'d> Symbols<'d> {
                     return Ok(Resolved::Synth(f));
                 }
             }
+            if let (None, Some((section, stop))) = (def, self.bounds.get(&name)) {
+                return Ok(Resolved::Bound {
+                    section: section.clone(),
+                    stop: *stop,
+                });
+            }
             return Ok(match def {
                 Some(Def::Sym { obj, sym, .. }) => {
                     let d = &self.objs[*obj];
@@ -386,16 +568,42 @@ impl<'d> Symbols<'d> {
         Ok(match s.section() {
             SymbolSection::Section(idx) => Resolved::In(oi, idx.0, o.offset_in(idx, &s)?),
             SymbolSection::Absolute => Resolved::Abs(s.address()),
+            SymbolSection::Unknown => fail!(
+                "{}: local symbol {} is defined {}, which the linker does not know",
+                o.name,
+                sym_name(&s),
+                unknown_section(o, &s)
+            ),
             _ => fail!("{}: local symbol {} has no section", o.name, sym_name(&s)),
         })
     }
 
-    /// The exports: the names in `only`, else every global symbol of
-    /// default visibility.
-    pub fn exports(&self, only: Option<&BTreeSet<String>>) -> Result<Exports, LinkError> {
+    /// The exports: the names in `only`; else each object's natural
+    /// exports (every global symbol of default visibility, for Rust
+    /// objects only the unmangled ones: see [`Obj::natural_export`]) and
+    /// the names the sources state as exports (`sigs`), which must be
+    /// defined.
+    pub fn exports(
+        &self,
+        only: Option<&BTreeSet<String>>,
+        sigs: &SigTable,
+    ) -> Result<Exports, LinkError> {
         let mut ex = Exports {
             syms: BTreeMap::new(),
             commons: BTreeSet::new(),
+        };
+        // The stated exports, with where each was stated.
+        let stated: BTreeMap<&str, &str> = match only {
+            Some(_) => BTreeMap::new(),
+            None => self
+                .stated
+                .iter()
+                .map(|(n, o)| (n.as_str(), o.as_str()))
+                .chain(
+                    sigs.stated_exports()
+                        .map(|n| (n, sigs.origin(n).unwrap_or("?"))),
+                )
+                .collect(),
         };
         for (name, def) in &self.globals {
             if self.internal.contains(name) {
@@ -403,13 +611,18 @@ impl<'d> Symbols<'d> {
             }
             let wanted = match only {
                 Some(set) => set.contains(name),
-                None => match def {
-                    Def::Sym { obj, sym, .. } => self.objs[*obj]
-                        .file
-                        .symbol_by_index(*sym)
-                        .is_ok_and(|s| is_default_visibility(&s)),
-                    Def::Common { .. } => true,
-                },
+                None => {
+                    stated.contains_key(name.as_str())
+                        || match def {
+                            Def::Sym { obj, sym, .. } => {
+                                let o = &self.objs[*obj];
+                                o.file
+                                    .symbol_by_index(*sym)
+                                    .is_ok_and(|s| o.natural_export(&s))
+                            }
+                            Def::Common { .. } => true,
+                        }
+                }
             };
             if wanted {
                 match def {
@@ -425,6 +638,13 @@ impl<'d> Symbols<'d> {
         for n in only.into_iter().flatten() {
             if !self.globals.contains_key(n) {
                 fail!("exported symbol {n} is not defined");
+            }
+        }
+        for (n, origin) in stated {
+            if !self.globals.contains_key(n) || self.internal.contains(n) {
+                fail!(
+                    "{origin}: {n} is stated as an export (DYNLD_EXPORT or export_sig!), but no object defines a global symbol of that name (in C, not static; in Rust, #[no_mangle] or #[export_name])"
+                );
             }
         }
         Ok(ex)

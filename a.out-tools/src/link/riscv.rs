@@ -359,7 +359,13 @@ impl Machine for Backend {
                 _ => Err(LinkError(format!("{}: {msg}", what()))),
             }
         };
-        const PIC: &str = "an import or absolute address cannot be reached PC-relatively (compile with -fPIC, or the default -fPIE)";
+        // Code built with -fno-pic reaches data directly: with
+        // -mcmodel=medany PC-relatively, with medlow by an absolute
+        // lui/addi. Neither can reach an import, whose address is known
+        // only at load; without -fno-pic (the toolchains' default -fPIE,
+        // or -fPIC) either model reaches imports through the GOT.
+        const PIC: &str = "an import or absolute address cannot be reached PC-relatively (code built with -fno-pic does so, with -mcmodel=medany): compile without -fno-pic (the default -fPIE) or with -fPIC, which reach imports through the GOT";
+        const LUI: &str = "an import's address cannot be built with lui/addi (code built with -fno-pic does so, with -mcmodel=medlow; with medany it reaches imports PC-relatively, which fails as well): compile without -fno-pic (the default -fPIE) or with -fPIC, which reach imports through the GOT in either code model";
         match r.r_type {
             elf::R_RISCV_NONE | elf::R_RISCV_RELAX | elf::R_RISCV_ALIGN => {}
             elf::R_RISCV_64 | elf::R_RISCV_32 => {
@@ -502,19 +508,13 @@ impl Machine for Backend {
                         let (hi, _) = split(value(*v, a, None)).ok_or_else(out_of_range)?;
                         put32(img, p, set_u(insn, hi))?;
                     }
-                    Target::Import(_) => fail!(
-                        "{}: an import's address cannot be built with lui/addi (compile with -fPIC or -mcmodel=medany)",
-                        what()
-                    ),
+                    Target::Import(_) => fail!("{}: {LUI}", what()),
                 }
             }
             elf::R_RISCV_LO12_I | elf::R_RISCV_LO12_S => {
                 let v = match &r.target {
                     Target::Local(v) | Target::Abs(v) => value(*v, a, None),
-                    Target::Import(_) => fail!(
-                        "{}: an import's address cannot be built with lui/addi (compile with -fPIC or -mcmodel=medany)",
-                        what()
-                    ),
+                    Target::Import(_) => fail!("{}: {LUI}", what()),
                 };
                 let (_, lo) = split(v).ok_or_else(out_of_range)?;
                 put_lo12(img, p, lo, r.r_type == elf::R_RISCV_LO12_I)?;

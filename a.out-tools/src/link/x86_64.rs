@@ -18,6 +18,60 @@ fn value(v: u64, a: i64, p: Option<u64>) -> i128 {
     i128::from(v) + i128::from(a) - p.map_or(0, i128::from)
 }
 
+/// Rewrites `lea disp32(%rip), reg` (64- or 32-bit), whose displacement
+/// is the field at `p`, `before` bytes into its section, as `mov $imm,
+/// reg` of the same length, if it is one and `imm` fits (sign-extended
+/// for the 64-bit form, zero-extended for the 32-bit one); whether it did.
+fn lea_as_mov(img: &mut Image, p: u64, before: u64, imm: i128) -> Result<bool, LinkError> {
+    if before < 2 {
+        return Ok(false);
+    }
+    let at = p - 2;
+    let (op, modrm) = match img.get(at, 2)? {
+        &[op, modrm] => (op, modrm),
+        _ => return Ok(false),
+    };
+    // lea with a RIP-relative operand: opcode 8d, ModRM mod 00 r/m 101.
+    if op != 0x8d || modrm & 0xc7 != 0x05 {
+        return Ok(false);
+    }
+    // A REX prefix, if the byte before is one and lies in the section.
+    let rex = match before {
+        3.. => Some(img.get(at - 1, 1)?[0]).filter(|b| b & 0xf0 == 0x40),
+        _ => None,
+    };
+    let wide = rex.is_some_and(|b| b & 0x08 != 0);
+    let Some(imm) = (if wide {
+        i32::try_from(imm).ok().map(|i| i as u32)
+    } else {
+        u32::try_from(imm).ok()
+    }) else {
+        return Ok(false);
+    };
+    // mov $imm32, r/m (c7 /0), the register in r/m: lea's REX.R becomes
+    // REX.B.
+    if let Some(b) = rex {
+        img.put(at - 1, &[0x40 | (b & 0x08) | ((b >> 2) & 1)])?;
+    }
+    img.put(at, &[0xc7, 0xc0 | ((modrm >> 3) & 7)])?;
+    img.put(p, &imm.to_le_bytes())?;
+    Ok(true)
+}
+
+/// Why a PC-relative field cannot reach absolute address `v` in a module,
+/// and what to do.
+fn pc_relative_to_absolute(r: &Reloc<'_>, v: u64) -> String {
+    let (what, name) = ((r.what)(), r.name);
+    let target = if r.weak_undefined {
+        format!("{name} is a weak symbol nothing defines (address 0)")
+    } else {
+        format!("{name} is absolute ({v:#x})")
+    };
+    format!(
+        "{what}: {target}, reached PC-relatively: the module loads at an address not known when it is linked, so no PC-relative value reaches a fixed address (ld refuses this in a shared object too): compile with -fPIC, which reaches it through the GOT"
+    )
+}
+
 impl Machine for Backend {
     fn needs(&self, r_type: u32) -> Need {
         match r_type {
@@ -190,6 +244,15 @@ impl Machine for Backend {
                     .ok_or_else(|| LinkError(format!("{}: no stub", (r.what)())))?;
                 img.put(p, &i32_of(value(s, a, Some(p)))?.to_le_bytes())?;
             }
+            (elf::R_X86_64_PC32, Target::Abs(v)) => {
+                // `lea sym(%rip), reg` of an absolute address: the same
+                // value as `mov $sym, reg`, which fits in place.
+                let imm = value(*v, a, None) + 4;
+                if !(r.in_code && lea_as_mov(img, p, r.in_section, imm)?) {
+                    fail!("{}", pc_relative_to_absolute(r, *v))
+                }
+            }
+            (elf::R_X86_64_PC64, Target::Abs(v)) => fail!("{}", pc_relative_to_absolute(r, *v)),
             (elf::R_X86_64_PC32, Target::Import(n)) => {
                 // Data reached PC-relatively (non-PIC code): the loader
                 // patches it and checks the distance.
