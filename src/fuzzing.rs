@@ -289,9 +289,15 @@ pub fn load_defaults(data: &[u8]) {
             data.len()
         );
         if r.is_ok() {
+            // From a source of unknown length a loader skips a table of a
+            // kind it does not know unseen, so a file cut inside one loads
+            // (dynld-module(5)); anything else the view refuses, the loader
+            // must refuse too.
+            let view = ModuleView::parse(data, &Limits::DEFAULT).map(drop);
             assert!(
-                ModuleView::parse(data, &Limits::DEFAULT).is_ok(),
-                "loader accepted, view refused"
+                view.is_ok()
+                    || !known_length && view == Err(Error::Truncated { what: "table" }),
+                "loader accepted, view refused: {view:?}"
             );
         }
         drop(r);

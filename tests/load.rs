@@ -218,7 +218,7 @@ fn dynimport_checks_signatures() {
     );
     assert!(
         e.to_string()
-            .starts_with("signature mismatch: add: module wants 0x"),
+            .starts_with("signature mismatch: add: caller wants 0x"),
         "{e}"
     );
     assert_eq!(
