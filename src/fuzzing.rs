@@ -295,8 +295,7 @@ pub fn load_defaults(data: &[u8]) {
             // must refuse too.
             let view = ModuleView::parse(data, &Limits::DEFAULT).map(drop);
             assert!(
-                view.is_ok()
-                    || !known_length && view == Err(Error::Truncated { what: "table" }),
+                view.is_ok() || !known_length && view == Err(Error::Truncated { what: "table" }),
                 "loader accepted, view refused: {view:?}"
             );
         }

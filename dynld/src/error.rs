@@ -426,8 +426,12 @@ impl fmt::Display for Error {
                 }
                 // A lookup in a module: the caller wants, the module has.
                 let lookup = *provider == crate::Provider::MODULE;
-                let wanter = if lookup { "caller" } else { "module" };
-                write!(f, "signature mismatch: {name}: {wanter} wants ")?;
+                write!(f, "signature mismatch: {name}: ")?;
+                f.write_str(if lookup {
+                    "caller wants "
+                } else {
+                    "module wants "
+                })?;
                 match want_desc {
                     Some(d) => write!(f, "{d} ({want:#010x})")?,
                     None => write!(f, "{want:#010x}")?,

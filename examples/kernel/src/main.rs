@@ -245,8 +245,8 @@ fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
 /// registers one is refused: the kernel does not export `__cxa_atexit`.
 #[cfg(not(feature = "lifecycle"))]
 fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
-    match load(Loader::new(EXPORTS, arena), "life.dl", LIFE) {
-        Ok(_) => kprintln!("life.dl loaded without exit handlers"),
+    match load(Loader::new(EXPORTS, arena), "life.dl", LIFE).map(drop) {
+        Ok(()) => kprintln!("life.dl loaded without exit handlers"),
         Err(e) => kprintln!("life.dl refused: {e}"),
     }
     Ok(())
