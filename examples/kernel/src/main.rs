@@ -14,9 +14,7 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 use dynld::sig::{of_fn, Desc, Signof};
-use dynld::{
-    Arena, Dynsym, Error, ExportTable, FnSource, Loader, Module, SEEK_CUR, SEEK_SET,
-};
+use dynld::{Arena, Dynsym, Error, ExportTable, FnSource, Loader, Module, SEEK_CUR, SEEK_SET};
 
 #[cfg_attr(target_arch = "arm", path = "arm.rs")]
 #[cfg_attr(target_arch = "riscv32", path = "riscv.rs")]
@@ -123,11 +121,7 @@ fn image_seek(f: &mut Image, off: i64, whence: i32) -> i64 {
 }
 
 /// Loads the module image `bytes` called `name`, and runs its constructors.
-fn load<'p>(
-    loader: Loader<'_, 'p>,
-    name: &str,
-    bytes: &'static [u8],
-) -> Result<Module<'p>, Error> {
+fn load<'p>(loader: Loader<'_, 'p>, name: &str, bytes: &'static [u8]) -> Result<Module<'p>, Error> {
     let mut image = Image { bytes, pos: 0 };
     let mut src = FnSource {
         file: &mut image,
@@ -148,10 +142,9 @@ struct ArenaBuf([u8; ARENA_SIZE]);
 const ARENA_SIZE: usize = 128 << 10;
 static mut ARENA_BUF: ArenaBuf = ArenaBuf([0; ARENA_SIZE]);
 // SAFETY: the buffer is used by nothing but this arena.
-static ARENA: Arena<'static, 4> = unsafe {
-    Arena::from_raw_parts(core::ptr::addr_of_mut!(ARENA_BUF).cast(), ARENA_SIZE)
-}
-.with_icache_flush_const(board::flush_icache);
+static ARENA: Arena<'static, 4> =
+    unsafe { Arena::from_raw_parts(core::ptr::addr_of_mut!(ARENA_BUF).cast(), ARENA_SIZE) }
+        .with_icache_flush_const(board::flush_icache);
 
 /// One round: load both modules, call them, unload them. Returns where
 /// the modules were placed.
