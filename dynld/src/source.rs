@@ -197,15 +197,25 @@ impl<T: std::io::Read + std::io::Seek> Source for IoSource<T> {
 pub struct FileSource<F: std::io::Read> {
     inner: std::io::BufReader<F>,
     pos: u64,
+    /// The file's length, once known (see [`Source::length`]).
+    len: Option<u64>,
 }
 
 #[cfg(all(feature = "std", unix))]
 impl FileSource<std::fs::File> {
     /// Opens the file at `path` for reading.
     pub fn open<P: AsRef<std::path::Path>>(path: P) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        // One fstat now, rather than asking the file again at each load.
+        let len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         Ok(FileSource {
-            inner: std::io::BufReader::new(std::fs::File::open(path)?),
+            inner: std::io::BufReader::new(file),
             pos: 0,
+            len,
         })
     }
 }
@@ -215,9 +225,13 @@ impl<F: std::io::Read + std::io::Seek + std::os::fd::AsFd> FileSource<F> {
     /// A source reading `file` from its current offset on.
     pub fn new(mut file: F) -> std::io::Result<Self> {
         let pos = file.stream_position()?;
+        // The end, then back: two seeks, once.
+        let len = file.seek(std::io::SeekFrom::End(0)).ok();
+        file.seek(std::io::SeekFrom::Start(pos))?;
         Ok(FileSource {
             inner: std::io::BufReader::new(file),
             pos,
+            len,
         })
     }
 
@@ -254,9 +268,7 @@ impl<F: std::io::Read + std::io::Seek + std::os::fd::AsFd> Source for FileSource
         Ok(self.pos)
     }
     fn length(&mut self) -> Option<u64> {
-        let fd = self.inner.get_ref().as_fd().try_clone_to_owned().ok()?;
-        let m = std::fs::File::from(fd).metadata().ok()?;
-        m.is_file().then_some(m.len())
+        self.len
     }
     fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         Some(self.inner.get_ref().as_fd())
