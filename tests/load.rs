@@ -791,6 +791,7 @@ fn reset_peak_rss() {
 /// transparent huge pages are off for the process first, so that what is
 /// measured is what the loader writes and asks to bring in.
 #[test]
+#[ignore = "the child half of the resident memory tests, run by claims_in_a_child"]
 fn rss_child() {
     let Some(mode) = std::env::var_os("DYNLD_RSS_CHILD") else {
         return;
@@ -859,7 +860,13 @@ fn rss_child() {
 /// what was read plus 64 KiB, and a few pages of the loader's own.
 fn claims_in_a_child(mode: &str) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["rss_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "rss_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DYNLD_RSS_CHILD", mode)
         .output()
         .unwrap();

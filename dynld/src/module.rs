@@ -319,7 +319,15 @@ impl<'p> Module<'p> {
 
     /// A [`Resolver`] over this module's exports, for binding another
     /// module to them; `provider` is the id its bindings record.
-    pub fn resolver(&self, provider: Provider) -> ModuleExports<'_, 'p> {
+    ///
+    /// # Safety
+    ///
+    /// A module bound through the resolver holds addresses in this one
+    /// that nothing ties to this module's life: it must be dropped (or its
+    /// imports bound elsewhere, [`Self::rebind`]) before this module is.
+    /// A registry that counts dependents by their providers keeps that
+    /// promise for its caller.
+    pub unsafe fn resolver(&self, provider: Provider) -> ModuleExports<'_, 'p> {
         ModuleExports {
             module: self,
             provider,

@@ -48,7 +48,7 @@ impl LoadReloc {
 }
 
 /// The module image being written: the text (sections, stubs, veneers,
-/// the init function), the data (sections, the GOT), and what the backends
+/// the functions the linker writes), the data (sections, the GOT), and what the backends
 /// record as they patch it. Image offsets count from the start of the
 /// text; the data starts at `dataoff`.
 pub(crate) struct Image {

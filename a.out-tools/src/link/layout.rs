@@ -14,7 +14,7 @@ use super::gc::Live;
 use super::image::Target;
 use super::machine::{Machine, Need};
 use super::obj::{part_of, Part, SectionId};
-use super::resolve::{Def, Resolved, Symbols, SynthFn, CXA_ATEXIT, DSO_HANDLE};
+use super::resolve::{Def, Resolved, Symbols, SynthFn, CXA_ATEXIT};
 use super::{fail, LinkError, MAX_MODULE};
 use object::{ObjectSection, RelocationFlags, RelocationTarget};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -416,7 +416,6 @@ fn needs(
         needs.stubs.insert(CXA_ATEXIT.to_owned());
         needs.got.insert(Resolved::Import(CXA_ATEXIT.to_owned()));
     }
-    debug_assert!(SynthFn::AtExit.needs_commons() == [DSO_HANDLE]);
     Ok(needs)
 }
 
