@@ -356,6 +356,50 @@ pub enum Error {
         /// Image offset of the field.
         offset: u32,
     },
+    /// A registry has no module of this name or id.
+    NoModule {
+        /// The name or id asked for.
+        name: SymName,
+    },
+    /// A registry module is being loaded or unloaded, or its name is not
+    /// fit for one.
+    Busy {
+        /// The module.
+        name: SymName,
+        /// What it is doing (`"loading"`, `"unloading"`) or what is wrong
+        /// with the name.
+        what: &'static str,
+    },
+    /// Unload refused: the module is held, or other modules are bound to
+    /// its exports. It is now a candidate for a later sweep.
+    InUse {
+        /// The module.
+        name: SymName,
+        /// Its hold count.
+        holds: u32,
+        /// Its dependent count.
+        dependents: u32,
+        /// The dependents' names, comma-separated (without `alloc`, as
+        /// many as fit).
+        by: SymName,
+    },
+    /// A module exports a name the host or a loaded module already
+    /// exports; the module is refused.
+    Clash {
+        /// The name.
+        name: SymName,
+        /// The module refused.
+        module: SymName,
+        /// Who exports it already: a module's name, or `host`.
+        other: SymName,
+    },
+    /// Imports that neither the host nor any loaded module provides.
+    Unresolved {
+        /// How many.
+        count: u32,
+        /// Their names, comma-separated (without `alloc`, as many as fit).
+        names: SymName,
+    },
     /// The memory provider could not supply or protect memory.
     Memory {
         /// What failed.
@@ -402,6 +446,39 @@ impl fmt::Display for Error {
                 write!(f, "export outside module: {name} ({value:#x})")
             }
             Error::Undefined { name } => write!(f, "undefined symbol: {name}"),
+            Error::NoModule { name } => write!(f, "no module loaded as {name}"),
+            Error::Busy { name, what } => write!(f, "module {name}: {what}"),
+            Error::InUse {
+                name,
+                holds,
+                dependents,
+                by,
+            } => {
+                write!(
+                    f,
+                    "module {name} in use: {holds} hold{}, {dependents} dependent{}",
+                    if *holds == 1 { "" } else { "s" },
+                    if *dependents == 1 { "" } else { "s" }
+                )?;
+                if *dependents != 0 {
+                    write!(f, " ({by})")?;
+                }
+                Ok(())
+            }
+            Error::Clash {
+                name,
+                module,
+                other,
+            } => write!(
+                f,
+                "module {module} exports {name}, which {other} already exports"
+            ),
+            Error::Unresolved { count, names } => write!(
+                f,
+                "undefined symbol{}: {names}",
+                if *count == 1 { "" } else { "s" }
+            ),
+
             Error::SigMismatch {
                 name,
                 want,

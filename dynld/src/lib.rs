@@ -116,7 +116,7 @@ pub use memory::{Arena, Memory, Region, Seal};
 pub use memory::{HeapMemory, HEAP};
 #[cfg(all(feature = "std", unix))]
 pub use memory::{MmapMemory, MMAP};
-pub use module::{Import, Module, ModuleExports};
+pub use module::{Import, Module, ModuleExports, SymbolAt};
 #[cfg(feature = "std")]
 pub use plan9::dynloadfd;
 #[cfg(feature = "alloc")]

@@ -11,6 +11,7 @@ use crate::runtime;
 use crate::sig::Signof;
 use crate::symbol::Symbol;
 use crate::table::{lower_bound, Dynsym, Key};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// A loaded module. It owns its memory and gives it back when dropped.
 ///
@@ -29,7 +30,9 @@ pub struct Module<'p> {
     region: Region,
     arch: Arch,
     place: Placement,
-    initialized: bool,
+    /// Whether the constructors ran (and so the destructors are due);
+    /// atomic so that a registry can run them through a shared reference.
+    initialized: AtomicBool,
 }
 
 // SAFETY: the module's memory is reached only through `&self` reads of
@@ -68,7 +71,7 @@ impl<'p> Module<'p> {
             region,
             arch,
             place,
-            initialized: false,
+            initialized: AtomicBool::new(false),
         }
     }
 
@@ -208,7 +211,7 @@ impl<'p> Module<'p> {
     }
 
     /// The position of the export called `name`.
-    fn position(&self, name: &str) -> Option<usize> {
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
         // Compare raw name bytes (validated once, at load) and build the
         // symbol only for the hit.
         let strs = self.strs();
@@ -233,6 +236,29 @@ impl<'p> Module<'p> {
             lower_bound(n, key, &Key::new(name.as_bytes()))
         };
         (key(i) == name.as_bytes()).then_some(i)
+    }
+
+    /// The symbol whose code or data `addr` falls in, and how far into it:
+    /// for fault handlers and debuggers. `None` for an address outside the
+    /// image or before its first symbol.
+    pub fn symbol_at(&self, addr: *const ()) -> Option<SymbolAt<'_>> {
+        if !self.contains(addr) {
+            return None;
+        }
+        let a = addr as usize;
+        // The export that starts nearest below the address (the exports
+        // are sorted by name, so this looks at each).
+        let s = self
+            .exports()
+            .filter(|s| s.addr as usize <= a)
+            .max_by_key(|s| s.addr as usize)?;
+        Some(SymbolAt {
+            name: s.name,
+            addr: s.addr,
+            size: None,
+            offset: a - s.addr as usize,
+            exported: true,
+        })
     }
 
     /// The export called `name`: through the module's hash index if it
@@ -340,18 +366,40 @@ impl<'p> Module<'p> {
     /// `argc`, `argv` and `envp`.
     /// From then on, unloading the module runs its destructors.
     pub fn init(&mut self) {
-        if self.initialized {
+        self.start();
+    }
+
+    /// [`Self::init`] through a shared reference, for a registry that
+    /// hands out shared access while the constructors run.
+    pub(crate) fn start(&self) {
+        if self.initialized.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.initialized = true;
         for i in 0..self.place.ninit {
             self.call_function(self.place.init, i);
         }
     }
 
+    /// Runs what unloading runs before the memory goes: the destructors
+    /// from last to first (if the constructors ran), then the exit
+    /// handlers the module's code registered. Once only; dropping the
+    /// module afterwards just gives its memory back.
+    pub(crate) fn finish(&self) {
+        if self.initialized.swap(false, Ordering::AcqRel) {
+            for i in (0..self.place.nfini).rev() {
+                self.call_function(self.place.fini, i);
+            }
+        }
+        // SAFETY: the module's code and data are still in place.
+        #[cfg(feature = "atexit")]
+        unsafe {
+            runtime::finalize(self.image_range())
+        };
+    }
+
     /// Whether [`Self::init`] has run.
     pub fn is_initialized(&self) -> bool {
-        self.initialized
+        self.initialized.load(Ordering::Acquire)
     }
 
     /// Number of constructors and of destructors.
@@ -533,16 +581,7 @@ impl<'p> Module<'p> {
 
 impl Drop for Module<'_> {
     fn drop(&mut self) {
-        if self.initialized {
-            for i in (0..self.place.nfini).rev() {
-                self.call_function(self.place.fini, i);
-            }
-        }
-        // SAFETY: the module's code and data are still in place.
-        #[cfg(feature = "atexit")]
-        unsafe {
-            runtime::finalize(self.image_range())
-        };
+        self.finish();
         // SAFETY: the region is this module's, from this provider; the
         // module is going away, its destructors and exit handlers have
         // run, and no `Symbol` borrows it any more.
@@ -562,6 +601,22 @@ impl core::fmt::Debug for Module<'_> {
             .field("nimport", &self.place.nimport)
             .finish()
     }
+}
+
+/// The symbol an address falls in (see [`Module::symbol_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SymbolAt<'a> {
+    /// The symbol's name.
+    pub name: &'a str,
+    /// Where it starts.
+    pub addr: *const (),
+    /// Its size in bytes, where the module records it.
+    pub size: Option<usize>,
+    /// How far into it the address lies.
+    pub offset: usize,
+    /// Whether it is one of the module's exports (else a local symbol).
+    pub exported: bool,
 }
 
 /// A module's exports as a [`Resolver`] (see [`Module::resolver`]).

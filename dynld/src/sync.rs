@@ -49,3 +49,29 @@ impl<T> Spin<T> {
         f(unsafe { &mut *self.value.get() })
     }
 }
+
+/// The registry's lock: the operating system's mutex with `std` (a thread
+/// waiting for a load sleeps), the spin lock without.
+#[cfg(feature = "std")]
+pub(crate) struct Lock<T>(std::sync::Mutex<T>);
+
+#[cfg(feature = "std")]
+impl<T> Lock<T> {
+    /// An unlocked value.
+    pub const fn new(value: T) -> Self {
+        Lock(std::sync::Mutex::new(value))
+    }
+
+    /// Runs `f` with the value locked.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // A panic while locked (a memory provider's, a source's) leaves
+        // the registry's books as consistent as any early return does.
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+}
+
+/// The registry's lock: the operating system's mutex with `std` (a thread
+/// waiting for a load sleeps), the spin lock without.
+#[cfg(not(feature = "std"))]
+pub(crate) type Lock<T> = Spin<T>;
