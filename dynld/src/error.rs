@@ -361,13 +361,11 @@ pub enum Error {
         /// The name or id asked for.
         name: SymName,
     },
-    /// A registry module is being loaded or unloaded, or its name is not
-    /// fit for one.
+    /// A registry module is being loaded or unloaded by another caller.
     Busy {
         /// The module.
         name: SymName,
-        /// What it is doing (`"loading"`, `"unloading"`) or what is wrong
-        /// with the name.
+        /// What it is doing: `"loading"` or `"unloading"`.
         what: &'static str,
     },
     /// Unload refused: the module is held, or other modules are bound to
@@ -447,7 +445,7 @@ impl fmt::Display for Error {
             }
             Error::Undefined { name } => write!(f, "undefined symbol: {name}"),
             Error::NoModule { name } => write!(f, "no module loaded as {name}"),
-            Error::Busy { name, what } => write!(f, "module {name}: {what}"),
+            Error::Busy { name, what } => write!(f, "module {name} is {what}"),
             Error::InUse {
                 name,
                 holds,

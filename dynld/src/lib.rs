@@ -91,6 +91,7 @@ pub mod memory;
 mod mmap;
 mod module;
 mod plan9;
+mod registry;
 mod reloc;
 #[cfg(feature = "atexit")]
 pub mod runtime;
@@ -123,6 +124,12 @@ pub use plan9::dynloadfd;
 pub use plan9::{default_memory, dynloadgen};
 pub use plan9::{
     dynfindsym, dynfreeimport, dynimport, dynloadable, dynobjfree, dyntabsize, Dynobj,
+};
+#[cfg(feature = "alloc")]
+pub use registry::Growable;
+pub use registry::{
+    Fixed, Found, Func, Held, Location, ModuleInfo, ModuleName, Registry, State, Storage,
+    SymbolEntry, Which, MODULE_NAME_MAX,
 };
 pub use sig::Signof;
 #[cfg(feature = "embedded-io")]

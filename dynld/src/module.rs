@@ -619,6 +619,19 @@ pub struct SymbolAt<'a> {
     pub exported: bool,
 }
 
+impl<'a> SymbolAt<'a> {
+    /// The start of export `name` at `addr`.
+    pub(crate) fn exported(name: &'a str, addr: *const ()) -> Self {
+        SymbolAt {
+            name,
+            addr,
+            size: None,
+            offset: 0,
+            exported: true,
+        }
+    }
+}
+
 /// A module's exports as a [`Resolver`] (see [`Module::resolver`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ModuleExports<'m, 'p> {
