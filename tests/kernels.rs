@@ -6,9 +6,12 @@
 //! into a static arena, with no allocator; calls them, unloads them, loads
 //! them again, runs a module's constructors, destructor and exit handler,
 //! and shows the error for a module with a mistyped import. Each kernel is
-//! built twice: with the loader's default configuration and with its
-//! minimal one. The test asserts the exact output, that no `alloc` code is
-//! linked, and prints the loader's code size in both.
+//! built four times: with the loader's default configuration, with exit
+//! handlers, with its minimal one, and with the module registry (a
+//! fixed-capacity one in a static: dependents, holds, refused unloads, the
+//! sweep, an address resolved to its symbol). The test asserts the exact
+//! output, that no `alloc` code is linked, and prints the loader's code
+//! size in each.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use std::io::Read;
@@ -74,6 +77,9 @@ enum Config {
     Lifecycle,
     /// dynld's minimal configuration (`--no-default-features`).
     Minimal,
+    /// The default and the module registry demonstration (the kernel's
+    /// `registry` feature): the loader's size with the registry.
+    Registry,
 }
 
 /// Builds the kernel (and, through its build script, its modules) for
@@ -83,6 +89,7 @@ fn build(target: &str, config: Config) -> PathBuf {
         Config::Full => "kernel",
         Config::Lifecycle => "kernel-lifecycle",
         Config::Minimal => "kernel-minimal",
+        Config::Registry => "kernel-registry",
     });
     let mut cmd = cargo(&root().join("examples/kernel"));
     cmd.args(["build", "--release", "--target", target, "--target-dir"])
@@ -94,6 +101,9 @@ fn build(target: &str, config: Config) -> PathBuf {
         }
         Config::Minimal => {
             cmd.arg("--no-default-features");
+        }
+        Config::Registry => {
+            cmd.args(["--features", "registry"]);
         }
     }
     let status = cmd.status().expect("run cargo");
@@ -154,7 +164,25 @@ fn expected(board: &Board, config: Config) -> String {
   unloaded
 "
         }
-        Config::Full | Config::Minimal => "life.dl refused: undefined symbol: __cxa_atexit\n",
+        Config::Full | Config::Minimal | Config::Registry => {
+            "life.dl refused: undefined symbol: __cxa_atexit\n"
+        }
+    };
+    let registry = match config {
+        Config::Registry => {
+            "registry
+  r_fib_sum(10) = 88
+  id 1 cmath: holds 0, dependents 1
+  id 2 rstat: holds 0, dependents 0
+  unload cmath: module cmath in use: 0 holds, 1 dependent (rstat)
+  unload rstat: module rstat in use: 1 hold, 0 dependents
+  c_fib+6 is cmath: c_fib+0x6
+  rstat unloaded
+  sweep unloaded 1
+  arena: 0 bytes in use
+"
+        }
+        _ => "",
     };
     let round = |t: u32| {
         format!(
@@ -178,7 +206,7 @@ rust: fib sum below 13 is 376 (odd), report 2 at tick {}
     };
     format!(
         "dynld kernel on {}\nround 1\n{}round 2\n{}  same addresses as round 1: true
-{life}refused: signature mismatch: kticks: module wants {want:#010x}, host has {have:#010x}
+{life}{registry}refused: signature mismatch: kticks: module wants {want:#010x}, host has {have:#010x}
 arena: 0 bytes in use
 done
 ",
@@ -254,6 +282,7 @@ fn kernel(board: &Board, config: Config) {
             Config::Full => "default",
             Config::Lifecycle => "default + exit handlers",
             Config::Minimal => "minimal",
+            Config::Registry => "default + registry",
         },
         size.trim()
     );
@@ -262,7 +291,12 @@ fn kernel(board: &Board, config: Config) {
 // One test for both boards: the builds share a target directory.
 #[test]
 fn kernels_load_modules_under_qemu() {
-    for config in [Config::Full, Config::Lifecycle, Config::Minimal] {
+    for config in [
+        Config::Full,
+        Config::Lifecycle,
+        Config::Minimal,
+        Config::Registry,
+    ] {
         kernel(&CORTEX_M3, config);
         kernel(&RV32, config);
     }

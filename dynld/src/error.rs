@@ -356,11 +356,13 @@ pub enum Error {
         /// Image offset of the field.
         offset: u32,
     },
+    #[cfg(feature = "registry")]
     /// A registry has no module of this name or id.
     NoModule {
         /// The name or id asked for.
         name: SymName,
     },
+    #[cfg(feature = "registry")]
     /// A registry module is being loaded or unloaded by another caller.
     Busy {
         /// The module.
@@ -368,6 +370,7 @@ pub enum Error {
         /// What it is doing: `"loading"` or `"unloading"`.
         what: &'static str,
     },
+    #[cfg(feature = "registry")]
     /// Unload refused: the module is held, or other modules are bound to
     /// its exports. It is now a candidate for a later sweep.
     InUse {
@@ -381,6 +384,7 @@ pub enum Error {
         /// many as fit).
         by: SymName,
     },
+    #[cfg(feature = "registry")]
     /// A module exports a name the host or a loaded module already
     /// exports; the module is refused.
     Clash {
@@ -391,6 +395,7 @@ pub enum Error {
         /// Who exports it already: a module's name, or `host`.
         other: SymName,
     },
+    #[cfg(feature = "registry")]
     /// Imports that neither the host nor any loaded module provides.
     Unresolved {
         /// How many.
@@ -444,8 +449,11 @@ impl fmt::Display for Error {
                 write!(f, "export outside module: {name} ({value:#x})")
             }
             Error::Undefined { name } => write!(f, "undefined symbol: {name}"),
+            #[cfg(feature = "registry")]
             Error::NoModule { name } => write!(f, "no module loaded as {name}"),
+            #[cfg(feature = "registry")]
             Error::Busy { name, what } => write!(f, "module {name} is {what}"),
+            #[cfg(feature = "registry")]
             Error::InUse {
                 name,
                 holds,
@@ -463,6 +471,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            #[cfg(feature = "registry")]
             Error::Clash {
                 name,
                 module,
@@ -471,6 +480,7 @@ impl fmt::Display for Error {
                 f,
                 "module {module} exports {name}, which {other} already exports"
             ),
+            #[cfg(feature = "registry")]
             Error::Unresolved { count, names } => write!(
                 f,
                 "undefined symbol{}: {names}",

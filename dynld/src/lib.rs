@@ -91,6 +91,7 @@ pub mod memory;
 mod mmap;
 mod module;
 mod plan9;
+#[cfg(feature = "registry")]
 mod registry;
 mod reloc;
 #[cfg(feature = "atexit")]
@@ -125,8 +126,9 @@ pub use plan9::{default_memory, dynloadgen};
 pub use plan9::{
     dynfindsym, dynfreeimport, dynimport, dynloadable, dynobjfree, dyntabsize, Dynobj,
 };
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "registry", feature = "alloc"))]
 pub use registry::Growable;
+#[cfg(feature = "registry")]
 pub use registry::{
     Fixed, Found, Func, Held, Location, ModuleInfo, ModuleName, Registry, State, Storage,
     SymbolEntry, Which, MODULE_NAME_MAX,

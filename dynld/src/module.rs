@@ -372,9 +372,12 @@ impl<'p> Module<'p> {
     /// [`Self::init`] through a shared reference, for a registry that
     /// hands out shared access while the constructors run.
     pub(crate) fn start(&self) {
-        if self.initialized.swap(true, Ordering::AcqRel) {
+        // Load and store, not swap: a registry calls this and `finish`
+        // from one thread at a time (the loading one, the unloading one).
+        if self.initialized.load(Ordering::Acquire) {
             return;
         }
+        self.initialized.store(true, Ordering::Release);
         for i in 0..self.place.ninit {
             self.call_function(self.place.init, i);
         }
@@ -385,7 +388,8 @@ impl<'p> Module<'p> {
     /// handlers the module's code registered. Once only; dropping the
     /// module afterwards just gives its memory back.
     pub(crate) fn finish(&self) {
-        if self.initialized.swap(false, Ordering::AcqRel) {
+        if self.initialized.load(Ordering::Acquire) {
+            self.initialized.store(false, Ordering::Release);
             for i in (0..self.place.nfini).rev() {
                 self.call_function(self.place.fini, i);
             }
@@ -619,6 +623,7 @@ pub struct SymbolAt<'a> {
     pub exported: bool,
 }
 
+#[cfg(feature = "registry")]
 impl<'a> SymbolAt<'a> {
     /// The start of export `name` at `addr`.
     pub(crate) fn exported(name: &'a str, addr: *const ()) -> Self {

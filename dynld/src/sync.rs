@@ -52,10 +52,10 @@ impl<T> Spin<T> {
 
 /// The registry's lock: the operating system's mutex with `std` (a thread
 /// waiting for a load sleeps), the spin lock without.
-#[cfg(feature = "std")]
+#[cfg(all(feature = "registry", feature = "std"))]
 pub(crate) struct Lock<T>(std::sync::Mutex<T>);
 
-#[cfg(feature = "std")]
+#[cfg(all(feature = "registry", feature = "std"))]
 impl<T> Lock<T> {
     /// An unlocked value.
     pub const fn new(value: T) -> Self {
@@ -73,5 +73,5 @@ impl<T> Lock<T> {
 
 /// The registry's lock: the operating system's mutex with `std` (a thread
 /// waiting for a load sleeps), the spin lock without.
-#[cfg(not(feature = "std"))]
+#[cfg(all(feature = "registry", not(feature = "std")))]
 pub(crate) type Lock<T> = Spin<T>;

@@ -15,6 +15,8 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 use dynld::sig::{of_fn, Desc, Signof};
 use dynld::{Arena, Dynsym, Error, ExportTable, FnSource, Loader, Module, SEEK_CUR, SEEK_SET};
+#[cfg(feature = "registry")]
+use dynld::{Fixed, Registry};
 
 #[cfg_attr(target_arch = "arm", path = "arm.rs")]
 #[cfg_attr(target_arch = "riscv32", path = "riscv.rs")]
@@ -105,6 +107,18 @@ fn image_read(f: &mut Image, buf: &mut [u8]) -> isize {
     n as isize
 }
 
+/// The callbacks over `image`.
+type ImageSource<'i> =
+    FnSource<'i, Image, fn(&mut Image, &mut [u8]) -> isize, fn(&mut Image, i64, i32) -> i64>;
+
+fn source(image: &mut Image) -> ImageSource<'_> {
+    FnSource {
+        file: image,
+        read: image_read,
+        seek: image_seek,
+    }
+}
+
 fn image_seek(f: &mut Image, off: i64, whence: i32) -> i64 {
     let from = match whence {
         SEEK_SET => 0,
@@ -123,12 +137,7 @@ fn image_seek(f: &mut Image, off: i64, whence: i32) -> i64 {
 /// Loads the module image `bytes` called `name`, and runs its constructors.
 fn load<'p>(loader: Loader<'_, 'p>, name: &str, bytes: &'static [u8]) -> Result<Module<'p>, Error> {
     let mut image = Image { bytes, pos: 0 };
-    let mut src = FnSource {
-        file: &mut image,
-        read: image_read,
-        seek: image_seek,
-    };
-    let mut m = loader.name(name).load(&mut src)?;
+    let mut m = loader.name(name).load(&mut source(&mut image))?;
     m.init();
     Ok(m)
 }
@@ -211,6 +220,8 @@ fn run() -> Result<(), Error> {
     kprintln!("  same addresses as round 1: {}", first == second);
 
     life(arena)?;
+    #[cfg(feature = "registry")]
+    registry()?;
     match load(Loader::new(EXPORTS, arena), "bad.dl", BAD) {
         Ok(_) => kprintln!("bad.dl loaded, but its kticks has the wrong type"),
         Err(e) => kprintln!("refused: {e}"),
@@ -242,6 +253,66 @@ fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
         Ok(()) => kprintln!("life.dl loaded without exit handlers"),
         Err(e) => kprintln!("life.dl refused: {e}"),
     }
+    Ok(())
+}
+
+/// The registry: a fixed capacity of four modules in a static, over the
+/// kernel's exports and the arena.
+#[cfg(feature = "registry")]
+static REGISTRY: Registry<'static, Fixed<'static, 4>> = Registry::new(EXPORTS, &ARENA);
+
+/// cmath and rstat through the registry: rstat binds to cmath's exports,
+/// so cmath cannot be unloaded before it; a hold keeps rstat; the sweep
+/// unloads cmath once rstat is gone.
+#[cfg(feature = "registry")]
+fn registry() -> Result<(), Error> {
+    kprintln!("registry");
+    let reg = &REGISTRY;
+    let cmath = reg.load(
+        "cmath",
+        &mut source(&mut Image {
+            bytes: CMATH,
+            pos: 0,
+        }),
+    )?;
+    let rstat = reg.load(
+        "rstat",
+        &mut source(&mut Image {
+            bytes: RSTAT,
+            pos: 0,
+        }),
+    )?;
+    let sum = rstat.get::<extern "C" fn(u32) -> u32>("r_fib_sum")?;
+    kprintln!("  r_fib_sum(10) = {}", sum.call(10));
+    let fib = cmath.find("c_fib").map_or(0, |s| s.addr as usize);
+    drop(rstat);
+    drop(cmath);
+    reg.modules(|m| {
+        kprintln!(
+            "  id {} {}: holds {}, dependents {}",
+            m.id,
+            m.name,
+            m.holds,
+            m.dependents
+        )
+    });
+    if let Err(e) = reg.unload("cmath") {
+        kprintln!("  unload cmath: {e}");
+    }
+    let held = reg.hold("rstat")?;
+    if let Err(e) = reg.unload("rstat") {
+        kprintln!("  unload rstat: {e}");
+    }
+    drop(held);
+    // An address inside a module function, as a fault handler sees one.
+    reg.locate((fib + 6) as *const (), |l| match l.symbol {
+        Some(s) => kprintln!("  c_fib+6 is {}: {}+{:#x}", l.module, s.name, s.offset),
+        None => kprintln!("  c_fib+6 is {}+{:#x}", l.module, l.module_offset),
+    });
+    reg.unload("rstat")?;
+    kprintln!("  rstat unloaded");
+    kprintln!("  sweep unloaded {}", reg.sweep());
+    kprintln!("  arena: {} bytes in use", ARENA.in_use());
     Ok(())
 }
 
