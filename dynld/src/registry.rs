@@ -1381,3 +1381,131 @@ impl<'a, S: Storage<'a>, F> Func<'_, 'a, S, F> {
             .map_or(Provider::HOST, |h| Provider(h.id))
     }
 }
+
+#[cfg(all(test, feature = "alloc", target_arch = "x86_64"))]
+mod tests {
+    //! The registry's books and its unsafe cells, over data-only modules
+    //! (no code runs, so Miri checks these too).
+
+    use super::*;
+    use crate::arch::x86_64::IMPORT64;
+    use crate::format::Arch;
+    use crate::source::SliceSource;
+    use crate::write::ModuleBuilder;
+    use crate::HEAP;
+
+    /// A provider exporting `val` (a word holding 42).
+    fn provider() -> alloc::vec::Vec<u8> {
+        let mut b = ModuleBuilder::new(Arch::Amd64);
+        b.text(&[0xc3; 8])
+            .data(&42u64.to_le_bytes())
+            .data_offset(8)
+            .export("val", 0, 8);
+        b.build().unwrap()
+    }
+
+    /// A dependent whose word `ptr` is bound to `val`'s address.
+    fn dependent() -> alloc::vec::Vec<u8> {
+        let mut b = ModuleBuilder::new(Arch::Amd64);
+        b.text(&[0xc3; 8]).data(&[0; 8]).data_offset(8);
+        let v = b.import("val", 0);
+        b.reloc(8, IMPORT64, Some(v)).export("ptr", 0, 8);
+        b.build().unwrap()
+    }
+
+    /// Whether the dependent's `ptr` holds the address of `val`, which
+    /// holds 42 (compared as addresses: a word the loader wrote has no
+    /// provenance to read through).
+    fn bound<'a, S: Storage<'a>>(reg: &Registry<'a, S>, h: &Held<'_, 'a, S>) -> bool {
+        let p = h.find("ptr").unwrap().addr as *const u64;
+        let Some(val) = reg.lookup("val") else {
+            return false;
+        };
+        // SAFETY: `ptr` is the dependent's word and `val` the provider's,
+        // both loaded (the hold, the binding).
+        let (word, v) = unsafe {
+            (
+                p.read_unaligned(),
+                (val.addr as *const u64).read_unaligned(),
+            )
+        };
+        word == val.addr as u64 && v == 42
+    }
+
+    fn exercise<'a, S: Storage<'a>>(reg: &Registry<'a, S>) {
+        let (p, d) = (provider(), dependent());
+        assert!(matches!(
+            reg.load("d", &mut SliceSource::new(&d)),
+            Err(Error::Unresolved { count: 1, .. })
+        ));
+        let ph = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        let dh = reg.load("d", &mut SliceSource::new(&d)).unwrap();
+        assert!(bound(reg, &dh));
+        assert_eq!(reg.info("p").unwrap().dependents, 1);
+        drop(ph);
+        assert!(matches!(
+            reg.unload("p"),
+            Err(Error::InUse {
+                holds: 0,
+                dependents: 1,
+                ..
+            })
+        ));
+        let again = dh.clone();
+        drop(dh);
+        assert!(matches!(
+            reg.unload("d"),
+            Err(Error::InUse { holds: 1, .. })
+        ));
+        assert!(bound(reg, &again));
+        drop(again);
+        assert_eq!(reg.sweep(), 2);
+        let mut n = 0;
+        reg.modules(|_| n += 1);
+        assert_eq!(n, 0);
+        assert!(reg.lookup("val").is_none());
+    }
+
+    #[test]
+    fn growable_books() {
+        exercise(&Registry::<Growable>::new(ExportTable::EMPTY, &HEAP));
+    }
+
+    #[test]
+    fn fixed_books() {
+        let reg = Registry::<Fixed<2>>::new(ExportTable::EMPTY, &HEAP);
+        exercise(&reg);
+        // Full: a third module is refused.
+        let (p, d) = (provider(), dependent());
+        let _a = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        let _b = reg.load("d", &mut SliceSource::new(&d)).unwrap();
+        assert!(matches!(
+            reg.load("e", &mut SliceSource::new(&p)),
+            Err(Error::Limit { max: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn threads_share_a_registry() {
+        let reg = Registry::<Growable>::new(ExportTable::EMPTY, &HEAP);
+        let (p, d) = (provider(), dependent());
+        let rounds = if cfg!(miri) { 4 } else { 200 };
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                let (reg, p, d) = (&reg, &p, &d);
+                s.spawn(move || {
+                    for i in 0..rounds {
+                        if let Ok(h) = reg.load("d", &mut SliceSource::new(d)) {
+                            assert!(bound(reg, &h));
+                        }
+                        drop(reg.load("p", &mut SliceSource::new(p)));
+                        let _ = reg.unload(if (i + t) % 2 == 0 { "d" } else { "p" });
+                        if let Some(f) = reg.lookup("ptr") {
+                            assert_ne!(f.provider, Provider::HOST);
+                        }
+                    }
+                });
+            }
+        });
+    }
+}
