@@ -134,7 +134,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn provider_dependents_holds_and_sweep() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let m = modules();
-    let reg = Registry::<Growable>::new(host(), &MMAP);
+    let reg = Registry::growable(host(), &MMAP);
     notes();
     let lib = reg.load("lib", &mut SliceSource::new(&m.lib)).unwrap();
     let lib_id = lib.id();
@@ -204,7 +204,7 @@ fn provider_dependents_holds_and_sweep() {
 fn unload_runs_destructors_and_reload_starts_fresh() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let m = modules();
-    let reg = Registry::<Growable>::new(host(), &MMAP);
+    let reg = Registry::growable(host(), &MMAP);
     notes();
     let lib = reg.load("lib", &mut SliceSource::new(&m.lib)).unwrap();
     let bump = lib.get::<BumpFn>("lib_bump").unwrap();
@@ -229,7 +229,7 @@ fn unload_runs_destructors_and_reload_starts_fresh() {
 fn refusals_change_nothing() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let m = modules();
-    let reg = Registry::<Growable>::new(host(), &MMAP);
+    let reg = Registry::growable(host(), &MMAP);
     // No provider yet: app is refused, naming what it lacks.
     let e = reg.load("app", &mut SliceSource::new(&m.app)).unwrap_err();
     assert!(
@@ -284,7 +284,7 @@ fn refusals_change_nothing() {
 fn symbol_table_by_name_and_address() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let m = modules();
-    let reg = Registry::<Growable>::new(host(), &MMAP);
+    let reg = Registry::growable(host(), &MMAP);
     let lib = reg.load("lib", &mut SliceSource::new(&m.lib)).unwrap();
     let app = reg.load("app", &mut SliceSource::new(&m.app)).unwrap();
 
@@ -337,7 +337,7 @@ fn fixed_capacity() {
     let m = modules();
     static REG: std::sync::OnceLock<Registry<'static, Fixed<'static, 2>>> =
         std::sync::OnceLock::new();
-    let reg = REG.get_or_init(|| Registry::<Fixed<2>>::new(host(), &MMAP));
+    let reg = REG.get_or_init(|| Registry::<Fixed<2>>::fixed(host(), &MMAP));
     let lib = reg.load("lib", &mut SliceSource::new(&m.lib)).unwrap();
     let app = reg.load("app", &mut SliceSource::new(&m.app)).unwrap();
     let dup = c_module("third", "int third(void) { return 3; }\n");
@@ -388,7 +388,7 @@ fn threads_leave_nothing_behind() {
         bytes: AtomicUsize::new(0),
         regions: AtomicUsize::new(0),
     };
-    let reg = Registry::<Growable>::new(host(), &mem);
+    let reg = Registry::growable(host(), &mem);
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
     let ops = AtomicUsize::new(0);
     let unloads = AtomicUsize::new(0);

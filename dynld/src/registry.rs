@@ -602,7 +602,7 @@ struct Book<S> {
 /// use dynld::{ExportTable, FileSource, Growable, Registry, MMAP};
 ///
 /// static REG: Registry<'static, Growable<'static>> =
-///     Registry::new(ExportTable::EMPTY, &MMAP);
+///     Registry::growable(ExportTable::EMPTY, &MMAP);
 ///
 /// let lib = REG.load("lib", &mut FileSource::open("lib.dl").unwrap()).unwrap();
 /// let app = REG.load("app", &mut FileSource::open("app.dl").unwrap()).unwrap();
@@ -626,7 +626,7 @@ pub struct Registry<'a, S: Storage<'a>> {
 impl<'a, const N: usize> Registry<'a, Fixed<'a, N>> {
     /// A registry for up to `N` modules, binding them against `host` and
     /// loading them into `memory`.
-    pub const fn new(host: ExportTable<'a>, memory: &'a dyn Memory) -> Self {
+    pub const fn fixed(host: ExportTable<'a>, memory: &'a dyn Memory) -> Self {
         Registry {
             host,
             memory,
@@ -648,7 +648,7 @@ impl<'a, const N: usize> Registry<'a, Fixed<'a, N>> {
 impl<'a> Registry<'a, Growable<'a>> {
     /// A registry for any number of modules, binding them against `host`
     /// and loading them into `memory`.
-    pub const fn new(host: ExportTable<'a>, memory: &'a dyn Memory) -> Self {
+    pub const fn growable(host: ExportTable<'a>, memory: &'a dyn Memory) -> Self {
         Registry {
             host,
             memory,
@@ -1468,12 +1468,12 @@ mod tests {
 
     #[test]
     fn growable_books() {
-        exercise(&Registry::<Growable>::new(ExportTable::EMPTY, &HEAP));
+        exercise(&Registry::growable(ExportTable::EMPTY, &HEAP));
     }
 
     #[test]
     fn fixed_books() {
-        let reg = Registry::<Fixed<2>>::new(ExportTable::EMPTY, &HEAP);
+        let reg = Registry::<Fixed<2>>::fixed(ExportTable::EMPTY, &HEAP);
         exercise(&reg);
         // Full: a third module is refused.
         let (p, d) = (provider(), dependent());
@@ -1487,7 +1487,7 @@ mod tests {
 
     #[test]
     fn threads_share_a_registry() {
-        let reg = Registry::<Growable>::new(ExportTable::EMPTY, &HEAP);
+        let reg = Registry::growable(ExportTable::EMPTY, &HEAP);
         let (p, d) = (provider(), dependent());
         let rounds = if cfg!(miri) { 4 } else { 200 };
         std::thread::scope(|s| {

@@ -259,7 +259,7 @@ fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
 /// The registry: a fixed capacity of four modules in a static, over the
 /// kernel's exports and the arena.
 #[cfg(feature = "registry")]
-static REGISTRY: Registry<'static, Fixed<'static, 4>> = Registry::new(EXPORTS, &ARENA);
+static REGISTRY: Registry<'static, Fixed<'static, 4>> = Registry::fixed(EXPORTS, &ARENA);
 
 /// cmath and rstat through the registry: rstat binds to cmath's exports,
 /// so cmath cannot be unloaded before it; a hold keeps rstat; the sweep
