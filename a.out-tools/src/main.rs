@@ -1,6 +1,7 @@
 //! `aout`: link, inspect and run dynld modules.
 
 mod run;
+mod shell;
 
 use aout_tools::{exports, input, link};
 
@@ -103,6 +104,12 @@ enum Cmd {
         /// The module file.
         module: PathBuf,
     },
+    /// Load, hold, unload and call modules in this process by commands, one
+    /// a line (see aout(1)).
+    Shell {
+        /// The commands; standard input if absent or `-`.
+        script: Option<PathBuf>,
+    },
 }
 
 /// The values of `--index` and `--import-hashes`, `auto` described by
@@ -128,6 +135,9 @@ enum Stop {
     /// Standard output was closed: nothing more can be said, and nothing
     /// went wrong.
     Closed,
+    /// Something failed and was reported already (a command of `aout
+    /// shell`, on its error line).
+    Failed,
 }
 
 impl From<String> for Stop {
@@ -466,6 +476,10 @@ fn main() -> ExitCode {
         }
         Cmd::Dump { relocs, module } => dump(&mut out, module, *relocs),
         Cmd::Nm { module } => nm(&mut out, module),
+        Cmd::Shell { script } => shell::open(script.as_deref())
+            .map_err(Stop::Error)
+            .and_then(|mut input| shell::shell(&mut input, &mut out))
+            .and_then(|ok| if ok { Ok(()) } else { Err(Stop::Failed) }),
     };
     match r.and_then(|()| out.flush().map_err(output_error)) {
         // A closed output (`aout nm m.dl | head -1`) is a normal end, as
@@ -475,6 +489,7 @@ fn main() -> ExitCode {
             report(&e);
             ExitCode::FAILURE
         }
+        Err(Stop::Failed) => ExitCode::FAILURE,
     }
 }
 

@@ -1,4 +1,6 @@
-//! `aout run`: load modules into this process and call a function.
+//! `aout run`: load modules into this process and call a function; and
+//! what `aout shell` shares with it: the host's export table, opening a
+//! module, calling a function with integer arguments, flushing C stdio.
 
 use aout_tools::input::{self, Opened};
 use dynld::{Dynsym, Escaped, ExportTable, FileSource, Loader, Module, SliceSource, Source, MMAP};
@@ -105,54 +107,147 @@ fn leak(s: &str) -> &'static str {
 /// A host export: signature, address, and type description (`""` for none).
 type HostSym = (u32, usize, &'static str);
 
-fn table(map: &BTreeMap<String, HostSym>) -> (Vec<Dynsym<'static>>, Vec<&'static str>) {
-    map.iter()
-        .map(|(n, (sig, a, d))| (Dynsym::new(leak(n), *sig, *a as *const ()), *d))
-        .unzip()
+/// The C and math libraries' exports (see [`libc_exports`]), signature 0
+/// and no description each.
+pub fn host_exports() -> Result<BTreeMap<String, HostSym>, String> {
+    Ok(libc_exports()?
+        .into_iter()
+        .map(|(n, a)| (n, (0, a, "")))
+        .collect())
 }
 
-fn load(
-    path: &Path,
-    (syms, descs): &(Vec<Dynsym<'static>>, Vec<&'static str>),
-) -> Result<Module<'static>, String> {
-    // A regular file is read through FileSource, which maps a page-aligned
-    // text; a pipe or device was read whole, within input::MAX_STREAM.
-    let opened = input::open(path)?;
-    let (mut file, bytes, mut slice);
-    let src: &mut dyn Source = match opened {
-        Opened::File(f) => {
-            file = FileSource::new(f).map_err(|e| format!("{}: {e}", path.display()))?;
-            &mut file
+/// A host export table's storage: the symbols sorted by name, their
+/// descriptions, and a hash index over the names if one could be built.
+pub struct HostTable {
+    syms: Vec<Dynsym<'static>>,
+    descs: Vec<&'static str>,
+    slots: Option<Vec<u64>>,
+}
+
+impl HostTable {
+    /// The table of `map`'s symbols.
+    pub fn new(map: &BTreeMap<String, HostSym>) -> HostTable {
+        let (syms, descs): (Vec<_>, Vec<_>) = map
+            .iter()
+            .map(|(n, (sig, a, d))| (Dynsym::new(leak(n), *sig, *a as *const ()), *d))
+            .unzip();
+        // With a hash index, as `aout exports` generates for a kernel's
+        // table: a module's few imports are found with a probe each, not a
+        // merge over the C library's thousands of names. Should the names
+        // crowd the index (they do not in practice), the plain table binds
+        // the same.
+        let slots = dynld::index::build_vec(syms.len(), |i| syms[i].name.as_bytes()).ok();
+        HostTable { syms, descs, slots }
+    }
+
+    /// The export table over this storage.
+    pub fn table(&self) -> Result<ExportTable<'_>, String> {
+        let t = ExportTable::new(&self.syms)
+            .and_then(|t| t.with_descs(&self.descs))
+            .map_err(|e| e.to_string())?;
+        match &self.slots {
+            Some(s) => t.with_index(s).map_err(|e| e.to_string()),
+            None => Ok(t),
         }
-        Opened::Bytes(b) => {
-            bytes = b;
-            slice = SliceSource::new(&bytes);
-            &mut slice
+    }
+}
+
+/// Opens the module at `path` and calls `f` with a source over it: a
+/// regular file is read through FileSource, which maps a page-aligned
+/// text; a pipe or device was read whole, within input::MAX_STREAM.
+pub fn with_source<R>(path: &Path, f: impl FnOnce(&mut dyn Source) -> R) -> Result<R, String> {
+    match input::open(path)? {
+        Opened::File(file) => {
+            let mut src = FileSource::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(f(&mut src))
         }
-    };
-    // With a hash index, as `aout exports` generates for a kernel's table:
-    // a module's few imports are found with a probe each, not a merge over
-    // the C library's thousands of names. Should the names crowd the index
-    // (they do not in practice), the plain table binds the same.
-    let slots = dynld::index::build_vec(syms.len(), |i| syms[i].name.as_bytes()).ok();
-    let t = ExportTable::new(syms)
-        .and_then(|t| t.with_descs(descs))
-        .map_err(|e| e.to_string())?;
-    let t = match &slots {
-        Some(s) => t.with_index(s).map_err(|e| e.to_string())?,
-        None => t,
-    };
+        Opened::Bytes(bytes) => Ok(f(&mut SliceSource::new(&bytes))),
+    }
+}
+
+/// A load error of the module called `name`, named as `aout` reports it.
+pub fn load_error(name: &str, e: dynld::Error) -> String {
+    match e {
+        // The message names the module already.
+        dynld::Error::SigMismatch { .. } => e.to_string(),
+        _ => format!("{name}: {e}"),
+    }
+}
+
+fn load(path: &Path, host: &HostTable) -> Result<Module<'static>, String> {
+    let t = host.table()?;
     let name = path.display().to_string();
-    let mut m = Loader::new(t, &MMAP)
-        .name(&name)
-        .load(src)
-        .map_err(|e| match e {
-            // The message names the module already.
-            dynld::Error::SigMismatch { .. } => e.to_string(),
-            _ => format!("{name}: {e}"),
-        })?;
+    let mut m = with_source(path, |src| Loader::new(t, &MMAP).name(&name).load(src))?
+        .map_err(|e| load_error(&name, e))?;
     m.init();
     Ok(m)
+}
+
+/// The address of `m`'s export `function`, to call: refused (with a
+/// message that does not name the module) if it is not in the text, as
+/// jumping into data or bss would crash.
+pub fn function_addr(m: &Module<'_>, function: &str) -> Result<*const (), String> {
+    let addr = m.addr(function, 0).map_err(|e| e.to_string())?;
+    let offset = (addr as usize).wrapping_sub(m.base() as usize);
+    if offset >= m.text_size() {
+        let kind = if offset < m.data_offset() + m.data_size() {
+            "data"
+        } else {
+            "bss"
+        };
+        return Err(format!(
+            "{} is in the {kind}, not the text: not a function to call",
+            Escaped::new(function)
+        ));
+    }
+    Ok(addr)
+}
+
+/// The most integer arguments [`call`] passes.
+pub const MAX_ARGS: usize = 6;
+
+/// Calls the function at `addr` with `args` (at most [`MAX_ARGS`]) in
+/// integer registers, flushes what the C library buffered, and returns the
+/// 64-bit return register.
+///
+/// # Safety
+///
+/// `addr` must be a function in a module's text (see [`function_addr`])
+/// that stays loaded during the call and takes up to six integer
+/// arguments; passing unused ones in registers is harmless in the C
+/// calling convention. What the function does is up to the module.
+pub unsafe fn call(addr: *const (), args: &[i64]) -> Result<i64, String> {
+    if args.len() > MAX_ARGS {
+        return Err("at most six arguments".into());
+    }
+    let mut a = [0i64; MAX_ARGS];
+    a[..args.len()].copy_from_slice(args);
+    // SAFETY: the caller vouches for `addr` as said above.
+    let f: extern "C" fn(i64, i64, i64, i64, i64, i64) -> i64 =
+        unsafe { std::mem::transmute(addr) };
+    let r = f(a[0], a[1], a[2], a[3], a[4], a[5]);
+    flush_c();
+    Ok(r)
+}
+
+/// Flushes the C library's output buffers, so that what modules printed
+/// with stdio comes out before what aout prints next.
+pub fn flush_c() {
+    // SAFETY: fflush(NULL) flushes every open output stream.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
+impl Ret {
+    /// The return register `r` as this type says, `None` for void.
+    pub fn format(self, r: i64) -> Option<String> {
+        match self {
+            Ret::I32 => Some((r as i32).to_string()),
+            Ret::I64 => Some(r.to_string()),
+            Ret::U32 => Some((r as u32).to_string()),
+            Ret::U64 => Some((r as u64).to_string()),
+            Ret::Void => None,
+        }
+    }
 }
 
 /// What `aout run` did: the function's result, formatted, and the modules
@@ -172,8 +267,7 @@ impl Ran {
         for m in self.modules {
             drop(m);
         }
-        // SAFETY: flushes the C library's output buffers.
-        unsafe { libc::fflush(std::ptr::null_mut()) };
+        flush_c();
     }
 }
 
@@ -187,62 +281,29 @@ pub fn run(
     deps: &[PathBuf],
     ret: Ret,
 ) -> Result<Ran, String> {
-    if args.len() > 6 {
+    if args.len() > MAX_ARGS {
         return Err("at most six arguments".into());
     }
-    let mut map: BTreeMap<String, HostSym> = libc_exports()?
-        .into_iter()
-        .map(|(n, a)| (n, (0, a, "")))
-        .collect();
+    let mut map = host_exports()?;
     // In unload order, the last loaded first, so that dropping it on an
     // error unloads them as `Ran::unload` does.
     let mut keep = Vec::new();
     for d in deps {
-        let m = load(d, &table(&map))?;
+        let m = load(d, &HostTable::new(&map))?;
         for (i, s) in m.exports().enumerate() {
             let desc = m.export_desc(i).map_or("", leak);
             map.insert(s.name.to_owned(), (s.sig, s.addr as usize, desc));
         }
         keep.insert(0, m);
     }
-    let m = load(module, &table(&map))?;
-    let addr = m
-        .addr(function, 0)
-        .map_err(|e| format!("{}: {e}", module.display()))?;
-    // Only the text holds code: jumping into data or bss would crash.
-    let offset = (addr as usize).wrapping_sub(m.base() as usize);
-    if offset >= m.text_size() {
-        let kind = if offset < m.data_offset() + m.data_size() {
-            "data"
-        } else {
-            "bss"
-        };
-        return Err(format!(
-            "{}: {} is in the {kind}, not the text: not a function to call",
-            module.display(),
-            Escaped::new(function)
-        ));
-    }
-    let mut a = [0i64; 6];
-    a[..args.len()].copy_from_slice(args);
-    // SAFETY: the user names a function taking up to six integer arguments;
-    // passing unused ones in registers is harmless in the C calling
-    // convention.
-    let f: extern "C" fn(i64, i64, i64, i64, i64, i64) -> i64 =
-        unsafe { std::mem::transmute(addr) };
-    let r = f(a[0], a[1], a[2], a[3], a[4], a[5]);
-    // SAFETY: flushes the C library's output buffers.
-    unsafe { libc::fflush(std::ptr::null_mut()) };
-    let result = match ret {
-        Ret::I32 => Some((r as i32).to_string()),
-        Ret::I64 => Some(r.to_string()),
-        Ret::U32 => Some((r as u32).to_string()),
-        Ret::U64 => Some((r as u64).to_string()),
-        Ret::Void => None,
-    };
+    let m = load(module, &HostTable::new(&map))?;
+    let addr = function_addr(&m, function).map_err(|e| format!("{}: {e}", module.display()))?;
+    // SAFETY: the user names a function in the module's text taking up to
+    // six integer arguments; the module stays loaded until `Ran::unload`.
+    let r = unsafe { call(addr, args) }?;
     keep.insert(0, m);
     Ok(Ran {
-        result,
+        result: ret.format(r),
         modules: keep,
     })
 }

@@ -1,0 +1,390 @@
+//! `aout shell` end to end: two modules compiled from C by gcc at test
+//! time, a provider that prints from its destructor and an app bound to
+//! it, driven by scripts (from a file, and interactively through a pipe)
+//! whose whole output is compared: refused unloads, holds, the sweep,
+//! destructors' output in order, fresh data on reload, symbols by name and
+//! by address, error lines and the exit status.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+mod common;
+use common::{root, run, workdir};
+
+/// A provider: two functions and a counter in its data; its destructor
+/// prints the count.
+const LIB: &str = r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_EXPORT(lib_add, "fn(int, int) int");
+DYNLD_EXPORT(lib_bump, "fn(void) int");
+static int counter;
+int lib_add(int a, int b) { return a + b; }
+int lib_bump(void) { return ++counter; }
+__attribute__((destructor)) static void lib_bye(void) {
+    printf("lib: bye after %d bumps\n", counter);
+}
+"#;
+
+/// Bound to lib; prints from its constructor, its function and its
+/// destructor.
+const APP: &str = r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_IMPORT(lib_add, "fn(int, int) int");
+DYNLD_IMPORT(lib_bump, "fn(void) int");
+DYNLD_EXPORT(app_run, "fn(int) int");
+extern int lib_add(int, int);
+extern int lib_bump(void);
+int app_run(int x) {
+    printf("app: run %d\n", x);
+    return lib_add(x, 1000) + lib_bump();
+}
+__attribute__((constructor)) static void app_hello(void) { printf("app: hello\n"); }
+__attribute__((destructor)) static void app_bye(void) { printf("app: bye\n"); }
+"#;
+
+fn aout() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aout"))
+}
+
+/// Compiles `src` with gcc and links it with `aout link` into `dir`.
+fn module(dir: &Path, name: &str, src: &str) -> PathBuf {
+    let (c, o, m) = (
+        dir.join(format!("{name}.c")),
+        dir.join(format!("{name}.o")),
+        dir.join(format!("{name}.dl")),
+    );
+    std::fs::write(&c, src).unwrap();
+    run(Command::new("gcc")
+        .args(["-O2", "-fPIC", "-c", "-I"])
+        .arg(root().join("include"))
+        .arg(&c)
+        .arg("-o")
+        .arg(&o));
+    run(aout().arg("link").arg("-o").arg(&m).arg(&o));
+    m
+}
+
+struct Mods {
+    dir: PathBuf,
+    lib: PathBuf,
+    app: PathBuf,
+}
+
+fn mods(test: &str) -> Mods {
+    let dir = workdir(&format!("shell-{test}"));
+    Mods {
+        lib: module(&dir, "lib", LIB),
+        app: module(&dir, "app", APP),
+        dir,
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `aout shell` on `input` given as standard input.
+fn shell_stdin(input: &[u8]) -> Output {
+    let mut child = aout()
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// An `aout shell` fed through a pipe, answering as it is fed.
+struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: BufReader<std::process::ChildStdout>,
+    /// Everything read so far.
+    got: String,
+}
+
+impl Session {
+    fn new() -> Session {
+        let mut child = aout()
+            .arg("shell")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Session {
+            stdin: child.stdin.take(),
+            stdout: BufReader::new(child.stdout.take().unwrap()),
+            child,
+            got: String::new(),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Reads lines up to one starting with `prefix`; returns the rest of it.
+    fn until(&mut self, prefix: &str) -> String {
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "the shell ended early:\n{}", self.got);
+            self.got.push_str(&line);
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.to_owned();
+            }
+        }
+    }
+
+    /// Ends the input; returns all the output, the status and the errors.
+    fn finish(mut self) -> (String, Option<i32>, String) {
+        drop(self.stdin.take());
+        std::io::Read::read_to_string(&mut self.stdout, &mut self.got).unwrap();
+        let mut err = String::new();
+        let mut e = self.child.stderr.take().unwrap();
+        std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+        let status = self.child.wait().unwrap();
+        (self.got, status.code(), err)
+    }
+}
+
+/// The first word of `s`, a hexadecimal address.
+fn hex(s: &str) -> usize {
+    let a = s.split_whitespace().next().unwrap();
+    usize::from_str_radix(a.strip_prefix("0x").unwrap(), 16).unwrap()
+}
+
+/// Checks a `list` table: the header, then one row a module as `want`
+/// gives it (id, name, holds, dependents, state, candidate; base and
+/// sizes are checked for form), its columns aligned under the header's.
+fn check_list(lines: &[&str], want: &[[&str; 6]]) {
+    let head = "ID NAME BASE IMAGE MEMORY HOLDS DEPENDENTS STATE CANDIDATE";
+    let words: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(words.join(" "), head, "{lines:?}");
+    assert_eq!(lines.len(), want.len() + 1, "{lines:?}");
+    // Where each header word starts and ends.
+    let spans: Vec<(usize, usize)> = words
+        .iter()
+        .scan(0, |from, w| {
+            let at = *from + lines[0][*from..].find(w).unwrap();
+            *from = at + w.len();
+            Some((at, at + w.len()))
+        })
+        .collect();
+    let right = [true, false, false, true, true, true, true, false, false];
+    for (row, w) in lines[1..].iter().zip(want) {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(f.len(), 9, "{row}");
+        assert_eq!([f[0], f[1], f[5], f[6], f[7], f[8]], *w, "{row}");
+        assert!(f[2].starts_with("0x") && usize::from_str_radix(&f[2][2..], 16).is_ok());
+        assert!(f[3].parse::<usize>().is_ok() && f[4].parse::<usize>().is_ok());
+        // Each field is flush with its header word: a number ends where
+        // its header ends, a word starts where its header starts.
+        let mut from = 0;
+        for (k, field) in f.iter().enumerate() {
+            let at = from + row[from..].find(field).unwrap();
+            from = at + field.len();
+            let (start, end) = spans[k];
+            match right[k] {
+                true => assert_eq!(from, end, "column {k} of {row:?}"),
+                false => assert_eq!(at, start, "column {k} of {row:?}"),
+            }
+        }
+    }
+}
+
+/// lib_bump's offset in the module, from `aout nm`.
+fn nm_offset(module: &Path, name: &str) -> usize {
+    let o = run(aout().arg("nm").arg(module));
+    let out = text(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some(name))
+        .unwrap_or_else(|| panic!("{name} not in {out}"));
+    usize::from_str_radix(line.split_whitespace().next().unwrap(), 16).unwrap()
+}
+
+/// The whole lifecycle, driven through a pipe: the address `addr` is
+/// given is the one `sym` printed, plus 4.
+#[test]
+fn refusals_holds_sweep_reload_and_symbols() {
+    let m = mods("life");
+    let (lib, app) = (m.lib.display(), m.app.display());
+    let first = format!(
+        "# Two modules: app is bound to lib.
+load {lib}
+load {app}
+
+list
+unload lib          # refused: app depends on it
+hold app
+hold app
+unload app          # refused: held twice
+release app
+release app
+release app         # the shell holds none
+call app app_run 5
+unload app
+sweep
+list
+load {lib}
+call lib lib_bump
+call lib lib_bump
+call lib lib_add -5 0x10
+frobnicate
+load
+sym lib_bump
+"
+    );
+    let mut sh = Session::new();
+    sh.send(&first);
+    // The shell answers each command at once: read up to sym's line.
+    let addr = hex(&sh.until("lib_bump "));
+    sh.send(&format!("addr {:#x}\naddr 0x10\n", addr + 4));
+    let (got, status, err) = sh.finish();
+    assert_eq!(err, "");
+    assert_eq!(status, Some(1), "a command failed:\n{got}");
+
+    let lines: Vec<&str> = got.lines().collect();
+    check_list(
+        &lines[3..6],
+        &[
+            ["1", "lib", "0", "1", "live", "no"],
+            ["2", "app", "0", "0", "live", "no"],
+        ],
+    );
+    check_list(&lines[19..20], &[]);
+    let off = nm_offset(&m.lib, "lib_bump");
+    let want_head = "loaded lib id 1\napp: hello\nloaded app id 2\n";
+    let want_mid = "\
+error: line 6: module lib in use: 0 holds, 1 dependent (app)
+held app id 2 holds 1
+held app id 2 holds 2
+error: line 9: module app in use: 2 holds, 0 dependents
+released app id 2 holds 1
+released app id 2 holds 0
+error: line 12: the shell has no hold on app to release
+app: run 5
+1006
+app: bye
+unloaded app id 2
+lib: bye after 1 bumps
+swept 1
+";
+    let want_tail = format!(
+        "\
+loaded lib id 3
+1
+2
+11
+error: line 21: unknown command: frobnicate
+error: line 22: usage: load PATH [NAME]
+lib_bump {addr:#x} sig={:#010x} module lib
+lib+{:#x} lib_bump+0x4
+error: line 25: 0x10: in no module
+lib: bye after 2 bumps
+",
+        dynld::signof!("fn(void) int"),
+        off + 4
+    );
+    let want = format!(
+        "{want_head}{}\n{want_mid}{}\n{want_tail}",
+        lines[3..6].join("\n"),
+        lines[19]
+    );
+    assert_eq!(got, want);
+}
+
+/// A script file with comments and blank lines, no failure: status 0; a
+/// hold the shell keeps to the end is dropped there, and the module's
+/// destructor output shows; a host symbol by name and by address.
+#[test]
+fn script_file_succeeds_and_unloads_at_end() {
+    let m = mods("file");
+    let script = m.dir.join("script");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/usr/bin/env aout shell\n\n   # indented comment\nload {} mylib # named\n\t\nhold mylib\ncall mylib lib_bump\ncall --ret void mylib lib_bump\ncall --ret u32 mylib lib_add -1 0\nload {} mylib\n",
+            m.lib.display(),
+            m.lib.display()
+        ),
+    )
+    .unwrap();
+    let o = run(aout().arg("shell").arg(&script));
+    assert_eq!(
+        text(&o.stdout),
+        "loaded mylib id 1\nheld mylib id 1 holds 1\n1\n4294967295\n\
+         already loaded mylib id 1 holds 1\nlib: bye after 2 bumps\n"
+    );
+    assert_eq!(text(&o.stderr), "");
+
+    // printf from the host: found by name, and its address is the host's
+    // (the C library has aliases at one address, such as _IO_printf: the
+    // shell names the first in the table, whose address is printf's).
+    let mut sh = Session::new();
+    sh.send("sym printf\n");
+    let rest = sh.until("printf ");
+    assert!(rest.ends_with(" sig=0x00000000 host\n"), "{rest}");
+    let addr = hex(&rest);
+    sh.send(&format!("addr {addr:#x}\n"));
+    let alias = sh.until("host ");
+    let alias = alias.strip_suffix("+0x0\n").unwrap();
+    sh.send(&format!("sym {alias}\n"));
+    assert_eq!(hex(&sh.until(&format!("{alias} "))), addr);
+    let (_, status, err) = sh.finish();
+    assert_eq!((status, err.as_str()), (Some(0), ""));
+}
+
+/// Input the shell refuses line by line: not UTF-8, too long, wrong
+/// argument counts; it goes on after each, and ends with status 1. A
+/// directory as the script is refused as a whole.
+#[test]
+fn bad_lines_are_errors_not_panics() {
+    let mut input = b"list\n\xff\xfe\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 100_000));
+    input.extend(b"\nsweep now\nsweep\nunload\ncall lib\ncall lib f 1 2 3 4 5 6 7\n");
+    input.extend(b"call --ret i8 lib f\naddr -1\nunload \x1b[2J\nrelease 7\nsweep");
+    let o = shell_stdin(&input);
+    assert_eq!(
+        text(&o.stdout),
+        "ID NAME BASE IMAGE MEMORY HOLDS DEPENDENTS STATE CANDIDATE
+error: line 2: not UTF-8
+error: line 3: longer than 4096 bytes
+error: line 4: usage: sweep
+swept 0
+error: line 6: usage: unload NAME|ID
+error: line 7: usage: call [--ret i32|i64|u32|u64|void] NAME FUNC [ARG...]
+error: line 8: at most six arguments
+error: line 9: --ret i8: not one of i32, i64, u32, u64, void
+error: line 10: -1: not an address
+error: line 11: no module loaded as \\x1b[2J
+error: line 12: no module loaded as id 7
+swept 0
+"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stderr), "");
+
+    let o = aout().arg("shell").arg(root()).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: {}: Is a directory (os error 21)\n", root().display())
+    );
+    // A module name that is all digits would read as an id.
+    let o = shell_stdin(b"load x.dl 42\n");
+    assert_eq!(
+        text(&o.stdout),
+        "error: line 1: 42: a module name cannot be all digits (an id)\n"
+    );
+}
