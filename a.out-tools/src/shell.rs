@@ -449,7 +449,7 @@ pub fn open(path: Option<&Path>) -> Result<Box<dyn BufRead>, String> {
 /// failed command.
 pub fn shell(input: &mut dyn BufRead, w: &mut impl Write) -> Result<bool, Stop> {
     let host = HostTable::new(&run::host_exports()?);
-    let reg = Reg::new(host.table()?, &MMAP);
+    let reg = Reg::growable(host.table()?, &MMAP);
     let ran = {
         let mut sh = Shell {
             reg: &reg,
