@@ -184,8 +184,16 @@ enum Bound {
     Imports,
     Relocs,
     Funcs,
+    #[cfg(feature = "symbols")]
     Symbols,
 }
+
+/// What bounds the symbols table: without the `symbols` feature it is
+/// skipped unread, and its count is not worth the code.
+#[cfg(feature = "symbols")]
+const SYMBOLS_BOUND: Bound = Bound::Symbols;
+#[cfg(not(feature = "symbols"))]
+const SYMBOLS_BOUND: Bound = Bound::Free;
 
 /// What a table of each kind holds, by kind: bytes per record (0 for the
 /// string table; for the relocation tables, whose records vary, 2, the
@@ -202,7 +210,7 @@ const RULES: [(u8, Bound); KINDS] = [
     (FUNC_ENTRY_SIZE as u8, Bound::Funcs),
     (FUNC_ENTRY_SIZE as u8, Bound::Funcs),
     (TypeEntry::SIZE as u8, Bound::Free),
-    (SymEntry::SIZE as u8, Bound::Symbols),
+    (SymEntry::SIZE as u8, SYMBOLS_BOUND),
 ];
 
 macro_rules! parts {
@@ -318,6 +326,7 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
         Bound::Imports => ("import count", lim.max_imports, e.count),
         Bound::Relocs => ("relocation count", lim.max_relocs, e.count),
         Bound::Funcs => ("constructor or destructor count", lim.max_relocs, e.count),
+        #[cfg(feature = "symbols")]
         Bound::Symbols => ("symbol count", lim.max_relocs, e.count),
     };
     limit(what, n, max)?;
@@ -438,7 +447,10 @@ pub(crate) fn header_into(
         Some((kind::IMPORT_HASHES, "not one hash per import"))
     } else if hd.types().size != 0 && hd.types().count != nexport + nimport {
         Some((kind::TYPES, "not one entry per symbol"))
-    } else if (nexport != 0 || nimport != 0 || hd.types().size != 0 || hd.symbols().size != 0)
+    } else if (nexport != 0
+        || nimport != 0
+        || hd.types().size != 0
+        || cfg!(feature = "symbols") && hd.symbols().size != 0)
         && hd.strings().size == 0
     {
         Some((kind::STRINGS, "symbols without a string table"))
