@@ -338,6 +338,9 @@ pub fn rebuild(v: &ModuleView<'_>) -> ModuleBuilder {
     for r in v.relocs().chain(v.import_relocs()) {
         b.reloc(r.offset, r.mode, r.import);
     }
+    for s in v.symbols() {
+        b.symbol(s.name, s.value, s.size, s.exported);
+    }
     b.index(v.index_slots() != 0)
         .import_hashes(v.import_hashes().is_some());
     b
@@ -364,6 +367,16 @@ fn summary(v: &ModuleView<'_>) -> impl PartialEq + std::fmt::Debug {
         v.import_relocs().collect::<Vec<_>>(),
         v.index_slots() != 0,
         v.import_hashes().is_some(),
+        // In any order among those of one value (the writer puts an
+        // exported one last).
+        {
+            let mut s: Vec<_> = v
+                .symbols()
+                .map(|s| (s.value, s.size, s.name.to_owned(), s.exported))
+                .collect();
+            s.sort();
+            s
+        },
     )
 }
 
@@ -443,6 +456,9 @@ fn build_samples() -> Vec<Vec<u8>> {
         .describe_export("add", "fn(int, int) int")
         .describe_export("counter", "int")
         .describe_import("host_double", "fn(int) int")
+        .symbol("add", crate::calc::ADD, 4, true)
+        .symbol("helper", crate::calc::BUMP, 4, false)
+        .symbol("helper", crate::calc::CALL_OP1, 4, false)
         .text_file_align(256);
     let every = t.build().expect("every table");
     all.push(crate::add_table(&every, 0x7777, 0, b"optional"));
@@ -698,6 +714,7 @@ pub fn link(data: &[u8]) {
         } else {
             aout_tools::link::TextAlign::Bytes(4096)
         },
+        strip_symbols: data.first().is_some_and(|b| b & 16 != 0),
     };
     let input = Input {
         name: "fuzz.o".into(),

@@ -916,3 +916,226 @@ fn huge_claims_stay_out_of_resident_memory() {
 fn huge_claims_stay_out_of_resident_memory_with_huge_pages() {
     claims_in_a_child("thp");
 }
+
+/// Compiles the C sources `srcs` with gcc (`-O2 -fPIC`), one object each,
+/// and links them with `aout link`, with the symbols table or without it.
+fn c_objects_module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("dynld-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut objs = Vec::new();
+    for (i, src) in srcs.iter().enumerate() {
+        let (c, o) = (dir.join(format!("{i}.c")), dir.join(format!("{i}.o")));
+        std::fs::write(&c, src).unwrap();
+        let st = std::process::Command::new("gcc")
+            .args(["-O2", "-fPIC", "-c"])
+            .arg(&c)
+            .arg("-o")
+            .arg(&o)
+            .status()
+            .expect("gcc");
+        assert!(st.success(), "gcc failed");
+        objs.push(o);
+    }
+    let bytes = aout_tools::link::link(&aout_tools::link::Options {
+        inputs: objs,
+        strip_symbols,
+        ..Default::default()
+    })
+    .unwrap()
+    .bytes;
+    std::fs::remove_dir_all(&dir).ok();
+    bytes
+}
+
+/// Two objects, each with a `static` function `helper` (one name, two
+/// functions) and a `static` counter, and exported functions that call
+/// them and hand out their addresses.
+const SYMS_A: &str = "
+int first(int x) { return x + 5; }
+static int counter;
+static int __attribute__((noinline)) helper(int x) { counter += x; return x * 3 + counter; }
+int api(int x) { return helper(x) + 1; }
+void *helper_a(void) { return (void *)helper; }
+void *counter_a(void) { return &counter; }
+";
+const SYMS_B: &str = "
+static int __attribute__((noinline)) helper(int x) { return x - 7; }
+int other(int x) { return helper(x) * 2; }
+void *helper_b(void) { return (void *)helper; }
+";
+
+/// An address inside a `static` function resolves, through the symbols
+/// table `aout link` writes, to that function's name and the offset into
+/// it, though nothing exports it; so does one inside the other object's
+/// `static` function of the same name, and one inside a `static` object.
+/// Linked with `--strip-symbols`, the same address resolves to the
+/// nearest export below it, as the module knows nothing else.
+#[test]
+fn symbol_at_names_static_functions() {
+    type Addr = extern "C" fn() -> *const ();
+    let get = |m: &Module<'_>, name: &str| -> *const () {
+        // SAFETY: the module's C source defines `void *NAME(void)`.
+        let f: Addr = unsafe { m.get_unchecked(name, 0).map(|s| s.into_raw()) }.unwrap();
+        f()
+    };
+    let bytes = c_objects_module("syms", &[SYMS_A, SYMS_B], false);
+    let view = dynld::ModuleView::parse(&bytes, &dynld::Limits::DEFAULT).unwrap();
+    let helpers = view.symbols().filter(|s| s.name == "helper").count();
+    assert_eq!(helpers, 2, "both objects' static helpers are listed");
+    let m = Loader::new(ExportTable::EMPTY, &MMAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    assert!(m.has_symbols());
+    let names: Vec<_> = m.symbols().map(|s| (s.name, s.exported)).collect();
+    for want in [
+        ("helper", false),
+        ("counter", false),
+        ("api", true),
+        ("first", true),
+        ("helper_a", true),
+        ("other", true),
+    ] {
+        assert!(names.contains(&want), "{want:?} in {names:?}");
+    }
+    let values: Vec<_> = m.symbols().map(|s| s.value).collect();
+    assert!(values.is_sorted());
+    // SAFETY: the module's C source defines `int api(int)`.
+    let api: FnII = unsafe { m.get_unchecked("api", 0).map(|s| s.into_raw()) }.unwrap();
+    assert_eq!(api(2), 2 * 3 + 2 + 1, "helper runs");
+    for getter in ["helper_a", "helper_b"] {
+        let helper = get(&m, getter);
+        let inside = helper.cast::<u8>().wrapping_add(3).cast::<()>();
+        let s = m.symbol_at(inside).unwrap();
+        assert_eq!(
+            (s.name, s.offset, s.exported),
+            ("helper", 3, false),
+            "{getter}"
+        );
+        assert_eq!(s.addr, helper);
+        let size = s.size.unwrap();
+        assert!(size > 3);
+        // The first byte is offset 0; the last is in it too.
+        assert_eq!(m.symbol_at(helper).unwrap().offset, 0);
+        let last = helper.cast::<u8>().wrapping_add(size - 1).cast::<()>();
+        assert_eq!(m.symbol_at(last).unwrap().offset, size - 1);
+        // Past its end: another symbol starting there, or nothing.
+        let past = helper.cast::<u8>().wrapping_add(size).cast::<()>();
+        if let Some(s) = m.symbol_at(past) {
+            assert_eq!((s.offset, s.addr), (0, past));
+        }
+    }
+    assert_ne!(get(&m, "helper_a"), get(&m, "helper_b"));
+    let counter = get(&m, "counter_a");
+    let s = m.symbol_at(counter).unwrap();
+    assert_eq!((s.name, s.offset, s.size), ("counter", 0, Some(4)));
+    let s = m.symbol_at(api as *const ()).unwrap();
+    assert_eq!((s.name, s.offset, s.exported), ("api", 0, true));
+    // Outside the image: nothing.
+    assert_eq!(m.symbol_at(host_double as *const ()), None);
+
+    // Without the table: the nearest export below, size unknown.
+    let stripped = c_objects_module("syms-stripped", &[SYMS_A, SYMS_B], true);
+    let view = dynld::ModuleView::parse(&stripped, &dynld::Limits::DEFAULT).unwrap();
+    assert_eq!(view.symbols().count(), 0);
+    assert!(view.table_entry(dynld::format::kind::SYMBOLS).is_none());
+    assert!(stripped.len() < bytes.len());
+    let m = Loader::new(ExportTable::EMPTY, &MMAP)
+        .load(&mut SliceSource::new(&stripped))
+        .unwrap();
+    assert!(!m.has_symbols());
+    assert_eq!(m.symbols().count(), 0);
+    for getter in ["helper_a", "helper_b"] {
+        let helper = get(&m, getter);
+        let inside = helper.cast::<u8>().wrapping_add(3).cast::<()>();
+        let nearest = m
+            .exports()
+            .filter(|e| e.addr as usize <= inside as usize)
+            .max_by_key(|e| e.addr as usize);
+        match (m.symbol_at(inside), nearest) {
+            (Some(s), Some(e)) => {
+                assert_eq!(
+                    (s.name, s.addr, s.size, s.exported),
+                    (e.name, e.addr, None, true)
+                );
+                assert_eq!(s.offset, inside as usize - e.addr as usize);
+                assert_ne!(s.name, "helper");
+            }
+            (None, None) => {}
+            (s, e) => panic!("symbol_at gave {s:?}, the nearest export is {e:?}"),
+        }
+        // The second object goes after the first, whose exports are
+        // below its helper.
+        assert!(getter == "helper_a" || nearest.is_some());
+    }
+}
+
+/// The search through the symbols table, on a module laid out by hand:
+/// the last symbol at or below the address; among symbols at one address,
+/// the exported one; past a symbol's end, in padding, nothing (not the
+/// symbol before it, nor an export); before the first symbol, nothing.
+#[test]
+fn symbol_at_searches_the_table() {
+    let mut b = dynld::ModuleBuilder::new(dynld::Arch::Amd64);
+    b.text(&[0xc3; 0x100])
+        .data(&[0; 0x20])
+        .data_offset(0x1000)
+        .bss(0x10)
+        .export("f", 0, 0x10)
+        .export("g_alias", 0, 0x40)
+        .symbol("f", 0x10, 0x20, true)
+        .symbol("g_alias", 0x40, 0x10, true)
+        .symbol("g", 0x40, 0x10, false)
+        .symbol("s", 0x80, 0x8, false)
+        .symbol("d", 0x1000, 0x20, false)
+        .symbol("z", 0x1020, 0x10, false);
+    let bytes = b.build().unwrap();
+    let m = Loader::new(ExportTable::EMPTY, &HEAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    let at = |off: usize| {
+        m.symbol_at(m.base().wrapping_add(off).cast())
+            .map(|s| (s.name, s.offset, s.size, s.exported))
+    };
+    assert_eq!(at(0), None, "before the first symbol");
+    assert_eq!(at(0x10), Some(("f", 0, Some(0x20), true)));
+    assert_eq!(at(0x2f), Some(("f", 0x1f, Some(0x20), true)));
+    assert_eq!(at(0x30), None, "past f's end");
+    assert_eq!(at(0x44), Some(("g_alias", 4, Some(0x10), true)));
+    assert_eq!(at(0x60), None);
+    assert_eq!(at(0x87), Some(("s", 7, Some(8), false)));
+    assert_eq!(at(0x88), None);
+    assert_eq!(at(0x800), None, "between text and data");
+    assert_eq!(at(0x1001), Some(("d", 1, Some(0x20), false)));
+    assert_eq!(
+        at(0x102f),
+        Some(("z", 0xf, Some(0x10), false)),
+        "in the bss"
+    );
+    assert_eq!(at(0x1030), None, "past the image");
+    let s = m.symbol_at(m.base().wrapping_add(0x12).cast()).unwrap();
+    assert_eq!(s.addr, m.base().wrapping_add(0x10).cast());
+    let names: Vec<_> = m.symbols().map(|s| s.name).collect();
+    assert_eq!(names, ["f", "g", "g_alias", "s", "d", "z"]);
+    assert_eq!(m.symbol(5).map(|s| (s.value, s.size)), Some((0x1020, 0x10)));
+    assert_eq!(m.symbol(6), None);
+    // The table stays after the imports are freed.
+    let mut m = m;
+    dynld::Module::free_imports(&mut m);
+    assert_eq!(m.symbols().count(), 6);
+    // Without a table: the scan of the exports, past ends and all.
+    let mut b = dynld::ModuleBuilder::new(dynld::Arch::Amd64);
+    b.text(&[0xc3; 0x100])
+        .export("f", 0, 0x10)
+        .export("g_alias", 0, 0x40);
+    let bytes = b.build().unwrap();
+    let m = Loader::new(ExportTable::EMPTY, &HEAP)
+        .load(&mut SliceSource::new(&bytes))
+        .unwrap();
+    let at = |off: usize| {
+        m.symbol_at(m.base().wrapping_add(off).cast())
+            .map(|s| (s.name, s.offset, s.size, s.exported))
+    };
+    assert_eq!(at(0), None);
+    assert_eq!(at(0x30), Some(("f", 0x20, None, true)));
+    assert_eq!(at(0xff), Some(("g_alias", 0xbf, None, true)));
+}

@@ -94,6 +94,9 @@ fn every_table() -> Vec<u8> {
         .fini(calc::CALL_OP1)
         .describe_export("add", "fn(int, int) int")
         .describe_import("host_double", "fn(int) int")
+        .symbol("add", calc::ADD, 0x10, true)
+        .symbol("helper", calc::COUNTER_PTR, 0x10, false)
+        .symbol("counter", calc::COUNTER, 4, true)
         .text_file_align(256);
     b.build().unwrap()
 }
@@ -144,6 +147,7 @@ fn reading(k: u16) -> &'static str {
         kind::INIT => "constructors",
         kind::FINI => "destructors",
         kind::TYPES => "type descriptions",
+        kind::SYMBOLS => "symbols",
         _ => "table",
     }
 }
@@ -516,7 +520,7 @@ fn directory_entries() {
             );
         }
         // An unknown kind with the required flag, kind 0 included.
-        for u in [0, 11, 0x7777, 0xffff] {
+        for u in [0, 12, 0x7777, 0xffff] {
             assert_eq!(
                 with(field::KIND, u),
                 Err(Error::UnknownTable { kind: u as u16 })
@@ -554,7 +558,7 @@ fn unknown_tables() {
     let mut b = dynld_suite::calc();
     b.index(true).text_file_align(256);
     let roomy = b.build().unwrap();
-    for k in [0, 11, 0x7777, 0xffff] {
+    for k in [0, 12, 0x7777, 0xffff] {
         let with = add_table(&roomy, k, 0, b"not for this loader");
         load(&with).unwrap();
         let v = ModuleView::parse(&with, &Limits::DEFAULT).unwrap();
@@ -1233,4 +1237,138 @@ fn truncated_import_hashes() {
         assert_eq!(bind(bytes, true), Err(e), "cut {cut}");
     }
     let _ = TableEntry::SIZE;
+}
+
+/// The symbols table: entries sorted by value, each inside the text or
+/// inside data and bss, with a name in the string table, no unknown flag
+/// and a size; anything else is refused with the table's error, by the
+/// loader and the in-memory reader alike.
+#[test]
+fn symbols_table() {
+    use dynld::format::SymEntry;
+    let mut b = dynld_suite::calc();
+    b.symbol("add", calc::ADD, 0x10, true)
+        .symbol("twice_plus_one", calc::TWICE_PLUS_ONE, 0x20, true)
+        .symbol("helper", calc::BUMP, 0x10, false)
+        .symbol("counter", calc::COUNTER, 4, true)
+        .symbol("scratch", calc::SCRATCH, 16, true);
+    let good = b.build().unwrap();
+    load(&good).unwrap();
+    let v = ModuleView::parse(&good, &Limits::DEFAULT).unwrap();
+    let syms: Vec<_> = v.symbols().map(|s| (s.name, s.value, s.exported)).collect();
+    assert_eq!(
+        syms,
+        [
+            ("add", calc::ADD, true),
+            ("twice_plus_one", calc::TWICE_PLUS_ONE, true),
+            ("helper", calc::BUMP, false),
+            ("counter", calc::COUNTER, true),
+            ("scratch", calc::SCRATCH, true),
+        ]
+    );
+    let t = table(&good, kind::SYMBOLS);
+    assert_eq!((t.count, t.size, t.flags), (5, 5 * 20, 0));
+    // Entry `i`'s word `w` (value, size, name, namelen, flags) set to `x`.
+    let at = |i: usize, w: usize| t.offset as usize + i * SymEntry::SIZE + 4 * w;
+    let with = |edits: &[(usize, usize, u32)]| {
+        let mut b = good.clone();
+        for &(i, w, x) in edits {
+            set_u32(&mut b, at(i, w), x);
+        }
+        load(&b)
+    };
+    let bad = |what| Err(bad_table(kind::SYMBOLS, what));
+    // Order: values may repeat, never fall.
+    assert_eq!(
+        with(&[(1, 0, calc::ADD), (1, 1, 4)]),
+        Ok(()),
+        "two symbols at one value"
+    );
+    assert_eq!(
+        with(&[(0, 0, calc::TWICE_PLUS_ONE), (1, 0, calc::ADD)]),
+        bad("not sorted by value")
+    );
+    assert_eq!(with(&[(3, 0, calc::ADD)]), bad("not sorted by value"));
+    // Bounds: inside the text, or inside data and bss; never the gap
+    // between them, never past the image, even when the sum overflows.
+    let text = calc::TEXT_LEN as u32;
+    let image = calc::SCRATCH + 16;
+    let outside = bad("symbol outside the text, data and bss");
+    assert_eq!(with(&[(2, 1, text - calc::BUMP)]), Ok(()));
+    assert_eq!(with(&[(2, 1, text - calc::BUMP + 1)]), outside);
+    assert_eq!(with(&[(2, 0, text), (2, 1, 1)]), outside);
+    assert_eq!(with(&[(4, 1, 17)]), outside);
+    assert_eq!(with(&[(4, 0, image), (4, 1, 1)]), outside);
+    assert_eq!(with(&[(4, 0, u32::MAX), (4, 1, u32::MAX)]), outside);
+    assert_eq!(with(&[(4, 1, u32::MAX)]), outside);
+    assert_eq!(with(&[(3, 1, 0)]), bad("symbol of size 0"));
+    // Flags: bit 0 only.
+    assert_eq!(with(&[(2, 4, 1)]), Ok(()));
+    assert_eq!(with(&[(2, 4, 2)]), bad("unknown symbol flags"));
+    assert_eq!(with(&[(2, 4, 0x8000_0000)]), bad("unknown symbol flags"));
+    // Names: in the string table, not empty, UTF-8 without NUL.
+    let strs = table(&good, kind::STRINGS);
+    let name = get_u32(&good, at(2, 2));
+    assert_eq!(get_u32(&good, at(2, 3)), 6);
+    assert_eq!(
+        &good[(strs.offset + name) as usize..][..6],
+        b"helper",
+        "a local name is stored after the exports' and imports'"
+    );
+    assert_eq!(
+        get_u32(&good, at(0, 2)),
+        0,
+        "an exported symbol's name is its export's"
+    );
+    let out_of_strings = bad("name outside the string table");
+    assert_eq!(with(&[(2, 2, strs.size - 5)]), out_of_strings);
+    assert_eq!(with(&[(2, 2, u32::MAX)]), out_of_strings);
+    assert_eq!(with(&[(2, 3, u32::MAX)]), bad("name too long"));
+    assert_eq!(with(&[(2, 3, 0)]), bad("empty name"));
+    let mut b = good.clone();
+    b[(strs.offset + name) as usize + 1] = 0xff;
+    assert_eq!(load(&b), bad("name is not UTF-8"));
+    b[(strs.offset + name) as usize + 1] = 0;
+    assert_eq!(load(&b), bad("NUL byte in a name"));
+    // The directory: size and count agree; the table is optional; it
+    // needs a string table; its count is bounded.
+    let e = entry_of(&good, kind::SYMBOLS);
+    let mut b = good.clone();
+    set_u32(&mut b, e + field::COUNT, 4);
+    assert_eq!(load(&b), bad("size disagrees with the count"));
+    let mut b = good.clone();
+    set_u16(&mut b, e + field::FLAGS, TABLE_REQUIRED);
+    assert_eq!(load(&b), bad("required flag disagrees with the kind"));
+    assert_eq!(
+        load_with(
+            &good,
+            &host(),
+            Limits {
+                max_relocs: 4,
+                ..Limits::DEFAULT
+            }
+        ),
+        Err(Error::Limit {
+            what: "symbol count",
+            count: 5,
+            max: 4
+        })
+    );
+    // A symbols table and nothing else to name: it still needs strings.
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3; 4]).symbol("f", 0, 4, false);
+    let only = b.build().unwrap();
+    load(&only).unwrap();
+    let mut b = only.clone();
+    let at = entry_of(&only, kind::STRINGS);
+    set_u16(&mut b, at, 0x7777);
+    set_u16(&mut b, at + 2, 0);
+    assert_eq!(
+        load(&b),
+        Err(bad_table(kind::STRINGS, "symbols without a string table"))
+    );
+    assert_eq!(
+        bad_table(kind::SYMBOLS, "not sorted by value").to_string(),
+        "bad symbols table: not sorted by value"
+    );
 }

@@ -5,7 +5,7 @@
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use dynld::{
-    signof, Dynsym, Error, ExportTable, Fixed, Growable, Memory, Provider, Region, Registry, Seal,
+    signof, Dynsym, Error, ExportTable, Fixed, Memory, Provider, Region, Registry, Seal,
     SliceSource, State, MMAP,
 };
 use std::path::PathBuf;
@@ -306,6 +306,20 @@ fn symbol_table_by_name_and_address() {
         })
         .unwrap();
     assert_eq!((module.as_str(), name.as_str(), off), ("lib", "lib_add", 2));
+    // An address inside a `static` function (the module's symbols table
+    // names its local functions too).
+    let inner = lib
+        .get::<extern "C" fn() -> *const ()>("lib_inner")
+        .unwrap();
+    let helper = inner.call();
+    let at = (helper as usize + 3) as *const ();
+    let got = reg
+        .locate(at, |l| {
+            let s = l.symbol.unwrap();
+            (s.name.to_owned(), s.offset, s.exported, s.size.is_some())
+        })
+        .unwrap();
+    assert_eq!(got, ("lib_helper".to_owned(), 3, false, true));
     // The host's export, at its address.
     let h = reg
         .locate(note as *const (), |l| {

@@ -66,6 +66,9 @@ pub struct Options {
     pub import_hashes: IndexMode,
     /// Where the text starts in the module file.
     pub text_align: TextAlign,
+    /// Leave out the symbols table (`--strip-symbols`): the module's
+    /// functions and data objects, local ones too, by address.
+    pub strip_symbols: bool,
 }
 
 /// Where the text starts in the module file (`--text-align`): on a page

@@ -58,6 +58,12 @@ enum Cmd {
         /// 64 KiB, and 1 (no padding) otherwise.
         #[arg(long, value_name = "BYTES", default_value = "auto")]
         text_align: link::TextAlign,
+        /// Leave out the symbols table (every function and data object,
+        /// static ones too, by address), through which a loader names
+        /// the symbol an address falls in; without it, only the exports
+        /// can be named.
+        #[arg(long)]
+        strip_symbols: bool,
         /// Objects (.o) and archives (.a).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -96,6 +102,10 @@ enum Cmd {
         /// List every relocation.
         #[arg(long)]
         relocs: bool,
+        /// List the symbols table (`OFFSET SIZE KIND NAME`, hexadecimal;
+        /// KIND is T, D or B, lower case for a local symbol).
+        #[arg(long)]
+        symbols: bool,
         /// The module file.
         module: PathBuf,
     },
@@ -183,7 +193,7 @@ fn kind(v: &ModuleView<'_>, value: u32) -> char {
     }
 }
 
-fn dump(out: &mut impl Write, path: &Path, relocs: bool) -> Result<(), Stop> {
+fn dump(out: &mut impl Write, path: &Path, relocs: bool, symbols: bool) -> Result<(), Stop> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
     let (e, h) = (v.exec(), v.header());
@@ -289,6 +299,14 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool) -> Result<(), Stop> {
         0 => out!(out, "index   none"),
         n => out!(out, "index   {n} slots"),
     }
+    match v.symbols().count() {
+        0 => out!(out, "symbols none"),
+        n => out!(
+            out,
+            "symbols {n} ({} local)",
+            v.symbols().filter(|s| !s.exported).count()
+        ),
+    }
     let modes = arch::modes(v.arch());
     let mut counts = vec![0usize; modes.len()];
     for (r, _) in v.all_relocs() {
@@ -316,6 +334,23 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool) -> Result<(), Stop> {
                 ),
                 None => out!(out, "{:08x} {name}", r.offset),
             }
+        }
+    }
+    if symbols {
+        for s in v.symbols() {
+            let k = kind(&v, s.value);
+            out!(
+                out,
+                "{:08x} {:8x} {} {}",
+                s.value,
+                s.size,
+                if s.exported {
+                    k
+                } else {
+                    k.to_ascii_lowercase()
+                },
+                Escaped::new(s.name)
+            );
         }
     }
     Ok(())
@@ -438,6 +473,7 @@ fn main() -> ExitCode {
             index,
             import_hashes,
             text_align,
+            strip_symbols,
             inputs,
         } => link_cmd(
             output,
@@ -451,6 +487,7 @@ fn main() -> ExitCode {
                 index: *index,
                 import_hashes: *import_hashes,
                 text_align: *text_align,
+                strip_symbols: *strip_symbols,
             },
         )
         .map_err(Stop::Error),
@@ -474,7 +511,11 @@ fn main() -> ExitCode {
         Cmd::Exports { lang, output, list } => {
             exports_cmd(&mut out, *lang, output.as_deref(), list.as_deref())
         }
-        Cmd::Dump { relocs, module } => dump(&mut out, module, *relocs),
+        Cmd::Dump {
+            relocs,
+            symbols,
+            module,
+        } => dump(&mut out, module, *relocs, *symbols),
         Cmd::Nm { module } => nm(&mut out, module),
         Cmd::Shell { script } => shell::open(script.as_deref())
             .map_err(Stop::Error)

@@ -138,6 +138,7 @@ fn linked_sizes_are_exact() {
     // Two exports: `--index auto` stores no index, `--index always` does,
     // and the module it makes runs the same.
     assert!(out.contains("index   none"), "{out}");
+    assert!(out.contains("symbols 3 (0 local)\n"), "{out}");
     let (ok, _, err) = aout(&[
         "link",
         "--index",
@@ -153,11 +154,12 @@ fn linked_sizes_are_exact() {
     assert!(ok, "{err}");
     assert_eq!(out, "3\n");
     // A small text is not padded by default (headers of 32 + 8 + 24 bytes
-    // and a directory of three tables, 48 bytes);
+    // and a directory of four tables, strings, exports, index and
+    // symbols, 64 bytes);
     // `--text-align` pads the header up to the boundary it names, and the
     // module runs the same.
     assert!(
-        out_dump(&module).contains("at 0, file offset 0x70"),
+        out_dump(&module).contains("at 0, file offset 0x80"),
         "{}",
         out_dump(&module)
     );
@@ -186,4 +188,63 @@ fn linked_sizes_are_exact() {
 
 fn out_dump(module: &std::path::Path) -> String {
     aout(&["dump", module.to_str().unwrap()]).1
+}
+
+/// `aout link` writes a symbols table, static functions and objects
+/// included (lower-case kinds in `aout dump --symbols`), unless given
+/// `--strip-symbols`; the module runs the same either way.
+#[test]
+fn symbols_table_and_strip_symbols() {
+    let dir = std::env::temp_dir().join(format!("aout-syms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("s.c");
+    std::fs::write(
+        &src,
+        "static long hits;\n\
+         static long __attribute__((noinline)) helper(long x) { hits++; return x * 2; }\n\
+         long get(long x) { long r = helper(x); return r + hits; }\n",
+    )
+    .unwrap();
+    let obj = dir.join("s.o");
+    let ok = Command::new("gcc")
+        .args(["-O2", "-fno-asynchronous-unwind-tables", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let module = dir.join("s.dl");
+    let (m, o) = (module.to_str().unwrap(), obj.to_str().unwrap());
+    let (ok, _, err) = aout(&["link", "-o", m, o]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = aout(&["dump", "--symbols", m]);
+    assert!(ok, "{err}");
+    assert!(out.contains("symbols 3 (2 local)\n"), "{out}");
+    assert!(out.contains("  symbols  "), "the directory lists it: {out}");
+    let listed: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("symbols "))
+        .skip(1)
+        .collect();
+    assert_eq!(listed.len(), 3, "{out}");
+    assert!(listed.iter().any(|l| l.ends_with(" t helper")), "{out}");
+    assert!(listed.iter().any(|l| l.ends_with(" T get")), "{out}");
+    assert!(
+        listed.iter().any(|l| l.ends_with("        8 b hits")),
+        "{out}"
+    );
+    let (ok, out, _) = aout(&["run", m, "get", "5"]);
+    assert!(ok);
+    assert_eq!(out, "11\n");
+    let (ok, _, err) = aout(&["link", "--strip-symbols", "-o", m, o]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = aout(&["dump", "--symbols", m]);
+    assert!(ok);
+    assert!(out.contains("symbols none\n"), "{out}");
+    assert!(!out.contains("  symbols  "), "{out}");
+    let (ok, out, _) = aout(&["run", m, "get", "5"]);
+    assert!(ok);
+    assert_eq!(out, "11\n");
+    std::fs::remove_dir_all(&dir).ok();
 }

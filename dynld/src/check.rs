@@ -9,9 +9,9 @@
 use crate::arch::{self, Mode};
 use crate::error::{Error, NameProblem, SymName, Table};
 use crate::format::{
-    align_up, kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, TableEntry,
-    TypeEntry, DYN_MAGIC, FLAGS_KNOWN, FLAG_LOW2G, FUNC_ENTRY_SIZE, MAX_ALIGN, MAX_TABLES,
-    NO_ENTRY, RELOC_MAX_BYTES, TABLE_REQUIRED, VERSION,
+    align_up, kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, SymEntry,
+    TableEntry, TypeEntry, DYN_MAGIC, FLAGS_KNOWN, FLAG_LOW2G, FUNC_ENTRY_SIZE, MAX_ALIGN,
+    MAX_TABLES, NO_ENTRY, RELOC_MAX_BYTES, SYM_FLAGS_KNOWN, TABLE_REQUIRED, VERSION,
 };
 use crate::index;
 use crate::limits::Limits;
@@ -173,7 +173,7 @@ impl Header {
 }
 
 /// One more than the largest kind this version defines.
-const KINDS: usize = kind::TYPES as usize + 1;
+const KINDS: usize = kind::SYMBOLS as usize + 1;
 
 /// Which limit bounds a table's count (for the string table, its size).
 #[derive(Clone, Copy, PartialEq)]
@@ -184,7 +184,16 @@ enum Bound {
     Imports,
     Relocs,
     Funcs,
+    #[cfg(feature = "symbols")]
+    Symbols,
 }
+
+/// What bounds the symbols table: without the `symbols` feature it is
+/// skipped unread, and its count is not worth the code.
+#[cfg(feature = "symbols")]
+const SYMBOLS_BOUND: Bound = Bound::Symbols;
+#[cfg(not(feature = "symbols"))]
+const SYMBOLS_BOUND: Bound = Bound::Free;
 
 /// What a table of each kind holds, by kind: bytes per record (0 for the
 /// string table; for the relocation tables, whose records vary, 2, the
@@ -201,6 +210,7 @@ const RULES: [(u8, Bound); KINDS] = [
     (FUNC_ENTRY_SIZE as u8, Bound::Funcs),
     (FUNC_ENTRY_SIZE as u8, Bound::Funcs),
     (TypeEntry::SIZE as u8, Bound::Free),
+    (SymEntry::SIZE as u8, SYMBOLS_BOUND),
 ];
 
 macro_rules! parts {
@@ -226,7 +236,8 @@ parts!(
     index = INDEX,
     init = INIT,
     fini = FINI,
-    types = TYPES
+    types = TYPES,
+    symbols = SYMBOLS
 );
 
 impl Header {
@@ -252,6 +263,7 @@ pub(crate) const fn reading(kind: u16) -> &'static str {
         kind::INIT => "constructors",
         kind::FINI => "destructors",
         kind::TYPES => "type descriptions",
+        kind::SYMBOLS => "symbols",
         _ => "table",
     }
 }
@@ -314,6 +326,8 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
         Bound::Imports => ("import count", lim.max_imports, e.count),
         Bound::Relocs => ("relocation count", lim.max_relocs, e.count),
         Bound::Funcs => ("constructor or destructor count", lim.max_relocs, e.count),
+        #[cfg(feature = "symbols")]
+        Bound::Symbols => ("symbol count", lim.max_relocs, e.count),
     };
     limit(what, n, max)?;
     let fits = match (bound, rec) {
@@ -433,7 +447,12 @@ pub(crate) fn header_into(
         Some((kind::IMPORT_HASHES, "not one hash per import"))
     } else if hd.types().size != 0 && hd.types().count != nexport + nimport {
         Some((kind::TYPES, "not one entry per symbol"))
-    } else if (nexport != 0 || nimport != 0 || hd.types().size != 0) && hd.strings().size == 0 {
+    } else if (nexport != 0
+        || nimport != 0
+        || hd.types().size != 0
+        || cfg!(feature = "symbols") && hd.symbols().size != 0)
+        && hd.strings().size == 0
+    {
         Some((kind::STRINGS, "symbols without a string table"))
     } else {
         None
@@ -460,7 +479,7 @@ pub(crate) fn header_into(
 /// Where a loaded module's parts lie in its memory region:
 ///
 /// ```text
-/// image | strings | exports | index | types | init | fini || imports | import relocs | bindings
+/// image | strings | exports | index | types | init | fini | symbols || imports | import relocs | bindings
 /// ```
 ///
 /// Everything before `imps` stays for the module's life; from `imps` on is
@@ -485,6 +504,9 @@ pub(crate) struct Placement {
     pub ninit: usize,
     pub fini: usize,
     pub nfini: usize,
+    /// The symbols table (feature `symbols`; `nsym` 0 without one).
+    pub syms: usize,
+    pub nsym: usize,
     pub imps: usize,
     pub nimport: usize,
     pub irel: usize,
@@ -529,16 +551,25 @@ impl Placement {
                 0
             };
         let fini = init + len(h.init());
-        let imps = fini + len(h.fini());
+        let syms = fini + len(h.fini());
+        // Without the `symbols` feature the symbols table is skipped unread.
+        let imps = syms
+            + if cfg!(feature = "symbols") {
+                len(h.symbols())
+            } else {
+                0
+            };
         let irel = imps + len(h.imports());
         let binds = align8(irel + len(h.import_relocs()));
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
-        let offsets = [strs, exps, idx, types, init, fini, imps, irel, binds, total];
+        let offsets = [
+            strs, exps, idx, types, init, fini, syms, imps, irel, binds, total,
+        ];
         for v in offsets {
             size(v)?;
         }
         // All fit (checked above), so the casts are exact.
-        let [strs, exps, idx, types, init, fini, imps, irel, binds, total] =
+        let [strs, exps, idx, types, init, fini, syms, imps, irel, binds, total] =
             offsets.map(|v| v as usize);
         self.strs = strs;
         self.exps = exps;
@@ -546,6 +577,7 @@ impl Placement {
         self.types = types;
         self.init = init;
         self.fini = fini;
+        self.syms = syms;
         self.imps = imps;
         self.irel = irel;
         self.binds = binds;
@@ -561,6 +593,10 @@ impl Placement {
         self.has_types = cfg!(feature = "descs") && h.types().size != 0;
         self.ninit = h.init().count;
         self.nfini = h.fini().count;
+        self.nsym = match cfg!(feature = "symbols") {
+            true => h.symbols().count,
+            false => 0,
+        };
         self.nimport = h.imports().count;
         self.irelsize = h.import_relocs().size;
         self.nirel = h.import_relocs().count;
@@ -579,6 +615,7 @@ impl Placement {
             kind::TYPES if cfg!(feature = "descs") => self.types,
             kind::INIT => self.init,
             kind::FINI => self.fini,
+            kind::SYMBOLS if cfg!(feature = "symbols") => self.syms,
             kind::IMPORTS => self.imps,
             kind::IMPORT_RELOCS => self.irel,
             // Import hashes wait in the bindings' place until binding
@@ -852,6 +889,57 @@ pub(crate) fn types(raw: &[u8], strs: &[u8]) -> Result<(), Error> {
                 kind::TYPES,
                 "description outside the string table, or not UTF-8",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Symbols table entry `i`.
+pub(crate) fn sym_entry(raw: &[u8], i: usize) -> Option<SymEntry> {
+    let at = i.checked_mul(SymEntry::SIZE)?;
+    SymEntry::parse(raw.get(at..at.checked_add(SymEntry::SIZE)?)?)
+}
+
+/// Checks the symbols table: each entry's flags, its name (in the string
+/// table, UTF-8, no NUL, within the name limit), its bytes (inside the
+/// text, or inside data and bss, with checked arithmetic), and the order
+/// (non-decreasing values).
+pub(crate) fn symbols(raw: &[u8], strs: &[u8], h: &Header, lim: &Limits) -> Result<(), Error> {
+    let fail = |what| table_error(kind::SYMBOLS, what);
+    let mut prev = 0u32;
+    for rec in raw.chunks_exact(SymEntry::SIZE) {
+        let e = SymEntry::parse(rec).ok_or(fail("entry"))?;
+        if e.flags & !SYM_FLAGS_KNOWN != 0 {
+            return Err(fail("unknown symbol flags"));
+        }
+        if e.value < prev {
+            return Err(fail("not sorted by value"));
+        }
+        prev = e.value;
+        if e.size == 0 {
+            return Err(fail("symbol of size 0"));
+        }
+        let (start, end) = (u64::from(e.value), u64::from(e.value) + u64::from(e.size));
+        let in_text = end <= h.text as u64;
+        let in_data = start >= h.dataoff as u64 && end <= h.image as u64;
+        if !in_text && !in_data {
+            return Err(fail("symbol outside the text, data and bss"));
+        }
+        // The name, checked as the exports' are (their index and table
+        // are the export table's in the error; here the table's kind says
+        // which table).
+        match name_at(strs, e.name, e.namelen, lim.max_name, Table::Export, 0) {
+            Ok(_) => {}
+            Err(Error::BadName { problem, .. }) => {
+                return Err(fail(match problem {
+                    NameProblem::Empty => "empty name",
+                    NameProblem::OutOfBounds => "name outside the string table",
+                    NameProblem::TooLong => "name too long",
+                    NameProblem::Nul => "NUL byte in a name",
+                    NameProblem::NotUtf8 => "name is not UTF-8",
+                }))
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -15,12 +15,13 @@
 //!
 //! The directory names every table by [`kind`](TableEntry::kind): strings,
 //! exports, imports, relocations, constructors and destructors, and the
-//! optional ones (a hash index, import name hashes, type descriptions). A
-//! loader skips an optional table it does not know and refuses a required
-//! one, so new tables need no new header fields. Every offset is relative
-//! to the first byte of the Exec header, and the tables follow the data in
-//! directory order without overlapping, so a loader reads the module with
-//! forward seeks only. The full description is in `dynld-module(5)`.
+//! optional ones (a hash index, import name hashes, type descriptions, the
+//! symbols table). A loader skips an optional table it does not know and
+//! refuses a required one, so new tables need no new header fields. Every
+//! offset is relative to the first byte of the Exec header, and the tables
+//! follow the data in directory order without overlapping, so a loader
+//! reads the module with forward seeks only. The full description is in
+//! `dynld-module(5)`.
 
 /// Set in the magic of every dynamically loadable module.
 pub const DYN_MAGIC: u32 = 0x8000_0000;
@@ -84,6 +85,13 @@ pub mod kind {
     /// Type descriptions: one [`TypeEntry`](super::TypeEntry) per export,
     /// then one per import, in table order. Optional: used in messages.
     pub const TYPES: u16 = 10;
+    /// Symbols: one [`SymEntry`](super::SymEntry) per function and data
+    /// object the module keeps that has a name and a size, local (C
+    /// `static`) ones too, sorted by value, so that an address resolves
+    /// to the symbol it falls in by a binary search. Optional: used by
+    /// [`Module::symbol_at`](crate::Module::symbol_at) (fault handlers,
+    /// debuggers).
+    pub const SYMBOLS: u16 = 11;
 
     /// Whether a loader must refuse a module whose table of this known
     /// kind lacks [`TABLE_REQUIRED`](super::TABLE_REQUIRED), or has it:
@@ -97,7 +105,7 @@ pub mod kind {
 
     /// Whether version 2 defines `kind`.
     pub const fn known(kind: u16) -> bool {
-        matches!(kind, STRINGS..=TYPES)
+        matches!(kind, STRINGS..=SYMBOLS)
     }
 
     /// The kind's name, for messages and the tool.
@@ -113,6 +121,7 @@ pub mod kind {
             INIT => "constructors",
             FINI => "destructors",
             TYPES => "type descriptions",
+            SYMBOLS => "symbols",
             _ => "unknown",
         }
     }
@@ -366,6 +375,31 @@ record! {
     }
 }
 
+/// [`SymEntry::flags`]: the symbol is one of the module's exports.
+pub const SYM_EXPORTED: u32 = 1;
+/// Every [`SymEntry::flags`] bit version 2 defines; the others must be 0.
+pub const SYM_FLAGS_KNOWN: u32 = SYM_EXPORTED;
+
+record! {
+    /// One entry of the symbols table ([`kind::SYMBOLS`]): a function or
+    /// data object of the module, exported or local. The table is sorted
+    /// by `value` (non-decreasing: aliases share one).
+    pub struct SymEntry {
+        /// Image offset of the symbol's first byte (on ARM, without the
+        /// Thumb bit).
+        pub value: u32,
+        /// Bytes in the symbol (never 0); `value + size` lies within the
+        /// text, or within data and bss.
+        pub size: u32,
+        /// Offset of the name in the string table.
+        pub name: u32,
+        /// Length of the name in bytes.
+        pub namelen: u32,
+        /// [`SYM_EXPORTED`]; other bits must be 0.
+        pub flags: u32,
+    }
+}
+
 /// Bytes in one constructor or destructor entry (a big-endian u32).
 pub const FUNC_ENTRY_SIZE: usize = 4;
 
@@ -516,6 +550,20 @@ mod tests {
         t.write(&mut b).unwrap();
         assert_eq!(&b[..4], &[0, 10, 0, 1]);
         assert_eq!(TableEntry::parse(&b), Some(t));
+        let e = SymEntry {
+            value: 0x10,
+            size: 0x0102_0304,
+            name: 7,
+            namelen: 6,
+            flags: SYM_EXPORTED,
+        };
+        let mut b = [0u8; SymEntry::SIZE];
+        assert_eq!(SymEntry::SIZE, 20);
+        e.write(&mut b).unwrap();
+        assert_eq!(&b[4..8], &[1, 2, 3, 4]);
+        assert_eq!(&b[16..], &[0, 0, 0, 1]);
+        assert_eq!(SymEntry::parse(&b), Some(e));
+        assert!(kind::known(kind::SYMBOLS) && !kind::required(kind::SYMBOLS));
     }
 
     #[test]

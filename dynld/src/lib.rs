@@ -65,7 +65,11 @@
 //! and the handler list), `descs` (type descriptions, shown in
 //! signature-mismatch messages with `alloc` and by
 //! [`Module::export_desc`]; default: without it a module's descriptions
-//! are skipped unread, as its index is without `index`). With
+//! are skipped unread, as its index is without `index`), `symbols` (the
+//! symbols table, local symbols included, through which
+//! [`Module::symbol_at`] names the function or object an address falls
+//! in by a binary search, and [`Module::symbols`]; default: without it the
+//! table is skipped unread and `symbol_at` scans the exports). With
 //! `default-features = false`, the minimal configuration, modules load
 //! into an [`Arena`] over a caller's buffer, with no allocator.
 #![cfg_attr(not(test), no_std)]
@@ -118,7 +122,7 @@ pub use memory::{Arena, Memory, Region, Seal};
 pub use memory::{HeapMemory, HEAP};
 #[cfg(all(feature = "std", unix))]
 pub use memory::{MmapMemory, MMAP};
-pub use module::{Import, Module, ModuleExports, SymbolAt};
+pub use module::{Import, Module, ModuleExports, SymbolAt, SymbolInfo};
 #[cfg(feature = "std")]
 pub use plan9::dynloadfd;
 #[cfg(feature = "alloc")]

@@ -23,7 +23,7 @@ pub struct Limits {
     /// Longest symbol name in bytes.
     pub max_name: u32,
     /// Most relocation records in each of the two relocation tables, and
-    /// most constructors and destructors.
+    /// most constructors, destructors and symbols-table entries.
     pub max_relocs: u32,
     /// Largest string table in bytes (names and type descriptions).
     pub max_strings: u32,

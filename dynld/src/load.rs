@@ -157,6 +157,9 @@ fn check_tables(
         part(p.fini, h.fini().size),
         h.text,
     ))?;
+    if cfg!(feature = "symbols") {
+        sl.keep(check::symbols(part(p.syms, h.symbols().size), strs, h, lim))?;
+    }
     if !cfg!(feature = "index") {
         return Ok(());
     }

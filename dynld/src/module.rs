@@ -4,7 +4,7 @@
 use crate::bind::{self, Provider, Resolution, Resolver};
 use crate::check::{self, Placement, Walker};
 use crate::error::{Error, SymName};
-use crate::format::{Arch, ExpEntry, ImpEntry};
+use crate::format::{Arch, ExpEntry, ImpEntry, SymEntry, SYM_EXPORTED};
 use crate::memory::{Memory, Region};
 #[cfg(feature = "atexit")]
 use crate::runtime;
@@ -238,14 +238,61 @@ impl<'p> Module<'p> {
         (key(i) == name.as_bytes()).then_some(i)
     }
 
+    /// Whether the module has a symbols table (always `false` without the
+    /// `symbols` feature, which skips the table unread).
+    pub fn has_symbols(&self) -> bool {
+        self.place.nsym != 0
+    }
+
+    /// Entry `i` of the symbols table, in value order.
+    pub fn symbol(&self, i: usize) -> Option<SymbolInfo<'_>> {
+        if i >= self.place.nsym {
+            return None;
+        }
+        let raw = self.bytes(self.place.syms, self.place.nsym * SymEntry::SIZE);
+        let e = check::sym_entry(raw, i)?;
+        let name = self
+            .strs()
+            .get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
+        Some(SymbolInfo {
+            name: core::str::from_utf8(name).ok()?,
+            value: e.value,
+            size: e.size,
+            exported: e.flags & SYM_EXPORTED != 0,
+        })
+    }
+
+    /// The symbols table: every function and data object the module keeps
+    /// that has a name and a size, exported or local, in value order
+    /// (empty when the module has no table; see [`Self::has_symbols`]).
+    pub fn symbols(&self) -> impl Iterator<Item = SymbolInfo<'_>> + '_ {
+        (0..self.place.nsym).filter_map(move |i| self.symbol(i))
+    }
+
     /// The symbol whose code or data `addr` falls in, and how far into it:
     /// for fault handlers and debuggers. `None` for an address outside the
-    /// image or before its first symbol.
+    /// image.
+    ///
+    /// With a symbols table (see [`Self::symbols`]) this is a binary
+    /// search: the last symbol that starts at or below the address, local
+    /// (C `static`) ones included, with its size. An address past that
+    /// symbol's end (padding, the linker's call stubs, a function without
+    /// a recorded size) gives `None`: the table records the extent of
+    /// every symbol it lists, so the address lies in none of them, and
+    /// naming an earlier symbol would mislead.
+    ///
+    /// Without a table (a module linked with `aout link --strip-symbols`,
+    /// or a loader without the `symbols` feature) the exports are scanned
+    /// for the one that starts nearest below the address, whose extent is
+    /// unknown (`size` is `None`); `None` before the first export.
     pub fn symbol_at(&self, addr: *const ()) -> Option<SymbolAt<'_>> {
         if !self.contains(addr) {
             return None;
         }
         let a = addr as usize;
+        if self.has_symbols() {
+            return self.symbol_in_table(a - self.base() as usize);
+        }
         // The export that starts nearest below the address (the exports
         // are sorted by name, so this looks at each).
         let s = self
@@ -258,6 +305,33 @@ impl<'p> Module<'p> {
             size: None,
             offset: a - s.addr as usize,
             exported: true,
+        })
+    }
+
+    /// [`Self::symbol_at`] through the symbols table, for image offset `off`.
+    fn symbol_in_table(&self, off: usize) -> Option<SymbolAt<'_>> {
+        let raw = self.bytes(self.place.syms, self.place.nsym * SymEntry::SIZE);
+        let value = |i: usize| check::sym_entry(raw, i).map_or(u32::MAX, |e| e.value);
+        // The first entry that starts past `off`: the one before it is the
+        // last that starts at or below it.
+        let (mut lo, mut hi) = (0, self.place.nsym);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if value(mid) as usize <= off {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let s = self.symbol(lo.checked_sub(1)?)?;
+        let start = s.value as usize;
+        let offset = off - start;
+        (offset < s.size as usize).then(|| SymbolAt {
+            name: s.name,
+            addr: self.base().wrapping_add(start) as *const (),
+            size: Some(s.size as usize),
+            offset,
+            exported: s.exported,
         })
     }
 
@@ -635,6 +709,22 @@ impl<'a> SymbolAt<'a> {
             exported: true,
         }
     }
+}
+
+/// An entry of a module's symbols table (see [`Module::symbols`] and
+/// [`ModuleView::symbols`](crate::ModuleView::symbols)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SymbolInfo<'a> {
+    /// The name (local names may repeat: two objects' `static` functions).
+    pub name: &'a str,
+    /// Image offset of its first byte (on ARM, without the Thumb bit): in
+    /// a loaded module, at [`Module::base`] plus this.
+    pub value: u32,
+    /// Its size in bytes (never 0).
+    pub size: u32,
+    /// Whether it is one of the module's exports (else a local symbol).
+    pub exported: bool,
 }
 
 /// A module's exports as a [`Resolver`] (see [`Module::resolver`]).

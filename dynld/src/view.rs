@@ -3,8 +3,11 @@
 use crate::arch::Mode;
 use crate::check::{self, bad, Header, Part, Records, Stream, Walker};
 use crate::error::Error;
-use crate::format::{kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, TableEntry};
+use crate::format::{
+    kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, SymEntry, TableEntry, SYM_EXPORTED,
+};
 use crate::limits::Limits;
+use crate::module::SymbolInfo;
 
 /// A module file checked as the loader checks it (headers, the table
 /// directory, names, order, export addresses, constructors, every
@@ -81,6 +84,9 @@ impl<'a> ModuleView<'a> {
         }
         check::funcs(kind::INIT, v.table(h.init()), h.text)?;
         check::funcs(kind::FINI, v.table(h.fini()), h.text)?;
+        if cfg!(feature = "symbols") {
+            check::symbols(v.table(h.symbols()), strs, &h, limits)?;
+        }
         check::index(v.table(h.index()), h.exports().count)?;
         for e in check::imports(strs, v.table(h.imports()), limits) {
             e?;
@@ -256,6 +262,28 @@ impl<'a> ModuleView<'a> {
             self.table(self.h.hashes())
                 .chunks_exact(8)
                 .map(|w| w.iter().fold(0u64, |h, &x| h << 8 | u64::from(x)))
+        })
+    }
+
+    /// The symbols table, in value order: every function and data object
+    /// the module keeps that has a name and a size, exported or local.
+    /// Empty when the module has none, or without the `symbols` feature
+    /// (which skips the table, as the loader does).
+    pub fn symbols(&self) -> impl Iterator<Item = SymbolInfo<'a>> + 'a {
+        let strs = self.table(self.h.strings());
+        let raw = match cfg!(feature = "symbols") {
+            true => self.table(self.h.symbols()),
+            false => &[],
+        };
+        raw.chunks_exact(SymEntry::SIZE).filter_map(move |b| {
+            let e = SymEntry::parse(b)?;
+            let name = strs.get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
+            Some(SymbolInfo {
+                name: core::str::from_utf8(name).ok()?,
+                value: e.value,
+                size: e.size,
+                exported: e.flags & SYM_EXPORTED != 0,
+            })
         })
     }
 

@@ -3,8 +3,8 @@
 use crate::arch;
 use crate::error::{Error, SymName, Table};
 use crate::format::{
-    align_up, kind, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, TableEntry,
-    TypeEntry, DYN_MAGIC, NO_ENTRY, TABLE_REQUIRED, VERSION,
+    align_up, kind, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, SymEntry,
+    TableEntry, TypeEntry, DYN_MAGIC, NO_ENTRY, SYM_EXPORTED, TABLE_REQUIRED, VERSION,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -31,6 +31,8 @@ pub struct ModuleBuilder {
     flags: u32,
     exports: Vec<(String, u32, u32)>,
     imports: Vec<(String, u32)>,
+    /// The symbols table's entries: name, value, size, exported.
+    symbols: Vec<(String, u32, u32, bool)>,
     /// Type descriptions of exports and of imports, by name.
     descs: [alloc::collections::BTreeMap<String, String>; 2],
     relocs: Vec<Reloc>,
@@ -56,6 +58,7 @@ impl ModuleBuilder {
             flags: 0,
             exports: Vec::new(),
             imports: Vec::new(),
+            symbols: Vec::new(),
             descs: Default::default(),
             relocs: Vec::new(),
             keep_order: false,
@@ -155,6 +158,18 @@ impl ModuleBuilder {
     pub fn import(&mut self, name: &str, sig: u32) -> u32 {
         self.imports.push((name.into(), sig));
         (self.imports.len() - 1) as u32
+    }
+
+    /// Adds `name` to the symbols table ([`kind::SYMBOLS`]): a function
+    /// or data object of `size` bytes (not 0) at image offset `value` (on
+    /// ARM, without the Thumb bit), `exported` or local. Names may repeat
+    /// (two objects' `static` functions); the entries are sorted by value
+    /// when the module is built, an exported one last among those at one
+    /// value (the one [`Module::symbol_at`](crate::Module::symbol_at)
+    /// names). A module with any symbol gets the table.
+    pub fn symbol(&mut self, name: &str, value: u32, size: u32, exported: bool) -> &mut Self {
+        self.symbols.push((name.into(), value, size, exported));
+        self
     }
 
     /// Adds a relocation at image offset `offset`.
@@ -286,6 +301,42 @@ impl ModuleBuilder {
             imptab.resize(at + ImpEntry::SIZE, 0);
             e.write(&mut imptab[at..]).ok_or(too_big("import"))?;
         }
+        // The symbols: an exported one's name is the export's bytes, and a
+        // local name repeated is stored once.
+        let mut symbols: Vec<_> = self.symbols.iter().collect();
+        if !self.keep_order {
+            symbols.sort_by_key(|s| (s.1, s.3));
+        }
+        let mut symtab = Vec::new();
+        if !symbols.is_empty() {
+            let mut names: alloc::collections::BTreeMap<&str, u32> = Default::default();
+            let mut at = 0u32;
+            for (name, ..) in &exports {
+                names.insert(name, at);
+                at += u32of(name.len())?;
+            }
+            for (name, value, size, exported) in &symbols {
+                let off = match names.get(name.as_str()) {
+                    Some(&off) => off,
+                    None => {
+                        let off = u32of(strings.len())?;
+                        strings.extend_from_slice(name.as_bytes());
+                        names.insert(name, off);
+                        off
+                    }
+                };
+                let e = SymEntry {
+                    value: *value,
+                    size: *size,
+                    name: off,
+                    namelen: u32of(name.len())?,
+                    flags: if *exported { SYM_EXPORTED } else { 0 },
+                };
+                let at = symtab.len();
+                symtab.resize(at + SymEntry::SIZE, 0);
+                e.write(&mut symtab[at..]).ok_or(too_big("symbol"))?;
+            }
+        }
         let mut hashes = Vec::new();
         if self.import_hashes {
             for &i in &order {
@@ -344,13 +395,14 @@ impl ModuleBuilder {
             return Err(too_big("text alignment not a power of two up to 64 KiB"));
         }
         // The tables, in the order they are written; empty ones are left out.
-        let tables: [(u16, u32, &[u8]); 10] = [
+        let tables: [(u16, u32, &[u8]); 11] = [
             (kind::STRINGS, 0, &strings),
             (kind::EXPORTS, u32of(exports.len())?, &exptab),
             (kind::INDEX, u32of(idxbytes.len() / 8)?, &idxbytes),
             (kind::TYPES, u32of(types.len() / TypeEntry::SIZE)?, &types),
             (kind::INIT, u32of(self.init.len())?, &funcs(&self.init)),
             (kind::FINI, u32of(self.fini.len())?, &funcs(&self.fini)),
+            (kind::SYMBOLS, u32of(symbols.len())?, &symtab),
             (kind::IMPORTS, u32of(order.len())?, &imptab),
             (kind::IMPORT_HASHES, u32of(hashes.len() / 8)?, &hashes),
             (kind::IMPORT_RELOCS, nimp, &import_relocs),

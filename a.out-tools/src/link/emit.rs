@@ -5,14 +5,14 @@
 use super::image::{Image, Target};
 use super::layout::Layout;
 use super::machine::Machine;
-use super::obj::Obj;
-use super::resolve::{Exports, Resolved, Symbols};
+use super::obj::{is_global, sym_type, Obj};
+use super::resolve::{Def, Exports, Resolved, Symbols};
 use super::{fail, IndexMode, LinkError, Options, TextAlign};
 use super::{IMPORT_HASHES_AUTO_MIN, INDEX_AUTO_MIN, TEXT_ALIGN_AUTO_MIN};
 use crate::sigsec::{self, SigTable};
 use dynld::{Arch, Limits, ModuleBuilder};
-use object::{Object, ObjectSection, ObjectSymbol};
-use std::collections::HashMap;
+use object::{Object, ObjectSection, ObjectSymbol, SymbolSection};
+use std::collections::{HashMap, HashSet};
 
 /// The signatures stated in the objects' signature sections.
 pub(super) fn signatures(objs: &[Obj<'_>]) -> Result<SigTable, LinkError> {
@@ -111,8 +111,12 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
         IndexMode::Never => false,
     });
     let exported = export(&mut b, md, opts)?;
+    let table = match opts.strip_symbols {
+        false => symbols(&mut b, md)?,
+        true => SymbolsAdded::default(),
+    };
     let (imports, mut warnings) = relocations(&mut b, img, md)?;
-    check_counts(img, md, exported, imports)?;
+    check_counts(img, md, exported, imports, &table)?;
     if exported == 0 {
         // A module may work by its constructors alone (registering itself
         // with the host); otherwise nothing in it can be reached.
@@ -192,6 +196,7 @@ fn check_counts(
     md: &Module<'_, '_>,
     exports: usize,
     imports: usize,
+    table: &SymbolsAdded,
 ) -> Result<(), LinkError> {
     let lim = Limits::DEFAULT;
     let import_relocs = img.relocs.iter().filter(|r| r.import.is_some()).count();
@@ -205,8 +210,9 @@ fn check_counts(
     let strings: usize = export_names
         .map(|n| n.len() + described(n))
         .chain(import_names.iter().map(|n| n.len() + described(n)))
-        .sum();
-    let counts: [(&str, usize, u32, &str); 7] = [
+        .sum::<usize>()
+        + table.name_bytes;
+    let counts: [(&str, usize, u32, &str); 8] = [
         ("exports", exports, lim.max_exports, "max_exports"),
         ("imports", imports, lim.max_imports, "max_imports"),
         (
@@ -230,6 +236,12 @@ fn check_counts(
         (
             "destructors",
             md.lay.fini.len(),
+            lim.max_relocs,
+            "max_relocs",
+        ),
+        (
+            "entries in the symbols table (--strip-symbols leaves it out)",
+            table.count,
             lim.max_relocs,
             "max_relocs",
         ),
@@ -289,6 +301,84 @@ fn export(b: &mut ModuleBuilder, md: &Module<'_, '_>, opts: &Options) -> Result<
         }
     }
     Ok(n)
+}
+
+/// What [`symbols`] added to the module.
+#[derive(Default)]
+struct SymbolsAdded {
+    /// Entries.
+    count: usize,
+    /// Bytes of names the string table gains (those of no export, each
+    /// name once).
+    name_bytes: usize,
+}
+
+/// Adds the symbols table: every function (`STT_FUNC`) and data object
+/// (`STT_OBJECT`) with a name and a size in a section the module keeps,
+/// local (`static`) ones of every object as well as the global
+/// definitions the link chose, and the common symbols. Two objects' local
+/// symbols of one name are both listed. A name longer than the loader
+/// takes is left out, as is a symbol that does not lie inside the text or
+/// inside data and bss.
+fn symbols(b: &mut ModuleBuilder, md: &Module<'_, '_>) -> Result<SymbolsAdded, LinkError> {
+    let (lay, syms) = (md.lay, md.syms);
+    let inside = |v: u64, size: u64| {
+        let end = v.saturating_add(size);
+        end <= lay.text_end || (v >= lay.dataoff && end <= lay.image_end)
+    };
+    let mut added = SymbolsAdded::default();
+    let mut names: HashSet<&str> = HashSet::new();
+    let mut add = |b: &mut ModuleBuilder, name, v, size, exported| -> Result<(), LinkError> {
+        b.symbol(name, field(v)?, field(size)?, exported);
+        added.count += 1;
+        if !exported && !md.exports.syms.contains_key(name) && names.insert(name) {
+            added.name_bytes += name.len();
+        }
+        Ok(())
+    };
+    for (oi, o) in syms.objs.iter().enumerate() {
+        for s in o.file.symbols() {
+            let kind = sym_type(&s);
+            if !matches!(kind, object::elf::STT_FUNC | object::elf::STT_OBJECT) || s.size() == 0 {
+                continue;
+            }
+            let SymbolSection::Section(idx) = s.section() else {
+                continue;
+            };
+            let Ok(name) = s.name() else { continue };
+            if name.is_empty() || name.len() > MAX_NAME || o.discarded.contains(&idx) {
+                continue;
+            }
+            // Of a global name, only the definition the link chose (not a
+            // weak one overridden).
+            let exported = if is_global(&s) {
+                match syms.globals.get(name) {
+                    Some(Def::Sym { obj, sym, .. }) if *obj == oi && *sym == s.index() => {}
+                    _ => continue,
+                }
+                md.exports.syms.get(name) == Some(&(oi, s.index()))
+            } else {
+                false
+            };
+            // A dropped section has no place.
+            let Some(Target::Local(mut v)) = lay.addr(&Resolved::In(oi, idx.0, s.address())) else {
+                continue;
+            };
+            if md.arch == Arch::Arm && kind == object::elf::STT_FUNC {
+                v &= !1; // the Thumb bit: the table gives the first byte
+            }
+            if inside(v, s.size()) {
+                add(b, name, v, s.size(), exported)?;
+            }
+        }
+    }
+    for (name, &(off, size)) in &lay.commons {
+        let v = lay.dataoff + lay.bss_start + off;
+        if size != 0 && name.len() <= MAX_NAME && inside(v, size) {
+            add(b, name, v, size, md.exports.commons.contains(name))?;
+        }
+    }
+    Ok(added)
 }
 
 /// Records the type description stated for `name`, if any: loaders show
