@@ -216,7 +216,7 @@ fn registry(c: &mut Criterion) {
     let built = t.elapsed();
 
     // The registry: the 100 modules from memory, with no host exports.
-    let reg = &Registry::<Growable>::new(ExportTable::EMPTY, &MMAP);
+    let reg = &Registry::growable(ExportTable::EMPTY, &MMAP);
     let t = Instant::now();
     let ids: Vec<u32> = big
         .iter()

@@ -238,6 +238,22 @@ impl<'p> Module<'p> {
         (key(i) == name.as_bytes()).then_some(i)
     }
 
+    /// Export `i`'s name as raw bytes (validated at load), for comparing
+    /// without building the symbol; empty if there is no such export.
+    #[cfg(all(feature = "registry", feature = "alloc"))]
+    pub(crate) fn export_key(&self, i: usize) -> &[u8] {
+        if i >= self.place.nexport {
+            return &[];
+        }
+        let raw = self.bytes(self.place.exps + i * ExpEntry::SIZE, ExpEntry::SIZE);
+        ExpEntry::parse(raw)
+            .and_then(|e| {
+                self.strs()
+                    .get(e.name as usize..e.name.checked_add(e.namelen)? as usize)
+            })
+            .unwrap_or(&[])
+    }
+
     /// Whether the module has a symbols table (always `false` without the
     /// `symbols` feature, which skips the table unread).
     pub fn has_symbols(&self) -> bool {

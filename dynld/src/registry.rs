@@ -196,6 +196,18 @@ mod store {
         }
     }
 
+    /// A loaded module's export found by name.
+    pub struct Hit {
+        /// Its module's slot.
+        pub slot: usize,
+        /// Its index among the module's exports.
+        pub export: usize,
+        /// Its address.
+        pub addr: *const (),
+        /// Its signature.
+        pub sig: u32,
+    }
+
     /// What the registry keeps, under its lock, of a loaded module.
     pub struct Meta {
         pub(super) id: u32,
@@ -237,15 +249,23 @@ mod store {
         /// Forgets slot `slot`'s name.
         fn unindex_name(&mut self, _slot: usize) {}
 
-        /// The slot and export index of the loaded module's export called
-        /// `name`, skipping modules being unloaded.
-        fn symbol(&self, cells: &Self::Cells, name: &str) -> Option<(usize, usize)> {
+        /// The loaded modules' export called `name`, skipping modules
+        /// being unloaded.
+        fn symbol(&self, cells: &Self::Cells, name: &str) -> Option<Hit> {
             self.metas().iter().enumerate().find_map(|(j, m)| {
                 let m = m.as_ref()?;
                 if m.state == State::Unloading {
                     return None;
                 }
-                Some((j, module(self, cells, j)?.position(name)?))
+                let module = module(self, cells, j)?;
+                let i = module.position(name)?;
+                let s = module.export(i)?;
+                Some(Hit {
+                    slot: j,
+                    export: i,
+                    addr: s.addr,
+                    sig: s.sig,
+                })
             })
         }
         /// Records slot `slot`'s exports for [`Self::symbol`].
@@ -268,6 +288,8 @@ mod store {
     }
 }
 
+#[cfg(feature = "alloc")]
+use store::Hit;
 use store::{module, Meta, Slot, Store};
 
 /// A registry's storage: [`Fixed`] or [`Growable`].
@@ -331,11 +353,14 @@ mod growable {
     use core::ptr::NonNull;
     use hashbrown::HashTable;
 
-    /// An export in the symbol table: its name's hash, slot and index.
+    /// An export in the symbol table: its name's hash, slot, index,
+    /// address and signature (so that a hit reads nothing more).
     struct SymRef {
         hash: u64,
         slot: u32,
         export: u32,
+        addr: *const (),
+        sig: u32,
     }
 
     /// Storage for any number of modules (feature `alloc`): module and
@@ -373,9 +398,9 @@ mod growable {
             }
         }
 
-        fn export_name(&self, slot: u32, export: u32) -> Option<&str> {
-            let m = module(self, &(), slot as usize)?;
-            Some(m.export(export as usize)?.name)
+        /// Whether export `export` of slot `slot` is called `name`.
+        fn is(&self, slot: u32, export: u32, name: &[u8]) -> bool {
+            module(self, &(), slot as usize).is_some_and(|m| m.export_key(export as usize) == name)
         }
     }
 
@@ -459,15 +484,18 @@ mod growable {
             }
         }
 
-        fn symbol(&self, _: &(), name: &str) -> Option<(usize, usize)> {
+        fn symbol(&self, _: &(), name: &str) -> Option<Hit> {
             let h = hash(name);
             let e = self.syms.find(h, |e| {
-                e.hash == h && self.export_name(e.slot, e.export) == Some(name)
+                e.hash == h && self.is(e.slot, e.export, name.as_bytes())
             })?;
             match self.metas.get(e.slot as usize) {
-                Some(Some(m)) if m.state != State::Unloading => {
-                    Some((e.slot as usize, e.export as usize))
-                }
+                Some(Some(m)) if m.state != State::Unloading => Some(Hit {
+                    slot: e.slot as usize,
+                    export: e.export as usize,
+                    addr: e.addr,
+                    sig: e.sig,
+                }),
                 _ => None,
             }
         }
@@ -483,6 +511,8 @@ mod growable {
                         hash: h,
                         slot: slot as u32,
                         export: i as u32,
+                        addr: s.addr,
+                        sig: s.sig,
                     },
                     |e| e.hash,
                 );
@@ -566,15 +596,14 @@ impl<'a, S: Store<'a>> Resolver for Scope<'_, 'a, S> {
         if let Some(r) = self.host.resolve(name) {
             return Some(r);
         }
-        if let Some((j, i)) = self.store.symbol(self.cells, name) {
-            let id = self.store.metas().get(j)?.as_ref()?.id;
-            let m = module(self.store, self.cells, j)?;
-            let s = m.export(i)?;
+        if let Some(hit) = self.store.symbol(self.cells, name) {
+            let id = self.store.metas().get(hit.slot)?.as_ref()?.id;
+            let m = module(self.store, self.cells, hit.slot)?;
             return Some(Resolution {
-                addr: s.addr,
-                sig: s.sig,
+                addr: hit.addr,
+                sig: hit.sig,
                 provider: Provider(id),
-                desc: m.export_desc(i),
+                desc: m.export_desc(hit.export),
             });
         }
         self.count.set(self.count.get().saturating_add(1));
@@ -842,7 +871,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             } else {
                 store
                     .symbol(&self.cells, s.name)
-                    .and_then(|(j, _)| store.metas().get(j)?.as_ref())
+                    .and_then(|hit| store.metas().get(hit.slot)?.as_ref())
                     .map(|o| o.name.as_str())
             };
             if let Some(other) = other {
@@ -1098,12 +1127,11 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             });
         }
         self.book.with(|b| {
-            let (j, i) = b.store.symbol(&self.cells, name)?;
-            let id = b.store.metas().get(j)?.as_ref()?.id;
-            let s = module(&b.store, &self.cells, j)?.export(i)?;
+            let hit = b.store.symbol(&self.cells, name)?;
+            let id = b.store.metas().get(hit.slot)?.as_ref()?.id;
             Some(Found {
-                addr: s.addr,
-                sig: s.sig,
+                addr: hit.addr,
+                sig: hit.sig,
                 provider: Provider(id),
             })
         })
@@ -1141,12 +1169,13 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             });
         }
         let (cell, id) = self.book.with(|b| {
-            let (j, _) = b
+            let j = b
                 .store
                 .symbol(&self.cells, name)
                 .ok_or_else(|| Error::Undefined {
                     name: SymName::new(name),
-                })?;
+                })?
+                .slot;
             let id = b
                 .store
                 .metas()
