@@ -225,7 +225,7 @@ impl<W: Write> Shell<'_, '_, '_, W> {
             Ok(h) => h,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        let (id, name) = (h.id(), h.name());
+        let (id, name) = (h.id(), h.name().to_owned());
         self.holds.entry(id).or_default().push(h);
         let n = self.reg.info(id).map_or(0, |i| i.holds);
         self.out
@@ -286,7 +286,7 @@ impl<W: Write> Shell<'_, '_, '_, W> {
         };
         let addr = match run::function_addr(&h, func) {
             Ok(a) => a,
-            Err(e) => return Ok(Err(format!("{}: {e}", Escaped::new(&h.name())))),
+            Err(e) => return Ok(Err(format!("{}: {e}", Escaped::new(h.name())))),
         };
         // SAFETY: the user names a function in the module's text taking up
         // to six integer arguments, as for `aout run`; the hold keeps the

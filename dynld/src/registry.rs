@@ -13,8 +13,11 @@
 //! module's: lookup by name ([`Registry::lookup`], [`Registry::func`]),
 //! address to module, symbol and offset ([`Registry::locate`]), and
 //! iteration ([`Registry::symbols`]). A module's symbols join it once the
-//! module is relocated, before its constructors run, and leave it at
-//! unload, after its destructors ran and before its memory goes back.
+//! module is relocated, before its constructors run. From the start of its
+//! unload they are no longer found by name (nor can the module be held or
+//! bound to), though they still refuse a module exporting one of them;
+//! they leave the table after its destructors ran, before its memory goes
+//! back.
 //!
 //! Two kinds of storage: [`Fixed`] (`N` modules, no allocator, names
 //! looked up by a scan of the loaded modules) and [`Growable`] (feature
@@ -176,6 +179,9 @@ mod store {
     /// unloading module with no holds being taken out).
     pub struct Slot<'a> {
         pub(super) module: UnsafeCell<Option<Module<'a>>>,
+        /// The module's name, written with the module (so that a hold
+        /// reads it without the lock).
+        pub(super) name: UnsafeCell<ModuleName>,
         pub(super) holds: AtomicU32,
     }
 
@@ -191,6 +197,7 @@ mod store {
         pub const fn new() -> Self {
             Slot {
                 module: UnsafeCell::new(None),
+                name: UnsafeCell::new(ModuleName::new()),
                 holds: AtomicU32::new(0),
             }
         }
@@ -206,6 +213,26 @@ mod store {
         pub addr: *const (),
         /// Its signature.
         pub sig: u32,
+    }
+
+    /// A hold count from which holds are neither taken nor released: a
+    /// module whose count reaches it (by 2^31 guards leaked with
+    /// `mem::forget`) stays loaded for good rather than let the count
+    /// wrap to zero under live guards.
+    pub const STUCK: u32 = u32::MAX / 2;
+
+    /// Takes a hold on `holds`, refused at [`STUCK`] - 1.
+    pub fn take_hold(holds: &AtomicU32) -> Result<(), Error> {
+        holds
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < STUCK - 1).then_some(n + 1)
+            })
+            .map(drop)
+            .map_err(|n| Error::Limit {
+                what: "holds",
+                count: n as u64 + 1,
+                max: STUCK as u64 - 1,
+            })
     }
 
     /// What the registry keeps, under its lock, of a loaded module.
@@ -249,12 +276,12 @@ mod store {
         /// Forgets slot `slot`'s name.
         fn unindex_name(&mut self, _slot: usize) {}
 
-        /// The loaded modules' export called `name`, skipping modules
-        /// being unloaded.
-        fn symbol(&self, cells: &Self::Cells, name: &str) -> Option<Hit> {
+        /// The loaded modules' export called `name`: skipping modules
+        /// being unloaded unless `all`.
+        fn symbol(&self, cells: &Self::Cells, name: &str, all: bool) -> Option<Hit> {
             self.metas().iter().enumerate().find_map(|(j, m)| {
                 let m = m.as_ref()?;
-                if m.state == State::Unloading {
+                if m.state == State::Unloading && !all {
                     return None;
                 }
                 let module = module(self, cells, j)?;
@@ -290,7 +317,7 @@ mod store {
 
 #[cfg(feature = "alloc")]
 use store::Hit;
-use store::{module, Meta, Slot, Store};
+use store::{module, take_hold, Meta, Slot, Store, STUCK};
 
 /// A registry's storage: [`Fixed`] or [`Growable`].
 pub trait Storage<'a>: Store<'a> {}
@@ -445,9 +472,11 @@ mod growable {
         }
         fn cell<'s>(&self, _: &'s (), i: usize) -> Option<&'s Slot<'a>> {
             let p = self.cells.get(i)?;
-            // SAFETY: the slot is boxed and lives until this storage is
-            // dropped, which is after the registry (whose borrow `'s`
-            // is) is gone.
+            // SAFETY: the slot is boxed and freed only when this storage
+            // is dropped, with the registry; callers reach a slot only
+            // through the registry (`'s` is its borrow where it is not
+            // the unit `&()` of internal calls, which use the reference
+            // under the lock and drop it there).
             Some(unsafe { &*p.as_ptr() })
         }
         fn order(&self) -> &[u32] {
@@ -484,20 +513,24 @@ mod growable {
             }
         }
 
-        fn symbol(&self, _: &(), name: &str) -> Option<Hit> {
+        fn symbol(&self, _: &(), name: &str, all: bool) -> Option<Hit> {
             let h = hash(name);
+            // The state is part of the match: a name is in the table once
+            // per module that exports it, and only one of those can be
+            // other than unloading (a clash refuses the rest).
+            let live = |slot: u32| match self.metas.get(slot as usize) {
+                Some(Some(m)) => all || m.state != State::Unloading,
+                _ => false,
+            };
             let e = self.syms.find(h, |e| {
-                e.hash == h && self.is(e.slot, e.export, name.as_bytes())
+                e.hash == h && live(e.slot) && self.is(e.slot, e.export, name.as_bytes())
             })?;
-            match self.metas.get(e.slot as usize) {
-                Some(Some(m)) if m.state != State::Unloading => Some(Hit {
-                    slot: e.slot as usize,
-                    export: e.export as usize,
-                    addr: e.addr,
-                    sig: e.sig,
-                }),
-                _ => None,
-            }
+            Some(Hit {
+                slot: e.slot as usize,
+                export: e.export as usize,
+                addr: e.addr,
+                sig: e.sig,
+            })
         }
         fn index_symbols(&mut self, _: &(), slot: usize) {
             let Some(m) = module(self, &(), slot) else {
@@ -596,7 +629,7 @@ impl<'a, S: Store<'a>> Resolver for Scope<'_, 'a, S> {
         if let Some(r) = self.host.resolve(name) {
             return Some(r);
         }
-        if let Some(hit) = self.store.symbol(self.cells, name) {
+        if let Some(hit) = self.store.symbol(self.cells, name, false) {
             let id = self.store.metas().get(hit.slot)?.as_ref()?.id;
             let m = module(self.store, self.cells, hit.slot)?;
             return Some(Resolution {
@@ -737,7 +770,12 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     /// Its symbols enter the table once it is relocated, before its
     /// constructors run, which happens outside the registry's lock (a
     /// constructor may use the registry); meanwhile its state is
-    /// [`State::Loading`] and it cannot be unloaded.
+    /// [`State::Loading`] and it cannot be unloaded, and loading its name
+    /// again is refused ([`Error::Busy`]) rather than waited for.
+    ///
+    /// The load itself (reading `src`, the memory provider's calls) runs
+    /// under the lock: neither may use the registry, and every other use
+    /// of the registry waits for it.
     pub fn load<Src: Source + ?Sized>(
         &self,
         name: &str,
@@ -775,8 +813,13 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             if meta.state != State::Live {
                 return Err(busy(meta));
             }
-            cell.holds.fetch_add(1, Ordering::AcqRel);
-            return Ok(Loaded::Again(cell, meta.id));
+            take_hold(&cell.holds)?;
+            let id = meta.id;
+            // Asked for again: no longer a candidate for the sweep.
+            if let Some(Some(meta)) = b.store.metas_mut().get_mut(slot) {
+                meta.candidate = false;
+            }
+            return Ok(Loaded::Again(cell, id));
         }
         let slot = b.store.vacant()?;
         let cell = b
@@ -814,6 +857,16 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             got?
         };
         self.check_clashes(&b.store, name, &m)?;
+        let base = m.base() as usize;
+        let at = b.store.order().partition_point(|&s| {
+            b.store
+                .metas()
+                .get(s as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|o| o.base < base)
+        });
+        b.store.order_insert(at, slot as u32)?;
+        // Nothing fails from here on.
         // Its providers gain a dependent each.
         for j in 0..b.store.metas().len() {
             let Some(pid) = b
@@ -831,21 +884,12 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 }
             }
         }
-        let base = m.base() as usize;
-        let at = b.store.order().partition_point(|&s| {
-            b.store
-                .metas()
-                .get(s as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|o| o.base < base)
-        });
-        b.store.order_insert(at, slot as u32)?;
         let mut mname = ModuleName::new();
         let _ = mname.push_str(name);
         if let Some(meta) = b.store.metas_mut().get_mut(slot) {
             *meta = Some(Meta {
                 id,
-                name: mname,
+                name: mname.clone(),
                 state: State::Loading,
                 dependents: 0,
                 candidate: false,
@@ -855,9 +899,12 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         }
         b.next = id + 1;
         cell.holds.store(1, Ordering::Release);
-        // SAFETY: the slot was vacant: no reference to its module exists,
-        // and the lock is held.
-        unsafe { *cell.module.get() = Some(m) };
+        // SAFETY: the slot was vacant: no reference to its module or name
+        // exists, and the lock is held.
+        unsafe {
+            *cell.module.get() = Some(m);
+            *cell.name.get() = mname;
+        }
         b.store.index_name(slot);
         b.store.index_symbols(&self.cells, slot);
         Ok(Loaded::Fresh(cell, id, slot))
@@ -869,8 +916,10 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             let other = if self.host.find(s.name).is_some() {
                 Some("host")
             } else {
+                // Unloading modules too: their symbols are in the table
+                // until their destructors have run.
                 store
-                    .symbol(&self.cells, s.name)
+                    .symbol(&self.cells, s.name, true)
                     .and_then(|hit| store.metas().get(hit.slot)?.as_ref())
                     .map(|o| o.name.as_str())
             };
@@ -889,13 +938,14 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     fn held<'r>(&'r self, cell: &'r Slot<'a>, id: u32) -> Held<'r, 'a, S> {
         // SAFETY: the module is in the cell and held (counted by the
         // caller), so nothing writes the cell while the guard lives.
-        let module = unsafe { (*cell.module.get()).as_ref() };
+        let (module, name) = unsafe { ((*cell.module.get()).as_ref(), &*cell.name.get()) };
         match module {
             Some(module) => Held {
-                reg: self,
                 module,
+                name,
                 holds: &cell.holds,
                 id,
+                _reg: core::marker::PhantomData,
             },
             // Unreachable by the protocol; a guard must have a module.
             None => unreachable_hold(),
@@ -916,7 +966,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             if meta.state == State::Unloading {
                 return Err(busy(meta));
             }
-            cell.holds.fetch_add(1, Ordering::AcqRel);
+            take_hold(&cell.holds)?;
             Ok((cell, meta.id))
         })?;
         Ok(self.held(cell, id))
@@ -1052,7 +1102,10 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     }
 
     /// Calls `f` with what the registry knows of each module, in load
-    /// order.
+    /// order: one consistent picture.
+    ///
+    /// `f` runs under the registry's lock: it must not use the registry
+    /// (nor [`Held::name`]); [`Self::list`] gives a copy to work from.
     pub fn modules(&self, mut f: impl FnMut(&ModuleInfo)) {
         self.book.with(|b| {
             let mut last = 0;
@@ -1127,7 +1180,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             });
         }
         self.book.with(|b| {
-            let hit = b.store.symbol(&self.cells, name)?;
+            let hit = b.store.symbol(&self.cells, name, false)?;
             let id = b.store.metas().get(hit.slot)?.as_ref()?.id;
             Some(Found {
                 addr: hit.addr,
@@ -1137,41 +1190,19 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         })
     }
 
-    /// The function or data called `name` in the table as an `F` (see
+    /// The loaded modules' export called `name` as an `F` (see
     /// [`Module::get`]: the export's signature must be `F`'s), holding its
-    /// module for as long as the result lives.
+    /// module for as long as the result lives. The host's exports are not
+    /// looked at: the host has its own functions, and its table's
+    /// addresses are its promise, not something a registry can check.
     pub fn func<F: Signof + Copy>(&self, name: &str) -> Result<Func<'_, 'a, S, F>, Error> {
         const {
             assert!(core::mem::size_of::<F>() == core::mem::size_of::<*const ()>());
         }
-        if let Some(s) = self.host.find(name) {
-            let want = const { crate::sig::of_fn::<F>() };
-            if s.sig == 0 {
-                return Err(Error::Unchecked {
-                    name: SymName::new(name),
-                });
-            }
-            if s.sig != want {
-                return Err(Error::SigMismatch {
-                    name: SymName::new(name),
-                    want,
-                    have: s.sig,
-                    provider: Provider::HOST,
-                    #[cfg(feature = "alloc")]
-                    detail: None,
-                });
-            }
-            return Ok(Func {
-                held: None,
-                // SAFETY: the host's export `name`, whose signature is
-                // `F`'s pointee's, lives as long as the registry.
-                sym: unsafe { Symbol::new(s.addr) },
-            });
-        }
         let (cell, id) = self.book.with(|b| {
             let j = b
                 .store
-                .symbol(&self.cells, name)
+                .symbol(&self.cells, name, false)
                 .ok_or_else(|| Error::Undefined {
                     name: SymName::new(name),
                 })?
@@ -1186,7 +1217,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             let (Some(id), Some(cell)) = (id, cell) else {
                 return Err(crate::check::bad("registry slot"));
             };
-            cell.holds.fetch_add(1, Ordering::AcqRel);
+            take_hold(&cell.holds)?;
             Ok((cell, id))
         })?;
         let held = self.held(cell, id);
@@ -1203,6 +1234,9 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     /// address (the host table has no sizes). `None` if neither.
     ///
     /// `f` runs under the registry's lock: it must not use the registry.
+    /// Without `std` the lock is a spin lock: a fault handler that calls
+    /// this must not have interrupted code holding it (a load, say), or it
+    /// waits forever.
     pub fn locate<R>(&self, addr: *const (), f: impl FnOnce(&Location<'_>) -> R) -> Option<R> {
         let a = addr as usize;
         let mut f = Some(f);
@@ -1330,10 +1364,11 @@ impl<'a, S: Storage<'a>> Drop for Registry<'a, S> {
 /// [`Symbol`]s borrow the guard and so cannot outlive the hold. Cloning it
 /// takes another hold; dropping it releases one.
 pub struct Held<'r, 'a, S: Storage<'a>> {
-    reg: &'r Registry<'a, S>,
     module: &'r Module<'a>,
+    name: &'r str,
     holds: &'r AtomicU32,
     id: u32,
+    _reg: core::marker::PhantomData<&'r Registry<'a, S>>,
 }
 
 impl<'a, S: Storage<'a>> Held<'_, 'a, S> {
@@ -1343,14 +1378,8 @@ impl<'a, S: Storage<'a>> Held<'_, 'a, S> {
     }
 
     /// The module's name.
-    pub fn name(&self) -> ModuleName {
-        self.reg
-            .book
-            .with(|b| {
-                find(&b.store, Which::Id(self.id))
-                    .and_then(|j| b.store.metas().get(j)?.as_ref().map(|m| m.name.clone()))
-            })
-            .unwrap_or_default()
+    pub fn name(&self) -> &str {
+        self.name
     }
 }
 
@@ -1363,20 +1392,33 @@ impl<'a, S: Storage<'a>> core::ops::Deref for Held<'_, 'a, S> {
 
 impl<'a, S: Storage<'a>> Clone for Held<'_, 'a, S> {
     fn clone(&self) -> Self {
-        // A hold exists, so the module cannot be unloaded meanwhile.
-        self.holds.fetch_add(1, Ordering::AcqRel);
+        // A hold exists, so the module cannot be unloaded meanwhile. At
+        // STUCK the count stays put (and the module loaded for good)
+        // rather than wrap to zero under live guards.
+        let _ = self
+            .holds
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < STUCK).then_some(n + 1)
+            });
         Held {
-            reg: self.reg,
             module: self.module,
+            name: self.name,
             holds: self.holds,
             id: self.id,
+            _reg: core::marker::PhantomData,
         }
     }
 }
 
 impl<'a, S: Storage<'a>> Drop for Held<'_, 'a, S> {
     fn drop(&mut self) {
-        self.holds.fetch_sub(1, Ordering::AcqRel);
+        // A stuck count stays (see `clone`); no count is zero under a
+        // guard.
+        let _ = self
+            .holds
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < STUCK && n > 0).then(|| n - 1)
+            });
     }
 }
 
@@ -1512,6 +1554,78 @@ mod tests {
             reg.load("e", &mut SliceSource::new(&p)),
             Err(Error::Limit { max: 2, .. })
         ));
+    }
+
+    #[test]
+    fn a_hold_count_never_wraps() {
+        let reg = Registry::growable(ExportTable::EMPTY, &HEAP);
+        let p = provider();
+        let h = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        // As if 2^31 - 2 guards had been leaked with mem::forget.
+        h.holds.store(STUCK - 1, Ordering::SeqCst);
+        assert!(matches!(
+            reg.hold("p"),
+            Err(Error::Limit { what: "holds", .. })
+        ));
+        let c = h.clone();
+        assert_eq!(h.holds.load(Ordering::SeqCst), STUCK, "stuck");
+        let more = c.clone();
+        drop((c, more));
+        assert_eq!(h.holds.load(Ordering::SeqCst), STUCK, "stays stuck");
+        drop(h);
+        assert!(matches!(reg.unload("p"), Err(Error::InUse { .. })));
+        assert_eq!(reg.sweep(), 0, "loaded for good");
+        // The registry's drop would unload it regardless of holds (none
+        // can exist then); put the count back for a clean drop.
+        reg.book.with(|b| {
+            let c = b.store.cell(&reg.cells, 0).unwrap();
+            c.holds.store(0, Ordering::SeqCst);
+        });
+    }
+
+    #[test]
+    fn clashes_count_unloading_modules() {
+        let reg = Registry::growable(ExportTable::EMPTY, &HEAP);
+        let p = provider();
+        drop(reg.load("p", &mut SliceSource::new(&p)).unwrap());
+        // As while p's destructors run (outside the lock).
+        reg.book.with(|b| {
+            if let Some(Some(m)) = b.store.metas_mut().get_mut(0) {
+                m.state = State::Unloading;
+            }
+        });
+        assert!(reg.lookup("val").is_none(), "no longer found by name");
+        let e = reg.load("q", &mut SliceSource::new(&p)).unwrap_err();
+        assert!(matches!(e, Error::Clash { .. }), "{e}");
+        reg.book.with(|b| {
+            if let Some(Some(m)) = b.store.metas_mut().get_mut(0) {
+                m.state = State::Live;
+            }
+        });
+        assert!(reg.lookup("val").is_some());
+    }
+
+    #[test]
+    fn guards_name_their_module_without_the_lock() {
+        let reg = Registry::<Fixed<2>>::fixed(ExportTable::EMPTY, &HEAP);
+        let p = provider();
+        let h = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        let mut seen = alloc::vec::Vec::new();
+        // Under the lock: a guard's name takes no lock.
+        reg.modules(|i| seen.push((i.name.clone(), h.name() == i.name.as_str())));
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].1);
+        drop(h);
+        // Refused, then asked for again: no longer a candidate.
+        let (d, q) = (dependent(), reg.hold("p").unwrap());
+        drop(reg.load("d", &mut SliceSource::new(&d)).unwrap());
+        drop(q);
+        assert!(reg.unload("p").is_err());
+        assert!(reg.info("p").unwrap().candidate);
+        drop(reg.load("p", &mut SliceSource::new(&[])).unwrap());
+        assert!(!reg.info("p").unwrap().candidate);
+        reg.unload("d").unwrap();
+        assert_eq!(reg.sweep(), 0, "p was asked for again");
     }
 
     #[test]
