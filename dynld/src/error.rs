@@ -1,7 +1,20 @@
 //! Typed errors whose `Display` reads like Plan 9's error strings.
 
+#[cfg(feature = "registry")]
+use crate::escape::Escaped;
 use crate::format::{kind, Arch};
 use core::fmt;
+
+/// A module's name, or a list of them, in a registry error: whole with
+/// `alloc`; without it at most 48 bytes (cut text ends with `...`), so
+/// that errors stay small on a kernel's stack.
+#[cfg(all(feature = "registry", feature = "alloc"))]
+pub type ModuleText = alloc::string::String;
+/// A module's name, or a list of them, in a registry error: whole with
+/// `alloc`; without it at most 48 bytes (cut text ends with `...`), so
+/// that errors stay small on a kernel's stack.
+#[cfg(all(feature = "registry", not(feature = "alloc")))]
+pub type ModuleText = heapless::String<48, u8>;
 
 /// A symbol name carried by an error.
 ///
@@ -366,7 +379,7 @@ pub enum Error {
     /// A registry module is being loaded or unloaded by another caller.
     Busy {
         /// The module.
-        name: SymName,
+        name: ModuleText,
         /// What it is doing: `"loading"` or `"unloading"`.
         what: &'static str,
     },
@@ -375,14 +388,14 @@ pub enum Error {
     /// its exports. It is now a candidate for a later sweep.
     InUse {
         /// The module.
-        name: SymName,
+        name: ModuleText,
         /// Its hold count.
         holds: u32,
         /// Its dependent count.
         dependents: u32,
         /// The dependents' names, comma-separated (without `alloc`, as
         /// many as fit).
-        by: SymName,
+        by: ModuleText,
     },
     #[cfg(feature = "registry")]
     /// A module exports a name the host or a loaded module already
@@ -390,10 +403,12 @@ pub enum Error {
     Clash {
         /// The name.
         name: SymName,
-        /// The module refused.
-        module: SymName,
-        /// Who exports it already: a module's name, or `host`.
-        other: SymName,
+        /// Who exports it already: the host, or a module by its id.
+        other: crate::Provider,
+        /// The refused module's name and the other module's (`host` for
+        /// the host), with `alloc`.
+        #[cfg(feature = "alloc")]
+        names: alloc::boxed::Box<(ModuleText, ModuleText)>,
     },
     #[cfg(feature = "registry")]
     /// Imports that neither the host nor any loaded module provides.
@@ -452,7 +467,7 @@ impl fmt::Display for Error {
             #[cfg(feature = "registry")]
             Error::NoModule { name } => write!(f, "no module loaded as {name}"),
             #[cfg(feature = "registry")]
-            Error::Busy { name, what } => write!(f, "module {name} is {what}"),
+            Error::Busy { name, what } => write!(f, "module {} is {what}", Escaped::new(name)),
             #[cfg(feature = "registry")]
             Error::InUse {
                 name,
@@ -462,24 +477,36 @@ impl fmt::Display for Error {
             } => {
                 write!(
                     f,
-                    "module {name} in use: {holds} hold{}, {dependents} dependent{}",
+                    "module {} in use: {holds} hold{}, {dependents} dependent{}",
+                    Escaped::new(name),
                     if *holds == 1 { "" } else { "s" },
                     if *dependents == 1 { "" } else { "s" }
                 )?;
                 if *dependents != 0 {
-                    write!(f, " ({by})")?;
+                    write!(f, " ({})", Escaped::new(by))?;
                 }
                 Ok(())
             }
             #[cfg(feature = "registry")]
-            Error::Clash {
-                name,
-                module,
-                other,
-            } => write!(
+            #[cfg(all(feature = "registry", feature = "alloc"))]
+            Error::Clash { name, names, .. } => write!(
                 f,
-                "module {module} exports {name}, which {other} already exports"
+                "module {} exports {name}, which {} already exports",
+                Escaped::new(&names.0),
+                Escaped::new(&names.1)
             ),
+            #[cfg(all(feature = "registry", not(feature = "alloc")))]
+            Error::Clash { name, other, .. } => {
+                if *other == crate::Provider::HOST {
+                    write!(f, "module exports {name}, which the host already exports")
+                } else {
+                    write!(
+                        f,
+                        "module exports {name}, which module id {} already exports",
+                        other.0
+                    )
+                }
+            }
             #[cfg(feature = "registry")]
             Error::Unresolved { count, names } => write!(
                 f,

@@ -112,6 +112,8 @@ mod write;
 pub use bind::{Chain, Provider, Resolution, Resolver};
 #[cfg(feature = "alloc")]
 pub use error::Mismatch;
+#[cfg(feature = "registry")]
+pub use error::ModuleText;
 pub use error::{Error, NameProblem, SymName, Table};
 pub use escape::Escaped;
 pub use format::Arch;

@@ -1,37 +1,12 @@
 //! The registry of loaded modules: names and ids, dependencies, hold
-//! counts, safe unload, and the dynamic symbol table.
-//!
-//! A [`Registry`] loads modules under names and binds each one's imports
-//! against the host's exports and the exports of the modules it already
-//! holds; every binding records its provider, so each module knows its
-//! *dependents* (the modules bound to its exports). A caller *holds* a
-//! module while it uses it ([`Held`]); a module that is held or depended
-//! on cannot be unloaded: the request is refused and the module becomes a
-//! candidate for a later [`Registry::sweep`].
-//!
-//! The registry's symbol table is the host's exports plus every loaded
-//! module's: lookup by name ([`Registry::lookup`], [`Registry::func`]),
-//! address to module, symbol and offset ([`Registry::locate`]), and
-//! iteration ([`Registry::symbols`]). A module's symbols join it once the
-//! module is relocated, before its constructors run. From the start of its
-//! unload they are no longer found by name (nor can the module be held or
-//! bound to), though they still refuse a module exporting one of them;
-//! they leave the table after its destructors ran, before its memory goes
-//! back.
-//!
-//! Two kinds of storage: [`Fixed`] (`N` modules, no allocator, names
-//! looked up by a scan of the loaded modules) and [`Growable`] (feature
-//! `alloc`: any number, module and symbol names in `hashbrown` tables).
-//! Both can live in a `static` and be shared between threads: the books
-//! are behind one lock (the OS mutex with `std`, a spin lock without), and
-//! hold counts are atomic.
+//! counts, safe unload, and the dynamic symbol table (see [`Registry`]).
 
 use core::cell::{Cell, UnsafeCell};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::bind::{Provider, Resolution, Resolver};
-use crate::error::{Error, SymName};
+use crate::error::{Error, ModuleText, SymName};
 use crate::limits::Limits;
 use crate::load::Loader;
 use crate::memory::Memory;
@@ -46,7 +21,7 @@ use crate::table::{Dynsym, ExportTable};
 pub const MODULE_NAME_MAX: usize = 56;
 
 /// A module's name in a registry.
-pub type ModuleName = heapless::String<MODULE_NAME_MAX>;
+pub type ModuleName = heapless::String<MODULE_NAME_MAX, u8>;
 
 /// Where a registry module is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -610,6 +585,33 @@ impl Names {
     fn name(&self) -> SymName {
         SymName::new(&self.text)
     }
+
+    /// The list as an error's module text.
+    fn text(&self) -> ModuleText {
+        text(&self.text)
+    }
+}
+
+/// `s` as an error's module text: whole with `alloc`; without, cut to fit
+/// with `...` at the end.
+fn text(s: &str) -> ModuleText {
+    #[cfg(feature = "alloc")]
+    {
+        ModuleText::from(s)
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        let mut t = ModuleText::new();
+        if t.push_str(s).is_err() {
+            let mut end = (t.capacity() - 3).min(s.len());
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            let _ = t.push_str(s.get(..end).unwrap_or(""));
+            let _ = t.push_str("...");
+        }
+        t
+    }
 }
 
 /// The symbols a module being loaded may bind to: the host's exports,
@@ -657,7 +659,32 @@ struct Book<S> {
 }
 
 /// Loaded modules by name and id, their dependencies and holds, and the
-/// symbol table over them and the host (see the [module](self) docs).
+/// symbol table over them and the host.
+///
+/// A registry loads modules under names and binds each one's imports
+/// against the host's exports and the exports of the modules it already
+/// holds; every binding records its provider, so each module knows its
+/// *dependents* (the modules bound to its exports). A caller *holds* a
+/// module while it uses it ([`Held`]); a module that is held or depended
+/// on cannot be unloaded: the request is refused and the module becomes a
+/// candidate for a later [`Registry::sweep`].
+///
+/// The registry's symbol table is the host's exports plus every loaded
+/// module's: lookup by name ([`Registry::lookup`], [`Registry::func`]),
+/// address to module, symbol and offset ([`Registry::locate`]), and
+/// iteration ([`Registry::symbols`]). A module's symbols join it once the
+/// module is relocated, before its constructors run. From the start of its
+/// unload they are no longer found by name (nor can the module be held or
+/// bound to), though they still refuse a module exporting one of them;
+/// they leave the table after its destructors ran, before its memory goes
+/// back.
+///
+/// Two kinds of storage: [`Fixed`] (`N` modules, no allocator, names
+/// looked up by a scan of the loaded modules) and [`Growable`] (feature
+/// `alloc`: any number, module and symbol names in `hashbrown` tables).
+/// Both can live in a `static` and be shared between threads: the books
+/// are behind one lock (the OS mutex with `std`, a spin lock without), and
+/// hold counts are atomic.
 ///
 /// ```no_run
 /// # #[cfg(all(feature = "std", unix))] {
@@ -911,23 +938,25 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     }
 
     /// Refuses `m` if it exports a name the host or a loaded module does.
+    #[cfg_attr(not(feature = "alloc"), allow(unused_variables))]
     fn check_clashes(&self, store: &S, name: &str, m: &Module<'a>) -> Result<(), Error> {
         for s in m.exports() {
             let other = if self.host.find(s.name).is_some() {
-                Some("host")
+                Some(("host", Provider::HOST))
             } else {
                 // Unloading modules too: their symbols are in the table
                 // until their destructors have run.
                 store
                     .symbol(&self.cells, s.name, true)
                     .and_then(|hit| store.metas().get(hit.slot)?.as_ref())
-                    .map(|o| o.name.as_str())
+                    .map(|o| (o.name.as_str(), Provider(o.id)))
             };
-            if let Some(other) = other {
+            if let Some((_other_name, other)) = other {
                 return Err(Error::Clash {
                     name: SymName::new(s.name),
-                    module: SymName::new(name),
-                    other: SymName::new(other),
+                    other,
+                    #[cfg(feature = "alloc")]
+                    names: alloc::boxed::Box::new((text(name), text(_other_name))),
                 });
             }
         }
@@ -1016,10 +1045,10 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 }
             }
             let err = Error::InUse {
-                name: SymName::new(&meta.name),
+                name: text(&meta.name),
                 holds,
                 dependents: meta.dependents,
-                by: by.name(),
+                by: by.text(),
             };
             if let Some(Some(meta)) = b.store.metas_mut().get_mut(slot) {
                 meta.candidate |= refusal;
@@ -1317,7 +1346,7 @@ fn find<'a, S: Store<'a>>(store: &S, which: Which<'_>) -> Option<usize> {
 
 fn busy(meta: &Meta) -> Error {
     Error::Busy {
-        name: SymName::new(&meta.name),
+        name: text(&meta.name),
         what: match meta.state {
             State::Loading => "loading",
             _ => "unloading",
