@@ -726,3 +726,98 @@ pub fn link(data: &[u8]) {
         }
     }
 }
+
+/// A provider for the `registry` target: a data word exported as
+/// `prov_val` (with an x86-64 base relocation, so it is loaded like any
+/// module).
+fn registry_provider() -> Vec<u8> {
+    let mut b = ModuleBuilder::new(Arch::Amd64);
+    b.text(&[0xc3; 8])
+        .data(&8u64.to_le_bytes())
+        .data_offset(8)
+        .export("prov_val", 0, 8)
+        .reloc(8, BASE64, None);
+    b.build().expect("provider builds")
+}
+
+/// Loads `data` into a registry holding one provider, under a name, and
+/// again under the same name and under another; unloads in turn. Checks
+/// that a refused load leaves the books and the memory as they were, that
+/// a loaded module's counts, symbols and addresses agree with what it
+/// imports and exports, and that nothing stays allocated at the end.
+pub fn registry(data: &[u8]) {
+    use dynld::{Provider, Registry};
+    // A registry runs a module's constructors: garbage with any is not
+    // loaded (and one the reader refuses, the loader refuses too: the
+    // `load` target checks that they agree).
+    if let Ok(v) = ModuleView::parse(data, &LIMITS) {
+        if v.init_offsets().next().is_some() || v.fini_offsets().next().is_some() {
+            return;
+        }
+    }
+    let host = host();
+    let table = ExportTable::new(&host).expect("host table is sorted");
+    let mem = GuardedMemory::new();
+    {
+        let reg = Registry::growable(table, &mem).with_limits(LIMITS);
+        let prov = registry_provider();
+        let pid = reg
+            .load("prov", &mut SliceSource::new(&prov))
+            .expect("provider loads")
+            .id();
+        let before = mem.live();
+        let got = reg.load("x", &mut SliceSource::new(data));
+        let x = match got {
+            Err(_) => {
+                assert_eq!(mem.live(), before, "a refused load keeps nothing");
+                let list = reg.list();
+                assert_eq!(list.len(), 1, "a refused load leaves no module");
+                assert_eq!(list[0].dependents, 0);
+                return;
+            }
+            Ok(x) => x,
+        };
+        let xid = x.id();
+        let bound = x.imports().any(|i| i.provider == Provider(pid));
+        assert_eq!(reg.info(pid).unwrap().dependents, u32::from(bound));
+        for s in x.exports() {
+            let f = reg.lookup(s.name).expect("an export is in the table");
+            if host.iter().all(|h| h.name != s.name) {
+                assert_eq!(f.provider, Provider(xid), "{}", s.name);
+                assert_eq!(f.addr, s.addr);
+            }
+            if x.contains(s.addr) {
+                let at = reg.locate(s.addr, |l| l.provider).expect("located");
+                assert_eq!(at, Provider(xid));
+            }
+        }
+        // Loaded again under its name: the same module, held twice.
+        let again = reg.load("x", &mut SliceSource::new(&[])).expect("reopen");
+        assert_eq!(again.id(), xid);
+        assert_eq!(reg.info("x").unwrap().holds, 2);
+        assert!(reg.unload("x").is_err(), "held");
+        // Under another name: refused if it exports anything (a clash).
+        let live = mem.live();
+        match reg.load("y", &mut SliceSource::new(data)) {
+            Ok(y) => {
+                assert_eq!(y.nexport(), 0, "a second copy exporting names loaded");
+                drop(y);
+                reg.unload("y").expect("unload y");
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::Clash { .. }), "{e}");
+                assert_eq!(mem.live(), live);
+            }
+        }
+        drop((x, again));
+        if bound {
+            assert!(reg.unload("prov").is_err(), "depended on");
+        }
+        reg.unload("x").expect("unload x");
+        assert_eq!(reg.info(pid).unwrap().dependents, 0);
+        assert_eq!(reg.sweep(), usize::from(bound), "the refused provider goes");
+    }
+    assert_eq!(mem.live(), 0, "every region given back");
+    let v = mem.violations();
+    assert!(v.is_empty(), "{v:?}");
+}

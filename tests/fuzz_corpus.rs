@@ -61,6 +61,12 @@ fn corpus_roundtrip() {
     replay("roundtrip", dynld_suite::fuzzing::roundtrip);
 }
 
+/// The registry target's inputs are the loader's corpus.
+#[test]
+fn corpus_registry() {
+    replay("load", dynld_suite::fuzzing::registry);
+}
+
 #[test]
 fn corpus_link() {
     replay("link", dynld_suite::fuzzing::link);
