@@ -6,6 +6,7 @@
 //! [`ModuleBuilder`], so the loader's tests do not depend on the linker;
 //! `a.out-tools/tests` covers modules linked from compiler output.
 
+pub mod cc;
 pub mod counting;
 pub mod fuzzing;
 pub mod guard;

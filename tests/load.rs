@@ -576,29 +576,9 @@ fn c_module_binds_through_the_index_with_stored_hashes() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Compiles the C source `src` with gcc (`-O2 -fPIC`) and links it with
-/// `aout link` (default options); returns the module.
+/// The C source `src` compiled by gcc and linked by `aout link`.
 fn c_module(name: &str, src: &str) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("dynld-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (c, o) = (dir.join(format!("{name}.c")), dir.join(format!("{name}.o")));
-    std::fs::write(&c, src).unwrap();
-    let st = std::process::Command::new("gcc")
-        .args(["-O2", "-fPIC", "-c"])
-        .arg(&c)
-        .arg("-o")
-        .arg(&o)
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "gcc failed");
-    let bytes = aout_tools::link::link(&aout_tools::link::Options {
-        inputs: vec![o],
-        ..Default::default()
-    })
-    .unwrap()
-    .bytes;
-    std::fs::remove_dir_all(&dir).ok();
-    bytes
+    dynld_suite::cc::module(name, &[src], false)
 }
 
 extern "C" fn host_base() -> i32 {
@@ -917,34 +897,10 @@ fn huge_claims_stay_out_of_resident_memory_with_huge_pages() {
     claims_in_a_child("thp");
 }
 
-/// Compiles the C sources `srcs` with gcc (`-O2 -fPIC`), one object each,
-/// and links them with `aout link`, with the symbols table or without it.
+/// The C sources `srcs` compiled by gcc, one object each, and linked by
+/// `aout link`, with the symbols table or without it.
 fn c_objects_module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("dynld-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut objs = Vec::new();
-    for (i, src) in srcs.iter().enumerate() {
-        let (c, o) = (dir.join(format!("{i}.c")), dir.join(format!("{i}.o")));
-        std::fs::write(&c, src).unwrap();
-        let st = std::process::Command::new("gcc")
-            .args(["-O2", "-fPIC", "-c"])
-            .arg(&c)
-            .arg("-o")
-            .arg(&o)
-            .status()
-            .expect("gcc");
-        assert!(st.success(), "gcc failed");
-        objs.push(o);
-    }
-    let bytes = aout_tools::link::link(&aout_tools::link::Options {
-        inputs: objs,
-        strip_symbols,
-        ..Default::default()
-    })
-    .unwrap()
-    .bytes;
-    std::fs::remove_dir_all(&dir).ok();
-    bytes
+    dynld_suite::cc::module(name, srcs, strip_symbols)
 }
 
 /// Two objects, each with a `static` function `helper` (one name, two

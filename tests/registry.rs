@@ -8,7 +8,6 @@ use dynld::{
     signof, Dynsym, Error, ExportTable, Fixed, Memory, Provider, Region, Registry, Seal,
     SliceSource, State, MMAP,
 };
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -85,29 +84,7 @@ long wrong_run(long x) { return lib_add(x); }
 
 /// Compiles `src` (after the common header) with gcc and links it.
 fn c_module(name: &str, src: &str) -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("dynld-reg-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (c, o) = (dir.join(format!("{name}.c")), dir.join(format!("{name}.o")));
-    std::fs::write(&c, format!("{HEADER}{src}")).unwrap();
-    let include = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("include");
-    let st = std::process::Command::new("gcc")
-        .args(["-O2", "-fPIC", "-c"])
-        .arg("-I")
-        .arg(&include)
-        .arg(&c)
-        .arg("-o")
-        .arg(&o)
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "gcc failed on {name}");
-    let bytes = aout_tools::link::link(&aout_tools::link::Options {
-        inputs: vec![o],
-        ..Default::default()
-    })
-    .unwrap()
-    .bytes;
-    std::fs::remove_dir_all(&dir).ok();
-    bytes
+    dynld_suite::cc::module(&format!("reg-{name}"), &[&format!("{HEADER}{src}")], false)
 }
 
 struct Modules {

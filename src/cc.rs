@@ -1,0 +1,38 @@
+//! C fixtures for the end-to-end tests: sources compiled by gcc at test
+//! time and linked by `aout link`.
+
+use std::path::Path;
+
+/// Compiles the C sources `srcs` with gcc (`-O2 -fPIC`, `include/` on the
+/// include path), one object each, in a scratch directory named after
+/// `name`, and links them with `aout link` (default options, or without
+/// the symbols table if `strip_symbols`); returns the module.
+pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("dynld-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+    let mut objs = Vec::new();
+    for (i, src) in srcs.iter().enumerate() {
+        let (c, o) = (dir.join(format!("{i}.c")), dir.join(format!("{i}.o")));
+        std::fs::write(&c, src).unwrap();
+        let st = std::process::Command::new("gcc")
+            .args(["-O2", "-fPIC", "-c", "-I"])
+            .arg(&include)
+            .arg(&c)
+            .arg("-o")
+            .arg(&o)
+            .status()
+            .expect("gcc");
+        assert!(st.success(), "gcc failed on {name}");
+        objs.push(o);
+    }
+    let bytes = aout_tools::link::link(&aout_tools::link::Options {
+        inputs: objs,
+        strip_symbols,
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("aout link {name}: {e}"))
+    .bytes;
+    std::fs::remove_dir_all(&dir).ok();
+    bytes
+}
