@@ -1265,11 +1265,32 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     /// `f` runs under the registry's lock: it must not use the registry.
     /// Without `std` the lock is a spin lock: a fault handler that calls
     /// this must not have interrupted code holding it (a load, say), or it
-    /// waits forever.
+    /// waits forever; [`Self::try_locate`] gives up instead.
     pub fn locate<R>(&self, addr: *const (), f: impl FnOnce(&Location<'_>) -> R) -> Option<R> {
+        self.locate_by(addr, f, |book, g| Some(book.with(g)))
+    }
+
+    /// [`Self::locate`] if the registry's lock is free now: `None` without
+    /// waiting if it is held (by a load, an unload's book-keeping, or the
+    /// code a fault handler interrupted). For fault handlers, which must
+    /// not wait for a lock their own core may hold.
+    pub fn try_locate<R>(&self, addr: *const (), f: impl FnOnce(&Location<'_>) -> R) -> Option<R> {
+        self.locate_by(addr, f, |book, g| book.try_with(g))
+    }
+
+    /// [`Self::locate`] with the lock taken by `lock`.
+    fn locate_by<R>(
+        &self,
+        addr: *const (),
+        f: impl FnOnce(&Location<'_>) -> R,
+        lock: impl FnOnce(
+            &Lock<Book<S>>,
+            &mut dyn FnMut(&mut Book<S>) -> Option<R>,
+        ) -> Option<Option<R>>,
+    ) -> Option<R> {
         let a = addr as usize;
         let mut f = Some(f);
-        let r = self.book.with(|b| {
+        let r = lock(&self.book, &mut |b: &mut Book<S>| {
             let order = b.store.order();
             let metas = b.store.metas();
             let base = |s: &u32| metas.get(*s as usize).and_then(Option::as_ref);
@@ -1288,8 +1309,11 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 symbol: m.symbol_at(addr),
             }))
         });
-        if r.is_some() {
-            return r;
+        match r {
+            // The lock was busy (`try_locate`).
+            None => return None,
+            Some(Some(r)) => return Some(r),
+            Some(None) => {}
         }
         let s = self.host.as_slice().iter().find(|s| s.addr == addr)?;
         let f = f.take()?;
@@ -1655,6 +1679,20 @@ mod tests {
         assert!(!reg.info("p").unwrap().candidate);
         reg.unload("d").unwrap();
         assert_eq!(reg.sweep(), 0, "p was asked for again");
+    }
+
+    #[test]
+    fn try_locate_does_not_wait() {
+        let reg = Registry::growable(ExportTable::EMPTY, &HEAP);
+        let p = provider();
+        let h = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        let at = h.find("val").unwrap().addr;
+        let name = |l: &Location<'_>| l.symbol.map(|s| s.offset);
+        assert_eq!(reg.try_locate(at, name), Some(Some(0)));
+        assert_eq!(reg.locate(at, name), Some(Some(0)));
+        // With the lock held (as by the code a fault handler interrupted).
+        reg.book
+            .with(|_| assert_eq!(reg.try_locate(at, name), None));
     }
 
     #[test]

@@ -37,6 +37,21 @@ impl<T> Spin<T> {
         {
             core::hint::spin_loop();
         }
+        self.locked_with(f)
+    }
+
+    /// Runs `f` with the value locked if it is free now; `None` if not.
+    #[cfg(all(feature = "registry", not(feature = "std")))]
+    pub fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        Some(self.locked_with(f))
+    }
+
+    /// Runs `f` on the value, which the caller has just locked, and
+    /// unlocks it.
+    fn locked_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         struct Unlock<'a>(&'a AtomicBool);
         impl Drop for Unlock<'_> {
             fn drop(&mut self) {
@@ -44,8 +59,8 @@ impl<T> Spin<T> {
             }
         }
         let _unlock = Unlock(&self.locked);
-        // SAFETY: the lock is held until `_unlock` drops, after `f`
-        // returns (or unwinds), so this is the only reference.
+        // SAFETY: the caller took the lock, held until `_unlock` drops,
+        // after `f` returns (or unwinds), so this is the only reference.
         f(unsafe { &mut *self.value.get() })
     }
 }
@@ -68,6 +83,16 @@ impl<T> Lock<T> {
         // the registry's books as consistent as any early return does.
         let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g)
+    }
+
+    /// Runs `f` with the value locked if it is free now; `None` if not.
+    pub fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut g = match self.0.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(f(&mut g))
     }
 }
 

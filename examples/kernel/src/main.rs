@@ -304,8 +304,10 @@ fn registry() -> Result<(), Error> {
         kprintln!("  unload rstat: {e}");
     }
     drop(held);
-    // An address inside a module function, as a fault handler sees one.
-    reg.locate((fib + 6) as *const (), |l| match l.symbol {
+    // An address inside a module function, as a fault handler sees one
+    // (which must not wait for the lock: try_locate gives up if it is
+    // held).
+    reg.try_locate((fib + 6) as *const (), |l| match l.symbol {
         Some(s) => kprintln!("  c_fib+6 is {}: {}+{:#x}", l.module, s.name, s.offset),
         None => kprintln!("  c_fib+6 is {}+{:#x}", l.module, l.module_offset),
     });
