@@ -740,7 +740,9 @@ fn registry_provider() -> Vec<u8> {
     b.build().expect("provider builds")
 }
 
-/// Loads `data` into a registry holding one provider, under a name, and
+/// Loads `data` (an x86-64 module: a registry loads for the machine it
+/// runs on, so this checks only on x86-64) into a registry holding one
+/// provider, under a name, and
 /// again under the same name and under another; unloads in turn. Checks
 /// that a refused load leaves the books and the memory as they were, that
 /// a loaded module's counts, symbols and addresses agree with what it
