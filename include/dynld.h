@@ -28,4 +28,49 @@
 /* NAME is imported and must have the type DESC. */
 #define DYNLD_IMPORT(name, desc) DYNLD_STATEMENT_("I", name, desc)
 
+/*
+ * Module metadata, declared once per module:
+ *
+ *	DYNLD_MODULE(cmath, "1.2.3", "library",
+ *		DYNLD_ABI("ansic", 1, 0)
+ *		DYNLD_DEPENDS(lib, ">=1.1, <2")
+ *		DYNLD_SETUP(cmath_setup)
+ *		DYNLD_TEARDOWN(cmath_teardown));
+ *
+ * puts the record, as text ("module cmath 1.2.3 library", then a line per
+ * item), in the object's .dynld.module section. `aout link` checks it,
+ * refuses a module with two records, or whose setup or teardown function
+ * is not one of its exported functions or is stated with another type,
+ * and writes the module's metadata table. A registry refuses the module
+ * before any of its code runs if the host offers none of the ABI
+ * versions it requires (same class and major, a minor at least the one
+ * required), loads its dependencies first, and after its constructors
+ * calls setup with the caller's options; a non-zero result refuses the
+ * load with that code. Teardown runs at unload, before the destructors.
+ * Declare the functions with the types below to have the compiler check
+ * them:
+ *
+ *	dynld_setup_fn cmath_setup;
+ *	dynld_teardown_fn cmath_teardown;
+ */
+struct dynld_option {
+	const char *key;
+	const char *value;
+};
+typedef int dynld_setup_fn(const struct dynld_option *opt, unsigned int nopt);
+typedef void dynld_teardown_fn(void);
+
+#define DYNLD_MODULE(name, version, class, ...)                             \
+	__attribute__((used, section(".dynld.module"))) static const char      \
+	dynld_module_record[] = "module " #name " " version " " class "\n"   \
+	__VA_ARGS__
+/* The host must offer ABI CLASS at MAJOR.MINOR (or a later minor). */
+#define DYNLD_ABI(class, major, minor) "abi " class " " #major "." #minor "\n"
+/* Module NAME, at a version in RANGE (">=1.1, <2", "1.1", "*"), loads first. */
+#define DYNLD_DEPENDS(name, range) "depends " #name " " range "\n"
+/* FN (a dynld_setup_fn) is called with the options after the constructors. */
+#define DYNLD_SETUP(fn) "setup " #fn "\n"
+/* FN (a dynld_teardown_fn) is called at unload, before the destructors. */
+#define DYNLD_TEARDOWN(fn) "teardown " #fn "\n"
+
 #endif

@@ -9,9 +9,9 @@
 use crate::arch::{self, Mode};
 use crate::error::{Error, NameProblem, SymName, Table};
 use crate::format::{
-    align_up, kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, RelocDecodeError, SymEntry,
-    TableEntry, TypeEntry, DYN_MAGIC, FLAGS_KNOWN, FLAG_LOW2G, FUNC_ENTRY_SIZE, MAX_ALIGN,
-    MAX_TABLES, NO_ENTRY, RELOC_MAX_BYTES, SYM_FLAGS_KNOWN, TABLE_REQUIRED, VERSION,
+    align_up, kind, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, MetaEntry, Reloc, RelocDecodeError,
+    SymEntry, TableEntry, TypeEntry, DYN_MAGIC, FLAGS_KNOWN, FLAG_LOW2G, FUNC_ENTRY_SIZE,
+    MAX_ALIGN, MAX_TABLES, NO_ENTRY, RELOC_MAX_BYTES, SYM_FLAGS_KNOWN, TABLE_REQUIRED, VERSION,
 };
 use crate::index;
 use crate::limits::Limits;
@@ -173,7 +173,7 @@ impl Header {
 }
 
 /// One more than the largest kind this version defines.
-const KINDS: usize = kind::SYMBOLS as usize + 1;
+const KINDS: usize = kind::METADATA as usize + 1;
 
 /// Which limit bounds a table's count (for the string table, its size).
 #[derive(Clone, Copy, PartialEq)]
@@ -211,6 +211,7 @@ const RULES: [(u8, Bound); KINDS] = [
     (FUNC_ENTRY_SIZE as u8, Bound::Funcs),
     (TypeEntry::SIZE as u8, Bound::Free),
     (SymEntry::SIZE as u8, SYMBOLS_BOUND),
+    (MetaEntry::SIZE as u8, Bound::Free),
 ];
 
 macro_rules! parts {
@@ -237,7 +238,8 @@ parts!(
     init = INIT,
     fini = FINI,
     types = TYPES,
-    symbols = SYMBOLS
+    symbols = SYMBOLS,
+    metadata = METADATA
 );
 
 impl Header {
@@ -264,6 +266,7 @@ pub(crate) const fn reading(kind: u16) -> &'static str {
         kind::FINI => "destructors",
         kind::TYPES => "type descriptions",
         kind::SYMBOLS => "symbols",
+        kind::METADATA => "metadata",
         _ => "table",
     }
 }
@@ -450,6 +453,7 @@ pub(crate) fn header_into(
     } else if (nexport != 0
         || nimport != 0
         || hd.types().size != 0
+        || hd.metadata().size != 0
         || cfg!(feature = "symbols") && hd.symbols().size != 0)
         && hd.strings().size == 0
     {
@@ -479,7 +483,7 @@ pub(crate) fn header_into(
 /// Where a loaded module's parts lie in its memory region:
 ///
 /// ```text
-/// image | strings | exports | index | types | init | fini | symbols || imports | import relocs | bindings
+/// image | strings | exports | index | types | init | fini | symbols | metadata || imports | import relocs | bindings
 /// ```
 ///
 /// Everything before `imps` stays for the module's life; from `imps` on is
@@ -507,6 +511,9 @@ pub(crate) struct Placement {
     /// The symbols table (feature `symbols`; `nsym` 0 without one).
     pub syms: usize,
     pub nsym: usize,
+    /// The metadata table (`metasize` 0 without one).
+    pub meta: usize,
+    pub metasize: usize,
     pub imps: usize,
     pub nimport: usize,
     pub irel: usize,
@@ -553,23 +560,24 @@ impl Placement {
         let fini = init + len(h.init());
         let syms = fini + len(h.fini());
         // Without the `symbols` feature the symbols table is skipped unread.
-        let imps = syms
+        let meta = syms
             + if cfg!(feature = "symbols") {
                 len(h.symbols())
             } else {
                 0
             };
+        let imps = meta + len(h.metadata());
         let irel = imps + len(h.imports());
         let binds = align8(irel + len(h.import_relocs()));
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
         let offsets = [
-            strs, exps, idx, types, init, fini, syms, imps, irel, binds, total,
+            strs, exps, idx, types, init, fini, syms, meta, imps, irel, binds, total,
         ];
         for v in offsets {
             size(v)?;
         }
         // All fit (checked above), so the casts are exact.
-        let [strs, exps, idx, types, init, fini, syms, imps, irel, binds, total] =
+        let [strs, exps, idx, types, init, fini, syms, meta, imps, irel, binds, total] =
             offsets.map(|v| v as usize);
         self.strs = strs;
         self.exps = exps;
@@ -578,6 +586,8 @@ impl Placement {
         self.init = init;
         self.fini = fini;
         self.syms = syms;
+        self.meta = meta;
+        self.metasize = h.metadata().size;
         self.imps = imps;
         self.irel = irel;
         self.binds = binds;
@@ -616,6 +626,7 @@ impl Placement {
             kind::INIT => self.init,
             kind::FINI => self.fini,
             kind::SYMBOLS if cfg!(feature = "symbols") => self.syms,
+            kind::METADATA => self.meta,
             kind::IMPORTS => self.imps,
             kind::IMPORT_RELOCS => self.irel,
             // Import hashes wait in the bindings' place until binding

@@ -92,6 +92,12 @@ pub mod kind {
     /// [`Module::symbol_at`](crate::Module::symbol_at) (fault handlers,
     /// debuggers).
     pub const SYMBOLS: u16 = 11;
+    /// Module metadata: [`MetaEntry`](super::MetaEntry) records, the
+    /// first a [`META_MODULE`](super::META_MODULE) one (the module's name,
+    /// version and class), then its ABI requirements, dependencies, and
+    /// setup and teardown functions. Required: a loader that skipped it
+    /// would run a module without the checks and the setup it declares.
+    pub const METADATA: u16 = 12;
 
     /// Whether a loader must refuse a module whose table of this known
     /// kind lacks [`TABLE_REQUIRED`](super::TABLE_REQUIRED), or has it:
@@ -99,13 +105,13 @@ pub mod kind {
     pub const fn required(kind: u16) -> bool {
         matches!(
             kind,
-            STRINGS | EXPORTS | IMPORTS | RELOCS | IMPORT_RELOCS | INIT | FINI
+            STRINGS | EXPORTS | IMPORTS | RELOCS | IMPORT_RELOCS | INIT | FINI | METADATA
         )
     }
 
     /// Whether version 2 defines `kind`.
     pub const fn known(kind: u16) -> bool {
-        matches!(kind, STRINGS..=SYMBOLS)
+        matches!(kind, STRINGS..=METADATA)
     }
 
     /// The kind's name, for messages and the tool.
@@ -122,6 +128,7 @@ pub mod kind {
             FINI => "destructors",
             TYPES => "type descriptions",
             SYMBOLS => "symbols",
+            METADATA => "metadata",
             _ => "unknown",
         }
     }
@@ -397,6 +404,51 @@ record! {
         pub namelen: u32,
         /// [`SYM_EXPORTED`]; other bits must be 0.
         pub flags: u32,
+    }
+}
+
+/// [`MetaEntry::tag`]: the module's name (`str`/`len`), version (`a.b.c`)
+/// and class (`d`/`e`, a string). Exactly one, first in the table.
+pub const META_MODULE: u32 = 1;
+/// [`MetaEntry::tag`]: an ABI the module requires of the host: class
+/// (`str`/`len`), major `a`, minor `b`.
+pub const META_ABI: u32 = 2;
+/// [`MetaEntry::tag`]: a module this one depends on: its name
+/// (`str`/`len`), the lowest version accepted (`a.b.c`) and the first
+/// version refused (`d.e.f`; all ones for no upper bound).
+pub const META_DEPENDS: u32 = 3;
+/// [`MetaEntry::tag`]: the setup function, export index `a`: called after
+/// the constructors with the caller's options (see [`crate::meta`]).
+pub const META_SETUP: u32 = 4;
+/// [`MetaEntry::tag`]: the teardown function, export index `a`: called at
+/// unload, before the destructors.
+pub const META_TEARDOWN: u32 = 5;
+/// Most records in a metadata table.
+pub const MAX_META: u32 = 256;
+
+record! {
+    /// One record of the metadata table ([`kind::METADATA`]); what each
+    /// field means depends on the tag (see [`META_MODULE`] and the tags
+    /// after it). Fields a tag does not use are 0.
+    pub struct MetaEntry {
+        /// What the record says ([`META_MODULE`], [`META_ABI`], ...).
+        pub tag: u32,
+        /// Offset of the record's string in the string table.
+        pub str: u32,
+        /// Length of the string in bytes.
+        pub len: u32,
+        /// First number (a major version, an export index).
+        pub a: u32,
+        /// Second number.
+        pub b: u32,
+        /// Third number.
+        pub c: u32,
+        /// Fourth number (an upper bound's major, the class string's offset).
+        pub d: u32,
+        /// Fifth number.
+        pub e: u32,
+        /// Sixth number.
+        pub f: u32,
     }
 }
 

@@ -91,6 +91,7 @@ pub mod index;
 mod limits;
 mod load;
 pub mod memory;
+pub mod meta;
 #[cfg(all(feature = "std", unix))]
 mod mmap;
 mod module;
@@ -124,6 +125,7 @@ pub use memory::{Arena, Memory, Region, Seal};
 pub use memory::{HeapMemory, HEAP};
 #[cfg(all(feature = "std", unix))]
 pub use memory::{MmapMemory, MMAP};
+pub use meta::{Abi, Metadata, SetupOption, Version, VersionRange};
 pub use module::{Import, Module, ModuleExports, SymbolAt, SymbolInfo};
 #[cfg(feature = "std")]
 pub use plan9::dynloadfd;

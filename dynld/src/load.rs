@@ -160,6 +160,11 @@ fn check_tables(
     if cfg!(feature = "symbols") {
         sl.keep(check::symbols(part(p.syms, h.symbols().size), strs, h, lim))?;
     }
+    sl.keep(crate::meta::check(
+        part(p.meta, p.metasize),
+        strs,
+        h.exports().count,
+    ))?;
     if !cfg!(feature = "index") {
         return Ok(());
     }

@@ -254,6 +254,14 @@ impl<'p> Module<'p> {
             .unwrap_or(&[])
     }
 
+    /// The module's metadata (see [`crate::meta`]), if it has any.
+    pub fn metadata(&self) -> Option<crate::meta::Metadata<'_>> {
+        crate::meta::Metadata::new(
+            self.bytes(self.place.meta, self.place.metasize),
+            self.strs(),
+        )
+    }
+
     /// Whether the module has a symbols table (always `false` without the
     /// `symbols` feature, which skips the table unread).
     pub fn has_symbols(&self) -> bool {

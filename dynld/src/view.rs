@@ -88,6 +88,7 @@ impl<'a> ModuleView<'a> {
             check::symbols(v.table(h.symbols()), strs, &h, limits)?;
         }
         check::index(v.table(h.index()), h.exports().count)?;
+        crate::meta::check(v.table(h.metadata()), strs, h.exports().count)?;
         for e in check::imports(strs, v.table(h.imports()), limits) {
             e?;
         }
@@ -112,6 +113,11 @@ impl<'a> ModuleView<'a> {
             walker: Walker::new(&self.h, stream),
             failed: false,
         }
+    }
+
+    /// The module's metadata (see [`crate::meta`]), if it has any.
+    pub fn metadata(&self) -> Option<crate::meta::Metadata<'a>> {
+        crate::meta::Metadata::new(self.table(self.h.metadata()), self.table(self.h.strings()))
     }
 
     /// The module's architecture.

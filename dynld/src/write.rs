@@ -3,8 +3,9 @@
 use crate::arch;
 use crate::error::{Error, SymName, Table};
 use crate::format::{
-    align_up, kind, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, Reloc, SymEntry,
-    TableEntry, TypeEntry, DYN_MAGIC, NO_ENTRY, SYM_EXPORTED, TABLE_REQUIRED, VERSION,
+    align_up, kind, text_align_ok, Arch, Dynhdr, Exec, ExpEntry, ImpEntry, MetaEntry, Reloc,
+    SymEntry, TableEntry, TypeEntry, DYN_MAGIC, META_ABI, META_DEPENDS, META_MODULE, META_SETUP,
+    META_TEARDOWN, NO_ENTRY, SYM_EXPORTED, TABLE_REQUIRED, VERSION,
 };
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -33,6 +34,8 @@ pub struct ModuleBuilder {
     imports: Vec<(String, u32)>,
     /// The symbols table's entries: name, value, size, exported.
     symbols: Vec<(String, u32, u32, bool)>,
+    /// The metadata table's contents, if any.
+    metadata: Option<crate::meta::MetaSpec>,
     /// Type descriptions of exports and of imports, by name.
     descs: [alloc::collections::BTreeMap<String, String>; 2],
     relocs: Vec<Reloc>,
@@ -59,6 +62,7 @@ impl ModuleBuilder {
             exports: Vec::new(),
             imports: Vec::new(),
             symbols: Vec::new(),
+            metadata: None,
             descs: Default::default(),
             relocs: Vec::new(),
             keep_order: false,
@@ -169,6 +173,14 @@ impl ModuleBuilder {
     /// names). A module with any symbol gets the table.
     pub fn symbol(&mut self, name: &str, value: u32, size: u32, exported: bool) -> &mut Self {
         self.symbols.push((name.into(), value, size, exported));
+        self
+    }
+
+    /// Gives the module metadata ([`kind::METADATA`]): its setup and
+    /// teardown functions are named, and must be among its exports when
+    /// the module is built.
+    pub fn metadata(&mut self, spec: crate::meta::MetaSpec) -> &mut Self {
+        self.metadata = Some(spec);
         self
     }
 
@@ -337,6 +349,74 @@ impl ModuleBuilder {
                 e.write(&mut symtab[at..]).ok_or(too_big("symbol"))?;
             }
         }
+        let mut metatab = Vec::new();
+        if let Some(m) = &self.metadata {
+            let mut string = |s: &str| -> Result<(u32, u32), Error> {
+                let at = u32of(strings.len())?;
+                strings.extend_from_slice(s.as_bytes());
+                Ok((at, u32of(s.len())?))
+            };
+            let mut recs = Vec::new();
+            let (n, nl) = string(&m.name)?;
+            let (c, cl) = string(&m.class)?;
+            let v = m.version;
+            recs.push(MetaEntry {
+                tag: META_MODULE,
+                str: n,
+                len: nl,
+                a: v.major,
+                b: v.minor,
+                c: v.patch,
+                d: c,
+                e: cl,
+                f: 0,
+            });
+            for (class, major, minor) in &m.abis {
+                let (s, l) = string(class)?;
+                recs.push(MetaEntry {
+                    tag: META_ABI,
+                    str: s,
+                    len: l,
+                    a: *major,
+                    b: *minor,
+                    ..MetaEntry::default()
+                });
+            }
+            for (name, r) in &m.dependencies {
+                let (s, l) = string(name)?;
+                recs.push(MetaEntry {
+                    tag: META_DEPENDS,
+                    str: s,
+                    len: l,
+                    a: r.min.major,
+                    b: r.min.minor,
+                    c: r.min.patch,
+                    d: r.max.major,
+                    e: r.max.minor,
+                    f: r.max.patch,
+                });
+            }
+            for (tag, f) in [(META_SETUP, &m.setup), (META_TEARDOWN, &m.teardown)] {
+                let Some(f) = f else { continue };
+                let i = exports
+                    .iter()
+                    .position(|e| e.0 == *f)
+                    .ok_or(Error::BadTable {
+                        kind: kind::METADATA,
+                        what: "setup or teardown function not exported",
+                    })?;
+                recs.push(MetaEntry {
+                    tag,
+                    a: u32of(i)?,
+                    ..MetaEntry::default()
+                });
+            }
+            for r in &recs {
+                let at = metatab.len();
+                metatab.resize(at + MetaEntry::SIZE, 0);
+                r.write(&mut metatab[at..]).ok_or(too_big("metadata"))?;
+            }
+        }
         let mut hashes = Vec::new();
         if self.import_hashes {
             for &i in &order {
@@ -395,7 +475,7 @@ impl ModuleBuilder {
             return Err(too_big("text alignment not a power of two up to 64 KiB"));
         }
         // The tables, in the order they are written; empty ones are left out.
-        let tables: [(u16, u32, &[u8]); 11] = [
+        let tables: [(u16, u32, &[u8]); 12] = [
             (kind::STRINGS, 0, &strings),
             (kind::EXPORTS, u32of(exports.len())?, &exptab),
             (kind::INDEX, u32of(idxbytes.len() / 8)?, &idxbytes),
@@ -403,6 +483,11 @@ impl ModuleBuilder {
             (kind::INIT, u32of(self.init.len())?, &funcs(&self.init)),
             (kind::FINI, u32of(self.fini.len())?, &funcs(&self.fini)),
             (kind::SYMBOLS, u32of(symbols.len())?, &symtab),
+            (
+                kind::METADATA,
+                u32of(metatab.len() / MetaEntry::SIZE)?,
+                &metatab,
+            ),
             (kind::IMPORTS, u32of(order.len())?, &imptab),
             (kind::IMPORT_HASHES, u32of(hashes.len() / 8)?, &hashes),
             (kind::IMPORT_RELOCS, nimp, &import_relocs),
