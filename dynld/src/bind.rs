@@ -27,6 +27,9 @@ impl Provider {
     /// [`Module::addr`](crate::Module::addr)): the module looked in, whose
     /// export has another type than the caller's.
     pub const MODULE: Provider = Provider(u32::MAX);
+    /// A deferred import not yet bound: its address is a trap (see
+    /// [`crate::trap`]) until a module providing it loads.
+    pub const PENDING: Provider = Provider(u32::MAX - 1);
 }
 
 /// What a [`Resolver`] found for a name.

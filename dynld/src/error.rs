@@ -411,6 +411,54 @@ pub enum Error {
         names: alloc::boxed::Box<(ModuleText, ModuleText)>,
     },
     #[cfg(feature = "registry")]
+    /// The registry's finder (its search path) has no module of this name,
+    /// or the registry has no finder.
+    NotFound {
+        /// The name asked for.
+        name: SymName,
+    },
+    #[cfg(feature = "registry")]
+    /// A module requires an ABI version the host does not offer; refused
+    /// before any of its code ran.
+    Abi {
+        /// The module.
+        module: ModuleText,
+        /// The ABI class it requires.
+        class: ModuleText,
+        /// The version it requires: major, minor.
+        want: (u32, u32),
+        /// The host's version of that class (its highest), if it offers
+        /// the class at all.
+        have: Option<(u32, u32)>,
+    },
+    #[cfg(feature = "registry")]
+    /// A module's setup function refused the load with a non-zero code;
+    /// the load was undone.
+    Setup {
+        /// The module.
+        module: ModuleText,
+        /// The code its setup returned.
+        code: i32,
+    },
+    #[cfg(feature = "registry")]
+    /// Modules depend on each other in a cycle: the names in order, the
+    /// first repeated at the end.
+    Cycle {
+        /// `a -> b -> a`.
+        names: ModuleText,
+    },
+    #[cfg(feature = "registry")]
+    /// A module depends on a version of another that is not the one
+    /// loaded (or found).
+    Dependency {
+        /// `app needs lib`.
+        names: ModuleText,
+        /// The versions it accepts.
+        want: crate::meta::VersionRange,
+        /// The version there is (0.0.0 for a module without metadata).
+        have: crate::meta::Version,
+    },
+    #[cfg(feature = "registry")]
     /// Imports that neither the host nor any loaded module provides.
     Unresolved {
         /// How many.
@@ -506,6 +554,40 @@ impl fmt::Display for Error {
                         other.0
                     )
                 }
+            }
+            #[cfg(feature = "registry")]
+            Error::NotFound { name } => write!(f, "module {name} not found"),
+            #[cfg(feature = "registry")]
+            Error::Abi {
+                module,
+                class,
+                want,
+                have,
+            } => {
+                write!(
+                    f,
+                    "module {} requires ABI {} {}.{}; the host offers ",
+                    Escaped::new(module),
+                    Escaped::new(class),
+                    want.0,
+                    want.1
+                )?;
+                match have {
+                    Some((a, b)) => write!(f, "{} {a}.{b}", Escaped::new(class)),
+                    None => write!(f, "no {} ABI", Escaped::new(class)),
+                }
+            }
+            #[cfg(feature = "registry")]
+            Error::Setup { module, code } => write!(
+                f,
+                "module {} refused its setup with code {code}",
+                Escaped::new(module)
+            ),
+            #[cfg(feature = "registry")]
+            Error::Cycle { names } => write!(f, "dependency cycle: {}", Escaped::new(names)),
+            #[cfg(feature = "registry")]
+            Error::Dependency { names, want, have } => {
+                write!(f, "{} {want}, but has {have}", Escaped::new(names))
             }
             #[cfg(feature = "registry")]
             Error::Unresolved { count, names } => write!(

@@ -101,11 +101,15 @@ mod registry;
 mod reloc;
 #[cfg(feature = "atexit")]
 pub mod runtime;
+#[cfg(all(feature = "registry", feature = "std", unix))]
+mod search;
 pub mod sig;
 mod source;
 mod symbol;
 mod sync;
 mod table;
+#[cfg(feature = "registry")]
+pub mod trap;
 mod view;
 #[cfg(feature = "alloc")]
 mod write;
@@ -138,9 +142,11 @@ pub use plan9::{
 pub use registry::Growable;
 #[cfg(feature = "registry")]
 pub use registry::{
-    Fixed, Found, Func, Held, Location, ModuleInfo, ModuleName, Registry, State, Storage,
-    SymbolEntry, Which, MODULE_NAME_MAX,
+    Finder, Fixed, Found, Func, Held, LoadOptions, Location, ModuleInfo, ModuleName, Registry,
+    State, Storage, SymbolEntry, Which, MODULE_NAME_MAX,
 };
+#[cfg(all(feature = "registry", feature = "std", unix))]
+pub use search::SearchPath;
 pub use sig::Signof;
 #[cfg(feature = "embedded-io")]
 pub use source::EmbeddedSource;

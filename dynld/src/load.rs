@@ -362,6 +362,70 @@ impl<'e, 'p> Loader<'e, 'p> {
         Ok(Module::new(self.memory, region, h.arch, p))
     }
 
+    /// Calls `f` with each module the module in `src` depends on (its
+    /// metadata's dependencies, in order), read without loading it: the
+    /// headers, the metadata records and the names only. `src` is put
+    /// back where it was, whatever happens; an error of `f` stops the
+    /// walk and is returned.
+    pub fn dependencies<S: Source + ?Sized>(
+        &self,
+        src: &mut S,
+        mut f: impl FnMut(&str, crate::meta::VersionRange) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let start = src.position()?;
+        let r = self.walk_dependencies(src, start, &mut f);
+        let back = src.seek(start);
+        r.and(back)
+    }
+
+    fn walk_dependencies<S: Source + ?Sized>(
+        &self,
+        src: &mut S,
+        start: u64,
+        f: &mut dyn FnMut(&str, crate::meta::VersionRange) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        use crate::format::{MetaEntry, META_DEPENDS};
+        use crate::meta::{good_name, Version, VersionRange};
+        let mut sl = Slot::new();
+        let mut h = Header::EMPTY;
+        if read_header(src, self.arch, &self.limits, &mut h, &mut sl).is_err() {
+            return Err(sl.take());
+        }
+        let (meta, strs) = (h.metadata(), h.strings());
+        let fail = |what| Error::BadTable {
+            kind: kind::METADATA,
+            what,
+        };
+        for k in 0..meta.count as u64 {
+            let at = meta.off + k * MetaEntry::SIZE as u64;
+            src.seek(start.checked_add(at).ok_or(Error::Seek)?)?;
+            let mut raw = [0u8; MetaEntry::SIZE];
+            src.read_exact_or(&mut raw, "metadata")?;
+            let e = MetaEntry::parse(&raw).ok_or(fail("truncated record"))?;
+            if e.tag != META_DEPENDS {
+                continue;
+            }
+            let mut name = [0u8; 56];
+            let len = e.len as usize;
+            let name = name.get_mut(..len).ok_or(fail("malformed record"))?;
+            if u64::from(e.str) + len as u64 > strs.size as u64 {
+                return Err(fail("string outside the string table"));
+            }
+            src.seek(start + strs.off + u64::from(e.str))?;
+            src.read_exact_or(name, "string table")?;
+            let name = core::str::from_utf8(name).map_err(|_| fail("malformed record"))?;
+            let range = VersionRange {
+                min: Version::new(e.a, e.b, e.c),
+                max: Version::new(e.d, e.e, e.f),
+            };
+            if !good_name(name) || range.min >= range.max {
+                return Err(fail("malformed record"));
+            }
+            f(name, range)?;
+        }
+        Ok(())
+    }
+
     /// A region for placement `p`, checked.
     fn allocate(&self, p: &Placement, sl: &mut Slot) -> Result<Region, Failed> {
         let region = sl.keep(if p.low {

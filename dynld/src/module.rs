@@ -194,8 +194,7 @@ impl<'p> Module<'p> {
         let name = self
             .strs()
             .get(e.name as usize..e.name.checked_add(e.namelen)? as usize)?;
-        let binds = self.bytes(self.place.binds, self.place.total - self.place.binds);
-        let (addr, provider) = bind::get(binds, i)?;
+        let (addr, provider) = self.binding(i)?;
         Some(Import {
             name: core::str::from_utf8(name).ok()?,
             sig: e.sig,
@@ -538,6 +537,134 @@ impl<'p> Module<'p> {
         // calling convention the loader supports.
         let f: extern "C" fn(usize, usize, usize) = unsafe { core::mem::transmute(addr) };
         f(0, 0, 0);
+    }
+
+    /// Import `i`'s binding: its address and provider. Read a word at a
+    /// time, atomically, as a registry writes a late binding
+    /// ([`Self::bind_late`]) while others may read it.
+    fn binding(&self, i: usize) -> Option<(u64, Provider)> {
+        let at = self
+            .place
+            .binds
+            .checked_add(i.checked_mul(check::BINDING_SIZE)?)?;
+        if i >= self.place.nimport || at + check::BINDING_SIZE > self.region.len() {
+            return None;
+        }
+        // SAFETY: the binding lies inside the region (checked above),
+        // which this module owns; the bindings start 8-aligned in a region
+        // aligned to at least 8, so both words are aligned. Every write to
+        // a binding after load is atomic (`bind_late`), or made through
+        // `&mut self` (`rebind`).
+        unsafe {
+            let p = self.region.as_ptr().add(at);
+            let addr = core::sync::atomic::AtomicUsize::from_ptr(p.cast()).load(Ordering::Acquire);
+            let prov =
+                core::sync::atomic::AtomicU32::from_ptr(p.add(8).cast()).load(Ordering::Acquire);
+            Some((addr as u64, Provider(prov)))
+        }
+    }
+
+    /// Whether import `i` can be bound again while the module is in use
+    /// ([`Self::bind_late`]): as [`Self::check_late_binding`], and every
+    /// field is an aligned word, so that one store replaces it.
+    pub(crate) fn check_late_binding_shared(&self, i: usize) -> Result<(), Error> {
+        self.check_late_binding(i)?;
+        let word = self.arch.word_size();
+        let stream = self.bytes(self.place.irel, self.place.irelsize);
+        let recs = check::Records {
+            bytes: stream,
+            walker: Walker::kept(&self.place, self.arch),
+            failed: false,
+        };
+        let base = self.base() as usize;
+        for r in recs {
+            let (r, _) = r?;
+            if r.import == Some(i as u32) && (base + r.offset as usize) % word != 0 {
+                return Err(Error::LateBind {
+                    name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds import `i` to `addr` from `provider` while the module may be
+    /// in use: as [`Self::rebind`], but each field and the binding are
+    /// written by one atomic store, so that code of the module reading one
+    /// sees the old address or the new one, and [`Self::import`] readers
+    /// the old binding or the new.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::rebind`], except that the module may be in use; and
+    /// [`Self::check_late_binding_shared`] must have accepted the import,
+    /// and no other call may bind it at the same time (a registry binds
+    /// under its lock).
+    pub(crate) unsafe fn bind_late(
+        &self,
+        i: usize,
+        addr: *const (),
+        provider: Provider,
+    ) -> Result<(), Error> {
+        let p = self.place;
+        let (old, _) = self.binding(i).ok_or_else(|| check::bad("binding"))?;
+        let new = addr as usize as u64;
+        let base = self.base() as u64;
+        let apply = crate::reloc::patcher(self.arch)?;
+        let word = self.arch.word_size();
+        if word != core::mem::size_of::<usize>() {
+            return Err(check::bad("late binding of another architecture"));
+        }
+        for write in [false, true] {
+            let stream = self.bytes(p.irel, p.irelsize);
+            let recs = check::Records {
+                bytes: stream,
+                walker: Walker::kept(&p, self.arch),
+                failed: false,
+            };
+            for r in recs {
+                let (r, mode) = r?;
+                if r.import != Some(i as u32) {
+                    continue;
+                }
+                let off = r.offset as usize;
+                if mode.width != word || off < p.text || off + word > p.image {
+                    return Err(Error::LateBind {
+                        name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
+                    });
+                }
+                // SAFETY: the field is an aligned word in the data
+                // (`check_late_binding_shared`), inside the region; every
+                // write to it after load is this atomic store.
+                let cell = unsafe {
+                    core::sync::atomic::AtomicUsize::from_ptr(self.region.as_ptr().add(off).cast())
+                };
+                let mut field = cell.load(Ordering::Acquire).to_ne_bytes();
+                let addend = crate::arch::field::get(&field).wrapping_sub(old);
+                crate::arch::field::put(&mut field, addend);
+                apply(mode.number, &mut field, base.wrapping_add(off as u64), new).map_err(
+                    |_| Error::ImportOutOfReach {
+                        name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
+                        mode: mode.name,
+                        offset: r.offset,
+                    },
+                )?;
+                if write {
+                    cell.store(usize::from_ne_bytes(field), Ordering::Release);
+                }
+            }
+        }
+        let at = p.binds + i * check::BINDING_SIZE;
+        // SAFETY: the binding lies in the region's tables (`binding` found
+        // it), its words aligned; readers read it atomically.
+        unsafe {
+            let q = self.region.as_ptr().add(at);
+            core::sync::atomic::AtomicU32::from_ptr(q.add(8).cast())
+                .store(provider.0, Ordering::Release);
+            core::sync::atomic::AtomicUsize::from_ptr(q.cast())
+                .store(new as usize, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Whether import `i` can be bound again after loading: every

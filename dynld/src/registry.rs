@@ -10,6 +10,7 @@ use crate::error::{Error, ModuleText, SymName};
 use crate::limits::Limits;
 use crate::load::Loader;
 use crate::memory::Memory;
+use crate::meta::{Abi, SetupOption, Version, VersionRange};
 use crate::module::{Module, SymbolAt};
 use crate::sig::Signof;
 use crate::source::Source;
@@ -97,9 +98,63 @@ pub struct ModuleInfo {
     pub dependents: u32,
     /// Where it is in its life.
     pub state: State,
-    /// Whether an unload was refused and a sweep will unload it once its
-    /// counts reach zero.
+    /// Whether an unload was refused, or it was loaded as another
+    /// module's dependency, and a sweep will unload it once its counts
+    /// reach zero.
     pub candidate: bool,
+    /// The version its metadata declares (`None` without metadata).
+    pub version: Option<Version>,
+    /// The class its metadata declares (empty without metadata).
+    pub class: ModuleName,
+    /// When it was loaded, by the registry's clock
+    /// ([`Registry::with_clock`]; with `std` by default milliseconds since
+    /// the Unix epoch, without it 0).
+    pub loaded_at: u64,
+    /// Its imports still waiting for a provider (deferred binding).
+    pub pending: u32,
+}
+
+/// Finds modules by name for a registry ([`Registry::with_finder`]): the
+/// search path with `std` ([`SearchPath`](crate::SearchPath)); on bare
+/// metal whatever maps a name to a module in flash.
+pub trait Finder: Sync {
+    /// Calls `load` with a source for the module called `name` and
+    /// returns its result, or [`Error::NotFound`] if there is none.
+    fn find(
+        &self,
+        name: &str,
+        load: &mut dyn FnMut(&mut dyn Source) -> Result<(), Error>,
+    ) -> Result<(), Error>;
+}
+
+/// How [`Registry::load_with`] and [`Registry::load_named`] load a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions<'o> {
+    setup: &'o [SetupOption<'o>],
+    defer: bool,
+}
+
+impl<'o> LoadOptions<'o> {
+    /// No options, no deferred binding: as [`Registry::load`].
+    pub const fn new() -> Self {
+        LoadOptions {
+            setup: &[],
+            defer: false,
+        }
+    }
+
+    /// The options passed to the module's setup function.
+    pub const fn setup(mut self, options: &'o [SetupOption<'o>]) -> Self {
+        self.setup = options;
+        self
+    }
+
+    /// Whether imports that nothing loaded provides are left pending
+    /// (bound to traps until a provider loads) rather than refused.
+    pub const fn defer(mut self, defer: bool) -> Self {
+        self.defer = defer;
+        self
+    }
 }
 
 /// Where an address lies (see [`Registry::locate`]).
@@ -219,6 +274,14 @@ mod store {
         pub(super) candidate: bool,
         pub(super) base: usize,
         pub(super) end: usize,
+        /// When it was loaded (the registry's clock).
+        pub(super) loaded_at: u64,
+        /// Loaded as another module's dependency (and never by name since).
+        pub(super) auto: bool,
+        /// Its setup ran and accepted (or it has none): its teardown is due.
+        pub(super) set_up: bool,
+        /// Marks for finding a cycle (see `Registry::cycle`).
+        pub(super) mark: u8,
     }
 
     /// A registry's storage (see [`Fixed`] and [`Growable`]).
@@ -624,6 +687,8 @@ struct Scope<'s, 'a, S: Store<'a>> {
     cells: &'s S::Cells,
     missing: core::cell::RefCell<Names>,
     count: Cell<u32>,
+    /// Missing imports are left pending rather than refused.
+    defer: bool,
 }
 
 impl<'a, S: Store<'a>> Resolver for Scope<'_, 'a, S> {
@@ -632,21 +697,28 @@ impl<'a, S: Store<'a>> Resolver for Scope<'_, 'a, S> {
             return Some(r);
         }
         if let Some(hit) = self.store.symbol(self.cells, name, false) {
-            let id = self.store.metas().get(hit.slot)?.as_ref()?.id;
-            let m = module(self.store, self.cells, hit.slot)?;
-            return Some(Resolution {
-                addr: hit.addr,
-                sig: hit.sig,
-                provider: Provider(id),
-                desc: m.export_desc(hit.export),
-            });
+            let meta = self.store.metas().get(hit.slot)?.as_ref()?;
+            // Only live modules: one still loading may yet be undone.
+            if meta.state == State::Live {
+                let m = module(self.store, self.cells, hit.slot)?;
+                return Some(Resolution {
+                    addr: hit.addr,
+                    sig: hit.sig,
+                    provider: Provider(meta.id),
+                    desc: m.export_desc(hit.export),
+                });
+            }
         }
         self.count.set(self.count.get().saturating_add(1));
         self.missing.borrow_mut().push(name);
         Some(Resolution {
             addr: core::ptr::null(),
             sig: 0,
-            provider: Provider::HOST,
+            provider: if self.defer {
+                Provider::PENDING
+            } else {
+                Provider::HOST
+            },
             desc: None,
         })
     }
@@ -708,6 +780,12 @@ pub struct Registry<'a, S: Storage<'a>> {
     host: ExportTable<'a>,
     memory: &'a dyn Memory,
     limits: Limits,
+    abis: &'a [Abi<'a>],
+    finder: Option<&'a dyn Finder>,
+    clock: fn() -> u64,
+    /// The registry's serial among those that deferred imports (0 until
+    /// it first does; see [`crate::trap`]).
+    serial: AtomicU32,
     cells: S::Cells,
     book: Lock<Book<S>>,
 }
@@ -720,6 +798,10 @@ impl<'a, const N: usize> Registry<'a, Fixed<'a, N>> {
             host,
             memory,
             limits: Limits::DEFAULT,
+            abis: &[],
+            finder: None,
+            clock: default_clock,
+            serial: AtomicU32::new(0),
             cells: [const { Slot::new() }; N],
             book: Lock::new(Book {
                 store: Fixed {
@@ -742,6 +824,10 @@ impl<'a> Registry<'a, Growable<'a>> {
             host,
             memory,
             limits: Limits::DEFAULT,
+            abis: &[],
+            finder: None,
+            clock: default_clock,
+            serial: AtomicU32::new(0),
             cells: (),
             book: Lock::new(Book {
                 store: Growable::new(),
@@ -750,6 +836,128 @@ impl<'a> Registry<'a, Growable<'a>> {
         }
     }
 }
+
+/// The registry's clock unless one is given: milliseconds since the Unix
+/// epoch with `std`, 0 without.
+fn default_clock() -> u64 {
+    #[cfg(feature = "std")]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        0
+    }
+}
+
+/// The modules being loaded, innermost first: a dependency on one of them
+/// is a cycle.
+struct Chain<'c> {
+    name: &'c str,
+    up: Option<&'c Chain<'c>>,
+    depth: u32,
+}
+
+impl Chain<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.name == name || self.up.is_some_and(|u| u.has(name))
+    }
+
+    /// `outer -> ... -> self -> last`.
+    fn text(&self, last: &str) -> ModuleText {
+        fn walk(c: &Chain<'_>, t: &mut ModuleText, from: &str) -> bool {
+            // From the outermost link that is `from` (the cycle's start).
+            let started = match c.up {
+                Some(u) if u.has(from) => walk(u, t, from),
+                _ => c.name == from,
+            };
+            if started {
+                let _ = write!(t, "{} -> ", c.name);
+            }
+            started
+        }
+        let mut t = ModuleText::new();
+        walk(self, &mut t, last);
+        let _ = t.write_str(last);
+        t
+    }
+}
+
+/// Whether module `m` depends on the module `p` books: an import of `m`
+/// is bound to it, or `m`'s metadata names it as a dependency.
+fn depends_on(m: &Module<'_>, p: &Meta) -> bool {
+    m.imports().any(|i| i.provider == Provider(p.id))
+        || m.metadata()
+            .is_some_and(|md| md.dependencies().any(|d| d.name == p.name.as_str()))
+}
+
+/// The version `m`'s metadata declares (0.0.0 without metadata).
+fn version_of(m: &Module<'_>) -> Version {
+    m.metadata().map_or(Version::default(), |md| md.version())
+}
+
+/// Export `i` of `m` as a function of type `F`.
+///
+/// # Safety
+///
+/// The export must be a function of type `F` (its signature checked, or
+/// the module's word for it), and `F` a function pointer type.
+unsafe fn function<F: Copy>(m: &Module<'_>, i: usize) -> Option<F> {
+    let e = m.export(i)?;
+    // SAFETY: the caller's promise; the address lies in the module's
+    // sealed text (an export the loader checked).
+    Some(unsafe { core::mem::transmute_copy::<*const (), F>(&e.addr) })
+}
+
+/// Calls `m`'s setup function, if it has one, with `options`: its
+/// refusal code if it refuses.
+fn run_setup(m: &Module<'_>, options: &[SetupOption<'_>]) -> Result<(), i32> {
+    let Some(i) = m.metadata().and_then(|md| md.setup()) else {
+        return Ok(());
+    };
+    // SAFETY: the metadata names export `i` as the setup function, and
+    // the registry refused a module whose export has another signature
+    // (`check_metadata`).
+    let Some(f) = (unsafe { function::<crate::meta::SetupFn>(m, i) }) else {
+        return Ok(());
+    };
+    let n = u32::try_from(options.len()).unwrap_or(u32::MAX);
+    match f(options.as_ptr().cast(), n) {
+        0 => Ok(()),
+        code => Err(code),
+    }
+}
+
+/// Calls `m`'s teardown function, if it has one.
+fn run_teardown(m: &Module<'_>) {
+    let Some(i) = m.metadata().and_then(|md| md.teardown()) else {
+        return;
+    };
+    // SAFETY: as for the setup function in `run_setup`.
+    if let Some(f) = unsafe { function::<crate::meta::TeardownFn>(m, i) } {
+        f();
+    }
+}
+
+/// Binds import `i` of `m` (pending, in registry `serial`, module `id`
+/// called `module`) to a trap of its own.
+fn arm_one(m: &mut Module<'_>, serial: u32, id: u32, module: &str, i: usize) -> Result<(), Error> {
+    m.check_late_binding_shared(i)?;
+    let iname = m
+        .import(i)
+        .map(|imp| imp.name)
+        .ok_or_else(|| crate::check::bad("import"))?;
+    let (_, trap) = crate::trap::arm(serial, id, module, i, iname)?;
+    // SAFETY: the trap is a function of the program that reports the call
+    // and returns a word, whatever arguments the module passes; none of
+    // the module's code has run, and it is patched only in the data.
+    unsafe { m.rebind(i, trap, Provider::PENDING) }
+}
+
+/// How deep dependencies may nest.
+const MAX_DEPTH: u32 = 16;
 
 /// Checks a module name for a registry.
 fn check_name(name: &str) -> Result<(), Error> {
@@ -778,6 +986,32 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         self
     }
 
+    /// Offers `abis` to modules: a module requiring an ABI class none of
+    /// them has, another major, or a higher minor is refused before any of
+    /// its code runs ([`Error::Abi`]).
+    pub const fn with_abis(mut self, abis: &'a [Abi<'a>]) -> Self {
+        self.abis = abis;
+        self
+    }
+
+    /// Finds modules by name through `finder` ([`Self::load_named`], and
+    /// the dependencies a module declares).
+    pub const fn with_finder(mut self, finder: &'a dyn Finder) -> Self {
+        self.finder = Some(finder);
+        self
+    }
+
+    /// Stamps each module's [`ModuleInfo::loaded_at`] with `clock`.
+    pub const fn with_clock(mut self, clock: fn() -> u64) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The ABI versions the registry offers.
+    pub fn abis(&self) -> &'a [Abi<'a>] {
+        self.abis
+    }
+
     /// The host's exports.
     pub fn host(&self) -> &ExportTable<'a> {
         &self.host
@@ -785,43 +1019,270 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
 
     /// Loads the module in `src` under `name`, binds its imports against
     /// the host and the loaded modules, runs its constructors, and returns
-    /// it held once.
-    ///
-    /// If a module called `name` is loaded already, `src` is not read:
-    /// that module is returned with one more hold (as `dlopen` does). A
-    /// module is refused, and nothing changes, if any of its imports has
-    /// no provider ([`Error::Unresolved`], naming them all), if it
-    /// exports a name the host or a loaded module exports
-    /// ([`Error::Clash`], naming both), or for any reason a load fails.
-    ///
-    /// Its symbols enter the table once it is relocated, before its
-    /// constructors run, which happens outside the registry's lock (a
-    /// constructor may use the registry); meanwhile its state is
-    /// [`State::Loading`] and it cannot be unloaded, and loading its name
-    /// again is refused ([`Error::Busy`]) rather than waited for.
-    ///
-    /// The load itself (reading `src`, the memory provider's calls) runs
-    /// under the lock: neither may use the registry, and every other use
-    /// of the registry waits for it.
+    /// it held once: [`Self::load_with`] with no options.
     pub fn load<Src: Source + ?Sized>(
         &self,
         name: &str,
         src: &mut Src,
     ) -> Result<Held<'_, 'a, S>, Error> {
+        self.load_with(name, src, &LoadOptions::new())
+    }
+
+    /// Loads the module in `src` under `name` and returns it held once.
+    ///
+    /// If a module called `name` is loaded already, `src` is not read:
+    /// that module is returned with one more hold (as `dlopen` does).
+    /// Otherwise, in order:
+    ///
+    /// 1. The modules its metadata names as dependencies are loaded
+    ///    first, each once, through the finder ([`Self::with_finder`])
+    ///    unless loaded already, and checked against the versions it
+    ///    accepts ([`Error::Dependency`]); a dependency on a module whose
+    ///    load is under way is a cycle ([`Error::Cycle`], naming it).
+    ///    They are loaded as candidates for [`Self::sweep`]: once nothing
+    ///    uses them, a sweep unloads them.
+    /// 2. It is loaded and bound against the host and the live modules;
+    ///    its metadata's ABI requirements are checked against
+    ///    [`Self::with_abis`] ([`Error::Abi`]), before any of its code
+    ///    runs. Imports nothing provides refuse it ([`Error::Unresolved`],
+    ///    naming them all) unless `how` defers them: then each is bound to
+    ///    a trap ([`crate::trap`]) until a module providing it loads (an
+    ///    import the text reaches directly cannot wait:
+    ///    [`Error::LateBind`]). A name the host or a loaded module exports
+    ///    already refuses it ([`Error::Clash`], naming both).
+    /// 3. Its symbols enter the table, and its constructors run, then its
+    ///    setup function with `how`'s options; a non-zero result undoes the
+    ///    load ([`Error::Setup`], with the code): its destructors run, its
+    ///    memory goes back, and the dependencies loaded for it go again.
+    /// 4. It becomes [`State::Live`], and the pending imports of other
+    ///    modules that it provides are bound to it (each signature
+    ///    checked; it gains a dependent for each module so bound).
+    ///
+    /// A refused load leaves the registry as it was. Constructors and
+    /// setup run outside the registry's lock (they may use the registry);
+    /// meanwhile the module is [`State::Loading`]: it cannot be held,
+    /// unloaded or bound to, and loading its name again is refused
+    /// ([`Error::Busy`]) rather than waited for. Reading `src` and the
+    /// memory provider's calls run under the lock: neither may use the
+    /// registry.
+    pub fn load_with<Src: Source + ?Sized>(
+        &self,
+        name: &str,
+        src: &mut Src,
+        how: &LoadOptions<'_>,
+    ) -> Result<Held<'_, 'a, S>, Error> {
+        self.load_in(name, src, how, None, false)
+    }
+
+    /// Loads the module called `name` through the finder
+    /// ([`Self::with_finder`]; [`Error::NotFound`] without one or if it
+    /// has none), as [`Self::load_with`] does.
+    pub fn load_named(&self, name: &str, how: &LoadOptions<'_>) -> Result<Held<'_, 'a, S>, Error> {
+        self.load_found(name, how, None, false)
+    }
+
+    fn load_found(
+        &self,
+        name: &str,
+        how: &LoadOptions<'_>,
+        up: Option<&Chain<'_>>,
+        auto: bool,
+    ) -> Result<Held<'_, 'a, S>, Error> {
         check_name(name)?;
-        let got = self.book.with(|b| self.load_locked(b, name, src))?;
-        match got {
-            Loaded::Again(cell, id) => Ok(self.held(cell, id)),
-            Loaded::Fresh(cell, id, slot) => {
-                let h = self.held(cell, id);
-                h.module.start();
-                self.book.with(|b| {
-                    if let Some(Some(m)) = b.store.metas_mut().get_mut(slot) {
-                        m.state = State::Live;
-                    }
-                });
-                Ok(h)
+        if let Some(h) = self.again(name, auto)? {
+            return Ok(h);
+        }
+        let missing = || Error::NotFound {
+            name: SymName::new(name),
+        };
+        let finder = self.finder.ok_or_else(missing)?;
+        let mut got = None;
+        finder.find(name, &mut |src| {
+            got = Some(self.load_in(name, src, how, up, auto)?);
+            Ok(())
+        })?;
+        got.ok_or_else(missing)
+    }
+
+    /// The module called `name` held once more, if loaded; unless `auto`
+    /// (a dependency's load), no longer a candidate for the sweep.
+    fn again(&self, name: &str, auto: bool) -> Result<Option<Held<'_, 'a, S>>, Error> {
+        let got = self.book.with(|b| {
+            let Some(slot) = b.store.named(name) else {
+                return Ok(None);
+            };
+            let meta = b.store.metas().get(slot).and_then(Option::as_ref);
+            let cell = b.store.cell(&self.cells, slot);
+            let (Some(meta), Some(cell)) = (meta, cell) else {
+                return Err(Which::Name(name).missing());
+            };
+            if meta.state != State::Live {
+                return Err(busy(meta));
             }
+            take_hold(&cell.holds)?;
+            let id = meta.id;
+            if !auto {
+                // Asked for again: no longer a candidate for the sweep.
+                if let Some(Some(meta)) = b.store.metas_mut().get_mut(slot) {
+                    meta.candidate = false;
+                    meta.auto = false;
+                }
+            }
+            Ok(Some((cell, id)))
+        })?;
+        Ok(got.map(|(cell, id)| self.held(cell, id)))
+    }
+
+    fn load_in<Src: Source + ?Sized>(
+        &self,
+        name: &str,
+        src: &mut Src,
+        how: &LoadOptions<'_>,
+        up: Option<&Chain<'_>>,
+        auto: bool,
+    ) -> Result<Held<'_, 'a, S>, Error> {
+        check_name(name)?;
+        if let Some(h) = self.again(name, auto)? {
+            return Ok(h);
+        }
+        let chain = Chain {
+            name,
+            up,
+            depth: up.map_or(0, |u| u.depth + 1),
+        };
+        if chain.depth > MAX_DEPTH {
+            return Err(Error::Limit {
+                what: "dependency depth",
+                count: chain.depth.into(),
+                max: MAX_DEPTH.into(),
+            });
+        }
+        // Its dependencies first.
+        let peek = Loader::new(ExportTable::EMPTY, self.memory).limits(self.limits);
+        let deps = peek.dependencies(src, |dep, range| {
+            self.dependency(name, dep, range, how, &chain)
+        });
+        if let Err(e) = deps {
+            self.reap();
+            return Err(e);
+        }
+        let got = self
+            .book
+            .with(|b| self.load_locked(b, name, src, how, auto));
+        let (cell, id, slot) = match got {
+            Ok(Loaded::Again(cell, id)) => return Ok(self.held(cell, id)),
+            Ok(Loaded::Fresh(cell, id, slot)) => (cell, id, slot),
+            Err(e) => {
+                self.reap();
+                return Err(e);
+            }
+        };
+        let h = self.held(cell, id);
+        h.module.start();
+        if let Err(code) = run_setup(h.module, how.setup) {
+            drop(h);
+            // Loading: nothing can have held it or bound to it.
+            self.book.with(|b| {
+                if let Some(Some(m)) = b.store.metas_mut().get_mut(slot) {
+                    m.state = State::Unloading;
+                }
+            });
+            self.teardown(slot);
+            self.reap();
+            return Err(Error::Setup {
+                module: text(name),
+                code,
+            });
+        }
+        self.book.with(|b| {
+            if let Some(Some(m)) = b.store.metas_mut().get_mut(slot) {
+                m.state = State::Live;
+                m.set_up = true;
+            }
+        });
+        self.bind_pending();
+        Ok(h)
+    }
+
+    /// Dependency `dep` (accepting `range`) of module `name`, being
+    /// loaded in `chain`: checked if loaded, loaded if not.
+    fn dependency(
+        &self,
+        name: &str,
+        dep: &str,
+        range: VersionRange,
+        how: &LoadOptions<'_>,
+        chain: &Chain<'_>,
+    ) -> Result<(), Error> {
+        if chain.has(dep) {
+            return Err(Error::Cycle {
+                names: chain.text(dep),
+            });
+        }
+        let wrong = |have: Version| {
+            let mut names = ModuleText::new();
+            let _ = write!(names, "{name} needs {dep}");
+            Error::Dependency {
+                names,
+                want: range,
+                have,
+            }
+        };
+        let have = self.book.with(|b| {
+            let j = b.store.named(dep)?;
+            module(&b.store, &self.cells, j).map(version_of)
+        });
+        if let Some(have) = have {
+            return if range.contains(have) {
+                Ok(())
+            } else {
+                Err(wrong(have))
+            };
+        }
+        let dep_how = LoadOptions::new().defer(how.defer);
+        let h = self.load_found(dep, &dep_how, Some(chain), true)?;
+        let have = version_of(&h);
+        drop(h);
+        if !range.contains(have) {
+            return Err(wrong(have));
+        }
+        Ok(())
+    }
+
+    /// Unloads the modules loaded as dependencies that nothing uses any
+    /// more (those a refused load brought in).
+    fn reap(&self) {
+        loop {
+            let next = self.book.with(|b| {
+                let j = (0..b.store.metas().len()).find(|&j| {
+                    let holds = b
+                        .store
+                        .cell(&self.cells, j)
+                        .map_or(0, |c| c.holds.load(Ordering::Acquire));
+                    matches!(b.store.metas().get(j), Some(Some(m))
+                        if m.auto && m.candidate && m.state == State::Live
+                            && m.dependents == 0 && holds == 0)
+                })?;
+                self.begin_unload(b, j, false).ok()
+            });
+            let Some(slot) = next else { return };
+            self.teardown(slot);
+        }
+    }
+
+    /// This registry's trap serial, assigned on first use.
+    fn serial(&self) -> u32 {
+        let s = self.serial.load(Ordering::Acquire);
+        if s != 0 {
+            return s;
+        }
+        let new = crate::trap::serial();
+        match self
+            .serial
+            .compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => new,
+            Err(old) => old,
         }
     }
 
@@ -830,6 +1291,8 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         b: &mut Book<S>,
         name: &str,
         src: &mut Src,
+        how: &LoadOptions<'_>,
+        auto: bool,
     ) -> Result<Loaded<'_, 'a>, Error> {
         if let Some(slot) = b.store.named(name) {
             let meta = b.store.metas().get(slot).and_then(Option::as_ref);
@@ -841,12 +1304,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 return Err(busy(meta));
             }
             take_hold(&cell.holds)?;
-            let id = meta.id;
-            // Asked for again: no longer a candidate for the sweep.
-            if let Some(Some(meta)) = b.store.metas_mut().get_mut(slot) {
-                meta.candidate = false;
-            }
-            return Ok(Loaded::Again(cell, id));
+            return Ok(Loaded::Again(cell, meta.id));
         }
         let slot = b.store.vacant()?;
         let cell = b
@@ -854,20 +1312,21 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             .cell(&self.cells, slot)
             .ok_or_else(|| crate::check::bad("registry slot"))?;
         let id = b.next;
-        if id == u32::MAX {
+        if id == u32::MAX - 1 {
             return Err(Error::Limit {
                 what: "module ids",
                 count: id as u64,
-                max: u32::MAX as u64 - 1,
+                max: u32::MAX as u64 - 2,
             });
         }
-        let m = {
+        let mut m = {
             let scope = Scope {
                 host: &self.host,
                 store: &b.store,
                 cells: &self.cells,
                 missing: core::cell::RefCell::new(Names::new()),
                 count: Cell::new(0),
+                defer: how.defer,
             };
             let got = Loader::with_resolver(&scope, self.memory)
                 .limits(self.limits)
@@ -875,15 +1334,36 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 .load(src);
             // A missing import is the error, whatever else binding to
             // nothing led to.
-            if scope.count.get() != 0 {
+            let count = scope.count.get();
+            if count != 0 && !how.defer {
                 return Err(Error::Unresolved {
-                    count: scope.count.get(),
+                    count,
                     names: scope.missing.borrow().name(),
                 });
             }
-            got?
+            match got {
+                // A deferred import the text reaches cannot wait.
+                Err(Error::ImportOutOfReach { name, .. }) if count != 0 => {
+                    return Err(Error::LateBind { name })
+                }
+                got => got?,
+            }
         };
+        self.check_metadata(&b.store, name, &m)?;
         self.check_clashes(&b.store, name, &m)?;
+        // Deferred imports: each to a trap of its own.
+        let serial = if how.defer { self.serial() } else { 0 };
+        let mut armed = Ok(());
+        for i in 0..m.nimport() {
+            if m.import(i)
+                .is_some_and(|imp| imp.provider == Provider::PENDING)
+            {
+                armed = arm_one(&mut m, serial, id, name, i);
+                if armed.is_err() {
+                    break;
+                }
+            }
+        }
         let base = m.base() as usize;
         let at = b.store.order().partition_point(|&s| {
             b.store
@@ -892,20 +1372,18 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 .and_then(Option::as_ref)
                 .is_some_and(|o| o.base < base)
         });
-        b.store.order_insert(at, slot as u32)?;
+        if let Err(e) = armed.and_then(|()| b.store.order_insert(at, slot as u32)) {
+            crate::trap::disarm(serial, |mid, _| mid == id);
+            return Err(e);
+        }
         // Nothing fails from here on.
         // Its providers gain a dependent each.
         for j in 0..b.store.metas().len() {
-            let Some(pid) = b
-                .store
-                .metas()
-                .get(j)
-                .and_then(Option::as_ref)
-                .map(|p| p.id)
-            else {
-                continue;
+            let edge = match b.store.metas().get(j) {
+                Some(Some(p)) => depends_on(&m, p),
+                _ => false,
             };
-            if m.imports().any(|i| i.provider == Provider(pid)) {
+            if edge {
                 if let Some(Some(p)) = b.store.metas_mut().get_mut(j) {
                     p.dependents = p.dependents.saturating_add(1);
                 }
@@ -919,9 +1397,13 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 name: mname.clone(),
                 state: State::Loading,
                 dependents: 0,
-                candidate: false,
+                candidate: auto,
+                auto,
                 base,
                 end: base.saturating_add(m.image_size()),
+                loaded_at: (self.clock)(),
+                set_up: false,
+                mark: 0,
             });
         }
         b.next = id + 1;
@@ -935,6 +1417,57 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         b.store.index_name(slot);
         b.store.index_symbols(&self.cells, slot);
         Ok(Loaded::Fresh(cell, id, slot))
+    }
+
+    /// Refuses `m` if its metadata requires an ABI the registry does not
+    /// offer, names setup or teardown functions of another type, or
+    /// depends on a module that is not loaded and live at a version it
+    /// accepts.
+    fn check_metadata(&self, store: &S, name: &str, m: &Module<'a>) -> Result<(), Error> {
+        let Some(md) = m.metadata() else {
+            return Ok(());
+        };
+        if let Some((want, have)) = md.unmet(self.abis) {
+            return Err(Error::Abi {
+                module: text(name),
+                class: text(want.class),
+                want: (want.major, want.minor),
+                have: have.map(|h| (h.major, h.minor)),
+            });
+        }
+        let typed = |i: Option<usize>, sig: u32| {
+            i.and_then(|i| m.export(i))
+                .is_none_or(|e| e.sig == 0 || e.sig == sig)
+        };
+        if !typed(md.setup(), crate::meta::SETUP_SIG)
+            || !typed(md.teardown(), crate::meta::TEARDOWN_SIG)
+        {
+            return Err(Error::BadTable {
+                kind: crate::format::kind::METADATA,
+                what: "setup or teardown function of another type",
+            });
+        }
+        for d in md.dependencies() {
+            let j = store.named(d.name).filter(
+                |&j| matches!(store.metas().get(j), Some(Some(o)) if o.state == State::Live),
+            );
+            let Some(dm) = j.and_then(|j| module(store, &self.cells, j)) else {
+                return Err(Error::NotFound {
+                    name: SymName::new(d.name),
+                });
+            };
+            let have = version_of(dm);
+            if !d.range.contains(have) {
+                let mut names = ModuleText::new();
+                let _ = write!(names, "{name} needs {}", d.name);
+                return Err(Error::Dependency {
+                    names,
+                    want: d.range,
+                    have,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Refuses `m` if it exports a name the host or a loaded module does.
@@ -992,7 +1525,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             let (Some(meta), Some(cell)) = (meta, cell) else {
                 return Err(which.missing());
             };
-            if meta.state == State::Unloading {
+            if meta.state != State::Live {
                 return Err(busy(meta));
             }
             take_hold(&cell.holds)?;
@@ -1007,14 +1540,221 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     /// [`Self::sweep`]. Otherwise its destructors and exit handlers run
     /// (outside the lock), then its symbols leave the table and its
     /// providers lose a dependent, then its memory goes back.
+    ///
+    /// **Cycles.** Modules bound to each other (through deferred binding)
+    /// depend on each other, so neither could go first. A cycle unloads
+    /// as a whole: unloading a module whose only dependents are in its
+    /// cycle (the modules it depends on, directly or not, that depend on
+    /// it) unloads every module of the cycle, newest first, provided none
+    /// of them is held and nothing outside the cycle depends on any of
+    /// them; otherwise it is refused as above.
     pub fn unload<'n>(&self, which: impl Into<Which<'n>>) -> Result<(), Error> {
         let which = which.into();
         let slot = self.book.with(|b| {
             let slot = find(&b.store, which).ok_or_else(|| which.missing())?;
-            self.begin_unload(b, slot, true)
+            match self.begin_unload(b, slot, true) {
+                Ok(slot) => Ok(Some(slot)),
+                Err(e @ Error::InUse { holds: 0, .. }) => match self.cycle(b, slot) {
+                    true => Ok(None),
+                    false => Err(e),
+                },
+                Err(e) => Err(e),
+            }
         })?;
-        self.teardown(slot);
+        match slot {
+            Some(slot) => self.teardown(slot),
+            None => {
+                self.teardown_cycle();
+            }
+        }
         Ok(())
+    }
+
+    /// Marks the cycle of slot `x` unloading, if it can go as a whole
+    /// (see [`Self::unload`]); whether it did.
+    fn cycle(&self, b: &mut Book<S>, x: usize) -> bool {
+        let n = b.store.metas().len();
+        for m in b.store.metas_mut().iter_mut().flatten() {
+            m.mark = 0;
+        }
+        let set = |b: &mut Book<S>, j: usize, bit: u8| {
+            if let Some(Some(m)) = b.store.metas_mut().get_mut(j) {
+                m.mark |= bit;
+            }
+        };
+        set(b, x, 3);
+        // Bit 1: what `x` depends on; bit 2: what depends on `x`; both:
+        // its cycle. Until nothing changes (a few rounds for a few modules).
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for j in 0..n {
+                for k in 0..n {
+                    let (Some(Some(mj)), Some(Some(mk))) =
+                        (b.store.metas().get(j), b.store.metas().get(k))
+                    else {
+                        continue;
+                    };
+                    let (from, to) = (mj.mark, mk.mark);
+                    // j depends on k?
+                    let Some(dj) = module(&b.store, &self.cells, j) else {
+                        continue;
+                    };
+                    if !depends_on(dj, mk) {
+                        continue;
+                    }
+                    if from & 1 != 0 && to & 1 == 0 {
+                        set(b, k, 1);
+                        changed = true;
+                    }
+                    if to & 2 != 0 && from & 2 == 0 {
+                        set(b, j, 2);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        // Closed: no holds, all live, and every dependent inside.
+        let mut ok = true;
+        for j in 0..n {
+            let Some(Some(mj)) = b.store.metas().get(j) else {
+                continue;
+            };
+            if mj.mark != 3 {
+                continue;
+            }
+            let holds = b
+                .store
+                .cell(&self.cells, j)
+                .map_or(1, |c| c.holds.load(Ordering::Acquire));
+            ok &= holds == 0 && mj.state == State::Live;
+            for k in 0..n {
+                let (Some(Some(mk)), Some(dk)) =
+                    (b.store.metas().get(k), module(&b.store, &self.cells, k))
+                else {
+                    continue;
+                };
+                ok &= mk.mark == 3 || !depends_on(dk, mj);
+            }
+        }
+        for m in b.store.metas_mut().iter_mut().flatten() {
+            if m.mark == 3 && ok {
+                m.state = State::Unloading;
+            } else {
+                m.mark = 0;
+            }
+        }
+        ok
+    }
+
+    /// Unloads the cycle `cycle` marked, newest first; how many.
+    fn teardown_cycle(&self) -> usize {
+        let mut n = 0;
+        loop {
+            let next = self.book.with(|b| {
+                let metas = b.store.metas();
+                let j = (0..metas.len())
+                    .filter(|&j| matches!(metas.get(j), Some(Some(m)) if m.mark == 3 && m.state == State::Unloading))
+                    .max_by_key(|&j| metas.get(j).and_then(Option::as_ref).map_or(0, |m| m.id))?;
+                if let Some(Some(m)) = b.store.metas_mut().get_mut(j) {
+                    m.mark = 0;
+                }
+                Some(j)
+            });
+            let Some(slot) = next else { return n };
+            self.teardown(slot);
+            n += 1;
+        }
+    }
+
+    /// Binds every pending import (of any module) that a live module now
+    /// provides with a signature it accepts; each provider gains a
+    /// dependent for each module newly bound to it.
+    fn bind_pending(&self) {
+        let serial = self.serial.load(Ordering::Acquire);
+        if serial == 0 {
+            return;
+        }
+        self.book.with(|b| loop {
+            let store = &b.store;
+            let mut hit = None;
+            crate::trap::each(serial, |mid, _, i, iname| {
+                if hit.is_some() {
+                    return;
+                }
+                let Some(ms) = find(store, Which::Id(mid)) else {
+                    return;
+                };
+                let (Some(m), Some(p)) = (
+                    module(store, &self.cells, ms),
+                    store.symbol(&self.cells, iname, false),
+                ) else {
+                    return;
+                };
+                let live =
+                    matches!(store.metas().get(p.slot), Some(Some(o)) if o.state == State::Live);
+                let want = m.import(i).map_or(0, |imp| imp.sig);
+                if live && p.slot != ms && (want == 0 || p.sig == 0 || want == p.sig) {
+                    hit = Some((ms, mid, i, p.addr, p.slot));
+                }
+            });
+            let Some((ms, mid, i, addr, ps)) = hit else {
+                return;
+            };
+            let (Some(m), Some(Some(p))) = (module(store, &self.cells, ms), store.metas().get(ps))
+            else {
+                return;
+            };
+            let (had, pid) = (depends_on(m, p), p.id);
+            // SAFETY: the import was accepted for late binding when it was
+            // armed; the address is the export of a live module of the
+            // signature the import expects, which now gains the importer
+            // as a dependent (so stays loaded while the binding lives);
+            // the registry's lock keeps other binders away.
+            if unsafe { m.bind_late(i, addr, Provider(pid)) }.is_err() {
+                return;
+            }
+            crate::trap::disarm(serial, |id, j| id == mid && j == i);
+            if !had {
+                if let Some(Some(p)) = b.store.metas_mut().get_mut(ps) {
+                    p.dependents = p.dependents.saturating_add(1);
+                }
+            }
+        });
+    }
+
+    /// Calls `f` with each import still pending (deferred, its provider
+    /// not loaded): the importing module's name and the import's name, as
+    /// RTEMS's `RTLD_DI_UNRESOLVED` lists them. `f` must not use the
+    /// registry.
+    pub fn unresolved(&self, mut f: impl FnMut(&str, &str)) {
+        let serial = self.serial.load(Ordering::Acquire);
+        if serial != 0 {
+            crate::trap::each(serial, |_, module, _, import| f(module, import));
+        }
+    }
+
+    /// Binds every pending import that a loaded module provides (as
+    /// loads do), then fails if any is left, naming them all
+    /// ([`Error::Unresolved`]: `import (module)`, ...). A pending import
+    /// whose provider exports it with another signature stays pending.
+    pub fn resolve(&self) -> Result<(), Error> {
+        self.bind_pending();
+        let mut names = Names::new();
+        let mut count = 0u32;
+        self.unresolved(|module, import| {
+            count += 1;
+            let mut one = heapless::String::<160>::new();
+            let _ = write!(one, "{import} ({module})");
+            names.push(&one);
+        });
+        match count {
+            0 => Ok(()),
+            count => Err(Error::Unresolved {
+                count,
+                names: names.name(),
+            }),
+        }
     }
 
     /// Marks slot `slot` unloading if it can go; if not, and `refusal`,
@@ -1039,7 +1779,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                     let Some(dm) = module(store, &self.cells, j) else {
                         continue;
                     };
-                    if dm.imports().any(|i| i.provider == Provider(meta.id)) {
+                    if depends_on(dm, meta) {
                         by.push(&o.name);
                     }
                 }
@@ -1061,19 +1801,30 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         Ok(slot)
     }
 
-    /// Unloads slot `slot`, marked unloading with no holds.
+    /// Unloads slot `slot`, marked unloading with no holds: its teardown
+    /// (if its setup ran), its destructors and exit handlers, then it
+    /// leaves the books and its memory goes back.
     fn teardown(&self, slot: usize) {
-        let m = self
-            .book
-            .with(|b| module(&b.store, &self.cells, slot).map(|m| m as *const _));
-        if let Some(m) = m {
+        let m = self.book.with(|b| {
+            let set_up = matches!(b.store.metas().get(slot), Some(Some(m)) if m.set_up);
+            module(&b.store, &self.cells, slot).map(|m| (m as *const Module<'a>, set_up))
+        });
+        if let Some((m, set_up)) = m {
             // SAFETY: the module is unloading: nothing can hold it or
             // take it out of its cell but this call, which does so only
             // after this reference is gone.
             let m: &Module<'a> = unsafe { &*m };
+            if set_up {
+                run_teardown(m);
+            }
             m.finish();
         }
         let taken = self.book.with(|b| {
+            let serial = self.serial.load(Ordering::Acquire);
+            if let Some(Some(meta)) = b.store.metas().get(slot) {
+                let id = meta.id;
+                crate::trap::disarm(serial, |mid, _| mid == id);
+            }
             b.store.unindex_symbols(&self.cells, slot);
             b.store.unindex_name(slot);
             if let Some(at) = b.store.order().iter().position(|&s| s as usize == slot) {
@@ -1082,11 +1833,11 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             // Its providers lose a dependent.
             if let Some(m) = module(&b.store, &self.cells, slot) {
                 for j in 0..b.store.metas().len() {
-                    let pid = match b.store.metas().get(j) {
-                        Some(Some(p)) if j != slot => p.id,
-                        _ => continue,
+                    let edge = match b.store.metas().get(j) {
+                        Some(Some(p)) if j != slot => depends_on(m, p),
+                        _ => false,
                     };
-                    if m.imports().any(|i| i.provider == Provider(pid)) {
+                    if edge {
                         let metas = b.store.metas_mut();
                         if let Some(Some(p)) = metas.get_mut(j) {
                             p.dependents = p.dependents.saturating_sub(1);
@@ -1107,8 +1858,9 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     }
 
     /// Unloads every candidate (see [`Self::unload`]) whose hold and
-    /// dependent counts are zero, and the candidates that frees, until
-    /// none is left that can go; returns how many it unloaded. A module
+    /// dependent counts are zero, and the candidates that frees, and the
+    /// cycles a candidate is in that can go as a whole, until none is left
+    /// that can go; returns how many it unloaded. A module
     /// that was never refused is not a candidate and stays.
     pub fn sweep(&self) -> usize {
         let mut n = 0;
@@ -1124,9 +1876,23 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 })?;
                 self.begin_unload(b, j, false).ok()
             });
-            let Some(slot) = next else { return n };
-            self.teardown(slot);
-            n += 1;
+            if let Some(slot) = next {
+                self.teardown(slot);
+                n += 1;
+                continue;
+            }
+            // A candidate in a cycle that can go as a whole.
+            let cycle = self.book.with(|b| {
+                (0..b.store.metas().len()).any(|j| {
+                    matches!(b.store.metas().get(j), Some(Some(m))
+                        if m.candidate && m.state == State::Live && m.dependents != 0)
+                        && self.cycle(b, j)
+                })
+            });
+            if !cycle {
+                return n;
+            }
+            n += self.teardown_cycle();
         }
     }
 
@@ -1194,6 +1960,21 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             dependents: meta.dependents,
             state: meta.state,
             candidate: meta.candidate,
+            version: m.metadata().map(|md| md.version()),
+            class: {
+                let mut c = ModuleName::new();
+                let _ = c.push_str(m.metadata().map_or("", |md| md.class()));
+                c
+            },
+            loaded_at: meta.loaded_at,
+            pending: {
+                let mut n = 0u32;
+                let serial = self.serial.load(Ordering::Acquire);
+                if serial != 0 {
+                    crate::trap::each(serial, |mid, _, _, _| n += u32::from(mid == meta.id));
+                }
+                n
+            },
         })
     }
 
