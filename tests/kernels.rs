@@ -9,8 +9,11 @@
 //! built four times: with the loader's default configuration, with exit
 //! handlers, with its minimal one, and with the module registry (a
 //! fixed-capacity one in a static: dependents, holds, refused unloads, the
-//! sweep, an address resolved to its symbol). The test asserts the exact
-//! output, that no `alloc` code is linked, and prints the loader's code
+//! sweep, an address resolved to its symbol; a module requiring an ABI
+//! major the kernel does not offer refused before its constructor runs; a
+//! module loaded with deferred binding before the module it calls, its
+//! call caught by a trap, then bound when the provider loads, found by
+//! name in flash). The test asserts the exact output, that no `alloc` code is linked, and prints the loader's code
 //! size in each.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
@@ -180,6 +183,16 @@ fn expected(board: &Board, config: Config) -> String {
   rstat unloaded
   sweep unloaded 1
   arena: 0 bytes in use
+  offers ABI kernel 1.2
+  refused: module abi2 requires ABI kernel 2.0; the host offers kernel 1.2
+  late waits for c_fib
+  trap: call to unresolved import c_fib of module late
+  late_fib(20) = 0
+  cmath loaded: 0 imports pending
+  late_fib(20) = 6765
+  unload cmath: module cmath in use: 0 holds, 1 dependent (late)
+  sweep unloaded 1
+  arena: 0 bytes in use
 "
         }
         _ => "",
@@ -258,6 +271,13 @@ fn assert_no_alloc(board: &Board, elf: &Path) {
 fn kernel(board: &Board, config: Config) {
     let elf = build(board.target, config);
     let (code, out) = run(board, &elf);
+    // The module that requires another ABI major is refused before any of
+    // its code runs: its constructor's line never appears.
+    assert!(
+        !out.contains("abi2.dl constructor"),
+        "{} {config:?}: abi2.dl's constructor ran:\n{out}",
+        board.target
+    );
     assert_eq!(
         out,
         expected(board, config),

@@ -14,9 +14,9 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU32, Ordering};
 use dynld::sig::{of_fn, Desc, Signof};
-use dynld::{Arena, Dynsym, Error, ExportTable, FnSource, Loader, Module, SEEK_CUR, SEEK_SET};
 #[cfg(feature = "registry")]
-use dynld::{Fixed, Registry};
+use dynld::{trap, Abi, Finder, Fixed, LoadOptions, Registry, Source, SymName};
+use dynld::{Arena, Dynsym, Error, ExportTable, FnSource, Loader, Module, SEEK_CUR, SEEK_SET};
 
 #[cfg_attr(target_arch = "arm", path = "arm.rs")]
 #[cfg_attr(target_arch = "riscv32", path = "riscv.rs")]
@@ -92,6 +92,10 @@ static CMATH: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cmath.dl"));
 static RSTAT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rstat.dl"));
 static BAD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bad.dl"));
 static LIFE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/life.dl"));
+#[cfg(feature = "registry")]
+static ABI2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/abi2.dl"));
+#[cfg(feature = "registry")]
+static LATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/late.dl"));
 
 /// A module image read as a kernel reads a file: through callbacks.
 struct Image {
@@ -256,14 +260,55 @@ fn life(arena: &'static Arena<'static, 4>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The registry: a fixed capacity of four modules in a static, over the
-/// kernel's exports and the arena.
+/// The kernel's interface as an ABI: version 1.2. A module whose metadata
+/// requires another major (or a later minor) is refused before any of its
+/// code runs.
 #[cfg(feature = "registry")]
-static REGISTRY: Registry<'static, Fixed<'static, 4>> = Registry::fixed(EXPORTS, &ARENA);
+static ABIS: [Abi<'static>; 1] = [Abi::new("kernel", 1, 2)];
+
+/// The modules in flash by name, for the registry's finder.
+#[cfg(feature = "registry")]
+static FLASH: [(&str, &[u8]); 5] = [
+    ("abi2", ABI2),
+    ("cmath", CMATH),
+    ("late", LATE),
+    ("life", LIFE),
+    ("rstat", RSTAT),
+];
+
+/// Finds a module in [`FLASH`] and hands the loader its read/seek
+/// callbacks.
+#[cfg(feature = "registry")]
+struct FlashFinder;
+
+#[cfg(feature = "registry")]
+impl Finder for FlashFinder {
+    fn find(
+        &self,
+        name: &str,
+        load: &mut dyn FnMut(&mut dyn Source) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let Some(&(_, bytes)) = FLASH.iter().find(|(n, _)| *n == name) else {
+            return Err(Error::NotFound {
+                name: SymName::new(name),
+            });
+        };
+        load(&mut source(&mut Image { bytes, pos: 0 }))
+    }
+}
+
+/// The registry: a fixed capacity of four modules in a static, over the
+/// kernel's exports and the arena, offering the kernel's ABI and finding
+/// modules by name in flash.
+#[cfg(feature = "registry")]
+static REGISTRY: Registry<'static, Fixed<'static, 4>> = Registry::fixed(EXPORTS, &ARENA)
+    .with_abis(&ABIS)
+    .with_finder(&FlashFinder);
 
 /// cmath and rstat through the registry: rstat binds to cmath's exports,
 /// so cmath cannot be unloaded before it; a hold keeps rstat; the sweep
-/// unloads cmath once rstat is gone.
+/// unloads cmath once rstat is gone. Then the ABI check and deferred
+/// binding.
 #[cfg(feature = "registry")]
 fn registry() -> Result<(), Error> {
     kprintln!("registry");
@@ -313,6 +358,65 @@ fn registry() -> Result<(), Error> {
     });
     reg.unload("rstat")?;
     kprintln!("  rstat unloaded");
+    kprintln!("  sweep unloaded {}", reg.sweep());
+    kprintln!("  arena: {} bytes in use", ARENA.in_use());
+    abi(reg);
+    deferred(reg)
+}
+
+/// A module that requires the kernel's ABI at another major is refused
+/// before its constructor runs (which would print a line).
+#[cfg(feature = "registry")]
+fn abi(reg: &Registry<'static, Fixed<'static, 4>>) {
+    for a in reg.abis() {
+        kprintln!("  offers ABI {} {}.{}", a.class, a.major, a.minor);
+    }
+    match reg.load_named("abi2", &LoadOptions::new()).map(drop) {
+        Ok(()) => {
+            kprintln!("  abi2 loaded, though it requires ABI kernel 2.0");
+            let _ = reg.unload("abi2");
+        }
+        Err(e) => kprintln!("  refused: {e}"),
+    }
+}
+
+/// What a call to a deferred import that is not bound yet returns: the
+/// trap reports it here instead of jumping nowhere.
+#[cfg(feature = "registry")]
+fn unbound(u: &trap::Unbound<'_>) -> usize {
+    kprintln!("  trap: {u}");
+    0
+}
+
+/// Deferred binding: late.dl is loaded before cmath, whose c_fib it
+/// calls; its import waits on a trap until cmath loads (found by name in
+/// flash), then is bound to it.
+#[cfg(feature = "registry")]
+fn deferred(reg: &Registry<'static, Fixed<'static, 4>>) -> Result<(), Error> {
+    trap::set_handler(unbound);
+    let late = reg.load_with(
+        "late",
+        &mut source(&mut Image {
+            bytes: LATE,
+            pos: 0,
+        }),
+        &LoadOptions::new().defer(true),
+    )?;
+    reg.unresolved(|m, i| kprintln!("  {m} waits for {i}"));
+    let fib = late.get::<extern "C" fn(u32) -> u32>("late_fib")?;
+    kprintln!("  late_fib(20) = {}", fib.call(20));
+    let cmath = reg.load_named("cmath", &LoadOptions::new())?;
+    let mut pending = 0;
+    reg.unresolved(|_, _| pending += 1);
+    kprintln!("  cmath loaded: {pending} imports pending");
+    kprintln!("  late_fib(20) = {}", fib.call(20));
+    reg.resolve()?;
+    drop(cmath);
+    drop(late);
+    if let Err(e) = reg.unload("cmath") {
+        kprintln!("  unload cmath: {e}");
+    }
+    reg.unload("late")?;
     kprintln!("  sweep unloaded {}", reg.sweep());
     kprintln!("  arena: {} bytes in use", ARENA.in_use());
     Ok(())
