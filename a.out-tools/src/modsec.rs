@@ -72,7 +72,7 @@ fn name<'s>(what: &str, s: &'s str) -> Result<&'s str, String> {
         Ok(s)
     } else {
         Err(format!(
-            "{what} {s:?} is not a name (1 to 56 printable ASCII characters, no spaces)"
+            "{what} \"{s}\" is not a name (1 to 56 printable ASCII characters, no spaces)"
         ))
     }
 }
@@ -89,7 +89,7 @@ impl MetaTable {
             }
             self.statement(origin, line).map_err(|e| {
                 LinkError(format!(
-                    "{origin}: {SECTION}: {e}, in the statement {line:?}"
+                    "{origin}: {SECTION}: {e}, in the statement \"{line}\""
                 ))
             })?;
         }
@@ -125,7 +125,7 @@ impl MetaTable {
                 let n = name("module name", words[0])?;
                 let version = Version::parse(words[1]).ok_or_else(|| {
                     format!(
-                        "version {:?} is not MAJOR.MINOR.PATCH (decimal numbers)",
+                        "version \"{}\" is not MAJOR.MINOR.PATCH (decimal numbers)",
                         words[1]
                     )
                 })?;
@@ -143,7 +143,7 @@ impl MetaTable {
                 let class = name("ABI class", words[0])?;
                 let (major, minor) = major_minor(words[1]).ok_or_else(|| {
                     format!(
-                        "ABI version {:?} is not MAJOR.MINOR (decimal numbers)",
+                        "ABI version \"{}\" is not MAJOR.MINOR (decimal numbers)",
                         words[1]
                     )
                 })?;
@@ -165,7 +165,7 @@ impl MetaTable {
                 let text = rest[words[0].len()..].trim();
                 let range = VersionRange::parse(text).ok_or_else(|| {
                     format!(
-                        "version range {text:?} for {dep} is not a range (`*`, or comparisons such as `>=1.2, <2`, all of which can hold)"
+                        "version range \"{text}\" for {dep} is not a range (`*`, or comparisons such as `>=1.2, <2`, all of which can hold)"
                     )
                 })?;
                 if let Some(i) = self.spec.dependencies.iter().position(|d| d.0 == dep) {
@@ -193,9 +193,11 @@ impl MetaTable {
                 *spec = Some(words[0].to_owned());
                 *seen = Some(origin.to_owned());
             }
-            _ => return Err(format!(
-                "unknown statement {keyword:?} (expected module, abi, depends, setup or teardown)"
-            )),
+            _ => {
+                return Err(format!(
+                "unknown statement \"{keyword}\" (expected module, abi, depends, setup or teardown)"
+            ))
+            }
         }
         Ok(())
     }
@@ -207,7 +209,7 @@ impl MetaTable {
         let Some(origin) = self.module else {
             return match self.first_item {
                 Some((o, line)) => fail!(
-                    "{o}: {SECTION}: metadata {line:?} without a module record: declare the module with DYNLD_MODULE or dynld::module!"
+                    "{o}: {SECTION}: metadata \"{line}\" without a module record: declare the module with DYNLD_MODULE or dynld::module!"
                 ),
                 None => Ok(None),
             };
@@ -307,7 +309,7 @@ mod tests {
             ),
             (
                 &[("a.o", "module m\x01 1 lib")],
-                "module name \"m\\u{1}\" is not a name",
+                "module name \"m\x01\" is not a name",
             ),
             (
                 &[("a.o", "abi ansic 1")],
