@@ -289,6 +289,15 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool, symbols: bool) -> Resul
             nexport + nimport
         );
     }
+    match metadata_lines(&v) {
+        lines if lines.is_empty() => out!(out, "metadata none"),
+        lines => {
+            out!(out, "metadata:");
+            for l in lines {
+                out!(out, "  {l}");
+            }
+        }
+    }
     out!(
         out,
         "relocs  {} base, {} import",
@@ -317,15 +326,6 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool, symbols: bool) -> Resul
     for (m, n) in modes.iter().zip(&counts) {
         if *n > 0 {
             out!(out, "  {:<12} {n}", m.name);
-        }
-    }
-    match metadata_lines(&v) {
-        lines if lines.is_empty() => out!(out, "metadata none"),
-        lines => {
-            out!(out, "metadata:");
-            for l in lines {
-                out!(out, "  {l}");
-            }
         }
     }
     if relocs {
