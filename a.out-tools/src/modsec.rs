@@ -162,7 +162,7 @@ impl MetaTable {
                     count(2, "NAME RANGE")?;
                 }
                 let dep = name("dependency name", words[0])?;
-                let text = rest[words[0].len()..].trim();
+                let text = rest.strip_prefix(words[0]).unwrap_or("").trim();
                 let range = VersionRange::parse(text).ok_or_else(|| {
                     format!(
                         "version range \"{text}\" for {dep} is not a range (`*`, or comparisons such as `>=1.2, <2`, all of which can hold)"
