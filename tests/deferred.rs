@@ -67,7 +67,11 @@ long b_f(long x) { return x; }
 "#;
 
 fn c_module(name: &str, src: &str) -> Vec<u8> {
-    dynld_suite::cc::module(&format!("defer-{name}"), &[&format!("{HEADER}{src}")], false)
+    dynld_suite::cc::module(
+        &format!("defer-{name}"),
+        &[&format!("{HEADER}{src}")],
+        false,
+    )
 }
 
 struct Modules {
@@ -202,7 +206,11 @@ fn pending_imports_reach_the_trap_and_bind_when_the_provider_loads() {
     let wrong = reg
         .load("wrong_b", &mut SliceSource::new(&m.wrong_b))
         .unwrap();
-    assert_eq!(pending(&reg), ["a.b_f"], "a signature mismatch binds nothing");
+    assert_eq!(
+        pending(&reg),
+        ["a.b_f"],
+        "a signature mismatch binds nothing"
+    );
     assert_eq!(reg.info("wrong_b").unwrap().dependents, 0);
     drop(wrong);
     reg.unload("wrong_b").unwrap();
