@@ -753,7 +753,10 @@ pub fn registry(data: &[u8]) {
     // loaded (and one the reader refuses, the loader refuses too: the
     // `load` target checks that they agree).
     if let Ok(v) = ModuleView::parse(data, &LIMITS) {
-        if v.init_offsets().next().is_some() || v.fini_offsets().next().is_some() {
+        let setup = v
+            .metadata()
+            .is_some_and(|m| m.setup().is_some() || m.teardown().is_some());
+        if v.init_offsets().next().is_some() || v.fini_offsets().next().is_some() || setup {
             return;
         }
     }
@@ -818,6 +821,28 @@ pub fn registry(data: &[u8]) {
         reg.unload("x").expect("unload x");
         assert_eq!(reg.info(pid).unwrap().dependents, 0);
         assert_eq!(reg.sweep(), usize::from(bound), "the refused provider goes");
+        // Deferred: whatever nothing provides is pending, on traps, and
+        // goes with the module.
+        let defer = dynld::LoadOptions::new().defer(true);
+        if let Ok(z) = reg.load_with("z", &mut SliceSource::new(data), &defer) {
+            let pending = z
+                .imports()
+                .filter(|i| i.provider == Provider::PENDING)
+                .inspect(|i| assert!(!i.addr.is_null(), "{} bound to 0", i.name))
+                .count();
+            let mut listed = 0;
+            reg.unresolved(|m, _| {
+                assert_eq!(m, "z");
+                listed += 1;
+            });
+            assert_eq!(listed, pending);
+            assert_eq!(reg.info("z").unwrap().pending as usize, pending);
+            drop(z);
+            reg.unload("z").expect("unload z");
+            let mut left = 0;
+            reg.unresolved(|_, _| left += 1);
+            assert_eq!(left, 0, "its traps went with it");
+        };
     }
     assert_eq!(mem.live(), 0, "every region given back");
     let v = mem.violations();

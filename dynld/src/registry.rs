@@ -2017,16 +2017,16 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                     name: SymName::new(name),
                 })?
                 .slot;
-            let id = b
-                .store
-                .metas()
-                .get(j)
-                .and_then(Option::as_ref)
-                .map(|m| m.id);
+            let meta = b.store.metas().get(j).and_then(Option::as_ref);
             let cell = b.store.cell(&self.cells, j);
-            let (Some(id), Some(cell)) = (id, cell) else {
+            let (Some(meta), Some(cell)) = (meta, cell) else {
                 return Err(crate::check::bad("registry slot"));
             };
+            // Only a live module can be held: one loading may be undone.
+            if meta.state != State::Live {
+                return Err(busy(meta));
+            }
+            let id = meta.id;
             take_hold(&cell.holds)?;
             Ok((cell, id))
         })?;
