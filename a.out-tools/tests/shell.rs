@@ -287,7 +287,7 @@ loaded lib id 3
 2
 11
 error: line 21: unknown command: frobnicate
-error: line 22: usage: load PATH [NAME]
+error: line 22: usage: load [--defer] PATH [NAME] [KEY=VALUE...] | load [--defer] NAME [KEY=VALUE...]
 lib_bump {addr:#x} sig={:#010x} module lib
 lib+{:#x} lib_bump+0x4
 error: line 25: 0x10: in no module
