@@ -16,6 +16,7 @@
 //! |--------------|--------------------------------------------------|------------|
 //! | `inputs.rs`  | archives expanded, objects parsed, architecture  | `Parsed`   |
 //! | `resolve.rs` | symbols resolved, members pulled, exports chosen | `Symbols`, `Exports` |
+//! | `meta.rs`    | metadata gathered, setup and teardown checked    | `MetaSpec` |
 //! | `gc.rs`      | sections reachable from exports and constructors | `Live`     |
 //! | `layout.rs`  | sections, islands, stubs, GOT, commons placed    | `Layout`   |
 //! | `synth.rs`   | GOT, stubs, veneers, `atexit` written            | `Image`    |
@@ -40,6 +41,7 @@ mod inputs;
 mod layout;
 mod machine;
 mod map;
+mod meta;
 mod obj;
 mod resolve;
 mod synth;
@@ -213,8 +215,15 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         mut warnings,
     } = inputs::parse(&files)?;
     let syms = resolve::resolve(given, members, opts.exports.as_ref())?;
-    let sigs = emit::signatures(&syms.objs)?;
-    let exports = syms.exports(opts.exports.as_ref(), &sigs)?;
+    let mut sigs = emit::signatures(&syms.objs)?;
+    let meta = meta::metadata(&syms, &mut sigs)?;
+    // The setup and teardown functions are exports, named or not.
+    let only = opts.exports.clone().map(|mut only| {
+        let functions = meta.iter().flat_map(|m| [&m.setup, &m.teardown]);
+        only.extend(functions.flatten().cloned());
+        only
+    });
+    let exports = syms.exports(only.as_ref(), &sigs)?;
     let live = gc::live(&syms, &exports, opts.gc)?;
     let m = machine::backend(arch)?;
     let lay = layout::layout(&syms, live, m, arch.word_size() as u64)?;
@@ -226,6 +235,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         syms: &syms,
         exports: &exports,
         sigs: &sigs,
+        meta: meta.as_ref(),
         lay: &lay,
     };
     let out = emit::emit(&img, &module, opts)?;

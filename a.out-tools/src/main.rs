@@ -299,6 +299,15 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool, symbols: bool) -> Resul
             nexport + nimport
         );
     }
+    match metadata_lines(&v) {
+        lines if lines.is_empty() => out!(out, "metadata none"),
+        lines => {
+            out!(out, "metadata:");
+            for l in lines {
+                out!(out, "  {l}");
+            }
+        }
+    }
     out!(
         out,
         "relocs  {} base, {} import",
@@ -366,6 +375,37 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool, symbols: bool) -> Resul
     Ok(())
 }
 
+/// The module's metadata, one statement a line (none without metadata):
+/// `module NAME VERSION class CLASS`, `abi CLASS MAJOR.MINOR`, `depends
+/// NAME RANGE`, `setup FUNCTION`, `teardown FUNCTION`.
+fn metadata_lines(v: &ModuleView<'_>) -> Vec<String> {
+    let Some(m) = v.metadata() else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "module {} {} class {}",
+        Escaped::new(m.name()),
+        m.version(),
+        Escaped::new(m.class())
+    )];
+    lines.extend(
+        m.abis()
+            .map(|a| format!("abi {}", Escaped::new(&a.to_string()))),
+    );
+    lines.extend(
+        m.dependencies()
+            .map(|d| format!("depends {} {}", Escaped::new(d.name), d.range)),
+    );
+    let export = |i: usize| {
+        v.exports()
+            .nth(i)
+            .map_or_else(|| format!("#{i}"), |s| Escaped::new(s.name).to_string())
+    };
+    lines.extend(m.setup().map(|i| format!("setup {}", export(i))));
+    lines.extend(m.teardown().map(|i| format!("teardown {}", export(i))));
+    lines
+}
+
 fn nm(out: &mut impl Write, path: &Path) -> Result<(), Stop> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
@@ -387,6 +427,10 @@ fn nm(out: &mut impl Write, path: &Path) -> Result<(), Stop> {
             Escaped::new(s.name),
             s.sig
         );
+    }
+    // After the symbols, the metadata, each line marked as no symbol's.
+    for l in metadata_lines(&v) {
+        out!(out, "# {l}");
     }
     Ok(())
 }

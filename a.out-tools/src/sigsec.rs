@@ -54,6 +54,17 @@ impl SigTable {
         Ok(())
     }
 
+    /// States export `name` with signature `sig` and type description
+    /// `desc`, on behalf of `origin`, as an `E` record would: for a
+    /// function whose type something else declares (a module's setup and
+    /// teardown functions). A signature stated already is kept.
+    pub fn state_export(&mut self, origin: &str, name: &str, sig: u32, desc: &str) {
+        self.exports.insert(name.to_owned());
+        self.by_name
+            .entry(name.to_owned())
+            .or_insert_with(|| (sig, desc.to_owned(), origin.to_owned()));
+    }
+
     /// The signature stated for `name`, or 0 (unchecked).
     pub fn get(&self, name: &str) -> u32 {
         self.by_name.get(name).map_or(0, |e| e.0)

@@ -567,6 +567,7 @@ impl<'p> Module<'p> {
     /// Whether import `i` can be bound again while the module is in use
     /// ([`Self::bind_late`]): as [`Self::check_late_binding`], and every
     /// field is an aligned word, so that one store replaces it.
+    #[cfg(feature = "registry")]
     pub(crate) fn check_late_binding_shared(&self, i: usize) -> Result<(), Error> {
         self.check_late_binding(i)?;
         let word = self.arch.word_size();
@@ -600,6 +601,7 @@ impl<'p> Module<'p> {
     /// [`Self::check_late_binding_shared`] must have accepted the import,
     /// and no other call may bind it at the same time (a registry binds
     /// under its lock).
+    #[cfg(feature = "registry")]
     pub(crate) unsafe fn bind_late(
         &self,
         i: usize,

@@ -39,6 +39,8 @@ pub(super) struct Module<'a, 'd> {
     pub exports: &'a Exports,
     /// The signatures stated in the sources, for exports and imports.
     pub sigs: &'a SigTable,
+    /// The module's metadata, if its sources state some.
+    pub meta: Option<&'a dynld::meta::MetaSpec>,
     pub lay: &'a Layout,
 }
 
@@ -111,6 +113,9 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
         IndexMode::Never => false,
     });
     let exported = export(&mut b, md, opts)?;
+    if let Some(spec) = md.meta {
+        b.metadata(spec.clone());
+    }
     let table = match opts.strip_symbols {
         false => symbols(&mut b, md)?,
         true => SymbolsAdded::default(),
@@ -211,7 +216,8 @@ fn check_counts(
         .map(|n| n.len() + described(n))
         .chain(import_names.iter().map(|n| n.len() + described(n)))
         .sum::<usize>()
-        + table.name_bytes;
+        + table.name_bytes
+        + md.meta.map_or(0, meta_string_bytes);
     let counts: [(&str, usize, u32, &str); 8] = [
         ("exports", exports, lim.max_exports, "max_exports"),
         ("imports", imports, lim.max_imports, "max_imports"),
@@ -260,6 +266,14 @@ fn check_counts(
         }
     }
     Ok(())
+}
+
+/// Bytes the metadata adds to the string table.
+fn meta_string_bytes(m: &dynld::meta::MetaSpec) -> usize {
+    m.name.len()
+        + m.class.len()
+        + m.abis.iter().map(|a| a.0.len()).sum::<usize>()
+        + m.dependencies.iter().map(|d| d.0.len()).sum::<usize>()
 }
 
 /// Adds the exports, which the loader's rule puts in the text, or in data

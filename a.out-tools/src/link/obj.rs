@@ -2,7 +2,7 @@
 //! names, bindings, visibility, and which output part a section goes to.
 
 use super::{fail, LinkError};
-use crate::sigsec;
+use crate::{modsec, sigsec};
 use object::{Object, ObjectSection, ObjectSymbol, SectionIndex, SectionKind};
 use std::collections::HashSet;
 
@@ -204,7 +204,10 @@ pub(super) fn part_of(
         object::SectionFlags::Elf { sh_flags } => sh_flags,
         _ => 0,
     };
-    if flags & u64::from(object::elf::SHF_ALLOC) == 0 || name == sigsec::SECTION {
+    if flags & u64::from(object::elf::SHF_ALLOC) == 0
+        || name == sigsec::SECTION
+        || name == modsec::SECTION
+    {
         return Ok(None);
     }
     if FnArray::of(name).is_some()

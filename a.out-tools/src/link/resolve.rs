@@ -196,7 +196,13 @@ pub(super) fn resolve<'d>(
             }
         }
     }
-    for o in given {
+    // A Rust archive member stating the module's metadata is included
+    // as a given object is: its record is a local static, which no name
+    // would pull, and rustc may have put it in a codegen unit of its own.
+    let (stating, members): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .partition(|o| o.rust && o.file.section_by_name(crate::modsec::SECTION).is_some());
+    for o in given.into_iter().chain(stating) {
         wanted.add_refs(&o);
         syms.include(o, &mut comdats)?;
     }
