@@ -388,3 +388,266 @@ swept 0
         "error: line 1: 42: a module name cannot be all digits (an id)\n"
     );
 }
+
+/// Runs `aout shell ARGS...` with `script` as its standard input.
+fn shell_with(args: &[&str], script: &str) -> Output {
+    let mut child = aout()
+        .arg("shell")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Imports `prov_val`, which `PROV` exports.
+const USER: &str = r#"
+#include "dynld.h"
+DYNLD_IMPORT(prov_val, "fn(int) int");
+DYNLD_EXPORT(user_get, "fn(int) int");
+extern int prov_val(int);
+int user_get(int x) { return prov_val(x) + 1; }
+"#;
+
+const PROV: &str = r#"
+#include "dynld.h"
+DYNLD_EXPORT(prov_val, "fn(int) int");
+int prov_val(int x) { return 2 * x; }
+"#;
+
+/// A module loaded with `--defer` before the module it imports from: its
+/// import is listed pending, a call reaching it is an error line naming
+/// import and module (and the shell goes on), the provider's load binds
+/// it, and the call then works.
+#[test]
+fn deferred_import_bound_by_a_later_load() {
+    let dir = workdir("shell-defer");
+    let user = module(&dir, "user", USER);
+    let prov = module(&dir, "prov", PROV);
+    let (user, prov) = (user.display(), prov.display());
+    let o = shell_with(
+        &[],
+        &format!(
+            "load {user}
+load --defer {user}
+unresolved
+call user user_get 20
+list
+load {prov}
+unresolved
+call user user_get 20
+unload prov
+resolve
+"
+        ),
+    );
+    let got = text(&o.stdout);
+    let lines: Vec<&str> = got.lines().collect();
+    let want = format!(
+        "error: line 1: {user}: undefined symbol: prov_val
+loaded user id 1
+user prov_val
+error: line 4: call to unresolved import prov_val of module user
+{}
+loaded prov id 2
+41
+error: line 9: module prov in use: 0 holds, 1 dependent (user)
+resolved 0
+",
+        lines[4..6].join("\n")
+    );
+    assert_eq!(got, want);
+    check_list(&lines[4..6], &[["1", "user", "0", "0", "live", "no"]]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stderr), "");
+}
+
+/// Three modules, each importing from the other two, loaded with
+/// `--defer` in each of the six orders: every import is bound once the
+/// three are loaded, `resolve` has nothing left to do, each calls the
+/// others, and all three unload at the end.
+#[test]
+fn three_deferred_modules_in_every_order() {
+    let dir = workdir("shell-ring");
+    let names = ["p", "q", "r"];
+    let mut paths = Vec::new();
+    for (k, n) in names.iter().enumerate() {
+        let (a, b) = (names[(k + 1) % 3], names[(k + 2) % 3]);
+        let src = format!(
+            r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_IMPORT({a}_id, "fn(void) int");
+DYNLD_IMPORT({b}_id, "fn(void) int");
+DYNLD_EXPORT({n}_id, "fn(void) int");
+DYNLD_EXPORT({n}_sum, "fn(void) int");
+extern int {a}_id(void);
+extern int {b}_id(void);
+int {n}_id(void) {{ return {id}; }}
+int {n}_sum(void) {{ return 10 * {a}_id() + {b}_id(); }}
+__attribute__((destructor)) static void bye(void) {{ printf("{n}: bye\n"); }}
+"#,
+            id = k + 1
+        );
+        paths.push(module(&dir, n, &src));
+    }
+    let orders = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    for order in orders {
+        let mut script = String::new();
+        let mut want = String::new();
+        for (id, &k) in order.iter().enumerate() {
+            script.push_str(&format!("load --defer {}\n", paths[k].display()));
+            want.push_str(&format!("loaded {} id {}\n", names[k], id + 1));
+        }
+        script.push_str("unresolved\nresolve\ncall p p_sum\ncall q q_sum\ncall r r_sum\n");
+        want.push_str("resolved 0\n23\n31\n12\n");
+        let o = shell_with(&[], &script);
+        let got = text(&o.stdout);
+        let (head, tail) = got.split_at(want.len().min(got.len()));
+        assert_eq!(head, want, "order {order:?}");
+        // The registry unloads the three at the end.
+        let mut byes: Vec<&str> = tail.lines().collect();
+        byes.sort_unstable();
+        assert_eq!(byes, ["p: bye", "q: bye", "r: bye"], "order {order:?}");
+        assert_eq!(o.status.code(), Some(0), "order {order:?}: {got}");
+    }
+}
+
+/// `resolve` with imports nothing provides: an error line naming each,
+/// with its module; after the provider loads it has nothing left.
+#[test]
+fn resolve_names_what_is_left() {
+    let dir = workdir("shell-resolve");
+    let user = module(&dir, "user", USER);
+    let two = module(
+        &dir,
+        "two",
+        r#"
+#include "dynld.h"
+DYNLD_IMPORT(gone_a, "fn(void) int");
+DYNLD_IMPORT(gone_b, "fn(void) int");
+DYNLD_EXPORT(two_f, "fn(void) int");
+extern int gone_a(void), gone_b(void);
+int two_f(void) { return gone_a() + gone_b(); }
+"#,
+    );
+    let prov = module(&dir, "prov", PROV);
+    let o = shell_with(
+        &[],
+        &format!(
+            "resolve\nload --defer {}\nload --defer {}\nresolve\nunresolved\nload {}\nresolve\ncall two two_f\nunresolved\nresolve extra\n",
+            user.display(),
+            two.display(),
+            prov.display()
+        ),
+    );
+    assert_eq!(
+        text(&o.stdout),
+        "resolved 0
+loaded user id 1
+loaded two id 2
+error: line 4: undefined symbols: prov_val (user), gone_a (two), gone_b (two)
+user prov_val
+two gone_a
+two gone_b
+loaded prov id 3
+error: line 7: undefined symbols: gone_a (two), gone_b (two)
+error: line 8: call to unresolved import gone_a of module two
+two gone_a
+two gone_b
+error: line 10: usage: resolve
+"
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// Two modules importing from each other, loaded with `--defer`: both
+/// work; unloading one is refused while the other is held, and then
+/// unloads the whole cycle, newest first.
+#[test]
+fn a_cycle_loads_works_and_unloads_whole() {
+    let dir = workdir("shell-cycle");
+    let c1 = module(
+        &dir,
+        "c1",
+        r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_IMPORT(c2_val, "fn(void) int");
+DYNLD_EXPORT(c1_val, "fn(void) int");
+DYNLD_EXPORT(c1_sum, "fn(void) int");
+extern int c2_val(void);
+int c1_val(void) { return 1; }
+int c1_sum(void) { return c2_val() + 100; }
+__attribute__((destructor)) static void bye(void) { printf("c1: bye\n"); }
+"#,
+    );
+    let c2 = module(
+        &dir,
+        "c2",
+        r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_IMPORT(c1_val, "fn(void) int");
+DYNLD_EXPORT(c2_val, "fn(void) int");
+DYNLD_EXPORT(c2_sum, "fn(void) int");
+extern int c1_val(void);
+int c2_val(void) { return 2; }
+int c2_sum(void) { return c1_val() + 200; }
+__attribute__((destructor)) static void bye(void) { printf("c2: bye\n"); }
+"#,
+    );
+    let o = shell_with(
+        &[],
+        &format!(
+            "load --defer {}\nload --defer {}\ncall c1 c1_sum\ncall c2 c2_sum\nlist\nhold c2\nunload c1\nrelease c2\nunload c1\nlist\n",
+            c1.display(),
+            c2.display()
+        ),
+    );
+    let got = text(&o.stdout);
+    let lines: Vec<&str> = got.lines().collect();
+    check_list(
+        &lines[4..7],
+        &[
+            ["1", "c1", "0", "1", "live", "no"],
+            ["2", "c2", "0", "1", "live", "no"],
+        ],
+    );
+    check_list(&lines[14..15], &[]);
+    let want = format!(
+        "loaded c1 id 1
+loaded c2 id 2
+102
+201
+{}
+held c2 id 2 holds 1
+error: line 7: module c1 in use: 0 holds, 1 dependent (c2)
+released c2 id 2 holds 0
+c2: bye
+c1: bye
+unloaded c1 id 1
+unloaded c2 id 2
+{}
+",
+        lines[4..7].join("\n"),
+        lines[14]
+    );
+    assert_eq!(got, want);
+    assert_eq!(o.status.code(), Some(1));
+}
