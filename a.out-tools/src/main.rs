@@ -127,6 +127,10 @@ enum Cmd {
         /// searched in order).
         #[arg(long = "path", value_name = "DIR")]
         path: Vec<PathBuf>,
+        /// Offer ABI CLASS at MAJOR.MINOR to modules (repeatable): a
+        /// module requiring an ABI the shell does not offer is refused.
+        #[arg(long = "abi", value_name = "CLASS:MAJOR.MINOR", value_parser = shell::parse_abi)]
+        abi: Vec<shell::AbiOffer>,
         /// The commands; standard input if absent or `-`.
         script: Option<PathBuf>,
     },
@@ -570,9 +574,9 @@ fn main() -> ExitCode {
             module,
         } => dump(&mut out, module, *relocs, *symbols),
         Cmd::Nm { module } => nm(&mut out, module),
-        Cmd::Shell { path, script } => shell::open(script.as_deref())
+        Cmd::Shell { path, abi, script } => shell::open(script.as_deref())
             .map_err(Stop::Error)
-            .and_then(|mut input| shell::shell(&mut input, &mut out, path))
+            .and_then(|mut input| shell::shell(&mut input, &mut out, path, abi))
             .and_then(|ok| if ok { Ok(()) } else { Err(Stop::Failed) }),
     };
     match r.and_then(|()| out.flush().map_err(output_error)) {

@@ -10,8 +10,8 @@
 use crate::run::{self, HostTable, Ret};
 use crate::{output_error, parse_int, Stop};
 use dynld::{
-    Escaped, Growable, LoadOptions, ModuleInfo, Provider, Registry, SearchPath, SetupOption, State,
-    Which, MMAP,
+    Abi, Escaped, Growable, LoadOptions, ModuleInfo, Provider, Registry, SearchPath, SetupOption,
+    State, Which, MMAP,
 };
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -688,17 +688,58 @@ pub fn search_path(dirs: &[PathBuf]) -> Result<SearchPath, String> {
     Ok(path)
 }
 
+/// An ABI the shell offers (`--abi CLASS:MAJOR.MINOR`).
+#[derive(Clone, Debug)]
+pub struct AbiOffer {
+    class: String,
+    major: u32,
+    minor: u32,
+}
+
+/// Parses `--abi`'s `CLASS:MAJOR.MINOR`.
+pub fn parse_abi(s: &str) -> Result<AbiOffer, String> {
+    let bad = || format!("{}: not CLASS:MAJOR.MINOR", Escaped::new(s));
+    let (class, version) = s.rsplit_once(':').ok_or_else(bad)?;
+    let (major, minor) = version.split_once('.').ok_or_else(bad)?;
+    let number = |n: &str| {
+        n.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| n.parse::<u32>().ok())
+            .flatten()
+            .ok_or_else(bad)
+    };
+    if !dynld::meta::good_name(class) {
+        return Err(bad());
+    }
+    Ok(AbiOffer {
+        class: class.to_owned(),
+        major: number(major)?,
+        minor: number(minor)?,
+    })
+}
+
 /// Runs the commands of `input`, writing to `w`, finding modules loaded
-/// by name in `dirs`; returns whether every command succeeded. At the end
+/// by name in `dirs` and offering modules `abis`; returns whether every command succeeded. At the end
 /// of the input (or when the output fails) the shell drops its holds and
 /// the registry, which unloads every module (dependents first), so their
 /// destructors run and what they print shows. Input that cannot be read
 /// ends the shell with an error line, as a failed command.
-pub fn shell(input: &mut dyn BufRead, w: &mut impl Write, dirs: &[PathBuf]) -> Result<bool, Stop> {
+pub fn shell(
+    input: &mut dyn BufRead,
+    w: &mut impl Write,
+    dirs: &[PathBuf],
+    abis: &[AbiOffer],
+) -> Result<bool, Stop> {
     let path = search_path(dirs)?;
+    let abis: Vec<Abi<'_>> = abis
+        .iter()
+        .map(|a| Abi::new(&a.class, a.major, a.minor))
+        .collect();
     dynld::trap::set_handler(on_trap);
     let host = HostTable::new(&run::host_exports()?);
-    let reg = Reg::growable(host.table()?, &MMAP).with_finder(&path);
+    let reg = Reg::growable(host.table()?, &MMAP)
+        .with_finder(&path)
+        .with_abis(&abis);
     let ran = {
         let mut sh = Shell {
             reg: &reg,

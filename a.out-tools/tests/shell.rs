@@ -651,3 +651,269 @@ unloaded c2 id 2
     assert_eq!(got, want);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// A library with metadata, version 1.3.0.
+const META_LIB: &str = r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_MODULE(lib, "1.3.0", "library");
+DYNLD_EXPORT(lib_twice, "fn(int) int");
+int lib_twice(int x) { return 2 * x; }
+__attribute__((destructor)) static void bye(void) { printf("lib: bye\n"); }
+"#;
+
+/// Depends on lib, requires ABI kernel 1.0; its setup keeps option
+/// `depth` (refusing the load with 22 without it), which `app_depth`
+/// returns doubled by lib.
+const META_APP: &str = r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_MODULE(app, "0.2.1", "driver",
+	DYNLD_ABI("kernel", 1, 0) DYNLD_DEPENDS(lib, "1.0")
+	DYNLD_SETUP(app_setup) DYNLD_TEARDOWN(app_teardown));
+DYNLD_IMPORT(lib_twice, "fn(int) int");
+DYNLD_EXPORT(app_depth, "fn(void) int");
+extern int lib_twice(int);
+static int depth = -1;
+dynld_setup_fn app_setup;
+int app_setup(const struct dynld_option *opt, unsigned n) {
+	for (unsigned i = 0; i < n; i++) {
+		const char *k = opt[i].key, *v = opt[i].value;
+		if (k[0] == 'd' && k[1] == 'e' && k[2] == 'p' && k[3] == 't' && k[4] == 'h' && !k[5])
+			for (depth = 0; *v >= '0' && *v <= '9'; v++)
+				depth = 10 * depth + *v - '0';
+	}
+	printf("app: setup with %u options\n", n);
+	return depth < 0 ? 22 : 0;
+}
+dynld_teardown_fn app_teardown;
+void app_teardown(void) { printf("app: teardown\n"); }
+int app_depth(void) { return lib_twice(depth); }
+__attribute__((destructor)) static void bye(void) { printf("app: bye\n"); }
+"#;
+
+/// Requires ABI kernel 2.0, which the shell does not offer.
+const META_NEWABI: &str = r#"
+#include "dynld.h"
+DYNLD_MODULE(newabi, "1.0.0", "driver", DYNLD_ABI("kernel", 2, 0));
+DYNLD_EXPORT(newabi_f, "fn(void) int");
+int newabi_f(void) { return 1; }
+"#;
+
+/// `lib.dl`, `app.dl` and `newabi.dl` in a directory of their own, for
+/// `--path`.
+fn meta_mods(test: &str) -> PathBuf {
+    let dir = workdir(&format!("shell-{test}"));
+    let mods = dir.join("mods");
+    std::fs::create_dir_all(&mods).unwrap();
+    for (name, src) in [
+        ("lib", META_LIB),
+        ("app", META_APP),
+        ("newabi", META_NEWABI),
+    ] {
+        let m = module(&dir, name, src);
+        std::fs::rename(&m, mods.join(format!("{name}.dl"))).unwrap();
+    }
+    mods
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Loading by name through `--path`: the dependency comes first, options
+/// reach the setup function, a refusing setup leaves nothing loaded (the
+/// dependency loaded for it goes too), the ABI is checked, `info` shows
+/// registry facts and metadata, teardown runs before the destructors.
+#[test]
+fn load_by_name_dependencies_and_setup_options() {
+    let mods = meta_mods("named");
+    let dir = mods.display();
+    let start = now_ms();
+    let o = shell_with(
+        &["--path", &dir.to_string(), "--abi", "kernel:1.4"],
+        &format!(
+            "load app
+list
+load app depth=21 mode=fast
+call app app_depth
+list
+info app
+info lib
+load newabi
+load nosuch
+unload app
+load {dir}/app.dl myapp depth=5
+call myapp app_depth
+unload myapp
+sweep
+list
+"
+        ),
+    );
+    let end = now_ms();
+    let got = text(&o.stdout);
+    let lines: Vec<&str> = got.lines().collect();
+    check_list(&lines[4..5], &[]);
+    check_list(
+        &lines[8..11],
+        &[
+            ["3", "lib", "0", "1", "live", "yes"],
+            ["4", "app", "0", "0", "live", "no"],
+        ],
+    );
+    check_list(&lines[48..49], &[]);
+    // Loaded during the test, app after lib.
+    let stamp = |k: usize| {
+        let t: u64 = lines[k]
+            .strip_prefix("loaded-at ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((start..=end).contains(&t), "{t} not in {start}..={end}");
+        t
+    };
+    let (app_at, lib_at) = (stamp(17), stamp(31));
+    assert!(lib_at <= app_at);
+    let want = format!(
+        "app: setup with 0 options
+app: bye
+lib: bye
+error: line 1: app: module app refused its setup with code 22
+{}
+app: setup with 2 options
+loaded app id 4
+42
+{}
+id 4
+name app
+state live
+holds 0
+dependents 0
+pending 0
+loaded-at {app_at}
+module app
+version 0.2.1
+class driver
+abi kernel 1.0
+depends lib >=1.0.0, <2.0.0
+setup app_setup
+teardown app_teardown
+id 3
+name lib
+state live
+holds 0
+dependents 1
+pending 0
+loaded-at {lib_at}
+module lib
+version 1.3.0
+class library
+error: line 8: newabi: module newabi requires ABI kernel 2.0; the host offers kernel 1.4
+error: line 9: module nosuch not found
+app: teardown
+app: bye
+unloaded app id 4
+app: setup with 1 options
+loaded myapp id 5
+10
+app: teardown
+app: bye
+unloaded myapp id 5
+lib: bye
+swept 1
+{}
+",
+        lines[4],
+        lines[8..11].join("\n"),
+        lines[48]
+    );
+    assert_eq!(got, want);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stderr), "");
+}
+
+/// `load`'s options and names refused line by line; a module without
+/// metadata says so in `info`; without `--path` a name is found nowhere
+/// (and the error says how to give a path); a `--path` that is not a
+/// directory, or an `--abi` that is not CLASS:MAJOR.MINOR, is refused.
+#[test]
+fn load_words_refused_and_info_without_metadata() {
+    let mods = meta_mods("words");
+    let prov = module(mods.parent().unwrap(), "prov", PROV);
+    let path = mods.display().to_string();
+    let o = shell_with(
+        &["--path", &path, "--path", &path],
+        &format!(
+            "load lib depth
+load lib =1
+load lib a\0b=1
+load lib k=v\0
+load --defer
+load {} p x=1 y
+load lib
+load lib k=v
+load --defer {} prov
+info prov
+info
+info 9
+",
+            prov.display(),
+            prov.display()
+        ),
+    );
+    let got = text(&o.stdout);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(
+        lines[..12].join("\n"),
+        format!(
+            "error: line 1: depth: not an option (KEY=VALUE)
+error: line 2: =1: an option needs a key (KEY=VALUE)
+error: line 3: a\\0b=1: an option cannot hold a NUL byte
+error: line 4: k=v\\0: an option cannot hold a NUL byte
+error: line 5: usage: load [--defer] PATH [NAME] [KEY=VALUE...] | load [--defer] NAME [KEY=VALUE...]
+error: line 6: y: not an option (KEY=VALUE)
+loaded lib id 1
+already loaded lib id 1 holds 0
+loaded prov id 2
+id 2
+name prov
+state live"
+        )
+    );
+    assert!(lines[15].starts_with("loaded-at "), "{got}");
+    assert_eq!(
+        lines[16..].join("\n"),
+        "metadata none
+error: line 11: usage: info NAME|ID
+error: line 12: no module loaded as id 9
+lib: bye"
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    let o = shell_with(&[], "load lib\n");
+    assert_eq!(
+        text(&o.stdout),
+        "error: line 1: module lib not found (no --path directories to search; a path holds / or ends in .dl)\n"
+    );
+    let o = shell_with(&["--path", &format!("{path}/lib.dl")], "");
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: --path {path}/lib.dl: not a directory\n")
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let o = shell_with(&["--path", &format!("{path}/none")], "");
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: --path {path}/none: No such file or directory (os error 2)\n")
+    );
+    for bad in ["kernel", "kernel:1", ":1.0", "kernel:1.x", "kernel:-1.0"] {
+        let o = shell_with(&["--abi", bad], "");
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(text(&o.stderr).contains("not CLASS:MAJOR.MINOR"), "{bad}");
+    }
+}
