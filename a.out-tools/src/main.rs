@@ -89,6 +89,11 @@ enum Cmd {
         /// them first (repeatable: searched in order).
         #[arg(long = "path", value_name = "DIR")]
         path: Vec<PathBuf>,
+        /// Load the module through a registry that offers ABI CLASS at
+        /// MAJOR.MINOR (repeatable): one requiring an ABI not offered is
+        /// refused.
+        #[arg(long = "abi", value_name = "CLASS:MAJOR.MINOR", value_parser = shell::parse_abi)]
+        abi: Vec<shell::AbiOffer>,
         /// How to print the result.
         #[arg(long, value_enum, default_value = "i32")]
         ret: run::Ret,
@@ -552,17 +557,26 @@ fn main() -> ExitCode {
         Cmd::Run {
             export_from,
             path,
+            abi,
             ret,
             module,
             function,
             args,
-        } => run::run(module, function, args, export_from, path, *ret, |r| {
-            // The result, then what the modules do as they unload.
-            match r {
-                Some(r) => writeln!(out, "{r}").and_then(|()| out.flush()),
-                None => Ok(()),
-            }
-        })
+        } => run::run(
+            module,
+            function,
+            args,
+            export_from,
+            (path, abi),
+            *ret,
+            |r| {
+                // The result, then what the modules do as they unload.
+                match r {
+                    Some(r) => writeln!(out, "{r}").and_then(|()| out.flush()),
+                    None => Ok(()),
+                }
+            },
+        )
         .map_err(Stop::Error)
         .and_then(|shown| shown.map_err(output_error)),
         Cmd::Exports { lang, output, list } => {

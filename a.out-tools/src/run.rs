@@ -2,6 +2,7 @@
 //! what `aout shell` shares with it: the host's export table, opening a
 //! module, calling a function with integer arguments, flushing C stdio.
 
+use crate::shell::AbiOffer;
 use aout_tools::input::{self, Opened};
 use dynld::{
     Dynsym, Escaped, ExportTable, FileSource, Loader, Module, Registry, SliceSource, Source, MMAP,
@@ -258,27 +259,31 @@ impl Ret {
 /// and exit handlers run (as a process's do at exit) after `then`, and
 /// flushes what they print. Returns what `then` returned.
 ///
-/// Without `path`, `module` is loaded alone, bound against the host and
-/// `deps`'s exports. With `path` (directories, searched in order), it is
-/// loaded through a registry that finds modules as `DIR/NAME.dl`: the
-/// modules its metadata declares as dependencies are loaded first (theirs
-/// before them), its setup function runs after its constructors, and at
-/// the end the registry unloads it before its dependencies.
+/// Without `path` and `abis` (`registry`), `module` is loaded alone,
+/// bound against the host and `deps`'s exports. With either, it is loaded
+/// through a registry that finds modules as `DIR/NAME.dl` in `path`'s
+/// directories (searched in order) and offers `abis`: the modules its
+/// metadata declares as dependencies are loaded first (theirs before
+/// them), its ABI requirements are checked, its setup function runs after
+/// its constructors, and at the end the registry unloads it before its
+/// dependencies.
 pub fn run<R>(
     module: &Path,
     function: &str,
     args: &[i64],
     deps: &[PathBuf],
-    path: &[PathBuf],
+    registry: (&[PathBuf], &[AbiOffer]),
     ret: Ret,
     then: impl FnOnce(Option<String>) -> R,
 ) -> Result<R, String> {
     if args.len() > MAX_ARGS {
         return Err("at most six arguments".into());
     }
-    let search = (!path.is_empty())
+    let (path, abis) = registry;
+    let search = (!path.is_empty() || !abis.is_empty())
         .then(|| crate::shell::search_path(path))
         .transpose()?;
+    let abis: Vec<dynld::Abi<'_>> = abis.iter().map(AbiOffer::abi).collect();
     let mut map = host_exports()?;
     // In unload order, the last loaded first, so that dropping it on an
     // error unloads them as at the end.
@@ -301,7 +306,9 @@ pub fn run<R>(
             r
         }
         Some(search) => {
-            let reg = Registry::growable(host.table()?, &MMAP).with_finder(search);
+            let reg = Registry::growable(host.table()?, &MMAP)
+                .with_finder(search)
+                .with_abis(&abis);
             let shown = module.display().to_string();
             let name = module
                 .file_stem()

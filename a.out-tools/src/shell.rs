@@ -696,6 +696,13 @@ pub struct AbiOffer {
     minor: u32,
 }
 
+impl AbiOffer {
+    /// The ABI offered.
+    pub fn abi(&self) -> Abi<'_> {
+        Abi::new(&self.class, self.major, self.minor)
+    }
+}
+
 /// Parses `--abi`'s `CLASS:MAJOR.MINOR`.
 pub fn parse_abi(s: &str) -> Result<AbiOffer, String> {
     let bad = || format!("{}: not CLASS:MAJOR.MINOR", Escaped::new(s));
@@ -731,10 +738,7 @@ pub fn shell(
     abis: &[AbiOffer],
 ) -> Result<bool, Stop> {
     let path = search_path(dirs)?;
-    let abis: Vec<Abi<'_>> = abis
-        .iter()
-        .map(|a| Abi::new(&a.class, a.major, a.minor))
-        .collect();
+    let abis: Vec<Abi<'_>> = abis.iter().map(AbiOffer::abi).collect();
     dynld::trap::set_handler(on_trap);
     let host = HostTable::new(&run::host_exports()?);
     let reg = Reg::growable(host.table()?, &MMAP)

@@ -3,7 +3,11 @@
 //! it, driven by scripts (from a file, and interactively through a pipe)
 //! whose whole output is compared: refused unloads, holds, the sweep,
 //! destructors' output in order, fresh data on reload, symbols by name and
-//! by address, error lines and the exit status.
+//! by address, error lines and the exit status. Then the registry's
+//! deferred binding (`load --defer`, `unresolved`, `resolve`, a call
+//! reaching a trap, cycles), loading by name through `--path` with
+//! dependencies, setup options and `info` from the modules' metadata, and
+//! `aout run --path`.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use std::io::{BufRead, BufReader, Write};
@@ -916,4 +920,99 @@ lib: bye"
         assert_eq!(o.status.code(), Some(2), "{bad}");
         assert!(text(&o.stderr).contains("not CLASS:MAJOR.MINOR"), "{bad}");
     }
+}
+
+/// `aout run --path`: the module is loaded through a registry, which
+/// loads the dependency its metadata declares from the directory first
+/// and unloads it after the module; without `--path` the module is
+/// loaded alone, as before, and its import is undefined.
+#[test]
+fn run_loads_declared_dependencies_from_path() {
+    let mods = meta_mods("run-path");
+    let dir = mods.parent().unwrap();
+    let uses = module(
+        dir,
+        "uses",
+        r#"
+#include <stdio.h>
+#include "dynld.h"
+DYNLD_MODULE(uses, "1.0.0", "driver", DYNLD_DEPENDS(lib, "1"));
+DYNLD_IMPORT(lib_twice, "fn(int) int");
+DYNLD_EXPORT(uses_f, "fn(int) int");
+extern int lib_twice(int);
+int uses_f(int x) { return lib_twice(x) + 1; }
+__attribute__((destructor)) static void bye(void) { printf("uses: bye\n"); }
+"#,
+    );
+    let (m, u) = (mods.to_str().unwrap(), uses.to_str().unwrap());
+    let o = aout()
+        .args(["run", "--path", m, u, "uses_f", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (text(&o.stdout).as_str(), text(&o.stderr).as_str()),
+        ("9\nuses: bye\nlib: bye\n", "")
+    );
+    assert_eq!(o.status.code(), Some(0));
+
+    let o = aout().args(["run", u, "uses_f", "4"]).output().unwrap();
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: {u}: undefined symbol: lib_twice\n")
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = empty.to_str().unwrap();
+    let o = aout()
+        .args(["run", "--path", e, u, "uses_f", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: {u}: module lib not found\n")
+    );
+    assert_eq!(o.status.code(), Some(1));
+
+    // ABIs as `--abi` offers them; `run` passes no options to setup.
+    let app = format!("{m}/app.dl");
+    let o = aout()
+        .args(["run", "--path", m, &app, "app_depth"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: {app}: module app requires ABI kernel 1.0; the host offers no kernel ABI\n")
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let o = aout()
+        .args(["run", "--path", m, "--abi", "kernel:1.2", &app, "app_depth"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (text(&o.stdout).as_str(), text(&o.stderr)),
+        (
+            "app: setup with 0 options\napp: bye\nlib: bye\n",
+            format!("aout: {app}: module app refused its setup with code 22\n")
+        )
+    );
+    // Without --path, --abi alone loads through a registry too: it finds
+    // no dependency.
+    let o = aout()
+        .args(["run", "--abi", "kernel:1.2", u, "uses_f", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: {u}: module lib not found\n")
+    );
+    let o = aout()
+        .args(["run", "--path", &app, u, "uses_f", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&o.stderr),
+        format!("aout: --path {app}: not a directory\n")
+    );
 }
