@@ -127,9 +127,9 @@ enum Cmd {
     /// Load, hold, unload and call modules in this process by commands, one
     /// a line (see aout(1)).
     Shell {
-        /// Find a module loaded by name (`load NAME`), and the modules
-        /// modules declare as dependencies, as DIR/NAME.dl (repeatable:
-        /// searched in order).
+        /// Find a module loaded by name (`load NAME`), and the dependencies
+        /// modules declare, as DIR/NAME.dl (repeatable: searched in
+        /// order).
         #[arg(long = "path", value_name = "DIR")]
         path: Vec<PathBuf>,
         /// Offer ABI CLASS at MAJOR.MINOR to modules (repeatable): a
