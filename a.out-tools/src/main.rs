@@ -84,6 +84,16 @@ enum Cmd {
         /// Load this module first and add its exports to the host's (repeatable).
         #[arg(long, value_name = "MODULE")]
         export_from: Vec<PathBuf>,
+        /// Load the module through a registry that finds the modules its
+        /// metadata declares as dependencies as DIR/NAME.dl, and loads
+        /// them first (repeatable: searched in order).
+        #[arg(long = "path", value_name = "DIR")]
+        path: Vec<PathBuf>,
+        /// Load the module through a registry that offers ABI CLASS at
+        /// MAJOR.MINOR (repeatable): one requiring an ABI not offered is
+        /// refused.
+        #[arg(long = "abi", value_name = "CLASS:MAJOR.MINOR", value_parser = shell::parse_abi)]
+        abi: Vec<shell::AbiOffer>,
         /// How to print the result.
         #[arg(long, value_enum, default_value = "i32")]
         ret: run::Ret,
@@ -117,6 +127,15 @@ enum Cmd {
     /// Load, hold, unload and call modules in this process by commands, one
     /// a line (see aout(1)).
     Shell {
+        /// Find a module loaded by name (`load NAME`), and the dependencies
+        /// modules declare, as DIR/NAME.dl (repeatable: searched in
+        /// order).
+        #[arg(long = "path", value_name = "DIR")]
+        path: Vec<PathBuf>,
+        /// Offer ABI CLASS at MAJOR.MINOR to modules (repeatable): a
+        /// module requiring an ABI the shell does not offer is refused.
+        #[arg(long = "abi", value_name = "CLASS:MAJOR.MINOR", value_parser = shell::parse_abi)]
+        abi: Vec<shell::AbiOffer>,
         /// The commands; standard input if absent or `-`.
         script: Option<PathBuf>,
     },
@@ -537,21 +556,29 @@ fn main() -> ExitCode {
         .map_err(Stop::Error),
         Cmd::Run {
             export_from,
+            path,
+            abi,
             ret,
             module,
             function,
             args,
-        } => run::run(module, function, args, export_from, *ret)
-            .map_err(Stop::Error)
-            .and_then(|ran| {
+        } => run::run(
+            module,
+            function,
+            args,
+            export_from,
+            (path, abi),
+            *ret,
+            |r| {
                 // The result, then what the modules do as they unload.
-                let shown = match &ran.result {
+                match r {
                     Some(r) => writeln!(out, "{r}").and_then(|()| out.flush()),
                     None => Ok(()),
-                };
-                ran.unload();
-                shown.map_err(output_error)
-            }),
+                }
+            },
+        )
+        .map_err(Stop::Error)
+        .and_then(|shown| shown.map_err(output_error)),
         Cmd::Exports { lang, output, list } => {
             exports_cmd(&mut out, *lang, output.as_deref(), list.as_deref())
         }
@@ -561,9 +588,9 @@ fn main() -> ExitCode {
             module,
         } => dump(&mut out, module, *relocs, *symbols),
         Cmd::Nm { module } => nm(&mut out, module),
-        Cmd::Shell { script } => shell::open(script.as_deref())
+        Cmd::Shell { path, abi, script } => shell::open(script.as_deref())
             .map_err(Stop::Error)
-            .and_then(|mut input| shell::shell(&mut input, &mut out))
+            .and_then(|mut input| shell::shell(&mut input, &mut out, path, abi))
             .and_then(|ok| if ok { Ok(()) } else { Err(Stop::Failed) }),
     };
     match r.and_then(|()| out.flush().map_err(output_error)) {

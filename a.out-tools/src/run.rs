@@ -2,8 +2,11 @@
 //! what `aout shell` shares with it: the host's export table, opening a
 //! module, calling a function with integer arguments, flushing C stdio.
 
+use crate::shell::AbiOffer;
 use aout_tools::input::{self, Opened};
-use dynld::{Dynsym, Escaped, ExportTable, FileSource, Loader, Module, SliceSource, Source, MMAP};
+use dynld::{
+    Dynsym, Escaped, ExportTable, FileSource, Loader, Module, Registry, SliceSource, Source, MMAP,
+};
 use object::{Object, ObjectSymbol, SymbolKind};
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -250,43 +253,40 @@ impl Ret {
     }
 }
 
-/// What `aout run` did: the function's result, formatted, and the modules
-/// still loaded.
-pub struct Ran {
-    /// The result as `--ret` asks, if any.
-    pub result: Option<String>,
-    /// The module, then the ones it was linked against, in unload order.
-    modules: Vec<Module<'static>>,
-}
-
-impl Ran {
-    /// Unloads the modules, the one called first: their destructors and
-    /// exit handlers run, as a process's do at exit, and what they print
-    /// is flushed.
-    pub fn unload(self) {
-        for m in self.modules {
-            drop(m);
-        }
-        flush_c();
-    }
-}
-
 /// Loads `deps` then `module`, runs their constructors, calls `function`
-/// with `args`; returns its result formatted as `ret` says, with the
-/// modules (see [`Ran::unload`]).
-pub fn run(
+/// with `args`, and gives `then` its result formatted as `ret` says; then
+/// unloads the modules, the one called first, so that their destructors
+/// and exit handlers run (as a process's do at exit) after `then`, and
+/// flushes what they print. Returns what `then` returned.
+///
+/// Without `path` and `abis` (`registry`), `module` is loaded alone,
+/// bound against the host and `deps`'s exports. With either, it is loaded
+/// through a registry that finds modules as `DIR/NAME.dl` in `path`'s
+/// directories (searched in order) and offers `abis`: the modules its
+/// metadata declares as dependencies are loaded first (theirs before
+/// them), its ABI requirements are checked, its setup function runs after
+/// its constructors, and at the end the registry unloads it before its
+/// dependencies.
+pub fn run<R>(
     module: &Path,
     function: &str,
     args: &[i64],
     deps: &[PathBuf],
+    registry: (&[PathBuf], &[AbiOffer]),
     ret: Ret,
-) -> Result<Ran, String> {
+    then: impl FnOnce(Option<String>) -> R,
+) -> Result<R, String> {
     if args.len() > MAX_ARGS {
         return Err("at most six arguments".into());
     }
+    let (path, abis) = registry;
+    let search = (!path.is_empty() || !abis.is_empty())
+        .then(|| crate::shell::search_path(path))
+        .transpose()?;
+    let abis: Vec<dynld::Abi<'_>> = abis.iter().map(AbiOffer::abi).collect();
     let mut map = host_exports()?;
     // In unload order, the last loaded first, so that dropping it on an
-    // error unloads them as `Ran::unload` does.
+    // error unloads them as at the end.
     let mut keep = Vec::new();
     for d in deps {
         let m = load(d, &HostTable::new(&map))?;
@@ -296,14 +296,46 @@ pub fn run(
         }
         keep.insert(0, m);
     }
-    let m = load(module, &HostTable::new(&map))?;
-    let addr = function_addr(&m, function).map_err(|e| format!("{}: {e}", module.display()))?;
+    let host = HostTable::new(&map);
+    let r = match &search {
+        None => {
+            let m = load(module, &host)?;
+            let r = call_in(&m, module, function, args)?;
+            let r = then(ret.format(r));
+            drop(m);
+            r
+        }
+        Some(search) => {
+            let reg = Registry::growable(host.table()?, &MMAP)
+                .with_finder(search)
+                .with_abis(&abis);
+            let shown = module.display().to_string();
+            let name = module
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .ok_or_else(|| format!("{shown}: no file name to name the module by"))?;
+            let m = with_source(module, |src| reg.load(name, src))?
+                .map_err(|e| load_error(&shown, e))?;
+            let r = call_in(&m, module, function, args)?;
+            let r = then(ret.format(r));
+            // The module, then its dependencies.
+            drop(m);
+            drop(reg);
+            r
+        }
+    };
+    flush_c();
+    for m in keep {
+        drop(m);
+    }
+    flush_c();
+    Ok(r)
+}
+
+/// Calls `m`'s export `function` (`m` loaded from `path`) with `args`.
+fn call_in(m: &Module<'_>, path: &Path, function: &str, args: &[i64]) -> Result<i64, String> {
+    let addr = function_addr(m, function).map_err(|e| format!("{}: {e}", path.display()))?;
     // SAFETY: the user names a function in the module's text taking up to
-    // six integer arguments; the module stays loaded until `Ran::unload`.
-    let r = unsafe { call(addr, args) }?;
-    keep.insert(0, m);
-    Ok(Ran {
-        result: ret.format(r),
-        modules: keep,
-    })
+    // six integer arguments; the module stays loaded until after the call.
+    unsafe { call(addr, args) }
 }

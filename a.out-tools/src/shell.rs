@@ -9,11 +9,16 @@
 
 use crate::run::{self, HostTable, Ret};
 use crate::{output_error, parse_int, Stop};
-use dynld::{Escaped, Growable, ModuleInfo, Provider, Registry, State, Which, MMAP};
+use dynld::{
+    Abi, Escaped, Growable, LoadOptions, ModuleInfo, Provider, Registry, SearchPath, SetupOption,
+    State, Which, MMAP,
+};
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// The longest line the shell reads, in bytes, without its newline: a
 /// longer one is an error (and skipped to its end), so a script cannot
@@ -48,9 +53,36 @@ impl<W: Write> Out<'_, W> {
 /// error line.
 type Done = Result<(), String>;
 
+/// The first call to reach an unresolved import's trap since the last
+/// look ([`trapped`]): the module's name and the import's.
+static TRAPPED: Mutex<Option<(String, String)>> = Mutex::new(None);
+
+/// The shell's trap handler: records the call (the first one since the
+/// last look) and returns 0 to the module, which goes on.
+fn on_trap(u: &dynld::trap::Unbound<'_>) -> usize {
+    let mut t = TRAPPED.lock().unwrap_or_else(|e| e.into_inner());
+    if t.is_none() {
+        *t = Some((u.module.to_owned(), u.import.to_owned()));
+    }
+    0
+}
+
+/// The message for the call that reached a trap since the last look, if
+/// one did; the record is cleared.
+fn trapped() -> Option<String> {
+    let (module, import) = TRAPPED.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+    Some(format!(
+        "call to unresolved import {} of module {}",
+        Escaped::new(&import),
+        Escaped::new(&module)
+    ))
+}
+
 /// The shell's state: the registry and the holds the shell keeps on it.
 struct Shell<'r, 'h, 'w, W: Write> {
     reg: &'r Reg<'h>,
+    /// Whether `--path` gave directories to find modules by name in.
+    searched: bool,
     /// The shell's own holds, by module id (`hold` pushes, `release` pops).
     holds: BTreeMap<u32, Vec<Held<'r, 'h>>>,
     out: Out<'w, W>,
@@ -98,6 +130,45 @@ fn provider_name(reg: &Reg<'_>, p: Provider) -> String {
 
 fn usage(text: &str) -> String {
     format!("usage: {text}")
+}
+
+/// Whether `load`'s first word is a file's path (it holds `/` or ends in
+/// `.dl`) rather than a module's name, to find through `--path`.
+fn is_path(word: &str) -> bool {
+    word.contains('/') || word.ends_with(".dl")
+}
+
+/// A module name the shell can load under: not all digits (it would read
+/// as an id).
+fn check_name(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{}: a module name cannot be all digits (an id)",
+            Escaped::new(name)
+        ));
+    }
+    Ok(())
+}
+
+/// `load`'s `KEY=VALUE` words as C strings: a word without `=`, with an
+/// empty key, or holding a NUL byte is refused.
+fn options(words: &[&str]) -> Result<Vec<(CString, CString)>, String> {
+    words
+        .iter()
+        .map(|w| {
+            let shown = || Escaped::new(w).to_string();
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| format!("{}: not an option (KEY=VALUE)", shown()))?;
+            if k.is_empty() {
+                return Err(format!("{}: an option needs a key (KEY=VALUE)", shown()));
+            }
+            match (CString::new(k), CString::new(v)) {
+                (Ok(k), Ok(v)) => Ok((k, v)),
+                _ => Err(format!("{}: an option cannot hold a NUL byte", shown())),
+            }
+        })
+        .collect()
 }
 
 impl<W: Write> Shell<'_, '_, '_, W> {
@@ -156,7 +227,44 @@ impl<W: Write> Shell<'_, '_, '_, W> {
         Ok(Ok(()))
     }
 
-    fn load(&mut self, path: &str, name: Option<&str>) -> Result<Done, Stop> {
+    /// `load [--defer] PATH [NAME] [KEY=VALUE...]` and `load [--defer]
+    /// NAME [KEY=VALUE...]`: a first word holding `/` or ending in `.dl`
+    /// is a path, any other a name to find through `--path`.
+    fn load(&mut self, words: &[&str]) -> Result<Done, Stop> {
+        const USE: &str =
+            "load [--defer] PATH [NAME] [KEY=VALUE...] | load [--defer] NAME [KEY=VALUE...]";
+        let (defer, words) = match words {
+            ["--defer", rest @ ..] => (true, rest),
+            _ => (false, words),
+        };
+        let [what, rest @ ..] = words else {
+            return Ok(Err(usage(USE)));
+        };
+        let by_path = is_path(what);
+        let (name, opts) = match rest {
+            [n, o @ ..] if by_path && !n.contains('=') => (Some(*n), o),
+            _ => (None, rest),
+        };
+        let pairs = match options(opts) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let setup: Vec<SetupOption<'_>> =
+            pairs.iter().map(|(k, v)| SetupOption::new(k, v)).collect();
+        let how = LoadOptions::new().setup(&setup).defer(defer);
+        if by_path {
+            self.load_path(what, name, &how)
+        } else {
+            self.load_named(what, &how)
+        }
+    }
+
+    fn load_path(
+        &mut self,
+        path: &str,
+        name: Option<&str>,
+        how: &LoadOptions<'_>,
+    ) -> Result<Done, Stop> {
         let p = Path::new(path);
         let name = match name {
             Some(n) => n,
@@ -170,22 +278,46 @@ impl<W: Write> Shell<'_, '_, '_, W> {
                 }
             },
         };
-        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(Err(format!(
-                "{}: a module name cannot be all digits (an id)",
-                Escaped::new(name)
-            )));
+        if let Err(e) = check_name(name) {
+            return Ok(Err(e));
         }
         let before = self.reg.info(name).ok().map(|i| i.id);
         let shown = Escaped::new(path).to_string();
         // An open that fails says why after the path, as does a load.
-        let loaded = run::with_source(p, |src| self.reg.load(name, src))
+        let loaded = run::with_source(p, |src| self.reg.load_with(name, src, how))
             .map_err(|e| Escaped::new(&e).to_string())
             .and_then(|r| r.map_err(|e| run::load_error(&shown, e)));
-        let held = match loaded {
-            Ok(h) => h,
-            Err(e) => return Ok(Err(e)),
-        };
+        match loaded {
+            Ok(h) => self.loaded(name, before, h),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn load_named(&mut self, name: &str, how: &LoadOptions<'_>) -> Result<Done, Stop> {
+        if let Err(e) = check_name(name) {
+            return Ok(Err(e));
+        }
+        let before = self.reg.info(name).ok().map(|i| i.id);
+        match self.reg.load_named(name, how) {
+            Ok(h) => self.loaded(name, before, h),
+            Err(dynld::Error::NotFound { name: missing }) if missing.as_str() == name => {
+                let mut e = format!("module {} not found", Escaped::new(name));
+                if !self.searched {
+                    e.push_str(" (no --path directories to search; a path holds / or ends in .dl)");
+                }
+                Ok(Err(e))
+            }
+            Err(e) => Ok(Err(run::load_error(&Escaped::new(name).to_string(), e))),
+        }
+    }
+
+    /// Prints what a load did, and drops the hold it gave.
+    fn loaded(
+        &mut self,
+        name: &str,
+        before: Option<u32>,
+        held: Held<'_, '_>,
+    ) -> Result<Done, Stop> {
         let id = held.id();
         // The shell keeps no hold but those `hold` takes.
         drop(held);
@@ -202,21 +334,113 @@ impl<W: Write> Shell<'_, '_, '_, W> {
         Ok(Ok(()))
     }
 
+    /// `info NAME|ID`: what the registry knows of the module, then what
+    /// its metadata says.
+    fn info(&mut self, word: &str) -> Result<Done, Stop> {
+        let i = match self.reg.info(which(word)) {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let mut lines = vec![
+            format!("id {}", i.id),
+            format!("name {}", Escaped::new(&i.name)),
+            format!("state {}", state_name(i.state)),
+            format!("holds {}", i.holds),
+            format!("dependents {}", i.dependents),
+            format!("pending {}", i.pending),
+            format!("loaded-at {}", i.loaded_at),
+        ];
+        // Held to read its metadata (the counts above are from before).
+        match self.reg.hold(i.id) {
+            Ok(h) => match h.metadata() {
+                None => lines.push("metadata none".into()),
+                Some(md) => {
+                    lines.push(format!("module {}", Escaped::new(md.name())));
+                    lines.push(format!("version {}", md.version()));
+                    if !md.class().is_empty() {
+                        lines.push(format!("class {}", Escaped::new(md.class())));
+                    }
+                    for a in md.abis() {
+                        lines.push(format!(
+                            "abi {} {}.{}",
+                            Escaped::new(a.class),
+                            a.major,
+                            a.minor
+                        ));
+                    }
+                    for d in md.dependencies() {
+                        lines.push(format!("depends {} {}", Escaped::new(d.name), d.range));
+                    }
+                    let export = |k: Option<usize>| k.and_then(|k| h.export(k)).map(|e| e.name);
+                    if let Some(f) = export(md.setup()) {
+                        lines.push(format!("setup {}", Escaped::new(f)));
+                    }
+                    if let Some(f) = export(md.teardown()) {
+                        lines.push(format!("teardown {}", Escaped::new(f)));
+                    }
+                }
+            },
+            // Loading or unloading: its metadata cannot be read now.
+            Err(_) => lines.push("metadata unavailable".into()),
+        }
+        for l in &lines {
+            self.out.line(l)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// `unresolved`: one line per pending import, `MODULE IMPORT`.
+    fn unresolved(&mut self) -> Result<Done, Stop> {
+        let mut lines = Vec::new();
+        self.reg.unresolved(|m, i| {
+            lines.push(format!("{} {}", Escaped::new(m), Escaped::new(i)));
+        });
+        for l in &lines {
+            self.out.line(l)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// `resolve`: binds the pending imports that loaded modules provide;
+    /// prints how many it bound, or fails naming those left.
+    fn resolve(&mut self) -> Result<Done, Stop> {
+        let before = self.pending();
+        if let Err(e) = self.reg.resolve() {
+            return Ok(Err(e.to_string()));
+        }
+        self.out.line(&format!("resolved {before}"))?;
+        Ok(Ok(()))
+    }
+
+    /// How many imports are pending.
+    fn pending(&self) -> usize {
+        let mut n = 0;
+        self.reg.unresolved(|_, _| n += 1);
+        n
+    }
+
     fn unload(&mut self, word: &str) -> Result<Done, Stop> {
         let w = which(word);
         let info = match self.reg.info(w) {
             Ok(i) => i,
             Err(e) => return Ok(Err(e.to_string())),
         };
+        let before = self.reg.list();
         if let Err(e) = self.reg.unload(info.id) {
             return Ok(Err(e.to_string()));
         }
-        // Its destructors' output came first (flushed by `line`).
-        self.out.line(&format!(
-            "unloaded {} id {}",
-            Escaped::new(&info.name),
-            info.id
-        ))?;
+        // Its destructors' output came first (flushed by `line`). A cycle
+        // goes as a whole: the module named, then the others, newest
+        // first.
+        let mut gone: Vec<&ModuleInfo> = before
+            .iter()
+            .filter(|m| m.id != info.id && self.reg.info(m.id).is_err())
+            .collect();
+        gone.sort_by_key(|m| std::cmp::Reverse(m.id));
+        for m in std::iter::once(&info).chain(gone) {
+            self.out
+                .line(&format!("unloaded {} id {}", Escaped::new(&m.name), m.id))?;
+        }
         Ok(Ok(()))
     }
 
@@ -296,6 +520,11 @@ impl<W: Write> Shell<'_, '_, '_, W> {
             Err(e) => return Ok(Err(e)),
         };
         drop(h);
+        // A call that reached an unbound import's trap got 0 from it: its
+        // result means nothing.
+        if let Some(e) = trapped() {
+            return Ok(Err(e));
+        }
         if let Some(text) = ret.format(r) {
             self.out.line(&text)?;
         }
@@ -346,9 +575,13 @@ impl<W: Write> Shell<'_, '_, '_, W> {
             return Ok(Ok(()));
         };
         match (cmd, args) {
-            ("load", [path]) => self.load(path, None),
-            ("load", [path, name]) => self.load(path, Some(name)),
-            ("load", _) => Ok(Err(usage("load PATH [NAME]"))),
+            ("load", _) => self.load(args),
+            ("info", [m]) => self.info(m),
+            ("info", _) => Ok(Err(usage("info NAME|ID"))),
+            ("unresolved", []) => self.unresolved(),
+            ("unresolved", _) => Ok(Err(usage("unresolved"))),
+            ("resolve", []) => self.resolve(),
+            ("resolve", _) => Ok(Err(usage("resolve"))),
             ("unload", [m]) => self.unload(m),
             ("unload", _) => Ok(Err(usage("unload NAME|ID"))),
             ("hold", [m]) => self.hold(m),
@@ -441,18 +674,80 @@ pub fn open(path: Option<&Path>) -> Result<Box<dyn BufRead>, String> {
     Ok(Box::new(std::io::BufReader::new(file)))
 }
 
-/// Runs the commands of `input`, writing to `w`; returns whether every
-/// command succeeded. At the end of the input (or when the output fails)
-/// the shell drops its holds and the registry, which unloads every module
-/// (dependents first), so their destructors run and what they print shows.
-/// Input that cannot be read ends the shell with an error line, as a
-/// failed command.
-pub fn shell(input: &mut dyn BufRead, w: &mut impl Write) -> Result<bool, Stop> {
+/// The search path of `--path DIR...`: each directory itself, file name
+/// `NAME.dl`; a `DIR` that is not a directory is refused.
+pub fn search_path(dirs: &[PathBuf]) -> Result<SearchPath, String> {
+    let mut path = SearchPath::new().subdir("").pattern("%s.dl");
+    for d in dirs {
+        match std::fs::metadata(d) {
+            Ok(m) if m.is_dir() => path = path.dir(d),
+            Ok(_) => return Err(format!("--path {}: not a directory", d.display())),
+            Err(e) => return Err(format!("--path {}: {e}", d.display())),
+        }
+    }
+    Ok(path)
+}
+
+/// An ABI the shell offers (`--abi CLASS:MAJOR.MINOR`).
+#[derive(Clone, Debug)]
+pub struct AbiOffer {
+    class: String,
+    major: u32,
+    minor: u32,
+}
+
+impl AbiOffer {
+    /// The ABI offered.
+    pub fn abi(&self) -> Abi<'_> {
+        Abi::new(&self.class, self.major, self.minor)
+    }
+}
+
+/// Parses `--abi`'s `CLASS:MAJOR.MINOR`.
+pub fn parse_abi(s: &str) -> Result<AbiOffer, String> {
+    let bad = || format!("{}: not CLASS:MAJOR.MINOR", Escaped::new(s));
+    let (class, version) = s.rsplit_once(':').ok_or_else(bad)?;
+    let (major, minor) = version.split_once('.').ok_or_else(bad)?;
+    let number = |n: &str| {
+        n.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| n.parse::<u32>().ok())
+            .flatten()
+            .ok_or_else(bad)
+    };
+    if !dynld::meta::good_name(class) {
+        return Err(bad());
+    }
+    Ok(AbiOffer {
+        class: class.to_owned(),
+        major: number(major)?,
+        minor: number(minor)?,
+    })
+}
+
+/// Runs the commands of `input`, writing to `w`, finding modules loaded
+/// by name in `dirs` and offering modules `abis`; returns whether every command succeeded. At the end
+/// of the input (or when the output fails) the shell drops its holds and
+/// the registry, which unloads every module (dependents first), so their
+/// destructors run and what they print shows. Input that cannot be read
+/// ends the shell with an error line, as a failed command.
+pub fn shell(
+    input: &mut dyn BufRead,
+    w: &mut impl Write,
+    dirs: &[PathBuf],
+    abis: &[AbiOffer],
+) -> Result<bool, Stop> {
+    let path = search_path(dirs)?;
+    let abis: Vec<Abi<'_>> = abis.iter().map(AbiOffer::abi).collect();
+    dynld::trap::set_handler(on_trap);
     let host = HostTable::new(&run::host_exports()?);
-    let reg = Reg::growable(host.table()?, &MMAP);
+    let reg = Reg::growable(host.table()?, &MMAP)
+        .with_finder(&path)
+        .with_abis(&abis);
     let ran = {
         let mut sh = Shell {
             reg: &reg,
+            searched: !dirs.is_empty(),
             holds: BTreeMap::new(),
             out: Out { w: &mut *w },
         };
@@ -460,10 +755,19 @@ pub fn shell(input: &mut dyn BufRead, w: &mut impl Write) -> Result<bool, Stop> 
         // The shell's holds go here: every module can then be unloaded.
     };
     drop(reg);
-    let flushed = Out { w }.flush();
+    let mut out = Out { w };
+    // A destructor that reached a trap as the registry went.
+    let late = match trapped() {
+        Some(e) => out
+            .line(&format!("error: end of input: {e}"))
+            .map(|()| false),
+        None => Ok(true),
+    };
+    let flushed = out.flush();
     let ok = ran?;
+    let late = late?;
     flushed?;
-    Ok(ok)
+    Ok(ok && late)
 }
 
 fn interpret<W: Write>(
@@ -488,6 +792,11 @@ fn interpret<W: Write>(
             }
         };
         if let Err(e) = done {
+            ok = false;
+            sh.out.line(&format!("error: line {number}: {e}"))?;
+        }
+        // A constructor, setup, destructor or call that reached a trap.
+        if let Some(e) = trapped() {
             ok = false;
             sh.out.line(&format!("error: line {number}: {e}"))?;
         }

@@ -840,13 +840,14 @@ impl<'a> Registry<'a, Growable<'a>> {
 /// The registry's clock unless one is given: milliseconds since the Unix
 /// epoch with `std`, 0 without.
 fn default_clock() -> u64 {
-    #[cfg(feature = "std")]
+    // (Miri runs without a clock.)
+    #[cfg(all(feature = "std", not(miri)))]
     {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
     }
-    #[cfg(not(feature = "std"))]
+    #[cfg(any(not(feature = "std"), miri))]
     {
         0
     }
