@@ -2372,6 +2372,49 @@ mod tests {
         assert!(reg.lookup("val").is_none());
     }
 
+    /// Deferred binding on both storages: the dependent loads first, its
+    /// word on a trap; the provider's load binds it and counts the
+    /// dependent; unloading the dependent gives the edge back.
+    fn deferred<'a, S: Storage<'a>>(reg: &Registry<'a, S>) {
+        let dep = dependent();
+        assert!(matches!(
+            reg.load("dep", &mut SliceSource::new(&dep)),
+            Err(Error::Unresolved { count: 1, .. })
+        ));
+        let how = LoadOptions::new().defer(true);
+        let d = reg
+            .load_with("dep", &mut SliceSource::new(&dep), &how)
+            .unwrap();
+        let imp = d.import(0).unwrap();
+        assert_eq!(imp.provider, Provider::PENDING);
+        assert!(!imp.addr.is_null());
+        let mut seen = 0;
+        reg.unresolved(|m, i| {
+            assert_eq!((m, i), ("dep", "val"));
+            seen += 1;
+        });
+        assert_eq!((seen, reg.info("dep").unwrap().pending), (1, 1));
+        assert!(!bound(reg, &d));
+        let prov = provider();
+        let p = reg.load("prov", &mut SliceSource::new(&prov)).unwrap();
+        assert!(bound(reg, &d), "bound when the provider loaded");
+        assert_eq!(d.import(0).unwrap().provider, Provider(p.id()));
+        assert_eq!(reg.info("prov").unwrap().dependents, 1);
+        assert_eq!(reg.info("dep").unwrap().pending, 0);
+        reg.resolve().unwrap();
+        drop((d, p));
+        assert!(reg.unload("prov").is_err());
+        reg.unload("dep").unwrap();
+        assert_eq!(reg.info("prov").unwrap().dependents, 0);
+        reg.unload("prov").unwrap();
+    }
+
+    #[test]
+    fn deferred_binding() {
+        deferred(&Registry::growable(ExportTable::EMPTY, &HEAP));
+        deferred(&Registry::<Fixed<2>>::fixed(ExportTable::EMPTY, &HEAP));
+    }
+
     #[test]
     fn growable_books() {
         exercise(&Registry::growable(ExportTable::EMPTY, &HEAP));
