@@ -455,3 +455,362 @@ fn hosted_c_program() {
         }
     }
 }
+
+/// The Cortex-M3 kernel's module: calls back into the kernel.
+const ARM_MODULE: &str = r#"
+#include "dynld.h"
+DYNLD_IMPORT(kputs, "fn(*char) void");
+DYNLD_IMPORT(kadd, "fn(int, int) int");
+DYNLD_EXPORT(mod_sum, "fn(int) int");
+extern void kputs(const char *);
+extern int kadd(int, int);
+static int base = 1000;
+int mod_sum(int n)
+{
+	int s = base;
+	kputs("mod_sum running\n");
+	while (n > 0)
+		s = kadd(s, n--);
+	return s;
+}
+"#;
+
+/// Imports kadd with another type than the kernel's.
+const ARM_MISTYPED: &str = r#"
+#include "dynld.h"
+DYNLD_IMPORT(kadd, "fn(int, int) uint");
+DYNLD_EXPORT(f, "fn(void) uint");
+extern unsigned kadd(int, int);
+unsigned f(void) { return kadd(1, 2); }
+"#;
+
+/// A freestanding C kernel for QEMU mps2-an385: prints over the CMSDK
+/// UART, exits through semihosting; no C library.
+const KERNEL: &str = r#"
+#include "dynld.h"
+
+#define UART_DATA (*(volatile unsigned *)0x40004000)
+#define UART_STATE (*(volatile unsigned *)0x40004004)
+#define UART_CTRL (*(volatile unsigned *)0x40004008)
+
+extern unsigned _sbss, _ebss, _sdata, _edata, _sidata, _stack_top;
+void reset(void);
+__attribute__((section(".vectors"), used)) static void *const vectors[] = {
+	&_stack_top, (void *)reset,
+};
+
+void kputs(const char *s)
+{
+	while (*s) {
+		while (UART_STATE & 1)
+			;
+		UART_DATA = (unsigned char)*s++;
+	}
+}
+
+static void kputn(long v)
+{
+	char b[24];
+	int i = 23;
+	int neg = v < 0;
+	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
+
+	b[i] = 0;
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (neg)
+		b[--i] = '-';
+	kputs(b + i);
+}
+
+int kadd(int a, int b) { return a + b; }
+
+static void kexit(int ok)
+{
+	register unsigned r0 __asm__("r0") = 0x18;
+	register unsigned r1 __asm__("r1") = ok ? 0x20026 : 0x20023;
+	__asm__ volatile("bkpt #0xab" : : "r"(r0), "r"(r1));
+	for (;;)
+		;
+}
+
+MODULES
+
+Dynsym _exporttab[] = {
+EXPORTS
+	{0, 0, 0},
+};
+
+struct flash {
+	const unsigned char *p;
+	long n, off;
+};
+
+static long fread_(void *f, void *buf, long n)
+{
+	struct flash *m = f;
+	long i;
+
+	if (n > m->n - m->off)
+		n = m->n - m->off;
+	for (i = 0; i < n; i++)
+		((unsigned char *)buf)[i] = m->p[m->off + i];
+	m->off += n;
+	return n;
+}
+
+static long long fseek_(void *f, long long off, int type)
+{
+	struct flash *m = f;
+	long long to = type == 0 ? off : m->off + off;
+
+	if (to < 0 || to > m->n)
+		return -1;
+	m->off = (long)to;
+	return to;
+}
+
+static void err(char *s)
+{
+	kputs("err: ");
+	kputs(s);
+	kputs("\n");
+}
+
+static unsigned char arena[32768] __attribute__((aligned(8)));
+
+static int kmain(void)
+{
+	struct flash f = {good, sizeof good, 0};
+	struct flash bad = {mistyped, sizeof mistyped, 0};
+	Dynobj *o;
+	int (*sum)(int);
+	int n = dyntabsize(_exporttab), h;
+
+	UART_CTRL = 1;
+	kputs("C kernel\n");
+	if (dynloadgen(&f, fread_, fseek_, err, _exporttab, n, 0) == 0)
+		kputs("no arena yet\n");
+	if (dynld_arena(arena, sizeof arena) != 0)
+		return 0;
+	f.off = 0;
+	o = dynloadgen(&f, fread_, fseek_, err, _exporttab, n, 0);
+	if (o == 0)
+		return 0;
+	kputs("loaded: exports ");
+	kputn(o->nexport);
+	kputs(" ");
+	kputs(o->export[0].name);
+	kputs(", imports ");
+	kputn(o->nimport);
+	kputs("\n");
+	dynld_init(o);
+	sum = (int (*)(int))dynimport(o, "mod_sum", dynld_sig("fn(int) int"));
+	if (sum == 0)
+		return 0;
+	kputs("mod_sum(10) = ");
+	kputn(sum(10));
+	kputs("\n");
+	if (dynimport(o, "mod_sum", dynld_sig("fn(int) uint")) == 0)
+		kputs("dynimport mistyped: nil\n");
+	dynobjfree(o);
+	o = dynloadgen(&bad, fread_, fseek_, err, _exporttab, n, 0);
+	if (o != 0)
+		return 0;
+	if (dynld_reginit(_exporttab, n) != 0)
+		return 0;
+	f.off = 0;
+	h = dynld_regload("sum", &f, fread_, fseek_);
+	sum = (int (*)(int))dynld_lookup("mod_sum", dynld_sig("fn(int) int"));
+	if (h <= 0 || sum == 0)
+		return 0;
+	kputs("registry: mod_sum(3) = ");
+	kputn(sum(3));
+	kputs("\n");
+	kputs("unload held: ");
+	kputn(dynld_unload("sum"));
+	kputs("\n");
+	dynld_release(h);
+	kputs("unload: ");
+	kputn(dynld_unload("sum"));
+	kputs("\n");
+	kputs("done\n");
+	return 1;
+}
+
+void reset(void)
+{
+	unsigned *d = &_sdata, *s = &_sidata;
+
+	for (d = &_sbss; d < &_ebss; d++)
+		*d = 0;
+	for (d = &_sdata; d < &_edata; d++)
+		*d = *s++;
+	kexit(kmain());
+}
+"#;
+
+fn c_array(name: &str, bytes: &[u8]) -> String {
+    let mut s = format!("static const unsigned char {name}[] __attribute__((aligned(8))) = {{");
+    for (i, b) in bytes.iter().enumerate() {
+        if i % 16 == 0 {
+            s += "\n\t";
+        }
+        s += &format!("{b:#04x},");
+    }
+    s + "\n};\n"
+}
+
+/// Compiles `src` for the Cortex-M3 and links it into a module.
+fn arm_module(dir: &Path, name: &str, src: &str) -> Vec<u8> {
+    let (c, o) = (dir.join(format!("{name}.c")), dir.join(format!("{name}.o")));
+    std::fs::write(&c, src).unwrap();
+    run(
+        Command::new("arm-none-eabi-gcc")
+            .args([
+                "-mthumb",
+                "-mcpu=cortex-m3",
+                "-Os",
+                "-ffreestanding",
+                "-fno-pic",
+            ])
+            .args(["-fno-asynchronous-unwind-tables", "-c", "-I"])
+            .arg(root().join("include"))
+            .arg(&c)
+            .arg("-o")
+            .arg(&o),
+        "arm-none-eabi-gcc module",
+    );
+    aout_tools::link::link(&aout_tools::link::Options {
+        inputs: vec![o],
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("aout link {name}: {e}"))
+    .bytes
+}
+
+/// Runs `elf` on QEMU mps2-an385; its exit status and UART output.
+fn qemu(elf: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            "mps2-an385",
+            "-semihosting-config",
+            "enable=on,target=native",
+        ])
+        .args([
+            "-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel",
+        ])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("qemu-system-arm (scripts/test installs it)");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("kernel did not finish: {}", reader.join().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), reader.join().unwrap())
+}
+
+/// A freestanding C kernel for Cortex-M3: the library built for
+/// thumbv7m-none-eabi without std, an arena, a module from flash loaded,
+/// called and freed, a mistyped one refused, the registry; no malloc in
+/// the image.
+#[test]
+fn freestanding_c_kernel() {
+    let lib = staticlib(Some("thumbv7m-none-eabi"));
+    let dir = scratch("capi-kernel");
+    let good = arm_module(&dir, "sum", ARM_MODULE);
+    let mistyped = arm_module(&dir, "mistyped", ARM_MISTYPED);
+    let mut exports = [("kadd", "fn(int, int) int"), ("kputs", "fn(*char) void")];
+    exports.sort();
+    let table: String = exports
+        .iter()
+        .map(|(n, d)| format!("\t{{{:#010x}, (uintptr_t){n}, \"{n}\"}},\n", sig(d)))
+        .collect();
+    let src = KERNEL
+        .replace(
+            "MODULES",
+            &(c_array("good", &good) + &c_array("mistyped", &mistyped)),
+        )
+        .replace("EXPORTS\n", &table);
+    std::fs::write(dir.join("kernel.c"), src).unwrap();
+    let elf = dir.join("kernel.elf");
+    run(
+        Command::new("arm-none-eabi-gcc")
+            .args([
+                "-mthumb",
+                "-mcpu=cortex-m3",
+                "-Os",
+                "-ffreestanding",
+                "-std=c99",
+            ])
+            .args(["-Wall", "-Wextra", "-Werror", "-nostdlib", "-I"])
+            .arg(root().join("include"))
+            .arg("-T")
+            .arg(root().join("examples/kernel/arm.ld"))
+            .arg("-Wl,--gc-sections")
+            .arg(dir.join("kernel.c"))
+            .arg(&lib)
+            .arg("-lgcc")
+            .arg("-o")
+            .arg(&elf),
+        "arm-none-eabi-gcc kernel",
+    );
+    let nm = Command::new("arm-none-eabi-nm").arg(&elf).output().unwrap();
+    assert!(nm.status.success());
+    let syms = String::from_utf8_lossy(&nm.stdout);
+    assert!(syms.contains(" dynloadgen"), "no dynloadgen in the image");
+    let alloc: Vec<&str> = syms
+        .lines()
+        .filter(|l| {
+            let n = l.rsplit(' ').next().unwrap_or("");
+            ["malloc", "free", "calloc", "realloc", "_sbrk", "sbrk"].contains(&n)
+                || n.contains("__rust_alloc")
+                || n.contains("__rust_dealloc")
+                || n.contains("__rg_alloc")
+        })
+        .collect();
+    assert!(alloc.is_empty(), "allocator linked: {alloc:?}");
+    let (code, out) = qemu(&elf);
+    println!("{out}");
+    let mismatch = format!(
+        "err: signature mismatch: kadd: module wants {:#010x}, host has {:#010x}",
+        sig("fn(int, int) uint"),
+        sig("fn(int, int) int")
+    );
+    let want = format!(
+        "C kernel
+err: no arena: call dynld_arena first
+no arena yet
+loaded: exports 1 mod_sum, imports 2
+mod_sum(10) = mod_sum running
+1055
+dynimport mistyped: nil
+{mismatch}
+registry: mod_sum(3) = mod_sum running
+1006
+unload held: -1
+unload: 0
+done
+"
+    );
+    assert_eq!(out, want);
+    assert_eq!(code, Some(0), "kernel failed");
+}
