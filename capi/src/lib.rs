@@ -21,8 +21,9 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
-// The C names are Plan 9's.
-#![allow(non_camel_case_types)]
+// C's `unsigned long` is 32 bits on some targets and 64 on others, so a
+// conversion that is needed on one is the identity on another.
+#![allow(clippy::useless_conversion)]
 
 use core::ffi::{c_char, c_int, c_long, c_longlong, c_ulong, c_void, CStr};
 use core::fmt::{self, Write as _};

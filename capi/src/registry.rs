@@ -76,8 +76,8 @@ pub unsafe extern "C" fn dynld_reginit(exports: *mut Dynsym, nexport: c_int) -> 
                         .write(RDynsym::new(name, sig32(s.sig)?, s.addr as *const ()))
                 };
             }
-            // Kept for the rest of the program, as the registry is.
-            core::mem::forget(region);
+            // The region is kept for the rest of the program, as the
+            // registry is: never released.
             // SAFETY: `n` entries were written just now, and the region is
             // never released or written again.
             unsafe { core::slice::from_raw_parts(base, n) }
