@@ -73,4 +73,82 @@ typedef void dynld_teardown_fn(void);
 /* FN (a dynld_teardown_fn) is called at unload, before the destructors. */
 #define DYNLD_TEARDOWN(fn) "teardown " #fn "\n"
 
+/*
+ * The loader's API for C (dynld(3), after Inferno's dynld(10.2)), in the
+ * static library libdynld_capi.a that the capi/ crate builds. Declared
+ * unless DYNLD_NO_API is defined, for sources (modules) that want the
+ * macros above alone. Every call returns nil or -1 on error, with the
+ * reason in dynld_errstr (and, for dynloadgen, passed to err).
+ */
+#ifndef DYNLD_NO_API
+#ifndef DYNLD_API_H
+#define DYNLD_API_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* A symbol: sig is 32-bit in fact (0 = unchecked); addr is uintptr_t where
+ * the manual has ulong. A table ends with a nil name (as _exporttab). */
+typedef struct Dynsym Dynsym;
+struct Dynsym {
+	unsigned long sig;
+	uintptr_t addr;
+	char *name;
+};
+
+/* A loaded module; the library owns it (free it with dynobjfree). */
+typedef struct Dynobj Dynobj;
+struct Dynobj {
+	unsigned long size;	/* total size in bytes */
+	unsigned long text;	/* bytes of text */
+	unsigned long data;	/* bytes of data */
+	unsigned long bss;	/* bytes of bss */
+	unsigned char *base;	/* start of text, data, bss */
+	int nexport;
+	Dynsym *export;	/* export table, sorted by name */
+	int nimport;
+	Dynsym **import;	/* entries of the loader's table, as bound */
+};
+
+Dynsym *dynfindsym(char *name, Dynsym *syms, int nsym);
+Dynobj *dynloadfd(int fd, Dynsym *exports, int nexport, unsigned long maxsize);
+Dynobj *dynloadgen(void *file, long (*read)(void *, void *, long),
+	long long (*seek)(void *, long long, int), void (*err)(char *),
+	Dynsym *exports, int nexport, unsigned long maxsize);
+int dynloadable(void *file, long (*read)(void *, void *, long),
+	long long (*seek)(void *, long long, int));
+void *dynimport(Dynobj *o, char *name, unsigned long sig);
+void dynfreeimport(Dynobj *o);
+void dynobjfree(Dynobj *o);
+int dyntabsize(Dynsym *t);
+
+/* Beyond the manual: run a module's constructors (once); the signature of
+ * a type description (0 if malformed); the last error string; the arena a
+ * freestanding build loads into, given once before any load. */
+int dynld_init(Dynobj *o);
+unsigned long dynld_sig(const char *desc);
+int dynld_errstr(char *buf, int n);
+int dynld_arena(void *mem, size_t len);
+
+/* The registry: set up once with the program's table, then modules by
+ * name, holds by handle (a positive int), symbols by name and address. */
+typedef struct Dynloc Dynloc;
+struct Dynloc {
+	char module[64];	/* "" for the program's own export */
+	char symbol[64];	/* "" if in no symbol */
+	unsigned long module_offset;
+	unsigned long symbol_offset;
+};
+int dynld_reginit(Dynsym *exports, int nexport);
+int dynld_regload(const char *name, void *file, long (*read)(void *, void *, long),
+	long long (*seek)(void *, long long, int));
+int dynld_hold(const char *name);
+int dynld_release(int hold);
+int dynld_unload(const char *name);
+int dynld_sweep(void);
+void *dynld_lookup(const char *name, unsigned long sig);
+void *dynld_holdsym(int hold, const char *name, unsigned long sig);
+int dynld_locate(const void *addr, Dynloc *loc);
+#endif
+#endif
+
 #endif

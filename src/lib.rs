@@ -10,6 +10,7 @@ pub mod cc;
 pub mod counting;
 pub mod fuzzing;
 pub mod guard;
+pub mod notes;
 pub mod patch;
 
 use dynld::arch::x86_64::{BASE64, IMPORT64, IMPORT_PC32};

@@ -5,35 +5,10 @@
 //! a cycle that loads, works, and unloads as a whole.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
-use dynld::{
-    signof, trap, Dynsym, Error, ExportTable, Growable, LoadOptions, Provider, Registry,
-    SliceSource, State, MMAP,
-};
+use dynld::{trap, Error, Growable, LoadOptions, Provider, Registry, SliceSource, State, MMAP};
 use std::sync::Mutex;
 
-/// What modules passed to `note`, in order.
-static NOTES: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-extern "C" fn note(v: i32) {
-    NOTES.lock().unwrap().push(v);
-}
-
-fn notes() -> Vec<i32> {
-    std::mem::take(&mut *NOTES.lock().unwrap())
-}
-
-static HOST_SYMS: [Dynsym<'static>; 1] = [Dynsym::new(
-    "note",
-    signof!("fn(int) void"),
-    note as *const (),
-)];
-
-fn host() -> ExportTable<'static> {
-    ExportTable::new(&HOST_SYMS).unwrap()
-}
-
-const HEADER: &str =
-    "#include \"dynld.h\"\nextern void note(int);\nDYNLD_IMPORT(note, \"fn(int) void\");\n";
+use dynld_suite::notes::{host, notes, HEADER};
 
 /// Three modules in a ring: `a` calls `b_f`, `b` calls `c_f`, `c` calls
 /// `a_f`, each adding its own part; each notes its id at unload.

@@ -520,7 +520,7 @@ fn directory_entries() {
             );
         }
         // An unknown kind with the required flag, kind 0 included.
-        for u in [0, 12, 0x7777, 0xffff] {
+        for u in [0, 13, 0x7777, 0xffff] {
             assert_eq!(
                 with(field::KIND, u),
                 Err(Error::UnknownTable { kind: u as u16 })
@@ -558,7 +558,7 @@ fn unknown_tables() {
     let mut b = dynld_suite::calc();
     b.index(true).text_file_align(256);
     let roomy = b.build().unwrap();
-    for k in [0, 12, 0x7777, 0xffff] {
+    for k in [0, 13, 0x7777, 0xffff] {
         let with = add_table(&roomy, k, 0, b"not for this loader");
         load(&with).unwrap();
         let v = ModuleView::parse(&with, &Limits::DEFAULT).unwrap();

@@ -6,40 +6,15 @@
 //! destructors, dependency cycles and versions refused.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
-use dynld::{
-    signof, Abi, Dynsym, Error, ExportTable, LoadOptions, Memory, Region, Registry, Seal,
-    SearchPath, SetupOption, Version, MMAP,
-};
+use dynld::{Abi, Error, LoadOptions, Registry, SearchPath, SetupOption, Version, MMAP};
+use dynld_suite::counting::CountingMemory;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// What modules passed to `note`, in order.
-static NOTES: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-extern "C" fn note(v: i32) {
-    NOTES.lock().unwrap().push(v);
-}
-
-fn notes() -> Vec<i32> {
-    std::mem::take(&mut *NOTES.lock().unwrap())
-}
-
-static HOST_SYMS: [Dynsym<'static>; 1] = [Dynsym::new(
-    "note",
-    signof!("fn(int) void"),
-    note as *const (),
-)];
-
-fn host() -> ExportTable<'static> {
-    ExportTable::new(&HOST_SYMS).unwrap()
-}
+use dynld_suite::notes::{host, notes, HEADER};
 
 /// The ABIs the host offers.
 static ABIS: [Abi<'static>; 2] = [Abi::new("kernel", 1, 4), Abi::new("ansic", 1, 0)];
-
-const HEADER: &str =
-    "#include \"dynld.h\"\nextern void note(int);\nDYNLD_IMPORT(note, \"fn(int) void\");\n";
 
 /// The modules, by file name: each notes its number at construction and
 /// ten times it at destruction.
@@ -158,29 +133,6 @@ fn path() -> SearchPath {
         .pattern("%s.dl")
 }
 
-/// Counts the memory a registry holds.
-struct Counting {
-    regions: AtomicUsize,
-}
-
-// SAFETY: forwards every call to MMAP, counting.
-unsafe impl Memory for Counting {
-    fn allocate(&self, size: usize, align: usize) -> Result<Region, Error> {
-        let r = MMAP.allocate(size, align)?;
-        self.regions.fetch_add(1, Ordering::SeqCst);
-        Ok(r)
-    }
-    unsafe fn seal(&self, region: &Region, seal: Seal) -> Result<(), Error> {
-        // SAFETY: as the caller vouches.
-        unsafe { MMAP.seal(region, seal) }
-    }
-    unsafe fn release(&self, region: Region) {
-        self.regions.fetch_sub(1, Ordering::SeqCst);
-        // SAFETY: as the caller vouches.
-        unsafe { MMAP.release(region) }
-    }
-}
-
 /// The tests share NOTES: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -241,9 +193,7 @@ fn dependencies_first_options_at_setup_teardown_before_destructors() {
 fn abi_requirements_refused_before_any_code_runs() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let path = path();
-    let mem = Counting {
-        regions: AtomicUsize::new(0),
-    };
+    let mem = CountingMemory::new(&MMAP);
     let reg = Registry::growable(host(), &mem)
         .with_abis(&ABIS)
         .with_finder(&path);
@@ -268,11 +218,7 @@ fn abi_requirements_refused_before_any_code_runs() {
     }
     assert_eq!(notes(), [], "no constructor ran");
     assert!(reg.list().is_empty());
-    assert_eq!(
-        mem.regions.load(Ordering::SeqCst),
-        0,
-        "nothing stays allocated"
-    );
+    assert_eq!(mem.live(), 0, "nothing stays allocated");
     // A host offering nothing refuses lib too, which requires kernel 1.2.
     let bare = Registry::growable(host(), &MMAP).with_finder(&path);
     let e = bare.load_named("lib", &LoadOptions::new()).unwrap_err();
@@ -286,9 +232,7 @@ fn abi_requirements_refused_before_any_code_runs() {
 fn refusals_leave_nothing_loaded() {
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let path = path();
-    let mem = Counting {
-        regions: AtomicUsize::new(0),
-    };
+    let mem = CountingMemory::new(&MMAP);
     let reg = Registry::growable(host(), &mem)
         .with_abis(&ABIS)
         .with_finder(&path);
@@ -300,7 +244,7 @@ fn refusals_leave_nothing_loaded() {
     assert_eq!(e.to_string(), "module app refused its setup with code 22");
     assert_eq!(notes(), [1, 2, 3, 20, 10]);
     assert!(reg.list().is_empty());
-    assert_eq!(mem.regions.load(Ordering::SeqCst), 0);
+    assert_eq!(mem.live(), 0);
 
     let e = reg.load_named("cyc_x", &LoadOptions::new()).unwrap_err();
     assert_eq!(e.to_string(), "dependency cycle: cyc_x -> cyc_y -> cyc_x");
@@ -312,7 +256,7 @@ fn refusals_leave_nothing_loaded() {
     assert_eq!(e.to_string(), "module absent not found");
     assert_eq!(notes(), [1, 10, 1, 10], "lib came and went for each");
     assert!(reg.list().is_empty());
-    assert_eq!(mem.regions.load(Ordering::SeqCst), 0);
+    assert_eq!(mem.live(), 0);
 
     // A loaded lib at another version than wanted stays loaded.
     drop(reg.load_named("lib", &LoadOptions::new()).unwrap());

@@ -4,36 +4,11 @@
 //! table by name and by address, and threads that leave nothing behind.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
-use dynld::{
-    signof, Dynsym, Error, ExportTable, Fixed, Memory, Provider, Region, Registry, Seal,
-    SliceSource, State, MMAP,
-};
+use dynld::{Error, Fixed, Memory, Provider, Region, Registry, Seal, SliceSource, State, MMAP};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// What modules passed to `note`, in order.
-static NOTES: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-
-extern "C" fn note(v: i32) {
-    NOTES.lock().unwrap().push(v);
-}
-
-fn notes() -> Vec<i32> {
-    std::mem::take(&mut *NOTES.lock().unwrap())
-}
-
-static HOST_SYMS: [Dynsym<'static>; 1] = [Dynsym::new(
-    "note",
-    signof!("fn(int) void"),
-    note as *const (),
-)];
-
-fn host() -> ExportTable<'static> {
-    ExportTable::new(&HOST_SYMS).unwrap()
-}
-
-const HEADER: &str =
-    "#include \"dynld.h\"\nextern void note(int);\nDYNLD_IMPORT(note, \"fn(int) void\");\n";
+use dynld_suite::notes::{host, notes, HEADER};
 
 /// A provider: exports functions and a counter in its data; notes 100
 /// when its destructor runs.
@@ -299,7 +274,7 @@ fn symbol_table_by_name_and_address() {
     assert_eq!(got, ("lib_helper".to_owned(), 3, false, true));
     // The host's export, at its address.
     let h = reg
-        .locate(note as *const (), |l| {
+        .locate(host().find("note").unwrap().addr, |l| {
             (l.provider, l.symbol.unwrap().name.to_owned())
         })
         .unwrap();

@@ -539,6 +539,22 @@ impl<'p> Module<'p> {
         f(0, 0, 0);
     }
 
+    /// The import relocations the module keeps, to bind imports again.
+    fn import_records(&self) -> check::Records<'_> {
+        check::Records {
+            bytes: self.bytes(self.place.irel, self.place.irelsize),
+            walker: Walker::kept(&self.place, self.arch),
+            failed: false,
+        }
+    }
+
+    /// The refusal of binding import `i` after loading.
+    fn late_bind_error(&self, i: usize) -> Error {
+        Error::LateBind {
+            name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
+        }
+    }
+
     /// Import `i`'s binding: its address and provider. Read a word at a
     /// time, atomically, as a registry writes a late binding
     /// ([`Self::bind_late`]) while others may read it.
@@ -571,19 +587,11 @@ impl<'p> Module<'p> {
     pub(crate) fn check_late_binding_shared(&self, i: usize) -> Result<(), Error> {
         self.check_late_binding(i)?;
         let word = self.arch.word_size();
-        let stream = self.bytes(self.place.irel, self.place.irelsize);
-        let recs = check::Records {
-            bytes: stream,
-            walker: Walker::kept(&self.place, self.arch),
-            failed: false,
-        };
         let base = self.base() as usize;
-        for r in recs {
+        for r in self.import_records() {
             let (r, _) = r?;
             if r.import == Some(i as u32) && (base + r.offset as usize) % word != 0 {
-                return Err(Error::LateBind {
-                    name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
-                });
+                return Err(self.late_bind_error(i));
             }
         }
         Ok(())
@@ -618,22 +626,14 @@ impl<'p> Module<'p> {
             return Err(check::bad("late binding of another architecture"));
         }
         for write in [false, true] {
-            let stream = self.bytes(p.irel, p.irelsize);
-            let recs = check::Records {
-                bytes: stream,
-                walker: Walker::kept(&p, self.arch),
-                failed: false,
-            };
-            for r in recs {
+            for r in self.import_records() {
                 let (r, mode) = r?;
                 if r.import != Some(i as u32) {
                     continue;
                 }
                 let off = r.offset as usize;
                 if mode.width != word || off < p.text || off + word > p.image {
-                    return Err(Error::LateBind {
-                        name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
-                    });
+                    return Err(self.late_bind_error(i));
                 }
                 // SAFETY: the field is an aligned word in the data
                 // (`check_late_binding_shared`), inside the region; every
@@ -679,13 +679,7 @@ impl<'p> Module<'p> {
             count: i as u64,
             max: self.place.nimport.saturating_sub(1) as u64,
         })?;
-        let stream = self.bytes(self.place.irel, self.place.irelsize);
-        let recs = check::Records {
-            bytes: stream,
-            walker: Walker::kept(&self.place, self.arch),
-            failed: false,
-        };
-        for r in recs {
+        for r in self.import_records() {
             let (r, mode) = r?;
             // Only an address word in the data can be patched again: not
             // an instruction, nor a PC-relative field.
@@ -730,13 +724,7 @@ impl<'p> Module<'p> {
         // Twice over the records: first each field's new value is made
         // and checked, then, all being good, written.
         for write in [false, true] {
-            let stream = self.bytes(p.irel, p.irelsize);
-            let recs = check::Records {
-                bytes: stream,
-                walker: Walker::kept(&p, self.arch),
-                failed: false,
-            };
-            for r in recs {
+            for r in self.import_records() {
                 let (r, mode) = r?;
                 if r.import != Some(i as u32) {
                     continue;

@@ -1112,16 +1112,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             let Some(slot) = b.store.named(name) else {
                 return Ok(None);
             };
-            let meta = b.store.metas().get(slot).and_then(Option::as_ref);
-            let cell = b.store.cell(&self.cells, slot);
-            let (Some(meta), Some(cell)) = (meta, cell) else {
-                return Err(Which::Name(name).missing());
-            };
-            if meta.state != State::Live {
-                return Err(busy(meta));
-            }
-            take_hold(&cell.holds)?;
-            let id = meta.id;
+            let (cell, id) = self.hold_slot(&b.store, slot, Which::Name(name))?;
             if !auto {
                 // Asked for again: no longer a candidate for the sweep.
                 if let Some(Some(meta)) = b.store.metas_mut().get_mut(slot) {
@@ -1132,6 +1123,27 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             Ok(Some((cell, id)))
         })?;
         Ok(got.map(|(cell, id)| self.held(cell, id)))
+    }
+
+    /// Takes a hold on slot `slot` (the module `which` named), if live:
+    /// its cell and id. Under the lock.
+    fn hold_slot(
+        &self,
+        store: &S,
+        slot: usize,
+        which: Which<'_>,
+    ) -> Result<(&Slot<'a>, u32), Error> {
+        let meta = store.metas().get(slot).and_then(Option::as_ref);
+        let cell = store.cell(&self.cells, slot);
+        let (Some(meta), Some(cell)) = (meta, cell) else {
+            return Err(which.missing());
+        };
+        // Only a live module can be held: one loading may be undone.
+        if meta.state != State::Live {
+            return Err(busy(meta));
+        }
+        take_hold(&cell.holds)?;
+        Ok((cell, meta.id))
     }
 
     fn load_in<Src: Source + ?Sized>(
@@ -1296,16 +1308,8 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         auto: bool,
     ) -> Result<Loaded<'_, 'a>, Error> {
         if let Some(slot) = b.store.named(name) {
-            let meta = b.store.metas().get(slot).and_then(Option::as_ref);
-            let cell = b.store.cell(&self.cells, slot);
-            let (Some(meta), Some(cell)) = (meta, cell) else {
-                return Err(Which::Name(name).missing());
-            };
-            if meta.state != State::Live {
-                return Err(busy(meta));
-            }
-            take_hold(&cell.holds)?;
-            return Ok(Loaded::Again(cell, meta.id));
+            let (cell, id) = self.hold_slot(&b.store, slot, Which::Name(name))?;
+            return Ok(Loaded::Again(cell, id));
         }
         let slot = b.store.vacant()?;
         let cell = b
@@ -1521,16 +1525,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         let which = which.into();
         let (cell, id) = self.book.with(|b| {
             let slot = find(&b.store, which).ok_or_else(|| which.missing())?;
-            let meta = b.store.metas().get(slot).and_then(Option::as_ref);
-            let cell = b.store.cell(&self.cells, slot);
-            let (Some(meta), Some(cell)) = (meta, cell) else {
-                return Err(which.missing());
-            };
-            if meta.state != State::Live {
-                return Err(busy(meta));
-            }
-            take_hold(&cell.holds)?;
-            Ok((cell, meta.id))
+            self.hold_slot(&b.store, slot, which)
         })?;
         Ok(self.held(cell, id))
     }
@@ -2018,18 +2013,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                     name: SymName::new(name),
                 })?
                 .slot;
-            let meta = b.store.metas().get(j).and_then(Option::as_ref);
-            let cell = b.store.cell(&self.cells, j);
-            let (Some(meta), Some(cell)) = (meta, cell) else {
-                return Err(crate::check::bad("registry slot"));
-            };
-            // Only a live module can be held: one loading may be undone.
-            if meta.state != State::Live {
-                return Err(busy(meta));
-            }
-            let id = meta.id;
-            take_hold(&cell.holds)?;
-            Ok((cell, id))
+            self.hold_slot(&b.store, j, Which::Name(name))
         })?;
         let held = self.held(cell, id);
         let sym = held.module.get::<F>(name)?;
@@ -2370,6 +2354,49 @@ mod tests {
         reg.modules(|_| n += 1);
         assert_eq!(n, 0);
         assert!(reg.lookup("val").is_none());
+    }
+
+    /// Deferred binding on both storages: the dependent loads first, its
+    /// word on a trap; the provider's load binds it and counts the
+    /// dependent; unloading the dependent gives the edge back.
+    fn deferred<'a, S: Storage<'a>>(reg: &Registry<'a, S>) {
+        let dep = dependent();
+        assert!(matches!(
+            reg.load("dep", &mut SliceSource::new(&dep)),
+            Err(Error::Unresolved { count: 1, .. })
+        ));
+        let how = LoadOptions::new().defer(true);
+        let d = reg
+            .load_with("dep", &mut SliceSource::new(&dep), &how)
+            .unwrap();
+        let imp = d.import(0).unwrap();
+        assert_eq!(imp.provider, Provider::PENDING);
+        assert!(!imp.addr.is_null());
+        let mut seen = 0;
+        reg.unresolved(|m, i| {
+            assert_eq!((m, i), ("dep", "val"));
+            seen += 1;
+        });
+        assert_eq!((seen, reg.info("dep").unwrap().pending), (1, 1));
+        assert!(!bound(reg, &d));
+        let prov = provider();
+        let p = reg.load("prov", &mut SliceSource::new(&prov)).unwrap();
+        assert!(bound(reg, &d), "bound when the provider loaded");
+        assert_eq!(d.import(0).unwrap().provider, Provider(p.id()));
+        assert_eq!(reg.info("prov").unwrap().dependents, 1);
+        assert_eq!(reg.info("dep").unwrap().pending, 0);
+        reg.resolve().unwrap();
+        drop((d, p));
+        assert!(reg.unload("prov").is_err());
+        reg.unload("dep").unwrap();
+        assert_eq!(reg.info("prov").unwrap().dependents, 0);
+        reg.unload("prov").unwrap();
+    }
+
+    #[test]
+    fn deferred_binding() {
+        deferred(&Registry::growable(ExportTable::EMPTY, &HEAP));
+        deferred(&Registry::<Fixed<2>>::fixed(ExportTable::EMPTY, &HEAP));
     }
 
     #[test]

@@ -1,0 +1,307 @@
+//! The module registry for C: one registry in the library, set up once by
+//! [`dynld_reginit`] with the program's export table, then modules loaded
+//! under names ([`dynld_regload`]), held and released by handle
+//! ([`dynld_hold`], [`dynld_release`]), unloaded by name
+//! ([`dynld_unload`], [`dynld_sweep`]), and symbols found by name
+//! ([`dynld_lookup`], [`dynld_holdsym`]) and by address
+//! ([`dynld_locate`]).
+//!
+//! Hosted, the registry grows as needed; freestanding it holds
+//! [`MODULES`] modules. A hold handle is a small positive number; the
+//! library keeps [`HOLDS`] of them at once.
+
+use core::ffi::{c_char, c_int, c_ulong, c_void};
+use core::ptr;
+
+use dynld::{Dynsym as RDynsym, ExportTable, Held, LoadOptions, Registry};
+
+use crate::sync::{Once, Spin};
+use crate::{
+    c_str, fail, module_memory, or_fail, record_memory, sig32, CError, CSource, CTable, Dynsym,
+    ReadFn, SeekFn,
+};
+
+/// Modules a freestanding registry holds at once.
+pub const MODULES: usize = 8;
+/// Hold handles outstanding at once.
+pub const HOLDS: usize = 32;
+
+#[cfg(feature = "std")]
+type Store = dynld::Growable<'static>;
+#[cfg(not(feature = "std"))]
+type Store = dynld::Fixed<'static, MODULES>;
+
+type Reg = Registry<'static, Store>;
+type Hold = Held<'static, 'static, Store>;
+
+static REG: Once<Reg> = Once::new();
+static HELD: Spin<[Option<Hold>; HOLDS]> = Spin::new([const { None }; HOLDS]);
+
+fn reg() -> Result<&'static Reg, CError> {
+    REG.get()
+        .ok_or(CError::Msg("registry not set up: call dynld_reginit first"))
+}
+
+/// Sets up the registry, binding modules against `exports` (`nexport`
+/// entries sorted by name, checked) and the modules loaded before them.
+/// Once; 0, or -1 with the reason in `dynld_errstr`.
+///
+/// # Safety
+///
+/// `exports` must point at `nexport` entries with NUL-terminated names,
+/// true addresses and signatures, and live (unchanged) for the rest of the
+/// program.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_reginit(exports: *mut Dynsym, nexport: c_int) -> c_int {
+    let r = (|| {
+        if REG.get().is_some() {
+            return Err(CError::Msg("registry set up already"));
+        }
+        // SAFETY: the caller's promise, for the rest of the program.
+        let host: CTable<'static> = unsafe { CTable::new(exports, nexport)? };
+        let n = host.entries().len();
+        let syms: &'static [RDynsym<'static>] = if n == 0 {
+            &[]
+        } else {
+            let size = n * core::mem::size_of::<RDynsym<'static>>();
+            let region =
+                record_memory()?.allocate(size, core::mem::align_of::<RDynsym<'static>>())?;
+            let base = region.as_ptr().cast::<RDynsym<'static>>();
+            for (i, s) in host.entries().iter().enumerate() {
+                // SAFETY: checked by CTable::new; the caller's for good.
+                let name = unsafe { c_str(s.name, "nil name")? };
+                // SAFETY: the fresh region holds `n` entries, aligned.
+                unsafe {
+                    base.add(i)
+                        .write(RDynsym::new(name, sig32(s.sig)?, s.addr as *const ()))
+                };
+            }
+            // The region is kept for the rest of the program, as the
+            // registry is: never released.
+            // SAFETY: `n` entries were written just now, and the region is
+            // never released or written again.
+            unsafe { core::slice::from_raw_parts(base, n) }
+        };
+        let table = ExportTable::new(syms)?;
+        let memory = module_memory()?;
+        #[cfg(feature = "std")]
+        let r = Registry::growable(table, memory);
+        #[cfg(not(feature = "std"))]
+        let r = Registry::fixed(table, memory);
+        REG.set(r)
+            .map(|_| 0)
+            .map_err(|_| CError::Msg("registry set up already"))
+    })();
+    or_fail(r, None, -1)
+}
+
+/// A handle for `h`, or an error if all are in use (the hold is released).
+fn keep(h: Hold) -> Result<c_int, CError> {
+    HELD.with(|slots| {
+        let i = slots
+            .iter()
+            .position(Option::is_none)
+            .ok_or(CError::Msg("too many holds"))?;
+        slots[i] = Some(h);
+        Ok(c_int::try_from(i + 1).unwrap_or(c_int::MAX))
+    })
+}
+
+/// Loads the module read through `read` and `seek` on `file` under
+/// `name`, binds it against the program and the loaded modules, runs its
+/// constructors and setup; returns a hold handle on it, or -1. If a module
+/// called `name` is loaded already, the file is not read and the handle
+/// holds that module.
+///
+/// # Safety
+///
+/// As for `dynloadgen`'s callbacks; `name` nil or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_regload(
+    name: *const c_char,
+    file: *mut c_void,
+    read: Option<ReadFn>,
+    seek: Option<SeekFn>,
+) -> c_int {
+    let r = (|| {
+        // SAFETY: the caller's promise.
+        let name = unsafe { c_str(name, "nil module name")? };
+        let mut src = CSource::new(file, read, seek)?;
+        let h = reg()?.load_with(name, &mut src, &LoadOptions::new())?;
+        keep(h)
+    })();
+    or_fail(r, None, -1)
+}
+
+/// Holds the module called `name`: it cannot be unloaded until the handle
+/// is released. A handle, or -1.
+///
+/// # Safety
+///
+/// `name` must be nil or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_hold(name: *const c_char) -> c_int {
+    let r = (|| {
+        // SAFETY: the caller's promise.
+        let name = unsafe { c_str(name, "nil module name")? };
+        keep(reg()?.hold(name)?)
+    })();
+    or_fail(r, None, -1)
+}
+
+/// Releases hold `h`; 0, or -1 if `h` is not a hold outstanding.
+#[unsafe(no_mangle)]
+pub extern "C" fn dynld_release(h: c_int) -> c_int {
+    let held = usize::try_from(h)
+        .ok()
+        .and_then(|h| h.checked_sub(1))
+        .and_then(|i| HELD.with(|slots| slots.get_mut(i).and_then(Option::take)));
+    match held {
+        // Dropped outside the lock.
+        Some(held) => {
+            drop(held);
+            0
+        }
+        None => {
+            fail(&CError::Msg("no such hold"), None);
+            -1
+        }
+    }
+}
+
+/// Unloads the module called `name`: refused (-1) while it is held or
+/// modules are bound to it (a later [`dynld_sweep`] unloads it once
+/// neither is so); otherwise its teardown, destructors and exit handlers
+/// run and its memory goes back. 0 on success.
+///
+/// # Safety
+///
+/// `name` must be nil or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_unload(name: *const c_char) -> c_int {
+    let r = (|| {
+        // SAFETY: the caller's promise.
+        let name = unsafe { c_str(name, "nil module name")? };
+        reg()?.unload(name)?;
+        Ok(0)
+    })();
+    or_fail(r, None, -1)
+}
+
+/// Unloads the modules whose unload was refused and that nothing holds
+/// or uses now; returns how many (0 without a registry).
+#[unsafe(no_mangle)]
+pub extern "C" fn dynld_sweep() -> c_int {
+    reg().map_or(0, |r| c_int::try_from(r.sweep()).unwrap_or(c_int::MAX))
+}
+
+/// The address of the symbol called `name`, the program's export or a
+/// loaded module's, or nil; with `sig` non-zero the symbol's (non-zero)
+/// signature must equal it. The address is valid only while its module
+/// stays loaded: hold the module, or use [`dynld_holdsym`].
+///
+/// # Safety
+///
+/// `name` must be nil or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_lookup(name: *const c_char, sig: c_ulong) -> *mut c_void {
+    let r = (|| {
+        // SAFETY: the caller's promise.
+        let name = unsafe { c_str(name, "nil name")? };
+        let want = sig32(sig)?;
+        let f = reg()?.lookup(name).ok_or(CError::Named(
+            "undefined symbol",
+            crate::NameBuf::new(name.as_bytes()),
+        ))?;
+        if want != 0 && f.sig != 0 && want != f.sig {
+            return Err(CError::Named(
+                "signature mismatch",
+                crate::NameBuf::new(name.as_bytes()),
+            ));
+        }
+        Ok(f.addr.cast_mut().cast())
+    })();
+    or_fail(r, None, ptr::null_mut())
+}
+
+/// The address of export `name` of the module hold `h` holds, checked
+/// against `sig` as `dynimport` does; nil if none.
+///
+/// # Safety
+///
+/// `name` must be nil or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_holdsym(h: c_int, name: *const c_char, sig: c_ulong) -> *mut c_void {
+    let r = (|| {
+        // SAFETY: the caller's promise.
+        let name = unsafe { c_str(name, "nil name")? };
+        let want = sig32(sig)?;
+        let i = usize::try_from(h)
+            .ok()
+            .and_then(|h| h.checked_sub(1))
+            .ok_or(CError::Msg("no such hold"))?;
+        HELD.with(|slots| match slots.get(i) {
+            Some(Some(held)) => Ok(held.addr(name, want)?.cast_mut().cast()),
+            _ => Err(CError::Msg("no such hold")),
+        })
+    })();
+    or_fail(r, None, ptr::null_mut())
+}
+
+/// Where an address lies (see [`dynld_locate`]): names NUL-terminated,
+/// cut to fit.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Dynloc {
+    /// The module's name; empty for the program's own export.
+    pub module: [c_char; 64],
+    /// The symbol it falls in; empty if none.
+    pub symbol: [c_char; 64],
+    /// How far the address lies from the module's base.
+    pub module_offset: c_ulong,
+    /// How far it lies into the symbol.
+    pub symbol_offset: c_ulong,
+}
+
+fn put(dst: &mut [c_char; 64], s: &str) {
+    let n = s.len().min(dst.len() - 1);
+    for (d, &b) in dst.iter_mut().zip(&s.as_bytes()[..n]) {
+        *d = b as c_char;
+    }
+    dst[n] = 0;
+}
+
+/// Fills `*loc` with where `addr` lies: in a loaded module (the symbol it
+/// falls in and how far in) or at a program export's address. 0, or -1 if
+/// it lies in neither (or `loc` is nil).
+///
+/// # Safety
+///
+/// `loc` must be nil or valid for writing a `Dynloc`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_locate(addr: *const c_void, loc: *mut Dynloc) -> c_int {
+    let r = (|| {
+        if loc.is_null() {
+            return Err(CError::Msg("nil Dynloc"));
+        }
+        let found = reg()?.locate(addr.cast(), |l| {
+            let mut d = Dynloc {
+                module: [0; 64],
+                symbol: [0; 64],
+                module_offset: l.module_offset as c_ulong,
+                symbol_offset: 0,
+            };
+            put(&mut d.module, l.module);
+            if let Some(s) = l.symbol {
+                put(&mut d.symbol, s.name);
+                d.symbol_offset = s.offset as c_ulong;
+            }
+            d
+        });
+        let d = found.ok_or(CError::Msg("address in no module"))?;
+        // SAFETY: the caller vouches for `loc`.
+        unsafe { loc.write(d) };
+        Ok(0)
+    })();
+    or_fail(r, None, -1)
+}

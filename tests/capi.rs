@@ -1,0 +1,816 @@
+//! The C API (`capi/`, `libdynld_capi.a`, declared in `include/dynld.h`)
+//! from C: a hosted program written against dynld(3) that loads modules
+//! from a memory buffer through its own read and seek callbacks, and a
+//! freestanding Cortex-M3 kernel in C that loads a module from its flash
+//! into an arena under QEMU, with no malloc linked.
+//!
+//! The hosts' `_exporttab`s are written here by a small generator (names
+//! sorted, signatures from `dynld::sig::hash`, a nil entry at the end):
+//! `aout exports --lang c` on this branch declares a `struct Dynsym` of its
+//! own, which would clash with the header's.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A cargo command free of the environment of the cargo running this test.
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Builds libdynld_capi.a (for `target`, freestanding, if given); returns
+/// its path.
+fn staticlib(target: Option<&str>) -> PathBuf {
+    let tdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capi-lib");
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "dynld-capi", "--target-dir"])
+        .arg(&tdir);
+    if let Some(t) = target {
+        cmd.args([
+            "--target",
+            t,
+            "--no-default-features",
+            "--features",
+            "freestanding",
+        ]);
+    }
+    assert!(cmd.status().expect("cargo").success(), "building capi");
+    match target {
+        Some(t) => tdir.join(t).join("release/libdynld_capi.a"),
+        None => tdir.join("release/libdynld_capi.a"),
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sig(desc: &str) -> u32 {
+    dynld::sig::hash(desc).unwrap()
+}
+
+/// A C `_exporttab` over `(name, desc)` pairs, sorted, nil-terminated.
+fn exporttab(syms: &[(&str, &str)]) -> String {
+    let mut s: Vec<_> = syms.to_vec();
+    s.sort();
+    let mut c = String::from("Dynsym _exporttab[] = {\n");
+    for (name, desc) in &s {
+        c += &format!(
+            "\t{{{:#010x}, (uintptr_t){name}, \"{name}\"}}, /* {desc} */\n",
+            sig(desc)
+        );
+    }
+    c + "\t{0, 0, 0},\n};\n"
+}
+
+const MODULE: &str = r#"
+#include "dynld.h"
+DYNLD_IMPORT(host_add, "fn(int, int) int");
+DYNLD_IMPORT(host_log, "fn(*char) void");
+DYNLD_EXPORT(triple_add, "fn(int, int) int");
+DYNLD_EXPORT(counter, "int");
+extern int host_add(int, int);
+extern void host_log(const char *);
+int counter = 100;
+int triple_add(int a, int b)
+{
+	counter++;
+	host_log("triple_add called");
+	return 3 * host_add(a, b);
+}
+"#;
+
+/// Imports host_add with another type than the host's.
+const MISTYPED: &str = r#"
+#include "dynld.h"
+DYNLD_IMPORT(host_add, "fn(int, int) uint");
+DYNLD_EXPORT(use_add, "fn(void) uint");
+extern unsigned host_add(int, int);
+unsigned use_add(void) { return host_add(1, 2); }
+"#;
+
+const HOST: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dynld.h"
+
+/* A module file in memory, read through dynloadgen's callbacks. */
+struct mem {
+	unsigned char *p;
+	long long n, off;
+};
+
+static long mread(void *f, void *buf, long n)
+{
+	struct mem *m = f;
+	long long left = m->n - m->off;
+
+	if (n > left)
+		n = (long)left;
+	memcpy(buf, m->p + m->off, (size_t)n);
+	m->off += n;
+	return n;
+}
+
+static long long mseek(void *f, long long off, int type)
+{
+	struct mem *m = f;
+	long long to = type == 0 ? off : type == 1 ? m->off + off : m->n + off;
+
+	if (to < 0 || to > m->n)
+		return -1;
+	m->off = to;
+	return to;
+}
+
+static int nerr;
+static char lasterr[256];
+
+static void err(char *s)
+{
+	nerr++;
+	snprintf(lasterr, sizeof lasterr, "%s", s);
+}
+
+static struct mem slurp(const char *path)
+{
+	struct mem m = {0, 0, 0};
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL)
+		exit(2);
+	m.p = malloc(1 << 20);
+	m.n = (long long)fread(m.p, 1, 1 << 20, f);
+	fclose(f);
+	return m;
+}
+
+int host_add(int a, int b) { return a + b; }
+void host_log(char *s) { printf("log: %s\n", s); }
+
+EXPORTTAB
+
+static char *errstr(void)
+{
+	static char b[256];
+	dynld_errstr(b, sizeof b);
+	return b;
+}
+
+int main(int argc, char **argv)
+{
+	struct mem good, bad, mistyped;
+	Dynobj *o;
+	Dynsym *s, unsorted[3];
+	int (*tri)(int, int), *counter, i, n, h, r;
+	void *p;
+	Dynloc loc;
+
+	if (argc != 3)
+		return 2;
+	good = slurp(argv[1]);
+	mistyped = slurp(argv[2]);
+	n = dyntabsize(_exporttab);
+	printf("dyntabsize %d\n", n);
+	s = dynfindsym("host_log", _exporttab, n);
+	printf("dynfindsym host_log: %s\n", s == &_exporttab[1] ? "entry 1" : "wrong");
+	printf("dynfindsym nope: %s\n", dynfindsym("nope", _exporttab, n) ? "found" : "nil");
+	printf("dynld_sig: %s\n", dynld_sig("fn(int, int) int") == SIG_TRIPLE ? "ok" : "wrong");
+	printf("dynld_sig bad: %lu\n", dynld_sig("fn(int"));
+	printf("dynloadable: %d\n", dynloadable(&good, mread, mseek));
+
+	good.off = 0;
+	o = dynloadgen(&good, mread, mseek, err, _exporttab, n, 0);
+	if (o == NULL) {
+		printf("load failed: %s\n", lasterr);
+		return 1;
+	}
+	printf("loaded: text %lu data %lu bss %lu size %lu\n", o->text > 0 ? 1UL : 0UL,
+		o->data > 0 ? 1UL : 0UL, o->bss, o->size >= o->text + o->data + o->bss ? 1UL : 0UL);
+	printf("exports %d:", o->nexport);
+	for (i = 0; i < o->nexport; i++)
+		printf(" %s", o->export[i].name);
+	printf("\nimports %d:", o->nimport);
+	for (i = 0; i < o->nimport; i++)
+		printf(" %s%s", o->import[i]->name,
+			o->import[i] >= _exporttab && o->import[i] < _exporttab + n ? "(tab)" : "(?)");
+	printf("\n");
+	dynld_init(o);
+	tri = (int (*)(int, int))dynimport(o, "triple_add", dynld_sig("fn(int, int) int"));
+	counter = dynimport(o, "counter", dynld_sig("int"));
+	if (tri == NULL || counter == NULL) {
+		printf("dynimport failed: %s\n", errstr());
+		return 1;
+	}
+	printf("triple_add(2, 5) = %d\n", tri(2, 5));
+	printf("counter = %d\n", *counter);
+	p = dynimport(o, "triple_add", dynld_sig("fn(int, int) uint"));
+	printf("dynimport mistyped: %s\n", p ? "found" : "nil");
+	printf("errstr: %s\n", errstr());
+	p = dynimport(o, "nope", 0);
+	printf("dynimport missing: %s\n", p ? "found" : "nil");
+	printf("errstr: %s\n", errstr());
+	dynfreeimport(o);
+	printf("after dynfreeimport: nimport %d, triple_add(1, 1) = %d\n", o->nimport,
+		((int (*)(int, int))dynimport(o, "triple_add", 0))(1, 1));
+	dynobjfree(o);
+
+	bad = good;
+	bad.p = malloc((size_t)good.n);
+	memcpy(bad.p, good.p, (size_t)good.n);
+	bad.p[0] ^= 0xff;
+	bad.off = 0;
+	printf("dynloadable bad: %d\n", dynloadable(&bad, mread, mseek));
+	o = dynloadgen(&bad, mread, mseek, err, _exporttab, n, 0);
+	printf("bad module: %s, err called %d: %s\n", o ? "loaded" : "nil", nerr, lasterr);
+	bad.n = 40;
+	memcpy(bad.p, good.p, 40);
+	bad.off = 0;
+	o = dynloadgen(&bad, mread, mseek, err, _exporttab, n, 0);
+	printf("truncated module: %s, err called %d: %s\n", o ? "loaded" : "nil", nerr, lasterr);
+	o = dynloadgen(&mistyped, mread, mseek, err, _exporttab, n, 0);
+	printf("mistyped module: %s, err called %d: %s\n", o ? "loaded" : "nil", nerr, lasterr);
+	unsorted[0] = _exporttab[1];
+	unsorted[1] = _exporttab[0];
+	good.off = 0;
+	o = dynloadgen(&good, mread, mseek, err, unsorted, 2, 0);
+	printf("unsorted table: %s, err called %d: %s\n", o ? "loaded" : "nil", nerr, lasterr);
+	good.off = 0;
+	o = dynloadgen(&good, mread, mseek, err, _exporttab, n, 64);
+	printf("maxsize 64: %s, err called %d: %s\n", o ? "loaded" : "nil", nerr, lasterr);
+	o = dynloadgen(&good, NULL, mseek, err, _exporttab, n, 0);
+	printf("nil read: %s, err called %d: %s\n", o ? "loaded" : "nil", nerr, lasterr);
+
+	/* The registry. */
+	r = dynld_regload("m", &good, mread, mseek);
+	printf("regload before reginit: %d: %s\n", r, errstr());
+	printf("reginit: %d\n", dynld_reginit(_exporttab, n));
+	good.off = 0;
+	h = dynld_regload("m", &good, mread, mseek);
+	printf("regload: %s\n", h > 0 ? "held" : errstr());
+	tri = (int (*)(int, int))dynld_lookup("triple_add", dynld_sig("fn(int, int) int"));
+	printf("lookup triple_add(1, 2) = %d\n", tri ? tri(1, 2) : -1);
+	printf("lookup host_add: %s\n", dynld_lookup("host_add", 0) == (void *)host_add ? "host" : "wrong");
+	p = dynld_lookup("triple_add", dynld_sig("fn(void) int"));
+	printf("lookup mistyped: %s: %s\n", p ? "found" : "nil", errstr());
+	printf("holdsym counter: %d\n", *(int *)dynld_holdsym(h, "counter", dynld_sig("int")));
+	if (dynld_locate((char *)tri + 2, &loc) == 0)
+		printf("locate: %s: %s+%lu\n", loc.module, loc.symbol, loc.symbol_offset);
+	else
+		printf("locate: %s\n", errstr());
+	printf("locate nowhere: %d\n", dynld_locate((void *)16, &loc));
+	r = dynld_unload("m");
+	printf("unload while held: %d: %s\n", r, errstr());
+	printf("release: %d\n", dynld_release(h));
+	r = dynld_release(h);
+	printf("release again: %d: %s\n", r, errstr());
+	printf("unload: %d\n", dynld_unload("m"));
+	printf("lookup after unload: %s\n", dynld_lookup("triple_add", 0) ? "found" : "nil");
+	r = dynld_hold("m");
+	printf("hold unloaded: %d: %s\n", r, errstr());
+	printf("arena on a hosted build: %d\n", dynld_arena(good.p, 16));
+	printf("done\n");
+	return 0;
+}
+"#;
+
+fn cc_check(cc: &str, dir: &Path) {
+    let c = dir.join("header.c");
+    std::fs::write(
+        &c,
+        "#include \"dynld.h\"\nint main(void) { return dyntabsize(0); }\n",
+    )
+    .unwrap();
+    run(
+        Command::new(cc)
+            .args([
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-pedantic",
+                "-Werror",
+                "-c",
+                "-I",
+            ])
+            .arg(root().join("include"))
+            .arg(&c)
+            .arg("-o")
+            .arg(dir.join(format!("header-{cc}.o"))),
+        cc,
+    );
+}
+
+/// include/dynld.h compiles warning-free as C99 with gcc and clang.
+#[test]
+fn header_is_clean_c99() {
+    let dir = scratch("capi-header");
+    cc_check("gcc", &dir);
+    cc_check("clang", &dir);
+}
+
+/// A hosted C program against dynld(3): dynloadgen over its callbacks, its
+/// `_exporttab`, dynimport with run-time signatures, errors through err
+/// and dynld_errstr, and the registry calls.
+#[test]
+fn hosted_c_program() {
+    let lib = staticlib(None);
+    let dir = scratch("capi-hosted");
+    let good = dynld_suite::cc::module("capi-good", &[MODULE], false);
+    let mistyped = dynld_suite::cc::module("capi-mistyped", &[MISTYPED], false);
+    std::fs::write(dir.join("good.dl"), &good).unwrap();
+    std::fs::write(dir.join("mistyped.dl"), &mistyped).unwrap();
+    let tab = exporttab(&[
+        ("host_log", "fn(*char) void"),
+        ("host_add", "fn(int, int) int"),
+    ]);
+    let src = HOST.replace("EXPORTTAB", &tab);
+    std::fs::write(dir.join("host.c"), src).unwrap();
+    let exe = dir.join("host");
+    run(
+        Command::new("gcc")
+            // Not -pedantic: dynimport's result becomes a function pointer,
+            // as in the manual's example (the header itself is checked
+            // pedantic by header_is_clean_c99).
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1"])
+            .arg(format!("-DSIG_TRIPLE={:#x}UL", sig("fn(int, int) int")))
+            .arg("-I")
+            .arg(root().join("include"))
+            .arg(dir.join("host.c"))
+            .arg(&lib)
+            .args([
+                "-lpthread",
+                "-ldl",
+                "-lm",
+                "-lrt",
+                "-lutil",
+                "-lgcc_s",
+                "-o",
+            ])
+            .arg(&exe),
+        "gcc host.c",
+    );
+    let out = Command::new(&exe)
+        .arg(dir.join("good.dl"))
+        .arg(dir.join("mistyped.dl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{text}");
+    assert!(out.status.success(), "host exited {:?}", out.status);
+    let want_mismatch = format!(
+        "signature mismatch: host_add: module wants {:#010x}, host has {:#010x}",
+        sig("fn(int, int) uint"),
+        sig("fn(int, int) int")
+    );
+    let expect: &[&str] = &[
+        "dyntabsize 2",
+        "dynfindsym host_log: entry 1",
+        "dynfindsym nope: nil",
+        "dynld_sig: ok",
+        "dynld_sig bad: 0",
+        "dynloadable: 1",
+        "loaded: text 1 data 1 bss 0 size 1",
+        "exports 2: counter triple_add",
+        "imports 2: host_add(tab) host_log(tab)",
+        "log: triple_add called",
+        "triple_add(2, 5) = 21",
+        "counter = 101",
+        "dynimport mistyped: nil",
+        "errstr: signature mismatch: triple_add",
+        "dynimport missing: nil",
+        "errstr: undefined symbol: nope",
+        "after dynfreeimport: nimport 0, triple_add(1, 1) = 6",
+        "dynloadable bad: 0",
+        "bad module: nil, err called 1: ",
+        "truncated module: nil, err called 2: ",
+        &format!("mistyped module: nil, err called 3: {want_mismatch}"),
+        "unsorted table: nil, err called 4: export table not sorted by name or a name repeated: host_add",
+        "maxsize 64: nil, err called 5: ",
+        "nil read: nil, err called 6: nil read or seek function",
+        "regload before reginit: -1: registry not set up: call dynld_reginit first",
+        "reginit: 0",
+        "regload: held",
+        "lookup triple_add(1, 2) = 9",
+        "lookup host_add: host",
+        "lookup mistyped: nil: signature mismatch: triple_add",
+        "holdsym counter: 101",
+        "locate: m: triple_add+2",
+        "locate nowhere: -1",
+        "unload while held: -1: module m in use: 1 hold, 0 dependents",
+        "release: 0",
+        "release again: -1: no such hold",
+        "unload: 0",
+        "lookup after unload: nil",
+        "hold unloaded: -1: ",
+        "arena on a hosted build: -1",
+        "done",
+    ];
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("log: ") || l.contains("triple"))
+        .collect();
+    let mut at = 0;
+    for want in expect {
+        let found = lines[at..].iter().position(|l| l.starts_with(want));
+        match found {
+            Some(k) => at += k + 1,
+            None => panic!("no line starting {want:?} after line {at} in:\n{text}"),
+        }
+    }
+    // The errors say what went wrong, not only that something did.
+    for l in &lines {
+        if l.starts_with("bad module")
+            || l.starts_with("truncated module")
+            || l.starts_with("maxsize")
+            || l.starts_with("hold unloaded")
+        {
+            let msg = l.rsplit(": ").next().unwrap();
+            assert!(msg.len() > 4, "empty error in {l:?}");
+        }
+    }
+}
+
+/// The Cortex-M3 kernel's module: calls back into the kernel.
+const ARM_MODULE: &str = r#"
+#include "dynld.h"
+DYNLD_IMPORT(kputs, "fn(*char) void");
+DYNLD_IMPORT(kadd, "fn(int, int) int");
+DYNLD_EXPORT(mod_sum, "fn(int) int");
+extern void kputs(const char *);
+extern int kadd(int, int);
+static int base = 1000;
+int mod_sum(int n)
+{
+	int s = base;
+	kputs("mod_sum running\n");
+	while (n > 0)
+		s = kadd(s, n--);
+	return s;
+}
+"#;
+
+/// Imports kadd with another type than the kernel's.
+const ARM_MISTYPED: &str = r#"
+#include "dynld.h"
+DYNLD_IMPORT(kadd, "fn(int, int) uint");
+DYNLD_EXPORT(f, "fn(void) uint");
+extern unsigned kadd(int, int);
+unsigned f(void) { return kadd(1, 2); }
+"#;
+
+/// A freestanding C kernel for QEMU mps2-an385: prints over the CMSDK
+/// UART, exits through semihosting; no C library.
+const KERNEL: &str = r#"
+#include "dynld.h"
+
+#define UART_DATA (*(volatile unsigned *)0x40004000)
+#define UART_STATE (*(volatile unsigned *)0x40004004)
+#define UART_CTRL (*(volatile unsigned *)0x40004008)
+
+extern unsigned _sbss, _ebss, _sdata, _edata, _sidata, _stack_top;
+void reset(void);
+__attribute__((section(".vectors"), used)) static void *const vectors[] = {
+	&_stack_top, (void *)reset,
+};
+
+void kputs(const char *s)
+{
+	while (*s) {
+		while (UART_STATE & 1)
+			;
+		UART_DATA = (unsigned char)*s++;
+	}
+}
+
+static void kputn(long v)
+{
+	char b[24];
+	int i = 23;
+	int neg = v < 0;
+	unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
+
+	b[i] = 0;
+	do {
+		b[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (neg)
+		b[--i] = '-';
+	kputs(b + i);
+}
+
+int kadd(int a, int b) { return a + b; }
+
+static void kexit(int ok)
+{
+	register unsigned r0 __asm__("r0") = 0x18;
+	register unsigned r1 __asm__("r1") = ok ? 0x20026 : 0x20023;
+	__asm__ volatile("bkpt #0xab" : : "r"(r0), "r"(r1));
+	for (;;)
+		;
+}
+
+MODULES
+
+Dynsym _exporttab[] = {
+EXPORTS
+	{0, 0, 0},
+};
+
+struct flash {
+	const unsigned char *p;
+	long n, off;
+};
+
+static long fread_(void *f, void *buf, long n)
+{
+	struct flash *m = f;
+	long i;
+
+	if (n > m->n - m->off)
+		n = m->n - m->off;
+	for (i = 0; i < n; i++)
+		((unsigned char *)buf)[i] = m->p[m->off + i];
+	m->off += n;
+	return n;
+}
+
+static long long fseek_(void *f, long long off, int type)
+{
+	struct flash *m = f;
+	long long to = type == 0 ? off : m->off + off;
+
+	if (to < 0 || to > m->n)
+		return -1;
+	m->off = (long)to;
+	return to;
+}
+
+static void err(char *s)
+{
+	kputs("err: ");
+	kputs(s);
+	kputs("\n");
+}
+
+static unsigned char arena[32768] __attribute__((aligned(8)));
+
+static int kmain(void)
+{
+	struct flash f = {good, sizeof good, 0};
+	struct flash bad = {mistyped, sizeof mistyped, 0};
+	Dynobj *o;
+	int (*sum)(int);
+	int n = dyntabsize(_exporttab), h;
+
+	UART_CTRL = 1;
+	kputs("C kernel\n");
+	if (dynloadgen(&f, fread_, fseek_, err, _exporttab, n, 0) == 0)
+		kputs("no arena yet\n");
+	if (dynld_arena(arena, sizeof arena) != 0)
+		return 0;
+	f.off = 0;
+	o = dynloadgen(&f, fread_, fseek_, err, _exporttab, n, 0);
+	if (o == 0)
+		return 0;
+	kputs("loaded: exports ");
+	kputn(o->nexport);
+	kputs(" ");
+	kputs(o->export[0].name);
+	kputs(", imports ");
+	kputn(o->nimport);
+	kputs("\n");
+	dynld_init(o);
+	sum = (int (*)(int))dynimport(o, "mod_sum", dynld_sig("fn(int) int"));
+	if (sum == 0)
+		return 0;
+	kputs("mod_sum(10) = ");
+	kputn(sum(10));
+	kputs("\n");
+	if (dynimport(o, "mod_sum", dynld_sig("fn(int) uint")) == 0)
+		kputs("dynimport mistyped: nil\n");
+	dynobjfree(o);
+	o = dynloadgen(&bad, fread_, fseek_, err, _exporttab, n, 0);
+	if (o != 0)
+		return 0;
+	if (dynld_reginit(_exporttab, n) != 0)
+		return 0;
+	f.off = 0;
+	h = dynld_regload("sum", &f, fread_, fseek_);
+	sum = (int (*)(int))dynld_lookup("mod_sum", dynld_sig("fn(int) int"));
+	if (h <= 0 || sum == 0)
+		return 0;
+	kputs("registry: mod_sum(3) = ");
+	kputn(sum(3));
+	kputs("\n");
+	kputs("unload held: ");
+	kputn(dynld_unload("sum"));
+	kputs("\n");
+	dynld_release(h);
+	kputs("unload: ");
+	kputn(dynld_unload("sum"));
+	kputs("\n");
+	kputs("done\n");
+	return 1;
+}
+
+void reset(void)
+{
+	unsigned *d = &_sdata, *s = &_sidata;
+
+	for (d = &_sbss; d < &_ebss; d++)
+		*d = 0;
+	for (d = &_sdata; d < &_edata; d++)
+		*d = *s++;
+	kexit(kmain());
+}
+"#;
+
+fn c_array(name: &str, bytes: &[u8]) -> String {
+    let mut s = format!("static const unsigned char {name}[] __attribute__((aligned(8))) = {{");
+    for (i, b) in bytes.iter().enumerate() {
+        if i % 16 == 0 {
+            s += "\n\t";
+        }
+        s += &format!("{b:#04x},");
+    }
+    s + "\n};\n"
+}
+
+/// Compiles `src` for the Cortex-M3 and links it into a module.
+fn arm_module(dir: &Path, name: &str, src: &str) -> Vec<u8> {
+    let (c, o) = (dir.join(format!("{name}.c")), dir.join(format!("{name}.o")));
+    std::fs::write(&c, src).unwrap();
+    run(
+        Command::new("arm-none-eabi-gcc")
+            .args([
+                "-mthumb",
+                "-mcpu=cortex-m3",
+                "-Os",
+                "-ffreestanding",
+                "-fno-pic",
+            ])
+            .args(["-fno-asynchronous-unwind-tables", "-c", "-I"])
+            .arg(root().join("include"))
+            .arg(&c)
+            .arg("-o")
+            .arg(&o),
+        "arm-none-eabi-gcc module",
+    );
+    aout_tools::link::link(&aout_tools::link::Options {
+        inputs: vec![o],
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("aout link {name}: {e}"))
+    .bytes
+}
+
+/// Runs `elf` on QEMU mps2-an385; its exit status and UART output.
+fn qemu(elf: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-M",
+            "mps2-an385",
+            "-semihosting-config",
+            "enable=on,target=native",
+        ])
+        .args([
+            "-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel",
+        ])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("qemu-system-arm (scripts/test installs it)");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("kernel did not finish: {}", reader.join().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.code(), reader.join().unwrap())
+}
+
+/// A freestanding C kernel for Cortex-M3: the library built for
+/// thumbv7m-none-eabi without std, an arena, a module from flash loaded,
+/// called and freed, a mistyped one refused, the registry; no malloc in
+/// the image.
+#[test]
+fn freestanding_c_kernel() {
+    let lib = staticlib(Some("thumbv7m-none-eabi"));
+    let dir = scratch("capi-kernel");
+    let good = arm_module(&dir, "sum", ARM_MODULE);
+    let mistyped = arm_module(&dir, "mistyped", ARM_MISTYPED);
+    let mut exports = [("kadd", "fn(int, int) int"), ("kputs", "fn(*char) void")];
+    exports.sort();
+    let table: String = exports
+        .iter()
+        .map(|(n, d)| format!("\t{{{:#010x}, (uintptr_t){n}, \"{n}\"}},\n", sig(d)))
+        .collect();
+    let src = KERNEL
+        .replace(
+            "MODULES",
+            &(c_array("good", &good) + &c_array("mistyped", &mistyped)),
+        )
+        .replace("EXPORTS\n", &table);
+    std::fs::write(dir.join("kernel.c"), src).unwrap();
+    let elf = dir.join("kernel.elf");
+    run(
+        Command::new("arm-none-eabi-gcc")
+            .args([
+                "-mthumb",
+                "-mcpu=cortex-m3",
+                "-Os",
+                "-ffreestanding",
+                "-std=c99",
+            ])
+            .args(["-Wall", "-Wextra", "-Werror", "-nostdlib", "-I"])
+            .arg(root().join("include"))
+            .arg("-T")
+            .arg(root().join("examples/kernel/arm.ld"))
+            .arg("-Wl,--gc-sections")
+            .arg(dir.join("kernel.c"))
+            .arg(&lib)
+            .arg("-lgcc")
+            .arg("-o")
+            .arg(&elf),
+        "arm-none-eabi-gcc kernel",
+    );
+    let nm = Command::new("arm-none-eabi-nm").arg(&elf).output().unwrap();
+    assert!(nm.status.success());
+    let syms = String::from_utf8_lossy(&nm.stdout);
+    assert!(syms.contains(" dynloadgen"), "no dynloadgen in the image");
+    let alloc: Vec<&str> = syms
+        .lines()
+        .filter(|l| {
+            let n = l.rsplit(' ').next().unwrap_or("");
+            ["malloc", "free", "calloc", "realloc", "_sbrk", "sbrk"].contains(&n)
+                || n.contains("__rust_alloc")
+                || n.contains("__rust_dealloc")
+                || n.contains("__rg_alloc")
+        })
+        .collect();
+    assert!(alloc.is_empty(), "allocator linked: {alloc:?}");
+    let (code, out) = qemu(&elf);
+    println!("{out}");
+    let mismatch = format!(
+        "err: signature mismatch: kadd: module wants {:#010x}, host has {:#010x}",
+        sig("fn(int, int) uint"),
+        sig("fn(int, int) int")
+    );
+    let want = format!(
+        "C kernel
+err: no arena: call dynld_arena first
+no arena yet
+loaded: exports 1 mod_sum, imports 2
+mod_sum(10) = mod_sum running
+1055
+dynimport mistyped: nil
+{mismatch}
+registry: mod_sum(3) = mod_sum running
+1006
+unload held: -1
+unload: 0
+done
+"
+    );
+    assert_eq!(out, want);
+    assert_eq!(code, Some(0), "kernel failed");
+}
