@@ -188,7 +188,7 @@ int main(int argc, char **argv)
 	struct mem good, bad, mistyped;
 	Dynobj *o;
 	Dynsym *s, unsorted[3];
-	int (*tri)(int, int), *counter, i, n, h, r;
+	int (*tri)(int, int), *counter, i, n, h, h2, r;
 	void *p;
 	Dynloc loc;
 
@@ -290,6 +290,10 @@ int main(int argc, char **argv)
 	printf("release: %d\n", dynld_release(h));
 	r = dynld_release(h);
 	printf("release again: %d: %s\n", r, errstr());
+	h2 = dynld_hold("m");
+	r = dynld_release(h);
+	printf("stale release: %s %d: %s\n", h2 > 0 && h2 != h ? "new handle," : "same handle!", r, errstr());
+	printf("release new: %d\n", dynld_release(h2));
 	printf("unload: %d\n", dynld_unload("m"));
 	printf("lookup after unload: %s\n", dynld_lookup("triple_add", 0) ? "found" : "nil");
 	r = dynld_hold("m");
@@ -425,6 +429,8 @@ fn hosted_c_program() {
         "unload while held: -1: module m in use: 1 hold, 0 dependents",
         "release: 0",
         "release again: -1: no such hold",
+        "stale release: new handle, -1: no such hold",
+        "release new: 0",
         "unload: 0",
         "lookup after unload: nil",
         "hold unloaded: -1: ",

@@ -35,7 +35,21 @@ type Reg = Registry<'static, Store>;
 type Hold = Held<'static, 'static, Store>;
 
 static REG: Once<Reg> = Once::new();
-static HELD: Spin<[Option<Hold>; HOLDS]> = Spin::new([const { None }; HOLDS]);
+/// The holds outstanding, each with its slot's generation: a handle names
+/// the slot and the generation, so a handle released (and its slot reused)
+/// is refused rather than taken for the newer hold.
+static HELD: Spin<[(u32, Option<Hold>); HOLDS]> = Spin::new([const { (0, None) }; HOLDS]);
+
+/// Generations a slot goes through before its handles repeat.
+const GENERATIONS: u32 = (c_int::MAX as u32) / HOLDS as u32;
+
+/// The slot of handle `h`, if it is a hold outstanding.
+fn slot_of(slots: &[(u32, Option<Hold>); HOLDS], h: c_int) -> Option<usize> {
+    let k = u32::try_from(h).ok()?.checked_sub(1)?;
+    let (gen, i) = (k / HOLDS as u32, (k % HOLDS as u32) as usize);
+    let (g, held) = slots.get(i)?;
+    (*g == gen && held.is_some()).then_some(i)
+}
 
 fn reg() -> Result<&'static Reg, CError> {
     REG.get()
@@ -100,10 +114,11 @@ fn keep(h: Hold) -> Result<c_int, CError> {
     HELD.with(|slots| {
         let i = slots
             .iter()
-            .position(Option::is_none)
+            .position(|s| s.1.is_none())
             .ok_or(CError::Msg("too many holds"))?;
-        slots[i] = Some(h);
-        Ok(c_int::try_from(i + 1).unwrap_or(c_int::MAX))
+        slots[i].1 = Some(h);
+        let k = slots[i].0 * HOLDS as u32 + i as u32 + 1;
+        Ok(c_int::try_from(k).unwrap_or(c_int::MAX))
     })
 }
 
@@ -152,10 +167,12 @@ pub unsafe extern "C" fn dynld_hold(name: *const c_char) -> c_int {
 /// Releases hold `h`; 0, or -1 if `h` is not a hold outstanding.
 #[unsafe(no_mangle)]
 pub extern "C" fn dynld_release(h: c_int) -> c_int {
-    let held = usize::try_from(h)
-        .ok()
-        .and_then(|h| h.checked_sub(1))
-        .and_then(|i| HELD.with(|slots| slots.get_mut(i).and_then(Option::take)));
+    let held = HELD.with(|slots| {
+        let i = slot_of(slots, h)?;
+        let slot = slots.get_mut(i)?;
+        slot.0 = (slot.0 + 1) % GENERATIONS;
+        slot.1.take()
+    });
     match held {
         // Dropped outside the lock.
         Some(held) => {
@@ -236,14 +253,12 @@ pub unsafe extern "C" fn dynld_holdsym(h: c_int, name: *const c_char, sig: c_ulo
         // SAFETY: the caller's promise.
         let name = unsafe { c_str(name, "nil name")? };
         let want = sig32(sig)?;
-        let i = usize::try_from(h)
-            .ok()
-            .and_then(|h| h.checked_sub(1))
-            .ok_or(CError::Msg("no such hold"))?;
-        HELD.with(|slots| match slots.get(i) {
-            Some(Some(held)) => Ok(held.addr(name, want)?.cast_mut().cast()),
-            _ => Err(CError::Msg("no such hold")),
-        })
+        HELD.with(
+            |slots| match slot_of(slots, h).and_then(|i| slots[i].1.as_ref()) {
+                Some(held) => Ok(held.addr(name, want)?.cast_mut().cast()),
+                None => Err(CError::Msg("no such hold")),
+            },
+        )
     })();
     or_fail(r, None, ptr::null_mut())
 }

@@ -674,7 +674,7 @@ impl<'p> Module<'p> {
     /// pointer), none an instruction in the sealed text. Refused with [`Error::LateBind`]
     /// naming the import otherwise.
     pub fn check_late_binding(&self, i: usize) -> Result<(), Error> {
-        let imp = self.import(i).ok_or(Error::Limit {
+        self.import(i).ok_or(Error::Limit {
             what: "import index",
             count: i as u64,
             max: self.place.nimport.saturating_sub(1) as u64,
@@ -685,9 +685,7 @@ impl<'p> Module<'p> {
             // an instruction, nor a PC-relative field.
             let word = mode.width == self.arch.word_size() && r.offset as usize >= self.place.text;
             if r.import == Some(i as u32) && !word {
-                return Err(Error::LateBind {
-                    name: SymName::new(imp.name),
-                });
+                return Err(self.late_bind_error(i));
             }
         }
         Ok(())
