@@ -1,7 +1,7 @@
 //! A loaded module: its memory, its tables, its constructors and
 //! destructors, and typed access to its exports.
 
-use crate::bind::{self, Provider, Resolution, Resolver};
+use crate::bind::{Provider, Resolution, Resolver};
 use crate::check::{self, Placement, Walker};
 use crate::error::{Error, SymName};
 use crate::format::{Arch, ExpEntry, ImpEntry, SymEntry, SYM_EXPORTED};
@@ -616,57 +616,11 @@ impl<'p> Module<'p> {
         addr: *const (),
         provider: Provider,
     ) -> Result<(), Error> {
-        let p = self.place;
-        let (old, _) = self.binding(i).ok_or_else(|| check::bad("binding"))?;
-        let new = addr as usize as u64;
-        let base = self.base() as u64;
-        let apply = crate::reloc::patcher(self.arch)?;
-        let word = self.arch.word_size();
-        if word != core::mem::size_of::<usize>() {
+        if self.arch.word_size() != core::mem::size_of::<usize>() {
             return Err(check::bad("late binding of another architecture"));
         }
-        for write in [false, true] {
-            for r in self.import_records() {
-                let (r, mode) = r?;
-                if r.import != Some(i as u32) {
-                    continue;
-                }
-                let off = r.offset as usize;
-                if mode.width != word || off < p.text || off + word > p.image {
-                    return Err(self.late_bind_error(i));
-                }
-                // SAFETY: the field is an aligned word in the data
-                // (`check_late_binding_shared`), inside the region; every
-                // write to it after load is this atomic store.
-                let cell = unsafe {
-                    core::sync::atomic::AtomicUsize::from_ptr(self.region.as_ptr().add(off).cast())
-                };
-                let mut field = cell.load(Ordering::Acquire).to_ne_bytes();
-                let addend = crate::arch::field::get(&field).wrapping_sub(old);
-                crate::arch::field::put(&mut field, addend);
-                apply(mode.number, &mut field, base.wrapping_add(off as u64), new).map_err(
-                    |_| Error::ImportOutOfReach {
-                        name: SymName::new(self.import(i).map_or("?", |imp| imp.name)),
-                        mode: mode.name,
-                        offset: r.offset,
-                    },
-                )?;
-                if write {
-                    cell.store(usize::from_ne_bytes(field), Ordering::Release);
-                }
-            }
-        }
-        let at = p.binds + i * check::BINDING_SIZE;
-        // SAFETY: the binding lies in the region's tables (`binding` found
-        // it), its words aligned; readers read it atomically.
-        unsafe {
-            let q = self.region.as_ptr().add(at);
-            core::sync::atomic::AtomicU32::from_ptr(q.add(8).cast())
-                .store(provider.0, Ordering::Release);
-            core::sync::atomic::AtomicUsize::from_ptr(q.cast())
-                .store(new as usize, Ordering::Release);
-        }
-        Ok(())
+        // SAFETY: the caller's promise, as above.
+        unsafe { self.repoint(i, addr, provider, true) }
     }
 
     /// Whether import `i` can be bound again after loading: every
@@ -713,14 +667,37 @@ impl<'p> Module<'p> {
         provider: Provider,
     ) -> Result<(), Error> {
         self.check_late_binding(i)?;
+        // SAFETY: the caller's promise; the exclusive borrow keeps every
+        // handle away.
+        unsafe { self.repoint(i, addr, provider, false) }
+    }
+
+    /// Patches every field referring to import `i` from its old address to
+    /// `addr`, and its binding to `addr` from `provider`: twice over the
+    /// records, first making and checking each field's new value, then,
+    /// all being good, writing them. `shared`: the module may be in use,
+    /// so each field must be an aligned word of the data, read and written
+    /// by one atomic access, as the binding is.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::rebind`] (`shared` false, under an exclusive borrow)
+    /// or `bind_late` (`shared` true); [`Self::check_late_binding`] (or its
+    /// shared form) accepted the import.
+    unsafe fn repoint(
+        &self,
+        i: usize,
+        addr: *const (),
+        provider: Provider,
+        shared: bool,
+    ) -> Result<(), Error> {
+        use core::sync::atomic::{AtomicU32, AtomicUsize};
         let p = self.place;
-        let binds = self.bytes(p.binds, p.total - p.binds);
-        let (old, _) = bind::get(binds, i).ok_or_else(|| check::bad("binding"))?;
+        let (old, _) = self.binding(i).ok_or_else(|| check::bad("binding"))?;
         let new = addr as usize as u64;
         let base = self.base() as u64;
         let apply = crate::reloc::patcher(self.arch)?;
-        // Twice over the records: first each field's new value is made
-        // and checked, then, all being good, written.
+        let word = core::mem::size_of::<usize>();
         for write in [false, true] {
             for r in self.import_records() {
                 let (r, mode) = r?;
@@ -728,19 +705,25 @@ impl<'p> Module<'p> {
                     continue;
                 }
                 let off = r.offset as usize;
-                let mut field = [0u8; 8];
-                let field = field
+                if off < p.text || off + mode.width > p.image || shared && mode.width != word {
+                    return Err(self.late_bind_error(i));
+                }
+                let at = self.region.as_ptr().wrapping_add(off);
+                let mut buf = [0u8; 8];
+                let field = buf
                     .get_mut(..mode.width)
                     .ok_or_else(|| check::bad("field"))?;
-                // SAFETY: the field lies in the data (check_late_binding),
-                // inside the region, which this module owns.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        self.region.as_ptr().add(off),
-                        field.as_mut_ptr(),
-                        field.len(),
-                    )
-                };
+                if shared {
+                    // SAFETY: an aligned word of the data
+                    // (`check_late_binding_shared`), inside the region;
+                    // every write to it after load is atomic.
+                    let v = unsafe { AtomicUsize::from_ptr(at.cast()) }.load(Ordering::Acquire);
+                    field.copy_from_slice(&v.to_ne_bytes());
+                } else {
+                    // SAFETY: the field lies in the data, inside the
+                    // region, which this module owns.
+                    unsafe { core::ptr::copy_nonoverlapping(at, field.as_mut_ptr(), field.len()) };
+                }
                 // An import word held `addend + old`: take `old` off, add
                 // the new address as the load did.
                 let addend = crate::arch::field::get(field).wrapping_sub(old);
@@ -752,29 +735,33 @@ impl<'p> Module<'p> {
                         offset: r.offset,
                     }
                 })?;
-                if write {
+                if !write {
+                    continue;
+                }
+                if shared {
+                    let mut v = [0u8; core::mem::size_of::<usize>()];
+                    v.copy_from_slice(field);
+                    // SAFETY: as for the load above.
+                    unsafe { AtomicUsize::from_ptr(at.cast()) }
+                        .store(usize::from_ne_bytes(v), Ordering::Release);
+                } else {
                     // SAFETY: as above; the data stays writable after the
-                    // module is sealed (the `Memory` contract), and the
-                    // exclusive borrow keeps every handle away.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            field.as_ptr(),
-                            self.region.as_ptr().add(off),
-                            field.len(),
-                        )
-                    };
+                    // module is sealed (the `Memory` contract).
+                    unsafe { core::ptr::copy_nonoverlapping(field.as_ptr(), at, field.len()) };
                 }
             }
         }
-        let at = p.binds + i * check::BINDING_SIZE;
-        let mut b = [0u8; check::BINDING_SIZE];
-        b[..8].copy_from_slice(&new.to_ne_bytes());
-        b[8..12].copy_from_slice(&provider.0.to_ne_bytes());
-        // SAFETY: the binding lies in the region's tables, which only the
-        // loader and this exclusive borrow write.
+        let q = self
+            .region
+            .as_ptr()
+            .wrapping_add(p.binds + i * check::BINDING_SIZE);
+        // SAFETY: the binding lies in the region's tables (`binding` found
+        // it), its words aligned; readers read it atomically. The address
+        // word is the low word of the 8 bytes (little-endian targets).
         unsafe {
-            core::ptr::copy_nonoverlapping(b.as_ptr(), self.region.as_ptr().add(at), b.len())
-        };
+            AtomicU32::from_ptr(q.add(8).cast()).store(provider.0, Ordering::Release);
+            AtomicUsize::from_ptr(q.cast()).store(new as usize, Ordering::Release);
+        }
         Ok(())
     }
 

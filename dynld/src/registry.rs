@@ -1265,22 +1265,27 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     /// Unloads the modules loaded as dependencies that nothing uses any
     /// more (those a refused load brought in).
     fn reap(&self) {
-        loop {
-            let next = self.book.with(|b| {
-                let j = (0..b.store.metas().len()).find(|&j| {
-                    let holds = b
-                        .store
-                        .cell(&self.cells, j)
-                        .map_or(0, |c| c.holds.load(Ordering::Acquire));
-                    matches!(b.store.metas().get(j), Some(Some(m))
-                        if m.auto && m.candidate && m.state == State::Live
-                            && m.dependents == 0 && holds == 0)
-                })?;
-                self.begin_unload(b, j, false).ok()
-            });
-            let Some(slot) = next else { return };
+        while let Some(slot) = self.begin_free_candidate(true) {
             self.teardown(slot);
         }
+    }
+
+    /// Marks unloading the first candidate (only one loaded as a
+    /// dependency, if `auto`) that is live and neither held nor depended
+    /// on: its slot, for [`Self::teardown`].
+    fn begin_free_candidate(&self, auto: bool) -> Option<usize> {
+        self.book.with(|b| {
+            let j = (0..b.store.metas().len()).find(|&j| {
+                let holds = b
+                    .store
+                    .cell(&self.cells, j)
+                    .map_or(0, |c| c.holds.load(Ordering::Acquire));
+                matches!(b.store.metas().get(j), Some(Some(m))
+                    if m.candidate && (m.auto || !auto) && m.state == State::Live
+                        && m.dependents == 0 && holds == 0)
+            })?;
+            self.begin_unload(b, j, false).ok()
+        })
     }
 
     /// This registry's trap serial, assigned on first use.
@@ -1861,18 +1866,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     pub fn sweep(&self) -> usize {
         let mut n = 0;
         loop {
-            let next = self.book.with(|b| {
-                let j = (0..b.store.metas().len()).find(|&j| {
-                    let holds = b
-                        .store
-                        .cell(&self.cells, j)
-                        .map_or(0, |c| c.holds.load(Ordering::Acquire));
-                    matches!(b.store.metas().get(j), Some(Some(m))
-                        if m.candidate && m.state == State::Live && m.dependents == 0 && holds == 0)
-                })?;
-                self.begin_unload(b, j, false).ok()
-            });
-            if let Some(slot) = next {
+            if let Some(slot) = self.begin_free_candidate(false) {
                 self.teardown(slot);
                 n += 1;
                 continue;
