@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod notes;
 pub mod patch;
+pub mod qemu;
 
 use dynld::arch::x86_64::{BASE64, IMPORT64, IMPORT_PC32};
 use dynld::format::{Dynhdr, TableEntry};

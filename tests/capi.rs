@@ -10,10 +10,9 @@
 //! own, which would clash with the header's.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -699,39 +698,18 @@ fn arm_module(dir: &Path, name: &str, src: &str) -> Vec<u8> {
 
 /// Runs `elf` on QEMU mps2-an385; its exit status and UART output.
 fn qemu(elf: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new("qemu-system-arm")
-        .args([
-            "-M",
-            "mps2-an385",
-            "-semihosting-config",
-            "enable=on,target=native",
-        ])
-        .args([
-            "-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel",
-        ])
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("qemu-system-arm (scripts/test installs it)");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).unwrap();
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("kernel did not finish: {}", reader.join().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status.code(), reader.join().unwrap())
+    let mut cmd = Command::new("qemu-system-arm");
+    cmd.args([
+        "-M",
+        "mps2-an385",
+        "-semihosting-config",
+        "enable=on,target=native",
+    ])
+    .args([
+        "-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel",
+    ])
+    .arg(elf);
+    dynld_suite::qemu::run(cmd, Duration::from_secs(60))
 }
 
 /// A freestanding C kernel for Cortex-M3: the library built for

@@ -17,10 +17,9 @@
 //! size in each.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// How long a kernel may run before the test gives up on it.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -116,42 +115,12 @@ fn build(target: &str, config: Config) -> PathBuf {
 
 /// Runs `elf` under QEMU; returns its exit status and console output.
 fn run(board: &Board, elf: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(board.qemu[0])
-        .args(&board.qemu[1..])
+    let mut cmd = Command::new(board.qemu[0]);
+    cmd.args(&board.qemu[1..])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
         .arg("-kernel")
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}); scripts/test installs it",
-                board.qemu[0]
-            )
-        });
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        stdout.read_to_string(&mut s).unwrap();
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > TIMEOUT {
-            child.kill().unwrap();
-            let out = reader.join().unwrap();
-            panic!(
-                "{} did not finish in {TIMEOUT:?}; output so far:\n{out}",
-                board.target
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status.code(), reader.join().unwrap())
+        .arg(elf);
+    dynld_suite::qemu::run(cmd, TIMEOUT)
 }
 
 /// What each kernel prints: the same on both boards but for its name.
