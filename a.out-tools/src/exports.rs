@@ -1,20 +1,152 @@
 //! `aout exports`: a host's export table as Rust or C source (Plan 9's `-x`).
 //!
-//! Input: one symbol a line, `NAME` or `NAME DESC` where DESC is a type
-//! description (see `dynld(3)`); blank lines and `#` comments are skipped.
+//! Input: a list, one symbol a line, `NAME` or `NAME DESC` where DESC is a
+//! type description (see `dynld(3)`); blank lines and `#` comments are
+//! skipped. Or the host's own ELF objects, archives or executable
+//! ([`from_elf`]): every external function and data object they define,
+//! with the signature their sources state or, failing that, the one their
+//! debug information gives.
 //! Output: the table sorted by name, each entry with the signature of DESC
 //! (0 when there is none), every name checked unique and every description
 //! checked well-formed. The comments beside the entries give each
 //! description re-rendered from its tokens, not as written.
 
+use crate::link::Input;
+use crate::{dwarfsig, sigsec};
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolScope};
 use std::collections::BTreeMap;
+
+/// The symbols of a host's own files, as [`parse`] gives them from a list.
+pub struct FromElf {
+    /// name -> (signature, canonical description).
+    pub syms: BTreeMap<String, (u32, String)>,
+    /// What to tell the user: a stated signature the debug information
+    /// contradicts, a type with no description, names left out.
+    pub warnings: Vec<String>,
+}
+
+/// Whether `bytes` are an ELF file or an archive, rather than a list.
+pub fn is_binary(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF") || bytes.starts_with(b"!<arch>\n")
+}
+
+/// Every function and data object the files define with external linkage
+/// and default or protected visibility (Plan 9's `2l -x`), from the symbol
+/// table (an executable's dynamic one if it has no other). Names that
+/// start with `_`, reserved to the implementation in C (the C library's
+/// start-up code, Rust's mangled names), are left out unless `all`; the
+/// count left out is a warning. Each entry's signature is the one the
+/// sources state (`DYNLD_EXPORT`, `export_sig!`), else the debug
+/// information's (see [`dwarfsig`]), else 0.
+pub fn from_elf(inputs: Vec<Input>, all: bool) -> Result<FromElf, String> {
+    let files = crate::link::inputs::expand(inputs).map_err(|e| e.0)?;
+    let mut stated = sigsec::SigTable::default();
+    let mut debug: BTreeMap<String, (dwarfsig::DebugSig, String)> = BTreeMap::new();
+    let mut defined: BTreeMap<String, String> = BTreeMap::new();
+    let mut left_out = 0usize;
+    for f in &files {
+        let file = object::File::parse(&*f.bytes).map_err(|e| format!("{}: {e}", f.name))?;
+        if file.format() != object::BinaryFormat::Elf {
+            return Err(format!("{}: not an ELF file", f.name));
+        }
+        for s in file.sections() {
+            if s.name() == Ok(sigsec::SECTION) {
+                let data = s.data().map_err(|e| format!("{}: {e}", f.name))?;
+                stated.add(&f.name, data).map_err(|e| e.0)?;
+            }
+        }
+        for d in dwarfsig::read(&file).map_err(|e| format!("{}: {e}", f.name))? {
+            if d.definition {
+                debug
+                    .entry(d.name.clone())
+                    .or_insert_with(|| (d, f.name.clone()));
+            }
+        }
+        let mut syms: Vec<_> = file.symbols().collect();
+        if syms.is_empty() {
+            syms = file.dynamic_symbols().collect();
+        }
+        for s in syms {
+            let wanted = s.is_definition()
+                && matches!(s.kind(), SymbolKind::Text | SymbolKind::Data)
+                && matches!(s.scope(), SymbolScope::Dynamic)
+                && s.section_index().is_some();
+            if !wanted {
+                continue;
+            }
+            let Ok(name) = s.name() else { continue };
+            if name.is_empty() || name.contains('@') {
+                continue;
+            }
+            if !all && name.starts_with('_') {
+                left_out += 1;
+                continue;
+            }
+            defined
+                .entry(name.to_owned())
+                .or_insert_with(|| f.name.clone());
+        }
+    }
+    let mut out = FromElf {
+        syms: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    let mut undescribed = Vec::new();
+    for (name, origin) in &defined {
+        let from_debug = debug.get(name);
+        let entry = match (stated.desc(name), from_debug) {
+            (Some(d), Some((dbg, o))) => {
+                if let Ok(dd) = &dbg.desc {
+                    if dbg.sig() != stated.get(name) {
+                        out.warnings.push(format!(
+                            "{name}: stated as {d:?} ({:#010x}) in {}, but the debug information of {o} gives {dd:?} ({:#010x}); the stated signature is used",
+                            stated.get(name),
+                            stated.origin(name).unwrap_or("?"),
+                            dbg.sig()
+                        ));
+                    }
+                }
+                (stated.get(name), canonical(d)?)
+            }
+            (Some(d), None) => (stated.get(name), canonical(d)?),
+            (None, Some((dbg, o))) => match &dbg.desc {
+                Ok(d) => (dbg.sig(), canonical(d)?),
+                Err(why) => {
+                    out.warnings.push(format!(
+                        "{name}: the debug information of {o} gives no signature ({why}): left unchecked"
+                    ));
+                    (0, String::new())
+                }
+            },
+            (None, None) => {
+                undescribed.push(format!("{name} ({origin})"));
+                (0, String::new())
+            }
+        };
+        out.syms.insert(name.clone(), entry);
+    }
+    if !undescribed.is_empty() {
+        out.warnings.push(format!(
+            "{} symbols have neither a stated signature nor debug information (compile with -g), left unchecked: {}",
+            undescribed.len(),
+            undescribed.join(", ")
+        ));
+    }
+    if left_out > 0 {
+        out.warnings.push(format!(
+            "{left_out} names starting with `_` left out (reserved to the implementation); --all keeps them"
+        ));
+    }
+    Ok(out)
+}
 
 /// The output language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     /// A `static EXPORTS: [dynld::Dynsym; N]` and a verified `ExportTable`.
     Rust,
-    /// A nil-terminated `Dynsym exporttab[]` in Plan 9's layout.
+    /// A nil-terminated `Dynsym _exporttab[]` over `dynld.h`'s `Dynsym`,
+    /// with `_exportdesc[]` beside it.
     C,
 }
 
@@ -95,6 +227,34 @@ fn canonical(desc: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// The functions `dynld.h` declares: a generated table may list them (a
+/// host exporting the loader to its modules) but must not declare them
+/// again.
+const DYNLD_H: &[&str] = &[
+    "dynfindsym",
+    "dynloadfd",
+    "dynloadgen",
+    "dynloadable",
+    "dynimport",
+    "dynfreeimport",
+    "dynobjfree",
+    "dyntabsize",
+    "dynld_init",
+    "dynld_sig",
+    "dynld_errstr",
+    "dynld_arena",
+    "dynld_describe",
+    "dynld_reginit",
+    "dynld_regload",
+    "dynld_hold",
+    "dynld_release",
+    "dynld_unload",
+    "dynld_sweep",
+    "dynld_lookup",
+    "dynld_holdsym",
+    "dynld_locate",
+];
+
 fn c_ident(s: &str) -> bool {
     let mut b = s.bytes();
     b.next()
@@ -156,25 +316,32 @@ pub fn render(syms: &BTreeMap<String, (u32, String)>, lang: Lang) -> Result<Stri
         }
         Lang::C => {
             s += "/* Generated by `aout exports`: the host's export table, sorted by name. */\n";
-            s += "typedef struct Dynsym Dynsym;\n";
-            s += "struct Dynsym {\n\tunsigned int sig;\n\tvoid *addr;\n\tconst char *name;\n};\n\n";
+            s += "#include \"dynld.h\"\n\n";
             for name in syms.keys() {
                 if !c_ident(name) {
                     return Err(format!("{name} is not a C identifier"));
                 }
-                s += &format!("extern char {name}[];\n");
+                // dynld.h declares its own functions already.
+                if !DYNLD_H.contains(&name.as_str()) {
+                    s += &format!("extern char {name}[];\n");
+                }
             }
-            s += "\nconst Dynsym exporttab[] = {\n";
+            s += "\nDynsym _exporttab[] = {\n";
             for (name, (sig, desc)) in syms {
                 let note = if desc.is_empty() {
                     String::new()
                 } else {
                     format!("\t/* {desc} */")
                 };
-                s += &format!("\t{{{sig:#010x}, (void *){name}, \"{name}\"}},{note}\n");
+                s += &format!("\t{{{sig:#010x}, (uintptr_t){name}, \"{name}\"}},{note}\n");
             }
-            s += "\t{0, 0, 0},\n};\n";
-            s += &format!("const int nexporttab = {};\n", syms.len());
+            s += "\t{0, 0, 0},\n};\n\n";
+            s += "/* The type descriptions, in table order (\"\" for none): give them to\n * dynld_describe(_exporttab, _exportdesc) and mismatch messages show them. */\n";
+            s += "const char *const _exportdesc[] = {\n";
+            for (_, desc) in syms.values() {
+                s += &format!("\t\"{desc}\",\n");
+            }
+            s += "\t0,\n};\n";
         }
     }
     Ok(s)

@@ -37,7 +37,7 @@ mod ctors;
 mod emit;
 mod gc;
 mod image;
-mod inputs;
+pub(crate) mod inputs;
 mod layout;
 mod machine;
 mod map;

@@ -68,7 +68,8 @@ enum Cmd {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
-    /// Generate a host export table from a list of names and type descriptions.
+    /// Generate a host export table from a list of names and type
+    /// descriptions, or from the host's own objects or executable.
     Exports {
         /// Output language.
         #[arg(long, value_enum, default_value = "rust")]
@@ -76,8 +77,12 @@ enum Cmd {
         /// Write here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// The list: `NAME [DESC]` per line; standard input if absent.
-        list: Option<PathBuf>,
+        /// From ELF files: keep names starting with `_` too.
+        #[arg(long)]
+        all: bool,
+        /// A list (`NAME [DESC]` per line; standard input if none given),
+        /// or ELF objects, archives and executables.
+        inputs: Vec<PathBuf>,
     },
     /// Load a module into this process and call FUNCTION with integer arguments.
     Run {
@@ -484,13 +489,37 @@ fn exports_cmd(
     out: &mut impl Write,
     lang: exports::Lang,
     output: Option<&Path>,
-    list: Option<&Path>,
+    inputs: &[PathBuf],
+    all: bool,
 ) -> Result<(), Stop> {
-    let text = match list {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        None => std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?,
+    let files = inputs
+        .iter()
+        .map(|p| link::Input::read(p).map_err(|e| e.0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let binary = files
+        .iter()
+        .filter(|f| exports::is_binary(&f.bytes))
+        .count();
+    let syms = if binary == 0 && files.len() <= 1 {
+        let text = match files.into_iter().next() {
+            Some(f) => String::from_utf8(f.bytes).map_err(|_| format!("{}: not text", f.name))?,
+            None => std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?,
+        };
+        exports::parse(&text)?
+    } else if binary == files.len() {
+        let got = exports::from_elf(files, all)?;
+        for w in &got.warnings {
+            report(&format!("warning: {}", Escaped::new(w)));
+        }
+        got.syms
+    } else {
+        return Err(
+            "give either one list of names or ELF files (objects, archives, executables), not both"
+                .to_string()
+                .into(),
+        );
     };
-    let src = exports::render(&exports::parse(&text)?, lang)?;
+    let src = exports::render(&syms, lang)?;
     match output {
         Some(p) => std::fs::write(p, src).map_err(|e| Stop::Error(format!("{}: {e}", p.display()))),
         None => out.write_all(src.as_bytes()).map_err(output_error),
@@ -579,9 +608,12 @@ fn main() -> ExitCode {
         )
         .map_err(Stop::Error)
         .and_then(|shown| shown.map_err(output_error)),
-        Cmd::Exports { lang, output, list } => {
-            exports_cmd(&mut out, *lang, output.as_deref(), list.as_deref())
-        }
+        Cmd::Exports {
+            lang,
+            output,
+            all,
+            inputs,
+        } => exports_cmd(&mut out, *lang, output.as_deref(), inputs, *all),
         Cmd::Dump {
             relocs,
             symbols,

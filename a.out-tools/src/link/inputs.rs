@@ -9,10 +9,10 @@ use object::Object;
 use std::collections::HashSet;
 
 /// An object file, given or found in an archive.
-pub(super) struct File {
+pub(crate) struct File {
     /// `file.o`, or `lib.a(member.o)`.
-    name: String,
-    bytes: Vec<u8>,
+    pub(crate) name: String,
+    pub(crate) bytes: Vec<u8>,
     /// Given on the command line (else an archive member, linked only if
     /// it defines something wanted).
     given: bool,
@@ -46,7 +46,7 @@ fn bitcode(name: &str) -> LinkError {
 /// cannot be read is an error naming it (skipped, its symbols would turn
 /// into imports); members that are not ELF (an rlib's metadata) are
 /// skipped.
-pub(super) fn expand(inputs: Vec<Input>) -> Result<Vec<File>, LinkError> {
+pub(crate) fn expand(inputs: Vec<Input>) -> Result<Vec<File>, LinkError> {
     let mut out = Vec::new();
     for Input { name: p, bytes } in inputs {
         if bytes.starts_with(THIN_MAGIC) {
