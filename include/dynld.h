@@ -128,6 +128,9 @@ int dynld_init(Dynobj *o);
 unsigned long dynld_sig(const char *desc);
 int dynld_errstr(char *buf, int n);
 int dynld_arena(void *mem, size_t len);
+/* The type descriptions of a table's entries (_exportdesc beside
+ * _exporttab, from aout exports), shown in signature mismatch messages. */
+int dynld_describe(Dynsym *t, const char *const *descs);
 
 /* The registry: set up once with the program's table, then modules by
  * name, holds by handle (a positive int), symbols by name and address. */

@@ -232,8 +232,10 @@ impl<'a> Walker<'_, 'a> {
         };
         let e = spec.as_ref().unwrap_or(e);
         // Declarations outside functions have linkage; definitions need it
-        // stated (C `static` ones have none). rustc states it for neither.
-        let external = Self::flag(e, gimli::DW_AT_external) || !c_unit || !definition;
+        // stated (C `static` ones have none). Line tables alone (`-g1`,
+        // `-gline-tables-only`, rustc's `-C debuginfo=1`) state it for no
+        // definition and give no types: nothing is read from them.
+        let external = Self::flag(e, gimli::DW_AT_external) || !definition;
         if !external {
             return Ok(None);
         }
@@ -493,4 +495,10 @@ fn base(e: &Die<'_, '_>, name: Option<&str>) -> Result<String, String> {
         _ => return Err(format!("{shown} has no Plan 9 type")),
     };
     Ok(s.into())
+}
+
+/// [`read`] over the bytes of an ELF file.
+pub fn read_bytes(bytes: &[u8]) -> Result<Vec<DebugSig>, String> {
+    let file = object::File::parse(bytes).map_err(|e| format!("not an ELF file: {e}"))?;
+    read(&file)
 }

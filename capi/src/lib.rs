@@ -294,7 +294,14 @@ impl dynld::Source for CSource {
 #[derive(Clone, Copy)]
 pub(crate) struct CTable<'a> {
     syms: &'a [Dynsym],
+    /// The descriptions [`dynld_describe`] gave for this table, one per
+    /// entry, if it gave any.
+    descs: Option<&'a [*const c_char]>,
 }
+
+/// The table [`dynld_describe`] was last given, and its descriptions (by
+/// address; 0 for none).
+static DESCRIBED: Spin<(usize, usize)> = Spin::new((0, 0));
 
 impl<'a> CTable<'a> {
     /// # Safety
@@ -304,7 +311,10 @@ impl<'a> CTable<'a> {
     pub(crate) unsafe fn new(syms: *const Dynsym, n: c_int) -> Result<Self, CError> {
         let n = usize::try_from(n).map_err(|_| CError::Msg("negative export count"))?;
         if n == 0 {
-            return Ok(CTable { syms: &[] });
+            return Ok(CTable {
+                syms: &[],
+                descs: None,
+            });
         }
         if syms.is_null() {
             return Err(CError::Msg("nil export table"));
@@ -334,7 +344,23 @@ impl<'a> CTable<'a> {
             }
             prev = Some(name.as_bytes());
         }
-        Ok(CTable { syms })
+        let (tab, descs) = DESCRIBED.with(|d| *d);
+        let descs = (tab == syms.as_ptr() as usize && descs != 0).then(|| {
+            // SAFETY: dynld_describe's caller vouched for one live
+            // description per entry of this table, up to its nil entry,
+            // which `n` does not pass (the entries before it have names).
+            unsafe { core::slice::from_raw_parts(descs as *const *const c_char, n) }
+        });
+        Ok(CTable { syms, descs })
+    }
+
+    /// The description [`dynld_describe`] gave entry `i`, if any.
+    pub(crate) fn desc(&self, i: usize) -> Option<&'a str> {
+        let d = *self.descs?.get(i)?;
+        // SAFETY: non-nil descriptions are NUL-terminated and live as long
+        // as the table (dynld_describe's contract).
+        let d = unsafe { c_str(d, "").ok()? };
+        (!d.is_empty()).then_some(d)
     }
 
     fn name(s: &Dynsym) -> &[u8] {
@@ -347,6 +373,13 @@ impl<'a> CTable<'a> {
         self.syms.binary_search_by(|s| Self::name(s).cmp(name)).ok()
     }
 
+    /// Every entry's description ("" for none), if [`dynld_describe`]
+    /// gave this table some.
+    pub(crate) fn desc_all(&self) -> Option<impl Iterator<Item = &'a str> + '_> {
+        self.descs?;
+        Some((0..self.syms.len()).map(|i| self.desc(i).unwrap_or("")))
+    }
+
     pub(crate) fn entries(&self) -> &'a [Dynsym] {
         self.syms
     }
@@ -354,12 +387,13 @@ impl<'a> CTable<'a> {
 
 impl Resolver for CTable<'_> {
     fn resolve(&self, name: &str) -> Option<Resolution<'_>> {
-        let s = self.syms.get(self.position(name.as_bytes())?)?;
+        let i = self.position(name.as_bytes())?;
+        let s = self.syms.get(i)?;
         Some(Resolution {
             addr: s.addr as *const (),
             sig: u32::try_from(s.sig).ok()?,
             provider: Provider::HOST,
-            desc: None,
+            desc: self.desc(i),
         })
     }
 }
@@ -784,6 +818,47 @@ pub unsafe extern "C" fn dynld_init(o: *mut Dynobj) -> c_int {
             -1
         }
     }
+}
+
+/// Gives the type descriptions of table `t`'s entries, `descs[i]` for
+/// `t[i]` ("" for none), so that a signature mismatch against the table
+/// shows the host's description beside the module's (Plan 9's `Dynsym`
+/// has no room for one). `aout exports --lang c` writes `_exportdesc`
+/// for `_exporttab`. One table at a time; nil `descs` forgets them.
+/// Returns 0, or -1 if the two do not end together (the reason to
+/// [`dynld_errstr`]).
+///
+/// # Safety
+///
+/// `t` must be a table ending in an entry with a nil name, and `descs`
+/// nil or an array of as many NUL-terminated strings followed by nil,
+/// both living as long as the table is used.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_describe(t: *mut Dynsym, descs: *const *const c_char) -> c_int {
+    let r = (|| {
+        if t.is_null() {
+            return Err(CError::Msg("nil export table"));
+        }
+        if descs.is_null() {
+            DESCRIBED.with(|d| *d = (0, 0));
+            return Ok(0);
+        }
+        // SAFETY: the caller's promise of a nil-terminated table.
+        let n = unsafe { dyntabsize(t) } as usize;
+        for i in 0..=n {
+            // SAFETY: `descs` has n entries and a nil (the caller's
+            // promise); reading stops at the first nil.
+            let d = unsafe { *descs.add(i) };
+            if d.is_null() != (i == n) {
+                return Err(CError::Msg(
+                    "descriptions and export table do not end together",
+                ));
+            }
+        }
+        DESCRIBED.with(|d| *d = (t as usize, descs as usize));
+        Ok(0)
+    })();
+    or_fail(r, None, -1)
 }
 
 /// The signature of the type that `desc` describes, in the grammar of

@@ -96,7 +96,29 @@ pub unsafe extern "C" fn dynld_reginit(exports: *mut Dynsym, nexport: c_int) -> 
             // never released or written again.
             unsafe { core::slice::from_raw_parts(base, n) }
         };
+        // The descriptions dynld_describe gave, if any, in record memory
+        // for good like the entries.
+        let descs: &'static [&'static str] = match host.desc_all() {
+            Some(iter) if n > 0 => {
+                let size = n * core::mem::size_of::<&'static str>();
+                let region =
+                    record_memory()?.allocate(size, core::mem::align_of::<&'static str>())?;
+                let base = region.as_ptr().cast::<&'static str>();
+                for (i, d) in iter.enumerate().take(n) {
+                    // SAFETY: the fresh region holds `n` entries, aligned.
+                    unsafe { base.add(i).write(d) };
+                }
+                // SAFETY: `n` entries written just now; never released.
+                unsafe { core::slice::from_raw_parts(base, n) }
+            }
+            _ => &[],
+        };
         let table = ExportTable::new(syms)?;
+        let table = if descs.is_empty() {
+            table
+        } else {
+            table.with_descs(descs)?
+        };
         let memory = module_memory()?;
         #[cfg(feature = "std")]
         let r = Registry::growable(table, memory);

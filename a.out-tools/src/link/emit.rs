@@ -14,7 +14,8 @@ use dynld::{Arch, Limits, ModuleBuilder};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolSection};
 use std::collections::{HashMap, HashSet};
 
-/// The signatures stated in the objects' signature sections.
+/// The signatures stated in the objects' signature sections, and beside
+/// them those their debug information gives.
 pub(super) fn signatures(objs: &[Obj<'_>]) -> Result<SigTable, LinkError> {
     let mut sigs = SigTable::default();
     for o in objs {
@@ -27,6 +28,12 @@ pub(super) fn signatures(objs: &[Obj<'_>]) -> Result<SigTable, LinkError> {
             }
         }
     }
+    let mut debug = Vec::new();
+    for o in objs {
+        let got = crate::dwarfsig::read(&o.file).map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
+        debug.extend(got.into_iter().map(|d| (d, o.name.clone())));
+    }
+    sigs.add_debug(debug);
     Ok(sigs)
 }
 
@@ -121,6 +128,14 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
         true => SymbolsAdded::default(),
     };
     let (imports, mut warnings) = relocations(&mut b, img, md)?;
+    // What the debug information said against the sources, or could not
+    // say, of what the module exports and imports.
+    let import_names: std::collections::BTreeSet<&str> =
+        img.relocs.iter().filter_map(|r| r.import.as_deref()).collect();
+    let named = md.exports.syms.keys().chain(&md.exports.commons).map(String::as_str);
+    for name in named.chain(import_names) {
+        warnings.extend(md.sigs.notes(name).iter().cloned());
+    }
     check_counts(img, md, exported, imports, &table)?;
     if exported == 0 {
         // A module may work by its constructors alone (registering itself

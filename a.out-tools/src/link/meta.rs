@@ -53,12 +53,12 @@ pub(super) fn metadata(
         let origin = origin.as_deref().unwrap_or(&c.origin);
         check_function(syms, origin, what, f)?;
         match sigs.desc(f) {
-            Some(stated) if sigs.get(f) != sig => fail!(
+            Some(stated) if sigs.is_stated(f) && sigs.get(f) != sig => fail!(
                 "{origin}: {what} function {f} is stated with type {stated:?} (in {}), but a {what} function's type is {desc:?}",
                 sigs.origin(f).unwrap_or("?")
             ),
-            Some(_) => {}
-            None => sigs.state_export(origin, f, sig, desc),
+            Some(_) if sigs.is_stated(f) => {}
+            _ => sigs.state_export(origin, f, sig, desc),
         }
     }
     Ok(Some(c.spec))
