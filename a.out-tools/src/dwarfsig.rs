@@ -249,6 +249,15 @@ impl<'a> Walker<'_, 'a> {
         let Some(name) = name.filter(|n| !n.is_empty()) else {
             return Ok(None);
         };
+        // gcc's own declarations of the functions it expands inline
+        // (`__builtin_memcpy`, linkage name `memcpy`) carry no type.
+        if Self::flag(e, gimli::DW_AT_artificial)
+            || self
+                .string(e, gimli::DW_AT_name)?
+                .is_some_and(|n| n.starts_with("__builtin_"))
+        {
+            return Ok(None);
+        }
         let mut seen = Seen::default();
         let desc = if e.tag() == gimli::DW_TAG_subprogram {
             self.function(e, c_unit, &mut seen)

@@ -306,9 +306,8 @@ pub fn render(syms: &BTreeMap<String, (u32, String)>, lang: Lang) -> Result<Stri
                 } else {
                     format!("\t/* {desc} */")
                 };
-                s += &format!(
-                    "\t{{{sig:#010x}, (uintptr_t)dynld_export_{i}, \"{name}\"}},{note}\n"
-                );
+                s +=
+                    &format!("\t{{{sig:#010x}, (uintptr_t)dynld_export_{i}, \"{name}\"}},{note}\n");
             }
             s += "\t{0, 0, 0},\n};\n\n";
             s += "/* The type descriptions, in table order (\"\" for none): give them to\n * dynld_describe(_exporttab, _exportdesc) and mismatch messages show them. */\n";

@@ -100,11 +100,7 @@ impl SigTable {
         names.sort_unstable();
         for name in names {
             let all = &by_name[name];
-            let Some(&chosen) = all
-                .iter()
-                .find(|e| e.0.definition)
-                .or_else(|| all.first())
-            else {
+            let Some(&chosen) = all.iter().find(|e| e.0.definition).or_else(|| all.first()) else {
                 continue;
             };
             let (dbg, obj) = chosen;
@@ -127,11 +123,28 @@ impl SigTable {
             match &dbg.desc {
                 Ok(d) => {
                     let sig = dbg.sig();
-                    for other in all.iter().filter(|e| e.0.desc.is_ok() && e.0.sig() != sig) {
+                    // Declarations that differ only in the structs they see
+                    // complete (a header's `struct internal_state;`) are
+                    // the same type told with less; others are noted.
+                    let differ: Vec<&str> = all
+                        .iter()
+                        .filter(|e| {
+                            e.0.desc
+                                .as_ref()
+                                .is_ok_and(|o| e.0.sig() != sig && shape(o) != shape(d))
+                        })
+                        .map(|e| e.1.as_str())
+                        .collect();
+                    if let Some(first) = differ.first() {
+                        let other = all.iter().find(|e| e.1 == *first).map_or(None, |e| said(e));
                         let note = format!(
-                            "{name}: {}, but {}; the first is used",
+                            "{name}: {}, but {}{}; the first is used",
                             said(chosen).unwrap_or_default(),
-                            said(other).unwrap_or_default()
+                            other.unwrap_or_default(),
+                            match differ.len() {
+                                1 => String::new(),
+                                n => format!(" (and {} more objects disagree)", n - 1),
+                            }
                         );
                         self.note(name, note);
                     }
@@ -185,4 +198,21 @@ impl SigTable {
     pub fn origin(&self, name: &str) -> Option<&str> {
         self.by_name.get(name).map(|e| e.2.as_str())
     }
+}
+
+/// A description with every struct and union body left out: what two
+/// descriptions of one type share when one sees a struct complete and the
+/// other does not.
+fn shape(desc: &str) -> String {
+    let mut out = String::with_capacity(desc.len());
+    let mut depth = 0usize;
+    for c in desc.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }

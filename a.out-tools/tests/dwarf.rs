@@ -220,7 +220,11 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
     let double = K(k::DOUBLE);
     let node = |first: bool| {
         if first {
-            S(1, k::STRUCT, Some(vec![int.clone(), p(S(1, k::STRUCT, None))]))
+            S(
+                1,
+                k::STRUCT,
+                Some(vec![int.clone(), p(S(1, k::STRUCT, None))]),
+            )
         } else {
             S(1, k::STRUCT, None)
         }
@@ -234,7 +238,10 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
                 f(vec![long.1.clone()], long.1.clone()),
             )),
         ),
-        ("f_int", Some(("fn(int) int".into(), f(vec![int.clone()], int.clone())))),
+        (
+            "f_int",
+            Some(("fn(int) int".into(), f(vec![int.clone()], int.clone()))),
+        ),
         (
             "f_ulong",
             Some((
@@ -248,7 +255,10 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
         ),
         (
             "f_uvlong",
-            Some(("fn(uvlong) uvlong".into(), f(vec![K(k::UVLONG)], K(k::UVLONG)))),
+            Some((
+                "fn(uvlong) uvlong".into(),
+                f(vec![K(k::UVLONG)], K(k::UVLONG)),
+            )),
         ),
         (
             "f_char",
@@ -264,7 +274,10 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
                 f(vec![K(k::SHORT), K(k::USHORT)], K(k::SHORT)),
             )),
         ),
-        ("f_uint", Some(("fn(uint) uint".into(), f(vec![uint.clone()], uint.clone())))),
+        (
+            "f_uint",
+            Some(("fn(uint) uint".into(), f(vec![uint.clone()], uint.clone()))),
+        ),
         (
             "f_float",
             Some((
@@ -272,8 +285,14 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
                 f(vec![K(k::FLOAT), double.clone()], K(k::FLOAT)),
             )),
         ),
-        ("f_void", Some(("fn(void) void".into(), f(vec![K(k::VOID)], K(k::VOID))))),
-        ("f_noproto", Some(("fn() int".into(), f(vec![], int.clone())))),
+        (
+            "f_void",
+            Some(("fn(void) void".into(), f(vec![K(k::VOID)], K(k::VOID)))),
+        ),
+        (
+            "f_noproto",
+            Some(("fn() int".into(), f(vec![], int.clone()))),
+        ),
         (
             "f_dots",
             Some((
@@ -283,9 +302,15 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
         ),
         (
             "f_node",
-            Some((format!("fn(*{node_d}) int"), f(vec![p(node(true))], int.clone()))),
+            Some((
+                format!("fn(*{node_d}) int"),
+                f(vec![p(node(true))], int.clone()),
+            )),
         ),
-        ("f_qual", Some(("fn(*int) int".into(), f(vec![p(int.clone())], int.clone())))),
+        (
+            "f_qual",
+            Some(("fn(*int) int".into(), f(vec![p(int.clone())], int.clone()))),
+        ),
         (
             "f_union",
             Some((
@@ -336,7 +361,10 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
         ),
         (
             "f_bool",
-            Some(("fn(uchar) uchar".into(), f(vec![uchar.clone()], uchar.clone()))),
+            Some((
+                "fn(uchar) uchar".into(),
+                f(vec![uchar.clone()], uchar.clone()),
+            )),
         ),
         (
             "f_mutual",
@@ -371,7 +399,10 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
         (
             "f_arrs",
             Some((
-                format!("fn(*struct arrs {{ [4]int, [8]{}, [2][3]double }}) int", c.0),
+                format!(
+                    "fn(*struct arrs {{ [4]int, [8]{}, [2][3]double }}) int",
+                    c.0
+                ),
                 f(
                     vec![p(S(
                         7,
@@ -398,8 +429,12 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
         ),
         (
             "f_ld",
-            t.ld8
-                .then(|| ("fn(double) double".into(), f(vec![double.clone()], double.clone()))),
+            t.ld8.then(|| {
+                (
+                    "fn(double) double".into(),
+                    f(vec![double.clone()], double.clone()),
+                )
+            }),
         ),
         ("f_bits", None),
         ("f_complex", None),
@@ -410,7 +445,10 @@ fn expected(t: Target) -> Vec<(&'static str, Option<(String, Ty)>)> {
             "v_fn",
             Some(("*fn(void) int".into(), p(f(vec![K(k::VOID)], int.clone())))),
         ),
-        ("use_static", Some(("fn(int) int".into(), f(vec![int.clone()], int.clone())))),
+        (
+            "use_static",
+            Some(("fn(int) int".into(), f(vec![int.clone()], int.clone()))),
+        ),
         (
             "call_imported",
             Some((
@@ -462,7 +500,10 @@ fn c_types_are_plan9_signof() {
                 }
                 None => {
                     let why = d.desc.as_ref().expect_err(name);
-                    assert!(why.contains("no Plan 9 type") || why.contains("bit-field"), "{why}");
+                    assert!(
+                        why.contains("no Plan 9 type") || why.contains("bit-field"),
+                        "{why}"
+                    );
                     assert_eq!(d.sig(), 0);
                 }
             }
@@ -551,8 +592,7 @@ fn rust_types_match_signof() {
     };
     type Small = extern "C" fn(i8, u8, bool, i16, u16, i32, u32, char) -> i64;
     type Wide = extern "C" fn(u64, isize, usize, f32, f64) -> u64;
-    type Ptrs =
-        extern "C" fn(
+    type Ptrs = extern "C" fn(
         *const u8,
         *mut i32,
         &'static u16,
@@ -616,9 +656,11 @@ fn stated_signature_wins_with_a_warning() {
 }
 
 fn zlib_dir() -> PathBuf {
-    let o = run(Command::new(env!("CARGO"))
-        .current_dir(root())
-        .args(["metadata", "--format-version", "1"]));
+    let o = run(Command::new(env!("CARGO")).current_dir(root()).args([
+        "metadata",
+        "--format-version",
+        "1",
+    ]));
     let meta = String::from_utf8_lossy(&o.stdout);
     let key = "\"manifest_path\":\"";
     let manifest = meta
@@ -663,13 +705,22 @@ fn zlib_with_g_has_a_signature_on_every_export() {
     let exports: Vec<_> = v.exports().collect();
     assert!(exports.len() >= 80, "{}", exports.len());
     for e in &exports {
-        assert_ne!(e.sig, 0, "{} has no signature; warnings: {:?}", e.name, linked.warnings);
-        let d = e.desc.unwrap_or_else(|| panic!("{} has no description", e.name));
+        assert_ne!(
+            e.sig, 0,
+            "{} has no signature; warnings: {:?}",
+            e.name, linked.warnings
+        );
+        let d = e
+            .desc
+            .unwrap_or_else(|| panic!("{} has no description", e.name));
         assert_eq!(dynld::sig::hash(d), Ok(e.sig), "{}", e.name);
     }
     let deflate = exports.iter().find(|e| e.name == "deflate").unwrap();
     assert!(
-        deflate.desc.unwrap().starts_with("fn(*struct z_stream_s { *uchar, uint, "),
+        deflate
+            .desc
+            .unwrap()
+            .starts_with("fn(*struct z_stream_s { *uchar, uint, "),
         "{:?}",
         deflate.desc
     );

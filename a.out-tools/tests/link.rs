@@ -632,7 +632,15 @@ fn generated_host_table_binds_a_module() {
         .arg(&c)
         .arg(&listf));
     run(Command::new(tool("gcc"))
-        .args(["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-c", "-I"])
+        .args([
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-pedantic",
+            "-Werror",
+            "-c",
+            "-I",
+        ])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../include"))
         .arg(&c)
         .arg("-o")

@@ -30,7 +30,8 @@ pub(super) fn signatures(objs: &[Obj<'_>]) -> Result<SigTable, LinkError> {
     }
     let mut debug = Vec::new();
     for o in objs {
-        let got = crate::dwarfsig::read(&o.file).map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
+        let got =
+            crate::dwarfsig::read(&o.file).map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
         debug.extend(got.into_iter().map(|d| (d, o.name.clone())));
     }
     sigs.add_debug(debug);
@@ -130,9 +131,17 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
     let (imports, mut warnings) = relocations(&mut b, img, md)?;
     // What the debug information said against the sources, or could not
     // say, of what the module exports and imports.
-    let import_names: std::collections::BTreeSet<&str> =
-        img.relocs.iter().filter_map(|r| r.import.as_deref()).collect();
-    let named = md.exports.syms.keys().chain(&md.exports.commons).map(String::as_str);
+    let import_names: std::collections::BTreeSet<&str> = img
+        .relocs
+        .iter()
+        .filter_map(|r| r.import.as_deref())
+        .collect();
+    let named = md
+        .exports
+        .syms
+        .keys()
+        .chain(&md.exports.commons)
+        .map(String::as_str);
     for name in named.chain(import_names) {
         warnings.extend(md.sigs.notes(name).iter().cloned());
     }
