@@ -297,6 +297,15 @@ int main(int argc, char **argv)
 	printf("lookup after unload: %s\n", dynld_lookup("triple_add", 0) ? "found" : "nil");
 	r = dynld_hold("m");
 	printf("hold unloaded: %d: %s\n", r, errstr());
+	good.off = 0;
+	h = dynld_regload("m", &good, mread, mseek);
+	r = dynld_unload("m");
+	i = dynld_sweep();
+	printf("unload held again: %d, sweep while held: %d\n", r, i);
+	dynld_release(h);
+	r = dynld_sweep();
+	printf("sweep after release: %d, lookup: %s\n", r,
+		dynld_lookup("triple_add", 0) ? "found" : "nil");
 	printf("arena on a hosted build: %d\n", dynld_arena(good.p, 16));
 	printf("done\n");
 	return 0;
@@ -447,6 +456,8 @@ fn hosted_c_program() {
         "unload: 0",
         "lookup after unload: nil",
         "hold unloaded: -1: ",
+        "unload held again: -1, sweep while held: 0",
+        "sweep after release: 1, lookup: nil",
         "arena on a hosted build: -1",
         "done",
     ];

@@ -136,7 +136,7 @@ impl SigTable {
                         .map(|e| e.1.as_str())
                         .collect();
                     if let Some(first) = differ.first() {
-                        let other = all.iter().find(|e| e.1 == *first).map_or(None, |e| said(e));
+                        let other = all.iter().find(|e| e.1 == *first).and_then(|e| said(e));
                         let note = format!(
                             "{name}: {}, but {}{}; the first is used",
                             said(chosen).unwrap_or_default(),

@@ -740,3 +740,47 @@ fn zlib_with_g_has_a_signature_on_every_export() {
         );
     }
 }
+
+/// `aout exports` over a linked executable (Plan 9's `2l -x`): its
+/// external functions and data with their debug information's
+/// signatures; the C library's `_`-names left out, with a warning, unless
+/// `--all`.
+#[test]
+fn exports_of_an_executable() {
+    let dir = workdir("dwarf-exe");
+    let c = dir.join("exe.c");
+    std::fs::write(
+        &c,
+        "long kf(long x) { return x; }\nint counter;\nstatic int hidden(void) { return 1; }\nint main(void) { return (int)kf(counter) + hidden(); }\n",
+    )
+    .unwrap();
+    let exe = dir.join("exe");
+    run(Command::new("gcc")
+        .args(["-g", "-O1"])
+        .arg(&c)
+        .arg("-o")
+        .arg(&exe));
+    let o = run(aout().args(["exports", "--lang", "c"]).arg(&exe));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let warn = String::from_utf8_lossy(&o.stderr);
+    for (name, desc) in [
+        ("counter", "int"),
+        ("kf", "fn(vlong) vlong"),
+        ("main", "fn(void) int"),
+    ] {
+        let sig = dynld::sig::hash(desc).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("\"{name}\"}}")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        assert!(line.starts_with(&format!("\t{{{sig:#010x}, ")), "{line}");
+        assert!(line.ends_with(&format!("/* {desc} */")), "{line}");
+    }
+    assert!(
+        !text.contains("\"hidden\"") && !text.contains("\"_start\""),
+        "{text}"
+    );
+    assert!(warn.contains("starting with `_` left out"), "{warn}");
+    let o = run(aout().args(["exports", "--all"]).arg(&exe));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"_start\""));
+}
