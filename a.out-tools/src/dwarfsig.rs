@@ -136,12 +136,20 @@ struct Walker<'d, 'a> {
     unit: &'d gimli::Unit<R<'a>>,
 }
 
-/// The structs and unions met in one description: their tags, by entry.
+/// The structs and unions met in one description: their tags, by entry;
+/// and how deep and how far the walk has gone.
 #[derive(Default)]
 struct Seen {
     tags: HashMap<UnitOffset, String>,
     depth: usize,
+    /// Types visited: a type graph built to branch at every level (a
+    /// function whose parameters are pointers to the next such function)
+    /// would otherwise take time exponential in its depth.
+    steps: usize,
 }
+
+/// Most types one description visits.
+const MAX_STEPS: usize = 20_000;
 
 type Die<'d, 'a> = gimli::DebuggingInformationEntry<'d, 'd, R<'a>>;
 
@@ -311,8 +319,14 @@ impl<'a> Walker<'_, 'a> {
             return Ok("void".into());
         };
         seen.depth += 1;
+        seen.steps += 1;
         if seen.depth > 4 * dynld::sig::MAX_DEPTH {
+            seen.depth -= 1;
             return Err("type nested too deeply".into());
+        }
+        if seen.steps > MAX_STEPS {
+            seen.depth -= 1;
+            return Err(format!("type of more than {MAX_STEPS} parts"));
         }
         let r = self.typ_at(at, c_unit, seen);
         seen.depth -= 1;

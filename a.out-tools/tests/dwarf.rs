@@ -784,3 +784,27 @@ fn exports_of_an_executable() {
     let o = run(aout().args(["exports", "--all"]).arg(&exe));
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"_start\""));
 }
+
+/// A type whose description doubles at every level (a function taking two
+/// pointers to a function taking two pointers to ...) is refused with a
+/// reason, at once, rather than walked for 2^40 steps.
+#[test]
+fn exponential_types_are_cut_short() {
+    let dir = workdir("dwarf-exp");
+    let mut src = String::from("typedef int (*f0)(int);\n");
+    for i in 1..=40 {
+        src += &format!("typedef int (*f{i})(f{0}, f{0});\n", i - 1);
+    }
+    src += "int deep(f40 a) { return a != 0; }\nint shallow(f3 a) { return a != 0; }\n";
+    let o = compile(&dir, &["gcc"], "exp", &src);
+    let got = aout_tools::dwarfsig::read_bytes(&std::fs::read(&o).unwrap()).unwrap();
+    let deep = got.iter().find(|d| d.name == "deep").unwrap();
+    let why = deep.desc.as_ref().unwrap_err();
+    assert!(why.contains("parts") || why.contains("deeply"), "{why}");
+    let shallow = got.iter().find(|d| d.name == "shallow").unwrap();
+    assert!(shallow
+        .desc
+        .as_ref()
+        .unwrap()
+        .starts_with("fn(*fn(*fn(*fn("));
+}
