@@ -3,8 +3,20 @@
 
 use std::path::Path;
 
-/// Compiles the C sources `srcs` with gcc (`-O2 -fPIC`, `include/` on the
-/// include path), one object each, in a scratch directory named after
+/// The gcc for the architecture the tests are built for (a cross gcc when
+/// they run under qemu-user).
+pub fn gcc() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "aarch64-linux-gnu-gcc"
+    } else if cfg!(target_arch = "riscv64") {
+        "riscv64-linux-gnu-gcc"
+    } else {
+        "gcc"
+    }
+}
+
+/// Compiles the C sources `srcs` with [`gcc`] (`-O2 -fPIC`, `include/` on
+/// the include path), one object each, in a scratch directory named after
 /// `name`, and links them with `aout link` (default options, or without
 /// the symbols table if `strip_symbols`); returns the module.
 pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
@@ -15,7 +27,7 @@ pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
     for (i, src) in srcs.iter().enumerate() {
         let (c, o) = (dir.join(format!("{i}.c")), dir.join(format!("{i}.o")));
         std::fs::write(&c, src).unwrap();
-        let st = std::process::Command::new("gcc")
+        let st = std::process::Command::new(gcc())
             .args(["-O2", "-fPIC", "-c", "-I"])
             .arg(&include)
             .arg(&c)

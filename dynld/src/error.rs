@@ -286,6 +286,12 @@ pub enum Error {
         /// The export.
         name: SymName,
     },
+    /// An autoload stub was called before [`crate::stub::set_autoload`].
+    NoAutoload,
+    /// An autoload stub was reached while its own module was being loaded
+    /// (by its constructors or setup, or by an interrupt handler): its
+    /// call went to RETFUNC.
+    StubReentered,
     /// An import is reached from the text (an instruction patched at load),
     /// so it cannot be bound again once the text is sealed.
     LateBind {
@@ -646,6 +652,8 @@ impl fmt::Display for Error {
                 f,
                 "export has no signature, its type cannot be checked: {name}"
             ),
+            Error::NoAutoload => f.write_str("autoload stub called before stub::set_autoload"),
+            Error::StubReentered => f.write_str("autoload stub reached while its own module loads"),
             Error::LateBind { name } => write!(
                 f,
                 "import patched in the text cannot be bound after loading: {name}"

@@ -105,6 +105,17 @@ pub mod runtime;
 mod search;
 pub mod sig;
 mod source;
+#[cfg(all(
+    feature = "stubs",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "riscv32",
+        target_arch = "arm"
+    )
+))]
+pub mod stub;
 mod symbol;
 mod sync;
 mod table;
@@ -142,8 +153,8 @@ pub use plan9::{
 pub use registry::Growable;
 #[cfg(feature = "registry")]
 pub use registry::{
-    Finder, Fixed, Found, Func, Held, LoadOptions, Location, ModuleInfo, ModuleName, Registry,
-    State, Storage, SymbolEntry, Which, MODULE_NAME_MAX,
+    ErasedHold, Finder, Fixed, Found, Func, Held, LoadOptions, Location, ModuleInfo, ModuleName,
+    Registry, State, Storage, SymbolEntry, Which, MODULE_NAME_MAX,
 };
 #[cfg(all(feature = "registry", feature = "std", unix))]
 pub use search::SearchPath;

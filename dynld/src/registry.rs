@@ -2235,6 +2235,59 @@ impl<'a, S: Storage<'a>> Drop for Held<'_, 'a, S> {
     }
 }
 
+impl<'r, 'a, S: Storage<'a>> Held<'r, 'a, S> {
+    /// The hold alone, without the module: it still keeps the module
+    /// loaded until dropped. What [`crate::stub`] keeps for an entry it
+    /// has patched.
+    pub fn erase(self) -> ErasedHold<'r> {
+        let h = ErasedHold { holds: self.holds };
+        core::mem::forget(self);
+        h
+    }
+}
+
+/// A hold on a registry module whose type is forgotten (see
+/// [`Held::erase`]): dropping it releases the hold.
+pub struct ErasedHold<'r> {
+    holds: &'r AtomicU32,
+}
+
+impl<'r> ErasedHold<'r> {
+    /// The hold as a word, for code that keeps it where no Rust type can
+    /// live (a stub entry shared with C, an assembly frame).
+    #[cfg(feature = "stubs")]
+    pub(crate) fn into_raw(self) -> usize {
+        let p = self.holds as *const AtomicU32 as usize;
+        core::mem::forget(self);
+        p
+    }
+
+    /// The hold [`Self::into_raw`] gave.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must come from `into_raw` of a hold on a registry that lives
+    /// for `'r`, and be turned back only once.
+    #[cfg(feature = "stubs")]
+    pub(crate) unsafe fn from_raw(raw: usize) -> Self {
+        // SAFETY: the caller's promise: the counter lives for 'r.
+        ErasedHold {
+            holds: unsafe { &*(raw as *const AtomicU32) },
+        }
+    }
+}
+
+impl Drop for ErasedHold<'_> {
+    fn drop(&mut self) {
+        // As Held's drop.
+        let _ = self
+            .holds
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < STUCK && n > 0).then(|| n - 1)
+            });
+    }
+}
+
 impl<'a, S: Storage<'a>> core::fmt::Debug for Held<'_, 'a, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Held")

@@ -524,7 +524,7 @@ impl core::fmt::Debug for Desc {
 /// A Rust type with a Plan 9 signature.
 ///
 /// Implemented for the scalar types, raw pointers and references, arrays,
-/// `extern "C"` function pointers of up to six parameters, and `()` (void).
+/// `extern "C"` function pointers of up to twenty parameters, and `()` (void).
 /// Mapping: `i8`→`char`, `u8`/`bool`→`uchar`, `i16`→`short`, `u16`→`ushort`,
 /// `i32`→`int`, `u32`/`char`→`uint`, `i64`→`vlong`, `u64`→`uvlong`,
 /// `isize`/`usize`→`long`/`ulong` on 32-bit targets and `vlong`/`uvlong` on
@@ -612,6 +612,18 @@ fnptr!(A, B, C, D, E);
 fnptr!(A, B, C, D, E, G);
 fnptr!(A, B, C, D, E, G, H);
 fnptr!(A, B, C, D, E, G, H, I);
+fnptr!(A, B, C, D, E, G, H, I, J);
+fnptr!(A, B, C, D, E, G, H, I, J, K);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N, O);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N, O, P);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N, O, P, Q);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N, O, P, Q, S);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N, O, P, Q, S, T);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N, O, P, Q, S, T, U);
+fnptr!(A, B, C, D, E, G, H, I, J, K, L, M, N, O, P, Q, S, T, U, V);
 
 /// The signature of a Rust type, or of a description string, as a constant.
 ///
