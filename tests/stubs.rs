@@ -66,6 +66,7 @@ const CMATH: &str = r#"
 extern void note(int);
 extern int host_reenter(int);
 extern int host_unload_attempt(void);
+DYNLD_MODULE(cmath, "1.2.0", "math");
 DYNLD_IMPORT(note, "fn(int) void");
 DYNLD_IMPORT(host_reenter, "fn(int) int");
 DYNLD_IMPORT(host_unload_attempt, "fn(void) int");
@@ -152,7 +153,7 @@ extern "C" fn uadd_failed(a: u32, b: u32) -> u32 {
 
 dynld::stubs! {
     /// cmath through `stub` entries.
-    module CM = "cmath";
+    module CM = "cmath", version "1.0", class "math";
     stub cm_add: extern "C" fn(i32, i32) -> i32 = "fn(int, int) int", or add_failed;
     stub cm_many: Many = "fn(vlong, vlong, vlong, vlong, vlong, vlong, vlong, vlong, double, double, double, double, double, double, double, double, vlong, vlong, double) double", or many_failed;
 }
@@ -179,6 +180,20 @@ mod missing {
     use super::*;
     dynld::stubs! {
         pub module NOMOD = "nomod";
+        stub cm_add: extern "C" fn(i32, i32) -> i32 = "fn(int, int) int", or add_failed;
+    }
+}
+mod wrong_version {
+    use super::*;
+    dynld::stubs! {
+        pub module CMV = "cmath", version "2.0";
+        stub cm_add: extern "C" fn(i32, i32) -> i32 = "fn(int, int) int", or add_failed;
+    }
+}
+mod wrong_class {
+    use super::*;
+    dynld::stubs! {
+        pub module CMC = "cmath", class "driver";
         stub cm_add: extern "C" fn(i32, i32) -> i32 = "fn(int, int) int", or add_failed;
     }
 }
@@ -347,6 +362,12 @@ fn retfunc_when_the_load_or_the_signature_fails() {
             .any(|l| l.starts_with("cmath.cm_add: signature mismatch: cm_add")),
         "{f:?}"
     );
+    // cmath is 1.2.0, of class math: not 2.x, nor a driver.
+    assert_eq!((wrong_version::cm_add.call())(1, 1), 1002);
+    assert_eq!((wrong_class::cm_add.call())(1, 1), 1002);
+    let f = failures();
+    assert!(f[0].contains("stubs need cmath"), "{f:?}");
+    assert!(f[1].contains("stubs need cmath of class driver"), "{f:?}");
 }
 
 #[test]

@@ -292,6 +292,8 @@ pub enum Error {
     /// (by its constructors or setup, or by an interrupt handler): its
     /// call went to RETFUNC.
     StubReentered,
+    /// A stub module's version range is malformed.
+    StubVersion,
     /// An import is reached from the text (an instruction patched at load),
     /// so it cannot be bound again once the text is sealed.
     LateBind {
@@ -654,6 +656,7 @@ impl fmt::Display for Error {
             ),
             Error::NoAutoload => f.write_str("autoload stub called before stub::set_autoload"),
             Error::StubReentered => f.write_str("autoload stub reached while its own module loads"),
+            Error::StubVersion => f.write_str("stub module's version range malformed"),
             Error::LateBind { name } => write!(
                 f,
                 "import patched in the text cannot be bound after loading: {name}"

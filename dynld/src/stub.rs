@@ -118,6 +118,12 @@ unsafe impl Sync for Entry {}
 pub struct StubModule {
     /// The module's name, NUL-terminated: what the finder loads.
     pub name: *const u8,
+    /// The versions accepted (a [`crate::meta::VersionRange`], a bare
+    /// version meaning that major version from it on), NUL-terminated; ""
+    /// for any.
+    pub version: *const u8,
+    /// The class the module must declare, NUL-terminated; "" for any.
+    pub class: *const u8,
     /// The entries, by reference.
     pub entries: *const &'static Entry,
     /// How many.
@@ -140,7 +146,7 @@ pub trait Autoload: Sync {
     /// the answer is an error).
     fn bind(
         &self,
-        module: &str,
+        module: &StubModule,
         func: &str,
         sig: u32,
         load: bool,
@@ -157,7 +163,7 @@ where
 {
     fn bind(
         &self,
-        module: &str,
+        m: &StubModule,
         func: &str,
         sig: u32,
         load: bool,
@@ -165,11 +171,12 @@ where
         // SAFETY of the lifetime: a registry reached through
         // `set_autoload` lives for good.
         let me: &'static Self = unsafe { &*(self as *const Self) };
-        let held = match me.hold(module) {
+        let held = match me.hold(m.name()) {
             Ok(h) => h,
-            Err(Error::NoModule { .. }) if load => me.load_named(module, &LoadOptions::new())?,
+            Err(Error::NoModule { .. }) if load => me.load_named(m.name(), &LoadOptions::new())?,
             Err(e) => return Err(e),
         };
+        m.check(held.metadata())?;
         let addr = held.addr(func, sig)?;
         Ok((addr, held.erase()))
     }
@@ -283,6 +290,59 @@ impl StubModule {
         unsafe { core::slice::from_raw_parts(self.entries, self.nentries) }
     }
 
+    /// The versions accepted ("" for any).
+    pub fn version(&self) -> &'static str {
+        text(self.version)
+    }
+
+    /// The class required ("" for any).
+    pub fn class(&self) -> &'static str {
+        text(self.class)
+    }
+
+    /// Refuses a module whose metadata (none: version 0.0.0, no class)
+    /// does not meet the version and class the stubs ask for.
+    pub fn check(&self, meta: Option<crate::meta::Metadata<'_>>) -> Result<(), Error> {
+        use core::fmt::Write;
+        let (have, class) = meta.map_or((crate::meta::Version::new(0, 0, 0), ""), |m| {
+            (m.version(), m.class())
+        });
+        let want = match self.version() {
+            "" => None,
+            v => Some(crate::meta::VersionRange::parse(v).ok_or(Error::StubVersion)?),
+        };
+        let class_ok = self.class().is_empty() || self.class() == class;
+        match want {
+            Some(w) if !w.contains(have) || !class_ok => {
+                let mut names = crate::ModuleText::new();
+                let _ = write!(names, "stubs need {}", self.name());
+                if !class_ok {
+                    let _ = write!(names, " of class {}", self.class());
+                }
+                Err(Error::Dependency {
+                    names,
+                    want: w,
+                    have,
+                })
+            }
+            None if !class_ok => {
+                let mut names = crate::ModuleText::new();
+                let _ = write!(
+                    names,
+                    "stubs need {} of class {}",
+                    self.name(),
+                    self.class()
+                );
+                Err(Error::Dependency {
+                    names,
+                    want: crate::meta::VersionRange::ANY,
+                    have,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Calls sent to RETFUNC so far.
     pub fn failures(&self) -> u32 {
         self.failures.load(Ordering::Relaxed)
@@ -364,7 +424,7 @@ pub unsafe extern "C" fn dynld_stub_resolve(e: *const Entry) -> *const () {
         m.end_turn();
         return e.get();
     }
-    let r = autoload().and_then(|a| a.bind(m.name(), e.name(), e.sig, true));
+    let r = autoload().and_then(|a| a.bind(m, e.name(), e.sig, true));
     let to = match r {
         Ok((addr, hold)) => {
             e.hold.store(hold.into_raw(), Ordering::Release);
@@ -396,11 +456,11 @@ pub unsafe extern "C" fn dynld_stub_enter(e: *const Entry, hold: *mut usize) -> 
     };
     let m = e.module();
     // Loaded already (the common case): no turn to take.
-    let r = match a.bind(m.name(), e.name(), e.sig, false) {
+    let r = match a.bind(m, e.name(), e.sig, false) {
         Err(Error::NoModule { .. }) if e.kind == kind::USTUB => match m.turn() {
             Turn::Reentered => Err(Error::StubReentered),
             Turn::Mine => {
-                let r = a.bind(m.name(), e.name(), e.sig, true);
+                let r = a.bind(m, e.name(), e.sig, true);
                 m.end_turn();
                 r
             }
@@ -502,12 +562,14 @@ pub use tramp::{dynld_stub_tail, dynld_stub_wrap};
 macro_rules! stubs {
     (
         $(#[$m:meta])*
-        $vis:vis module $module:ident = $mname:literal;
+        $vis:vis module $module:ident = $mname:literal $(, version $ver:literal)? $(, class $cls:literal)?;
         $( $kind:ident $entry:ident : $fty:ty = $desc:literal, or $ret:path $(, words $n:literal)? ; )*
     ) => {
         $(#[$m])*
         $vis static $module: $crate::stub::StubModule = $crate::stub::StubModule {
             name: concat!($mname, "\0").as_ptr(),
+            version: concat!($($ver,)? "\0").as_ptr(),
+            class: concat!($($cls,)? "\0").as_ptr(),
             entries: {
                 static LIST: [&'static $crate::stub::Entry; $crate::__stub_count!($($entry)*)] =
                     [$(&$entry.entry),*];
