@@ -151,6 +151,59 @@ int dynld_sweep(void);
 void *dynld_lookup(const char *name, unsigned long sig);
 void *dynld_holdsym(int hold, const char *name, unsigned long sig);
 int dynld_locate(const void *addr, Dynloc *loc);
+
+/* Autoload stubs (aout stubs writes the entries and modules; dynld(3)). An
+ * entry's first member is the pointer callers call through, typed as the
+ * function in the entry's own struct. */
+#define DYNLD_STUB_ENTRY_FIELDS \
+	void (*stub)(void); \
+	void (*retfunc)(void); \
+	const char *name; \
+	const struct dynld_stub_module *module; \
+	uintptr_t hold; \
+	uint32_t sig; \
+	uint16_t argnword; \
+	uint16_t kind
+struct dynld_stub_entry {
+	void (*volatile slot)(void);
+	DYNLD_STUB_ENTRY_FIELDS;
+};
+struct dynld_stub_module {
+	const char *name, *version, *class_;
+	struct dynld_stub_entry *const *entries;
+	size_t nentries;
+	uintptr_t loading;
+	uint32_t failures;
+};
+/* Stubs load a module missing from the registry by calling load(name),
+ * which loads it (dynld_regload) and returns 0, or -1. */
+int dynld_stubinit(int (*load)(const char *name));
+/* Puts a module's patched entries back to their stubs and unloads it: no
+ * call through them may be running. */
+int dynld_stubunload(struct dynld_stub_module *m);
+
+/* An entry's stub: the entry's address in a scratch register, then the
+ * trampoline of its kind. */
+#if defined(__x86_64__)
+#define DYNLD_STUB_CODE(s, e, t) __asm__(".pushsection .text." #s ",\"ax\",@progbits\n" \
+	".globl " #s "\n.type " #s ",@function\n.p2align 4\n" #s ":\n" \
+	"\tlea " #e "(%rip), %r11\n\tjmp " #t "\n.popsection")
+#elif defined(__aarch64__)
+#define DYNLD_STUB_CODE(s, e, t) __asm__(".pushsection .text." #s ",\"ax\",%progbits\n" \
+	".globl " #s "\n.type " #s ",%function\n.p2align 2\n" #s ":\n" \
+	"\tadrp x16, " #e "\n\tadd x16, x16, :lo12:" #e "\n\tb " #t "\n.popsection")
+#elif defined(__riscv)
+#define DYNLD_STUB_CODE(s, e, t) __asm__(".pushsection .text." #s ",\"ax\",@progbits\n" \
+	".globl " #s "\n.type " #s ",@function\n.p2align 2\n" #s ":\n" \
+	"1:\tauipc t2, %pcrel_hi(" #e ")\n\taddi t2, t2, %pcrel_lo(1b)\n\ttail " #t "\n.popsection")
+#elif defined(__thumb2__)
+#define DYNLD_STUB_CODE(s, e, t) __asm__(".syntax unified\n.thumb\n" \
+	".pushsection .text." #s ",\"ax\",%progbits\n" \
+	".globl " #s "\n.type " #s ",%function\n.p2align 2\n.thumb_func\n" #s ":\n" \
+	"\tmovw r12, #:lower16:" #e "\n\tmovt r12, #:upper16:" #e "\n\tb.w " #t "\n.popsection")
+#else
+#define DYNLD_STUB_CODE(s, e, t) _Static_assert(0, "dynld: no autoload stubs for this architecture")
+#endif
 #endif
 #endif
 

@@ -8,3 +8,4 @@ pub mod input;
 pub mod link;
 pub mod modsec;
 pub mod sigsec;
+pub mod stubs;

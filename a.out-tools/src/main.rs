@@ -3,7 +3,7 @@
 mod run;
 mod shell;
 
-use aout_tools::{exports, input, link};
+use aout_tools::{exports, input, link, stubs};
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand};
@@ -83,6 +83,20 @@ enum Cmd {
         /// A list (`NAME [DESC]` per line; standard input if none given),
         /// or ELF objects, archives and executables.
         inputs: Vec<PathBuf>,
+    },
+    /// Write a host's autoload stub table for a module, from a description
+    /// file (module, stub, ustub and wstub statements), as Rust or as C.
+    Stubs {
+        /// Output language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: exports::Lang,
+        /// Rust: the file (standard output if absent). C: the header's path
+        /// ending in `.h`, the source going beside it as `.c` (default
+        /// `MODULE_stubs.h`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The description file.
+        file: PathBuf,
     },
     /// Load a module into this process and call FUNCTION with integer arguments.
     Run {
@@ -485,6 +499,45 @@ fn link_cmd(
     std::fs::write(output, &linked.bytes).map_err(|e| format!("{}: {e}", output.display()))
 }
 
+fn stubs_cmd(
+    out: &mut impl Write,
+    lang: exports::Lang,
+    output: Option<&Path>,
+    file: &Path,
+) -> Result<(), Stop> {
+    let text = String::from_utf8(input::read(file)?)
+        .map_err(|_| format!("{}: not text", file.display()))?;
+    let f = stubs::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let source = file
+        .file_name()
+        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let write = |p: &Path, text: &str| {
+        std::fs::write(p, text).map_err(|e| Stop::Error(format!("{}: {e}", p.display())))
+    };
+    match lang {
+        exports::Lang::Rust => {
+            let src = stubs::rust(&f, &source)?;
+            match output {
+                Some(p) => write(p, &src),
+                None => out.write_all(src.as_bytes()).map_err(output_error),
+            }
+        }
+        exports::Lang::C => {
+            let h = output.map_or_else(|| PathBuf::from(format!("{}_stubs.h", f.module)), Path::to_path_buf);
+            if h.extension().is_none_or(|e| e != "h") {
+                return Err(format!("{}: the C header's name must end in .h", h.display()).into());
+            }
+            let name = h
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let (header, source_c) = stubs::c(&f, &source, &name)?;
+            write(&h, &header)?;
+            write(&h.with_extension("c"), &source_c)
+        }
+    }
+}
+
 fn exports_cmd(
     out: &mut impl Write,
     lang: exports::Lang,
@@ -608,6 +661,7 @@ fn main() -> ExitCode {
         )
         .map_err(Stop::Error)
         .and_then(|shown| shown.map_err(output_error)),
+        Cmd::Stubs { lang, output, file } => stubs_cmd(&mut out, *lang, output.as_deref(), file),
         Cmd::Exports {
             lang,
             output,

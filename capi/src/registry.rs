@@ -13,7 +13,8 @@
 use core::ffi::{c_char, c_int, c_ulong, c_void};
 use core::ptr;
 
-use dynld::{Dynsym as RDynsym, ExportTable, Held, LoadOptions, Registry};
+use dynld::stub::Autoload;
+use dynld::{Dynsym as RDynsym, Error, ExportTable, Held, LoadOptions, Registry};
 
 use crate::sync::{Once, Spin};
 use crate::{
@@ -338,6 +339,88 @@ pub unsafe extern "C" fn dynld_locate(addr: *const c_void, loc: *mut Dynloc) -> 
         let d = found.ok_or(CError::Msg("address in no module"))?;
         // SAFETY: the caller vouches for `loc`.
         unsafe { loc.write(d) };
+        Ok(0)
+    })();
+    or_fail(r, None, -1)
+}
+
+/// What C's autoload stubs load and bind through: the registry, and for a
+/// module it lacks, the program's load callback.
+struct CAutoload;
+
+/// The load callback [`dynld_stubinit`] was given.
+static LOAD: Spin<Option<unsafe extern "C" fn(*const c_char) -> c_int>> = Spin::new(None);
+
+impl Autoload for CAutoload {
+    fn bind(
+        &self,
+        m: &dynld::stub::StubModule,
+        func: &str,
+        sig: u32,
+        load: bool,
+    ) -> Result<(*const (), dynld::ErasedHold<'static>), Error> {
+        let reg = reg().map_err(|_| Error::NoAutoload)?;
+        match reg.bind(m, func, sig, false) {
+            Err(Error::NoModule { .. }) if load => {
+                let Some(cb) = LOAD.with(|l| *l) else {
+                    return Err(Error::NoAutoload);
+                };
+                // SAFETY: the callback dynld_stubinit was given, called
+                // with the module's NUL-terminated name.
+                if unsafe { cb(m.name.cast()) } != 0 {
+                    return Err(Error::NotFound {
+                        name: dynld::SymName::new(m.name()),
+                    });
+                }
+                reg.bind(m, func, sig, false)
+            }
+            r => r,
+        }
+    }
+
+    fn unload(&self, module: &str) -> Result<(), Error> {
+        reg().map_err(|_| Error::NoAutoload)?.unload(module)
+    }
+}
+
+/// Makes C's autoload stubs bind through the registry (set up first with
+/// [`dynld_reginit`]), calling `load(name)` to load a module it lacks
+/// (which loads it with [`dynld_regload`] and returns 0, or -1). 0, or -1
+/// if `load` is nil.
+///
+/// # Safety
+///
+/// `load` must be nil or a function safe to call with a module's name
+/// from any thread that calls through a stub.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_stubinit(
+    load: Option<unsafe extern "C" fn(*const c_char) -> c_int>,
+) -> c_int {
+    let r = (|| {
+        let load = load.ok_or(CError::Msg("nil load function"))?;
+        LOAD.with(|l| *l = Some(load));
+        static AUTOLOAD: CAutoload = CAutoload;
+        dynld::stub::set_autoload(&AUTOLOAD);
+        Ok(0)
+    })();
+    or_fail(r, None, -1)
+}
+
+/// Puts the patched entries of stub module `m` back to their stubs and
+/// unloads the module; 0, or -1 with the reason in `dynld_errstr`.
+///
+/// # Safety
+///
+/// `m` must be a module `aout stubs` wrote, and no call through one of its
+/// entries may be running or about to start.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dynld_stubunload(m: *const dynld::stub::StubModule) -> c_int {
+    let r = (|| {
+        if m.is_null() {
+            return Err(CError::Msg("nil stub module"));
+        }
+        // SAFETY: the caller's promise.
+        unsafe { (*m).unload()? };
         Ok(0)
     })();
     or_fail(r, None, -1)

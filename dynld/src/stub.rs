@@ -410,14 +410,11 @@ pub unsafe extern "C" fn dynld_stub_resolve(e: *const Entry) -> *const () {
     // SAFETY: the caller's promise.
     let e = unsafe { &*e };
     let m = e.module();
-    loop {
-        if e.is_patched() {
-            return e.get();
-        }
-        match m.turn() {
-            Turn::Reentered => return e.fail(&Error::StubReentered),
-            Turn::Mine => break,
-        }
+    if e.is_patched() {
+        return e.get();
+    }
+    if let Turn::Reentered = m.turn() {
+        return e.fail(&Error::StubReentered);
     }
     // Another thread may have patched it while this one waited.
     if e.is_patched() {
