@@ -61,7 +61,7 @@ static HOST_SYMS: [Dynsym<'static>; 3] = [
     Dynsym::new("note", signof!("fn(int) void"), note as *const ()),
 ];
 
-const CMATH: &str = r#"
+const CMATH_C: &str = r#"
 #include "dynld.h"
 extern void note(int);
 extern int host_reenter(int);
@@ -151,12 +151,9 @@ extern "C" fn uadd_failed(a: u32, b: u32) -> u32 {
     a.wrapping_sub(b)
 }
 
-dynld::stubs! {
-    /// cmath through `stub` entries.
-    module CM = "cmath", version "1.0", class "math";
-    stub cm_add: extern "C" fn(i32, i32) -> i32 = "fn(int, int) int", or add_failed;
-    stub cm_many: Many = "fn(vlong, vlong, vlong, vlong, vlong, vlong, vlong, vlong, double, double, double, double, double, double, double, double, vlong, vlong, double) double", or many_failed;
-}
+// cmath through `stub` entries: what `aout stubs tests/stubs/cmath.stubs`
+// writes (checked by `the_table_is_what_aout_stubs_writes`).
+include!("stubs/cmath_stubs.rs");
 
 /// The same module through `ustub` and `wstub` entries (each kind in a
 /// Rust module of its own, the entries being named after the functions).
@@ -227,7 +224,7 @@ fn registry() -> &'static Registry<'static, Growable<'static>> {
     R.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("dynld-stubs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let bytes = dynld_suite::cc::module("stubs-cmath", &[CMATH], false);
+        let bytes = dynld_suite::cc::module("stubs-cmath", &[CMATH_C], false);
         std::fs::write(dir.join("cmath.dl"), bytes).unwrap();
         let path: &'static SearchPath =
             Box::leak(Box::new(SearchPath::new().dir(&dir).pattern("%s.dl")));
@@ -250,7 +247,7 @@ fn start() -> std::sync::MutexGuard<'static, ()> {
     // SAFETY: no call through an entry is running (the tests are serial
     // and every call has returned).
     unsafe {
-        for m in [&CM, &mistyped::CMX] {
+        for m in [&CMATH, &mistyped::CMX] {
             if m.entries().iter().any(|e| e.is_patched()) {
                 m.unload().unwrap();
             }
@@ -312,7 +309,7 @@ fn stub_loads_on_first_call_patches_and_restubs_at_unload() {
     ));
     // The stub module's unload puts the entries back and unloads it.
     // SAFETY: no call through cm_add is running.
-    unsafe { CM.unload() }.unwrap();
+    unsafe { CMATH.unload() }.unwrap();
     assert_eq!(notes(), [10]);
     assert!(!cm_add.is_patched());
     assert!(reg.hold("cmath").is_err());
@@ -412,4 +409,19 @@ fn two_threads_making_the_first_call_load_once() {
     // One load: one constructor (its own re-entrant call went to RETFUNC).
     assert_eq!(notes(), [1, 1007]);
     assert!(cm_add.is_patched());
+}
+
+/// The `stub` table above is `aout stubs`'s output for the description
+/// file, unchanged.
+#[test]
+fn the_table_is_what_aout_stubs_writes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stubs");
+    let text = std::fs::read_to_string(dir.join("cmath.stubs")).unwrap();
+    let f = aout_tools::stubs::parse(&text).unwrap();
+    let want = aout_tools::stubs::rust(&f, "cmath.stubs").unwrap();
+    let have = std::fs::read_to_string(dir.join("cmath_stubs.rs")).unwrap();
+    assert_eq!(
+        have, want,
+        "regenerate with: aout stubs tests/stubs/cmath.stubs -o tests/stubs/cmath_stubs.rs"
+    );
 }

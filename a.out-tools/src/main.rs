@@ -508,9 +508,10 @@ fn stubs_cmd(
     let text = String::from_utf8(input::read(file)?)
         .map_err(|_| format!("{}: not text", file.display()))?;
     let f = stubs::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let source = file
-        .file_name()
-        .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let source = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let write = |p: &Path, text: &str| {
         std::fs::write(p, text).map_err(|e| Stop::Error(format!("{}: {e}", p.display())))
     };
@@ -523,7 +524,10 @@ fn stubs_cmd(
             }
         }
         exports::Lang::C => {
-            let h = output.map_or_else(|| PathBuf::from(format!("{}_stubs.h", f.module)), Path::to_path_buf);
+            let h = output.map_or_else(
+                || PathBuf::from(format!("{}_stubs.h", f.module)),
+                Path::to_path_buf,
+            );
             if h.extension().is_none_or(|e| e != "h") {
                 return Err(format!("{}: the C header's name must end in .h", h.display()).into());
             }

@@ -280,7 +280,11 @@ fn render(t: &Ty) -> String {
     match t {
         Ty::Scalar(s) => s.clone(),
         Ty::Ptr(x) => format!("*{}", render(x)),
-        Ty::Arr(n, x) => format!("[{}]{}", n.map(|n| n.to_string()).unwrap_or_default(), render(x)),
+        Ty::Arr(n, x) => format!(
+            "[{}]{}",
+            n.map(|n| n.to_string()).unwrap_or_default(),
+            render(x)
+        ),
         Ty::Fn(ps, dots, r) => {
             let mut v: Vec<String> = ps.iter().map(render).collect();
             if *dots {
@@ -612,11 +616,25 @@ mod tests {
         assert_eq!(f.stmts[1].argnword, 2);
         let r = rust(&f, "cmath.stubs").unwrap();
         assert!(r.contains("ustub cm_node: extern \"C\" fn(*mut node, extern \"C\" fn(i32) -> i32) -> *mut () = \"fn(*struct node { int, *struct node }, *fn(int) int) *void\", or node_failed, words 2;"), "{r}");
-        assert!(r.contains("dynld::impl_signof!(node = \"struct node { int, *struct node }\");"), "{r}");
+        assert!(
+            r.contains("dynld::impl_signof!(node = \"struct node { int, *struct node }\");"),
+            "{r}"
+        );
         let (h, c) = c(&f, "cmath.stubs", "cmath_stubs.h").unwrap();
-        assert!(h.contains("void *node_failed(struct node *, int (*)(int));"), "{h}");
-        assert!(h.contains("\tvoid *(*volatile slot)(struct node *, int (*)(int));"), "{h}");
-        assert!(c.contains("DYNLD_STUB_CODE(dynld_stub_cmath_cm_add, cmath_stub_cm_add, dynld_stub_tail);"), "{c}");
+        assert!(
+            h.contains("void *node_failed(struct node *, int (*)(int));"),
+            "{h}"
+        );
+        assert!(
+            h.contains("\tvoid *(*volatile slot)(struct node *, int (*)(int));"),
+            "{h}"
+        );
+        assert!(
+            c.contains(
+                "DYNLD_STUB_CODE(dynld_stub_cmath_cm_add, cmath_stub_cm_add, dynld_stub_tail);"
+            ),
+            "{c}"
+        );
     }
 
     #[test]
@@ -627,10 +645,16 @@ mod tests {
             ("module m 1.0 x\nustub f g fn(int) int\n", "ARGNWORD"),
             ("module m 1.0 x\nstub f g int\n", "not a function"),
             ("module m 1.0 x\nstub f g fn(int\n", "bad type"),
-            ("module m 1.0 x\nstub f g fn(int) int\nstub f g fn(int) int\n", "two statements"),
+            (
+                "module m 1.0 x\nstub f g fn(int) int\nstub f g fn(int) int\n",
+                "two statements",
+            ),
             ("module m 1.0 x\nwstub f g 70000 fn(int) int\n", "65535"),
             ("module m x.y x\nstub f g fn(int) int\n", "version"),
-            ("module m 1.0 x\nload f g fn(int) int\n", "unknown statement"),
+            (
+                "module m 1.0 x\nload f g fn(int) int\n",
+                "unknown statement",
+            ),
             ("module m 1.0 x\n", "no stub"),
             ("module m/x 1.0 x\nstub f g fn(int) int\n", "module name"),
         ] {
