@@ -940,3 +940,186 @@ int main(int argc, char **argv)
     );
     assert_eq!(text, want);
 }
+
+/// Autoload stubs from C: `aout stubs --lang c` over two description
+/// files; the first call through a `stub` loads the module through the
+/// program's load callback, a `ustub` forwards stack arguments and holds
+/// the module for the call only, a `wstub` goes through while the module is
+/// loaded and to RETFUNC once `dynld_stubunload` has put the entries back,
+/// and a missing module's stub calls RETFUNC.
+#[test]
+fn c_autoload_stubs() {
+    let lib = staticlib(None);
+    let dir = scratch("capi-stubs");
+    let module = r#"
+int cm_add(int a, int b) { return a + b; }
+long cm_many(long a0, long a1, long a2, long a3, long a4, long a5, long a6, long a7, long s0, long s1)
+{
+	return a0 + 2 * a1 + 3 * a2 + 4 * a3 + 5 * a4 + 6 * a5 + 7 * a6 + 8 * a7 + 9 * s0 + 10 * s1;
+}
+int cm_twice(int x) { return 2 * x; }
+"#;
+    let m = dynld_suite::cc::module("capi-stubs-cmath", &[module], false);
+    std::fs::write(dir.join("cmath.dl"), m).unwrap();
+    let files = [
+        (
+            "cmath",
+            "module cmath * *\nstub cm_add add_failed fn(int, int) int\nustub cm_many many_failed 4 fn(vlong, vlong, vlong, vlong, vlong, vlong, vlong, vlong, vlong, vlong) vlong\nwstub cm_twice twice_absent fn(int) int\n",
+        ),
+        ("nomod", "module nomod * *\nstub nm_add add_failed2 fn(int, int) int\n"),
+    ];
+    for (name, text) in files {
+        let f = aout_tools::stubs::parse(text).unwrap();
+        let (h, c) =
+            aout_tools::stubs::c(&f, &format!("{name}.stubs"), &format!("{name}_stubs.h")).unwrap();
+        std::fs::write(dir.join(format!("{name}_stubs.h")), h).unwrap();
+        std::fs::write(dir.join(format!("{name}_stubs.c")), c).unwrap();
+    }
+    let host = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include "dynld.h"
+#include "cmath_stubs.h"
+#include "nomod_stubs.h"
+
+struct mem { unsigned char *p; long long n, off; };
+static long mread(void *f, void *buf, long n)
+{
+	struct mem *m = f;
+	long long left = m->n - m->off;
+	if (n > left)
+		n = (long)left;
+	for (long i = 0; i < n; i++)
+		((unsigned char *)buf)[i] = m->p[m->off + i];
+	m->off += n;
+	return n;
+}
+static long long mseek(void *f, long long off, int type)
+{
+	struct mem *m = f;
+	long long to = type == 0 ? off : type == 1 ? m->off + off : m->n + off;
+	if (to < 0 || to > m->n)
+		return -1;
+	m->off = to;
+	return to;
+}
+
+static const char *dir;
+static int loads;
+static int load(const char *name)
+{
+	char path[512];
+	struct mem m = {0, 0, 0};
+	FILE *f;
+	int h;
+
+	snprintf(path, sizeof path, "%s/%s.dl", dir, name);
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	m.p = malloc(1 << 20);
+	m.n = (long long)fread(m.p, 1, 1 << 20, f);
+	fclose(f);
+	h = dynld_regload(name, &m, mread, mseek);
+	free(m.p);
+	if (h < 0)
+		return -1;
+	loads++;
+	dynld_release(h);
+	return 0;
+}
+
+int add_failed(int a, int b) { return 1000 + a + b; }
+int add_failed2(int a, int b) { return 2000 + a + b; }
+long long many_failed(long long a0, long long a1, long long a2, long long a3, long long a4,
+	long long a5, long long a6, long long a7, long long s0, long long s1)
+{
+	return -(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + s0 + s1);
+}
+int twice_absent(int x) { return -x; }
+
+static Dynsym none[1];
+
+int main(int argc, char **argv)
+{
+	char b[256];
+	int r;
+	long long v;
+
+	if (argc != 2)
+		return 2;
+	dir = argv[1];
+	dynld_reginit(none, 0);
+	dynld_stubinit(load);
+	printf("twice before: %d\n", cm_twice(21));
+	r = cm_add(2, 3);
+	printf("add: %d, loads %d\n", r, loads);
+	r = cm_add(4, 5);
+	printf("add again: %d, loads %d\n", r, loads);
+	printf("many: %lld\n", cm_many(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+	printf("twice: %d\n", cm_twice(21));
+	printf("unload held: %d\n", dynld_unload("cmath"));
+	printf("stubunload: %d\n", dynld_stubunload(&cmath_stubs));
+	printf("twice after: %d\n", cm_twice(21));
+	v = cm_many(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+	printf("many after: %lld, loads %d\n", v, loads);
+	printf("unload idle: %d\n", dynld_unload("cmath"));
+	r = nm_add(1, 2);
+	printf("missing: %d, failures %u\n", r, (unsigned)nomod_stubs.failures);
+	dynld_errstr(b, sizeof b);
+	return 0;
+}
+"#;
+    std::fs::write(dir.join("host.c"), host).unwrap();
+    let mut objs = Vec::new();
+    for src in ["host.c", "cmath_stubs.c", "nomod_stubs.c"] {
+        let o = dir.join(src).with_extension("o");
+        run(
+            Command::new("gcc")
+                .args([
+                    "-std=c99",
+                    "-Wall",
+                    "-Wextra",
+                    "-pedantic",
+                    "-Werror",
+                    "-O1",
+                    "-c",
+                    "-I",
+                ])
+                .arg(root().join("include"))
+                .arg("-I")
+                .arg(&dir)
+                .arg(dir.join(src))
+                .arg("-o")
+                .arg(&o),
+            src,
+        );
+        objs.push(o);
+    }
+    let exe = dir.join("host");
+    run(
+        Command::new("gcc")
+            .args(&objs)
+            .arg(&lib)
+            .args(["-lpthread", "-ldl", "-lm", "-o"])
+            .arg(&exe),
+        "gcc host",
+    );
+    let out = Command::new(&exe).arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text,
+        "twice before: -21\n\
+         add: 5, loads 1\n\
+         add again: 9, loads 1\n\
+         many: 385\n\
+         twice: 42\n\
+         unload held: -1\n\
+         stubunload: 0\n\
+         twice after: -21\n\
+         many after: 385, loads 2\n\
+         unload idle: 0\n\
+         missing: 2003, failures 1\n"
+    );
+}
