@@ -235,12 +235,14 @@ impl Entry {
     }
 
     /// Whether the pointer has been patched to the function.
+    #[inline]
     pub fn is_patched(&self) -> bool {
         self.slot.load(Ordering::Acquire) != self.stub.cast_mut()
     }
 
     /// The pointer callers call through, as `F` (an `extern "C" fn` type
     /// of the function's signature, which `stubs!` and `aout stubs` give).
+    #[inline]
     pub fn get(&self) -> *const () {
         self.slot.load(Ordering::Acquire)
     }
@@ -517,6 +519,7 @@ impl<F: crate::Signof + Copy> Typed<F> {
     /// The pointer to call through: the entry's stub, or once patched the
     /// function itself (which, being patched, stays loaded until the
     /// unsafe [`StubModule::unload`]).
+    #[inline]
     pub fn call(&self) -> F {
         let p = self.entry.get();
         // SAFETY: `p` is the entry's stub, which passes any call of
