@@ -162,6 +162,13 @@ fn expected(board: &Board, config: Config) -> String {
   unload cmath: module cmath in use: 0 holds, 1 dependent (late)
   sweep unloaded 1
   arena: 0 bytes in use
+  c_fib stub patched: false
+  c_fib(20) = 6765
+  c_fib stub patched: true, to c_fib: true
+  c_fib(10) = 55
+  unload cmath: module cmath in use: 1 hold, 0 dependents
+  cmath unloaded, c_fib stub patched: false
+  arena: 0 bytes in use
 "
         }
         _ => "",

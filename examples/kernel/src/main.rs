@@ -392,7 +392,7 @@ fn unbound(u: &trap::Unbound<'_>) -> usize {
 /// calls; its import waits on a trap until cmath loads (found by name in
 /// flash), then is bound to it.
 #[cfg(feature = "registry")]
-fn deferred(reg: &Registry<'static, Fixed<'static, 4>>) -> Result<(), Error> {
+fn deferred(reg: &'static Registry<'static, Fixed<'static, 4>>) -> Result<(), Error> {
     trap::set_handler(unbound);
     let late = reg.load_with(
         "late",
@@ -418,6 +418,48 @@ fn deferred(reg: &Registry<'static, Fixed<'static, 4>>) -> Result<(), Error> {
     }
     reg.unload("late")?;
     kprintln!("  sweep unloaded {}", reg.sweep());
+    kprintln!("  arena: {} bytes in use", ARENA.in_use());
+    autoload(reg)
+}
+
+/// What a call through the c_fib stub returns when cmath cannot be loaded.
+#[cfg(feature = "registry")]
+extern "C" fn fib_failed(_: u32) -> u32 {
+    u32::MAX
+}
+
+#[cfg(feature = "registry")]
+dynld::stubs! {
+    /// cmath's c_fib, for a kernel that has not loaded cmath.
+    module KSTUBS = "cmath";
+    stub c_fib: extern "C" fn(u32) -> u32 = "fn(uint) uint", or fib_failed;
+}
+
+/// An autoload stub: the first call through c_fib loads cmath from flash
+/// and patches the pointer; the second goes straight to the function.
+#[cfg(feature = "registry")]
+fn autoload(reg: &'static Registry<'static, Fixed<'static, 4>>) -> Result<(), Error> {
+    dynld::stub::set_autoload(reg);
+    kprintln!("  c_fib stub patched: {}", c_fib.is_patched());
+    kprintln!("  c_fib(20) = {}", (c_fib.call())(20));
+    let direct = reg
+        .hold("cmath")?
+        .addr("c_fib", dynld::signof!("fn(uint) uint"))?;
+    kprintln!(
+        "  c_fib stub patched: {}, to c_fib: {}",
+        c_fib.is_patched(),
+        c_fib.get() == direct
+    );
+    kprintln!("  c_fib(10) = {}", (c_fib.call())(10));
+    if let Err(e) = reg.unload("cmath") {
+        kprintln!("  unload cmath: {e}");
+    }
+    // SAFETY: no call through c_fib is running (one core, none in flight).
+    unsafe { KSTUBS.unload() }?;
+    kprintln!(
+        "  cmath unloaded, c_fib stub patched: {}",
+        c_fib.is_patched()
+    );
     kprintln!("  arena: {} bytes in use", ARENA.in_use());
     Ok(())
 }
