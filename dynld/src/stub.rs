@@ -9,7 +9,7 @@
 //! register, integer and floating point, calls into this module, restores
 //! them, and passes the original call on, stack arguments untouched, so
 //! the caller never knows. `aout stubs` writes the entries, the stubs and
-//! their [`StubModule`] from a description file, as Rust (a [`stubs!`]
+//! their [`StubModule`] from a description file, as Rust (a [`stubs!`](crate::stubs)
 //! invocation) or as C.
 //!
 //! # The kinds
@@ -490,7 +490,7 @@ pub unsafe extern "C" fn dynld_stub_leave(hold: usize) {
 }
 
 /// An [`Entry`] whose function has type `F` (an `extern "C" fn` type):
-/// what [`stubs!`] declares.
+/// what [`stubs!`](crate::stubs) declares.
 #[repr(transparent)]
 pub struct Typed<F> {
     /// The entry.
