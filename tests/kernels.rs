@@ -168,6 +168,12 @@ fn expected(board: &Board, config: Config) -> String {
   c_fib(10) = 55
   unload cmath: module cmath in use: 1 hold, 0 dependents
   cmath unloaded, c_fib stub patched: false
+  wstub m_sum before many loads: -1
+  ustub m_sum = 385
+  many unloaded while idle
+  ustub m_wide = 0x300000003
+  wstub m_sum while loaded: 385
+  wstub m_sum after unload: -1
   arena: 0 bytes in use
 "
         }

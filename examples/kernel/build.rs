@@ -58,7 +58,7 @@ fn main() {
     let include = dir.join("../../include");
     let (cc, flags) = c_compiler(&target);
 
-    for name in ["cmath", "bad", "life", "abi2", "late"] {
+    for name in ["cmath", "bad", "life", "abi2", "late", "many"] {
         let obj = out.join(format!("{name}.o"));
         run(Command::new(&cc)
             .args(flags)

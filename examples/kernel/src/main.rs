@@ -96,6 +96,9 @@ static LIFE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/life.dl"));
 static ABI2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/abi2.dl"));
 #[cfg(feature = "registry")]
 static LATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/late.dl"));
+/// The module behind the kernel's ustub and wstub entries (only in flash).
+#[cfg(feature = "registry")]
+static MANY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/many.dl"));
 
 /// A module image read as a kernel reads a file: through callbacks.
 struct Image {
@@ -268,11 +271,12 @@ static ABIS: [Abi<'static>; 1] = [Abi::new("kernel", 1, 2)];
 
 /// The modules in flash by name, for the registry's finder.
 #[cfg(feature = "registry")]
-static FLASH: [(&str, &[u8]); 5] = [
+static FLASH: [(&str, &[u8]); 6] = [
     ("abi2", ABI2),
     ("cmath", CMATH),
     ("late", LATE),
     ("life", LIFE),
+    ("many", MANY),
     ("rstat", RSTAT),
 ];
 
@@ -460,7 +464,73 @@ fn autoload(reg: &'static Registry<'static, Fixed<'static, 4>>) -> Result<(), Er
         "  cmath unloaded, c_fib stub patched: {}",
         c_fib.is_patched()
     );
+    by_call(reg)?;
     kprintln!("  arena: {} bytes in use", ARENA.in_use());
+    Ok(())
+}
+
+#[cfg(feature = "registry")]
+type Sum = extern "C" fn(i32, i32, i32, i32, i32, i32, i32, i32, i32, i32) -> i32;
+
+#[cfg(feature = "registry")]
+#[allow(clippy::too_many_arguments)]
+extern "C" fn sum_failed(
+    _: i32,
+    _: i32,
+    _: i32,
+    _: i32,
+    _: i32,
+    _: i32,
+    _: i32,
+    _: i32,
+    _: i32,
+    _: i32,
+) -> i32 {
+    -1
+}
+
+#[cfg(feature = "registry")]
+extern "C" fn wide_failed(_: i64, _: i64) -> i64 {
+    -1
+}
+
+#[cfg(feature = "registry")]
+dynld::stubs! {
+    /// many's functions, each call holding the module.
+    module KMANY = "many";
+    ustub m_sum: Sum = "fn(int, int, int, int, int, int, int, int, int, int) int", or sum_failed, words 6;
+    ustub m_wide: extern "C" fn(i64, i64) -> i64 = "fn(vlong, vlong) vlong", or wide_failed, words 4;
+}
+
+/// many's m_sum through a weak entry, which never loads it.
+#[cfg(feature = "registry")]
+mod weak {
+    use super::{sum_failed, Sum};
+    dynld::stubs! {
+        pub module KMANY_WEAK = "many";
+        wstub m_sum: Sum = "fn(int, int, int, int, int, int, int, int, int, int) int", or sum_failed, words 6;
+    }
+}
+
+/// ustub and wstub entries: each ustub call holds many for the call only
+/// (loading it if it is not loaded), with stack arguments and a 64-bit
+/// result through the trampoline; the wstub goes through only while
+/// something else keeps many loaded.
+#[cfg(feature = "registry")]
+fn by_call(reg: &'static Registry<'static, Fixed<'static, 4>>) -> Result<(), Error> {
+    let sum = |f: Sum| f(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+    kprintln!(
+        "  wstub m_sum before many loads: {}",
+        sum(weak::m_sum.call())
+    );
+    kprintln!("  ustub m_sum = {}", sum(m_sum.call()));
+    reg.unload("many")?;
+    kprintln!("  many unloaded while idle");
+    let w = (m_wide.call())(0x1_0000_0001, 3);
+    kprintln!("  ustub m_wide = {w:#x}");
+    kprintln!("  wstub m_sum while loaded: {}", sum(weak::m_sum.call()));
+    reg.unload("many")?;
+    kprintln!("  wstub m_sum after unload: {}", sum(weak::m_sum.call()));
     Ok(())
 }
 
