@@ -49,6 +49,11 @@
 //! module loads (an interrupt handler's, say) calls RETFUNC rather than
 //! wait for a load that cannot finish until it returns.
 //!
+//! The stubs take the registry's lock (to hold the module and find the
+//! function), so on bare metal an interrupt handler must not call through
+//! an entry that is not patched, or through a `ustub` or `wstub`, while
+//! the code it interrupted may be inside a registry call.
+//!
 //! Failures that send a call to RETFUNC are counted
 //! ([`StubModule::failures`]) and passed to the hook set with
 //! [`set_failure_hook`], if any.
@@ -454,6 +459,12 @@ pub unsafe extern "C" fn dynld_stub_enter(e: *const Entry, hold: *mut usize) -> 
         Err(err) => return e.fail(&err),
     };
     let m = e.module();
+    // Reached while this module loads on this thread (or, without std,
+    // at all): binding would wait for the load, which cannot finish.
+    let loading = m.loading.load(Ordering::Acquire);
+    if loading != 0 && (loading == token() || cfg!(not(feature = "std"))) {
+        return e.fail(&Error::StubReentered);
+    }
     // Loaded already (the common case): no turn to take.
     let r = match a.bind(m, e.name(), e.sig, false) {
         Err(Error::NoModule { .. }) if e.kind == kind::USTUB => match m.turn() {
