@@ -81,6 +81,37 @@ fn exports_c(obj: &Path) -> String {
     aout_tools::exports::render(&got.syms, aout_tools::exports::Lang::C).unwrap()
 }
 
+/// The C callbacks the hosts give dynloadgen: a module file in memory.
+const MEMCALLBACKS: &str = r#"/* A module file in memory, read through dynloadgen's callbacks. */
+struct mem {
+	unsigned char *p;
+	long long n, off;
+};
+
+static long mread(void *f, void *buf, long n)
+{
+	struct mem *m = f;
+	long long left = m->n - m->off;
+
+	if (n > left)
+		n = (long)left;
+	memcpy(buf, m->p + m->off, (size_t)n);
+	m->off += n;
+	return n;
+}
+
+static long long mseek(void *f, long long off, int type)
+{
+	struct mem *m = f;
+	long long to = type == 0 ? off : type == 1 ? m->off + off : m->n + off;
+
+	if (to < 0 || to > m->n)
+		return -1;
+	m->off = to;
+	return to;
+}
+"#;
+
 const MODULE: &str = r#"
 #include "dynld.h"
 DYNLD_IMPORT(host_add, "fn(int, int) int");
@@ -113,35 +144,7 @@ const HOST: &str = r#"
 #include <string.h>
 #include "dynld.h"
 
-/* A module file in memory, read through dynloadgen's callbacks. */
-struct mem {
-	unsigned char *p;
-	long long n, off;
-};
-
-static long mread(void *f, void *buf, long n)
-{
-	struct mem *m = f;
-	long long left = m->n - m->off;
-
-	if (n > left)
-		n = (long)left;
-	memcpy(buf, m->p + m->off, (size_t)n);
-	m->off += n;
-	return n;
-}
-
-static long long mseek(void *f, long long off, int type)
-{
-	struct mem *m = f;
-	long long to = type == 0 ? off : type == 1 ? m->off + off : m->n + off;
-
-	if (to < 0 || to > m->n)
-		return -1;
-	m->off = to;
-	return to;
-}
-
+MEMCALLBACKS
 static int nerr;
 static char lasterr[256];
 
@@ -357,7 +360,11 @@ fn hosted_c_program() {
     let mistyped = dynld_suite::cc::module("capi-mistyped", &[MISTYPED], false);
     std::fs::write(dir.join("good.dl"), &good).unwrap();
     std::fs::write(dir.join("mistyped.dl"), &mistyped).unwrap();
-    std::fs::write(dir.join("host.c"), HOST).unwrap();
+    std::fs::write(
+        dir.join("host.c"),
+        HOST.replace("MEMCALLBACKS", MEMCALLBACKS),
+    )
+    .unwrap();
     let exe = dir.join("host");
     let c99 = |src: &str, obj: &str| {
         run(
@@ -978,32 +985,12 @@ int cm_twice(int x) { return 2 * x; }
     let host = r#"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "dynld.h"
 #include "cmath_stubs.h"
 #include "nomod_stubs.h"
 
-struct mem { unsigned char *p; long long n, off; };
-static long mread(void *f, void *buf, long n)
-{
-	struct mem *m = f;
-	long long left = m->n - m->off;
-	if (n > left)
-		n = (long)left;
-	for (long i = 0; i < n; i++)
-		((unsigned char *)buf)[i] = m->p[m->off + i];
-	m->off += n;
-	return n;
-}
-static long long mseek(void *f, long long off, int type)
-{
-	struct mem *m = f;
-	long long to = type == 0 ? off : type == 1 ? m->off + off : m->n + off;
-	if (to < 0 || to > m->n)
-		return -1;
-	m->off = to;
-	return to;
-}
-
+MEMCALLBACKS
 static const char *dir;
 static int loads;
 static int load(const char *name)
@@ -1070,7 +1057,11 @@ int main(int argc, char **argv)
 	return 0;
 }
 "#;
-    std::fs::write(dir.join("host.c"), host).unwrap();
+    std::fs::write(
+        dir.join("host.c"),
+        host.replace("MEMCALLBACKS", MEMCALLBACKS),
+    )
+    .unwrap();
     let mut objs = Vec::new();
     for src in ["host.c", "cmath_stubs.c", "nomod_stubs.c"] {
         let o = dir.join(src).with_extension("o");

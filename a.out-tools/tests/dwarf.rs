@@ -7,7 +7,7 @@
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 mod common;
-use common::{root, run, workdir};
+use common::{root, run, workdir, zlib_dir};
 use dynld::sig::{kind as k, T1, T2, T3};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -653,25 +653,6 @@ fn stated_signature_wins_with_a_warning() {
     .unwrap();
     let v = dynld::ModuleView::parse(&linked.bytes, &dynld::Limits::DEFAULT).unwrap();
     assert_eq!(v.exports().find(|s| s.name == "h").unwrap().sig, 0);
-}
-
-fn zlib_dir() -> PathBuf {
-    let o = run(Command::new(env!("CARGO")).current_dir(root()).args([
-        "metadata",
-        "--format-version",
-        "1",
-    ]));
-    let meta = String::from_utf8_lossy(&o.stdout);
-    let key = "\"manifest_path\":\"";
-    let manifest = meta
-        .match_indices(key)
-        .map(|(i, _)| {
-            let rest = &meta[i + key.len()..];
-            &rest[..rest.find('"').unwrap()]
-        })
-        .find(|p| p.contains("/libz-sys-") && p.ends_with("/Cargo.toml"))
-        .expect("libz-sys is not in the dependency graph");
-    Path::new(manifest).parent().unwrap().join("src/zlib")
 }
 
 /// zlib compiled with `-g` and no signature statements: every export of

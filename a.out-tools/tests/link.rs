@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{dynld_rlib, fixture, root, run, workdir};
+use common::{dynld_rlib, fixture, root, run, workdir, zlib_dir};
 use std::sync::OnceLock;
 
 /// The toolchain for the architecture the tests were built for.
@@ -520,24 +520,6 @@ fn rust_objects_and_staticlibs_match_native() {
 }
 
 /// zlib's own sources, from the libz-sys crate.
-fn zlib_dir() -> PathBuf {
-    let o = run(Command::new(env!("CARGO")).current_dir(root()).args([
-        "metadata",
-        "--format-version",
-        "1",
-    ]));
-    let meta = String::from_utf8_lossy(&o.stdout);
-    let key = "\"manifest_path\":\"";
-    let manifest = meta
-        .match_indices(key)
-        .map(|(i, _)| {
-            let rest = &meta[i + key.len()..];
-            &rest[..rest.find('"').unwrap()]
-        })
-        .find(|p| p.contains("/libz-sys-") && p.ends_with("/Cargo.toml"))
-        .expect("libz-sys is not in the dependency graph");
-    Path::new(manifest).parent().unwrap().join("src/zlib")
-}
 
 #[test]
 fn zlib_compiled_unchanged_gives_identical_bytes() {

@@ -85,3 +85,23 @@ pub fn host_triple() -> String {
         .trim()
         .to_owned()
 }
+
+/// The zlib sources libz-sys carries (compiled unchanged by the tests).
+pub fn zlib_dir() -> PathBuf {
+    let o = run(Command::new(env!("CARGO")).current_dir(root()).args([
+        "metadata",
+        "--format-version",
+        "1",
+    ]));
+    let meta = String::from_utf8_lossy(&o.stdout);
+    let key = "\"manifest_path\":\"";
+    let manifest = meta
+        .match_indices(key)
+        .map(|(i, _)| {
+            let rest = &meta[i + key.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .find(|p| p.contains("/libz-sys-") && p.ends_with("/Cargo.toml"))
+        .expect("libz-sys is not in the dependency graph");
+    Path::new(manifest).parent().unwrap().join("src/zlib")
+}
