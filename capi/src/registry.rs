@@ -358,7 +358,7 @@ impl Autoload for CAutoload {
         func: &str,
         sig: u32,
         load: bool,
-    ) -> Result<(*const (), dynld::ErasedHold<'static>), Error> {
+    ) -> Result<(*const (), dynld::ErasedHold<'_>), Error> {
         let reg = reg().map_err(|_| Error::NoAutoload)?;
         match reg.bind(m, func, sig, false) {
             Err(Error::NoModule { .. }) if load => {

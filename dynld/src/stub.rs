@@ -143,7 +143,8 @@ pub struct StubModule {
 unsafe impl Sync for StubModule {}
 
 /// What the stubs load and bind through: in practice a [`Registry`] with
-/// a finder (implemented for `Registry<'static, S>`).
+/// a finder (implemented for every `Registry`; [`set_autoload`] takes one
+/// that lives for good).
 pub trait Autoload: Sync {
     /// The address of export `func` of module `module`, its signature
     /// checked against `sig`, with a hold on the module; if the module is
@@ -155,16 +156,15 @@ pub trait Autoload: Sync {
         func: &str,
         sig: u32,
         load: bool,
-    ) -> Result<(*const (), ErasedHold<'static>), Error>;
+    ) -> Result<(*const (), ErasedHold<'_>), Error>;
 
     /// Unloads `module` (see [`Registry::unload`]).
     fn unload(&self, module: &str) -> Result<(), Error>;
 }
 
-impl<S: Storage<'static>> Autoload for Registry<'static, S>
+impl<'a, S: Storage<'a>> Autoload for Registry<'a, S>
 where
-    Registry<'static, S>: Sync,
-    S: 'static,
+    Registry<'a, S>: Sync,
 {
     fn bind(
         &self,
@@ -172,13 +172,12 @@ where
         func: &str,
         sig: u32,
         load: bool,
-    ) -> Result<(*const (), ErasedHold<'static>), Error> {
-        // SAFETY of the lifetime: a registry reached through
-        // `set_autoload` lives for good.
-        let me: &'static Self = unsafe { &*(self as *const Self) };
-        let held = match me.hold(m.name()) {
+    ) -> Result<(*const (), ErasedHold<'_>), Error> {
+        let held = match self.hold(m.name()) {
             Ok(h) => h,
-            Err(Error::NoModule { .. }) if load => me.load_named(m.name(), &LoadOptions::new())?,
+            Err(Error::NoModule { .. }) if load => {
+                self.load_named(m.name(), &LoadOptions::new())?
+            }
             Err(e) => return Err(e),
         };
         m.check(held.metadata())?;
