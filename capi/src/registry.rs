@@ -367,7 +367,7 @@ impl Autoload for CAutoload {
                 };
                 // SAFETY: the callback dynld_stubinit was given, called
                 // with the module's NUL-terminated name.
-                if unsafe { cb(m.name.cast()) } != 0 {
+                if unsafe { cb(m.c_name().as_ptr()) } != 0 {
                     return Err(Error::NotFound {
                         name: dynld::SymName::new(m.name()),
                     });

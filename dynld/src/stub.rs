@@ -86,28 +86,73 @@ pub mod kind {
 }
 
 /// One entry point of a module that may not be loaded. `#[repr(C)]`: the
-/// C that `aout stubs --lang c` writes defines entries with this layout.
+/// C that `aout stubs --lang c` writes defines entries with this layout
+/// (`struct dynld_stub_entry` in `dynld.h`).
 #[repr(C)]
 pub struct Entry {
     /// What callers call through: the stub, or once patched, the function.
-    pub slot: AtomicPtr<()>,
+    slot: AtomicPtr<()>,
     /// This entry's stub (what `slot` starts at and goes back to).
-    pub stub: *const (),
+    stub: *const (),
     /// Called instead of the function when it cannot be reached.
-    pub retfunc: *const (),
+    retfunc: *const (),
     /// The function's name, NUL-terminated.
-    pub name: *const u8,
+    name: *const u8,
     /// The module the function is in.
-    pub module: *const StubModule,
+    module: *const StubModule,
     /// The hold a patched `stub` entry keeps (0 for none).
-    pub hold: AtomicUsize,
+    hold: AtomicUsize,
     /// The function's signature (0: unchecked).
-    pub sig: u32,
+    sig: u32,
     /// Stack words a `ustub` or `wstub` forwards (read by the trampolines
     /// at offset [`ARGN_OFFSET`]).
-    pub argnword: u16,
+    argnword: u16,
     /// One of [`kind`].
-    pub kind: u16,
+    kind: u16,
+}
+
+impl Entry {
+    /// An entry, its pointer at its stub.
+    ///
+    /// # Safety
+    ///
+    /// `stub` must be this entry's own stub (the code [`stubs!`](crate::stubs)
+    /// or `aout stubs` writes for it, which jumps to the trampoline of
+    /// `kind`), `retfunc` a function of the type `sig` describes, `name` a
+    /// NUL-terminated name and `module` the module whose entries include
+    /// this one, all living for good.
+    #[allow(clippy::too_many_arguments)]
+    pub const unsafe fn new(
+        stub: *const (),
+        retfunc: *const (),
+        name: *const u8,
+        module: *const StubModule,
+        sig: u32,
+        argnword: u16,
+        kind: u16,
+    ) -> Entry {
+        Entry {
+            slot: AtomicPtr::new(stub.cast_mut()),
+            stub,
+            retfunc,
+            name,
+            module,
+            hold: AtomicUsize::new(0),
+            sig,
+            argnword,
+            kind,
+        }
+    }
+
+    /// The function's signature.
+    pub fn sig(&self) -> u32 {
+        self.sig
+    }
+
+    /// The entry's kind (one of [`kind`]).
+    pub fn kind(&self) -> u16 {
+        self.kind
+    }
 }
 
 /// Where [`Entry::argnword`] is, for the trampolines.
@@ -118,25 +163,53 @@ const _: () = assert!(core::mem::offset_of!(Entry, argnword) == ARGN_OFFSET);
 // the pointers are to code and to NUL-terminated text that never changes.
 unsafe impl Sync for Entry {}
 
-/// A module whose functions the host reaches through [`Entry`]s.
+/// A module whose functions the host reaches through [`Entry`]s
+/// (`struct dynld_stub_module` in `dynld.h`).
 #[repr(C)]
 pub struct StubModule {
     /// The module's name, NUL-terminated: what the finder loads.
-    pub name: *const u8,
+    name: *const u8,
     /// The versions accepted (a [`crate::meta::VersionRange`], a bare
     /// version meaning that major version from it on), NUL-terminated; ""
     /// for any.
-    pub version: *const u8,
+    version: *const u8,
     /// The class the module must declare, NUL-terminated; "" for any.
-    pub class: *const u8,
+    class: *const u8,
     /// The entries, by reference.
-    pub entries: *const &'static Entry,
+    entries: *const &'static Entry,
     /// How many.
-    pub nentries: usize,
+    nentries: usize,
     /// 0, or the token of the thread loading the module.
-    pub loading: AtomicUsize,
+    loading: AtomicUsize,
     /// Calls sent to RETFUNC because the function could not be reached.
-    pub failures: AtomicU32,
+    failures: AtomicU32,
+}
+
+impl StubModule {
+    /// A stub module.
+    ///
+    /// # Safety
+    ///
+    /// `name`, `version` and `class` must be NUL-terminated and `entries`
+    /// point at `nentries` references to this module's entries, all
+    /// living for good.
+    pub const unsafe fn new(
+        name: *const u8,
+        version: *const u8,
+        class: *const u8,
+        entries: *const &'static Entry,
+        nentries: usize,
+    ) -> StubModule {
+        StubModule {
+            name,
+            version,
+            class,
+            entries,
+            nentries,
+            loading: AtomicUsize::new(0),
+            failures: AtomicU32::new(0),
+        }
+    }
 }
 
 // SAFETY: as for Entry.
@@ -294,6 +367,12 @@ impl StubModule {
         // SAFETY: `entries` points at `nentries` references to static
         // entries.
         unsafe { core::slice::from_raw_parts(self.entries, self.nentries) }
+    }
+
+    /// The module's name, as the C string it is.
+    pub fn c_name(&self) -> &'static core::ffi::CStr {
+        // SAFETY: NUL-terminated static text (`new`'s contract).
+        unsafe { core::ffi::CStr::from_ptr(self.name.cast()) }
     }
 
     /// The versions accepted ("" for any).
@@ -576,18 +655,19 @@ macro_rules! stubs {
         $( $kind:ident $entry:ident : $fty:ty = $desc:literal, or $ret:path $(, words $n:literal)? ; )*
     ) => {
         $(#[$m])*
-        $vis static $module: $crate::stub::StubModule = $crate::stub::StubModule {
-            name: concat!($mname, "\0").as_ptr(),
-            version: concat!($($ver,)? "\0").as_ptr(),
-            class: concat!($($cls,)? "\0").as_ptr(),
-            entries: {
-                static LIST: [&'static $crate::stub::Entry; $crate::__stub_count!($($entry)*)] =
-                    [$(&$entry.entry),*];
-                LIST.as_ptr()
-            },
-            nentries: $crate::__stub_count!($($entry)*),
-            loading: ::core::sync::atomic::AtomicUsize::new(0),
-            failures: ::core::sync::atomic::AtomicU32::new(0),
+        // SAFETY: static text, and the list of this module's entries.
+        $vis static $module: $crate::stub::StubModule = unsafe {
+            $crate::stub::StubModule::new(
+                concat!($mname, "\0").as_ptr(),
+                concat!($($ver,)? "\0").as_ptr(),
+                concat!($($cls,)? "\0").as_ptr(),
+                {
+                    static LIST: [&'static $crate::stub::Entry; $crate::__stub_count!($($entry)*)] =
+                        [$(&$entry.entry),*];
+                    LIST.as_ptr()
+                },
+                $crate::__stub_count!($($entry)*),
+            )
         };
         $(
             $crate::__stub_entry!($vis $module; $kind $entry : $fty = $desc, or $ret $(, words $n)?);
@@ -632,16 +712,18 @@ macro_rules! __stub_entry {
                 #[link_name = concat!("dynld_stub_", stringify!($module), "_", stringify!($entry))]
                 fn stub();
             }
-            $crate::stub::Typed::new($crate::stub::Entry {
-                slot: ::core::sync::atomic::AtomicPtr::new(stub as *mut ()),
-                stub: stub as *const (),
-                retfunc: $ret as *const (),
-                name: concat!(stringify!($entry), "\0").as_ptr(),
-                module: &$module,
-                hold: ::core::sync::atomic::AtomicUsize::new(0),
-                sig: $crate::sig::of_fn::<$fty>(),
-                argnword: 0 $(+ $n)?,
-                kind: $crate::__stub_kind!($kind),
+            // SAFETY: `stub` is this entry's (__stub_asm below), RETFUNC
+            // of type F (checked above), the name and module static.
+            $crate::stub::Typed::new(unsafe {
+                $crate::stub::Entry::new(
+                    stub as *const (),
+                    $ret as *const (),
+                    concat!(stringify!($entry), "\0").as_ptr(),
+                    &$module,
+                    $crate::sig::of_fn::<$fty>(),
+                    0 $(+ $n)?,
+                    $crate::__stub_kind!($kind),
+                )
             })
         };
         $crate::__stub_asm!($kind, $module, $entry);
