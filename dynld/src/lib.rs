@@ -90,6 +90,7 @@ pub mod format;
 pub mod index;
 mod limits;
 mod load;
+pub mod log;
 pub mod memory;
 pub mod meta;
 #[cfg(all(feature = "std", unix))]
@@ -124,6 +125,7 @@ pub use escape::Escaped;
 pub use format::Arch;
 pub use limits::{Limits, MAX_NAME};
 pub use load::Loader;
+pub use log::{Event, Log, Putbuf};
 pub use memory::{Arena, Memory, Region, Seal};
 #[cfg(feature = "alloc")]
 pub use memory::{HeapMemory, HEAP};
