@@ -87,6 +87,8 @@ mod check;
 mod error;
 mod escape;
 pub mod format;
+#[cfg(all(feature = "gdb", unix))]
+pub mod gdb;
 pub mod index;
 mod limits;
 mod load;

@@ -214,6 +214,9 @@ mod store {
         /// reads it without the lock).
         pub(super) name: UnsafeCell<ModuleName>,
         pub(super) holds: AtomicU32,
+        /// The module made known to gdb, written with the module.
+        #[cfg(all(feature = "gdb", unix))]
+        pub(super) gdb: UnsafeCell<Option<crate::gdb::Registration>>,
     }
 
     // SAFETY: the cell's module is `Sync` and `Send`; it is written only
@@ -230,6 +233,8 @@ mod store {
                 module: UnsafeCell::new(None),
                 name: UnsafeCell::new(ModuleName::new()),
                 holds: AtomicU32::new(0),
+                #[cfg(all(feature = "gdb", unix))]
+                gdb: UnsafeCell::new(None),
             }
         }
     }
@@ -1470,6 +1475,11 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         // SAFETY: the slot was vacant: no reference to its module or name
         // exists, and the lock is held.
         unsafe {
+            // Known to gdb before any of its code runs.
+            #[cfg(all(feature = "gdb", unix))]
+            {
+                *cell.gdb.get() = Some(crate::gdb::Registration::new(&m, name));
+            }
             *cell.module.get() = Some(m);
             *cell.name.get() = mname;
         }
@@ -1921,7 +1931,12 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             let cell = b.store.cell(&self.cells, slot)?;
             // SAFETY: under the lock; the module is unloading with no
             // holds, out of every table, and no reference to it remains.
-            unsafe { (*cell.module.get()).take() }
+            unsafe {
+                // Unknown to gdb before its memory goes.
+                #[cfg(all(feature = "gdb", unix))]
+                drop((*cell.gdb.get()).take());
+                (*cell.module.get()).take()
+            }
         });
         // Its memory goes back (its destructors ran above).
         drop(taken);
