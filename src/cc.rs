@@ -8,6 +8,16 @@ use std::path::Path;
 /// `name`, and links them with `aout link` (default options, or without
 /// the symbols table if `strip_symbols`); returns the module.
 pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
+    module_with(name, srcs, |o| o.strip_symbols = strip_symbols)
+}
+
+/// [`module`] with the link's options set by `set` (the inputs are the
+/// compiled objects).
+pub fn module_with(
+    name: &str,
+    srcs: &[&str],
+    set: impl FnOnce(&mut aout_tools::link::Options),
+) -> Vec<u8> {
     let dir = std::env::temp_dir().join(format!("dynld-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
@@ -26,13 +36,12 @@ pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
         assert!(st.success(), "gcc failed on {name}");
         objs.push(o);
     }
-    let bytes = aout_tools::link::link(&aout_tools::link::Options {
-        inputs: objs,
-        strip_symbols,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("aout link {name}: {e}"))
-    .bytes;
+    let mut opts = aout_tools::link::Options::default();
+    set(&mut opts);
+    opts.inputs = objs;
+    let bytes = aout_tools::link::link(&opts)
+        .unwrap_or_else(|e| panic!("aout link {name}: {e}"))
+        .bytes;
     std::fs::remove_dir_all(&dir).ok();
     bytes
 }

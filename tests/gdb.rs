@@ -11,16 +11,27 @@
 //! gdb is a test tool like gcc: `scripts/test` installs it, and a missing
 //! gdb fails the tests.
 
-/// The module: `mod_fault` writes through the pointer it is given, from
-/// a local (static) function `mod_store` that `mod_write` calls.
+/// The module (linked with `--unwind`): `mod_fault` writes through the
+/// pointer it is given; `mod_write` does so from a local (static)
+/// function `mod_store`; `mod_deep` from a local function `mod_deeper`
+/// after adjusting its stack (`sub rsp`), which gdb unwinds only by the
+/// module's unwind table, not by reading the code.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 const MODULE: &str = r#"
 #include "dynld.h"
 DYNLD_EXPORT(mod_fault, "fn(*int) int");
 DYNLD_EXPORT(mod_write, "fn(*int, int) int");
+DYNLD_EXPORT(mod_deep, "fn(*int, int) int");
 int mod_fault(int *p) { *p = 42; return 1; }
 __attribute__((noinline)) static int mod_store(int *p, int v) { p[1] = v; return v + 1; }
 int mod_write(int *p, int v) { return mod_store(p, v) * 2; }
+__attribute__((noinline)) static int mod_deeper(int *p, int v) {
+    volatile int b[8];
+    b[v & 7] = v;
+    p[1] = b[(v + 1) & 7];
+    return v + 1;
+}
+int mod_deep(int *p, int v) { int r = mod_deeper(p, v); return r * 3 + p[0]; }
 "#;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -38,11 +49,19 @@ mod host {
         std::hint::black_box(f)(std::hint::black_box(p))
     }
 
+    /// The host's function that calls `mod_deep`.
+    #[inline(never)]
+    #[no_mangle]
+    pub extern "C" fn host_calls_deep(f: Write, p: *mut i32) -> i32 {
+        std::hint::black_box(f)(std::hint::black_box(p), 3)
+    }
+
     /// Runs as gdb's inferior: loads `module` through a registry and,
     /// by `mode`: `fault` calls `mod_fault(NULL)` from
-    /// `host_calls_module`; `call` calls `mod_fault` and `mod_write` on a
-    /// good pointer and exits; `unload` unloads the module and stops
-    /// (SIGTRAP) for gdb to look.
+    /// `host_calls_module`; `deep-fault` calls `mod_deep(NULL)` from
+    /// `host_calls_deep`; `call` calls `mod_fault`, `mod_write` and
+    /// `mod_deep` on a good pointer and exits; `unload` unloads the module
+    /// and stops (SIGTRAP) for gdb to look.
     pub fn run(mode: &str, module: &str) {
         static REG: Registry<'static, Growable<'static>> =
             Registry::growable(ExportTable::EMPTY, &MMAP);
@@ -50,6 +69,7 @@ mod host {
         let held = REG.load("faulty", &mut src).expect("load the module");
         let fault = REG.func::<Fault>("mod_fault").expect("mod_fault");
         let write = REG.func::<Write>("mod_write").expect("mod_write");
+        let deep = REG.func::<Write>("mod_deep").expect("mod_deep");
         // SAFETY: used only while `fault` and `write` hold the module.
         let (f, w) = unsafe { (fault.symbol().into_raw(), write.symbol().into_raw()) };
         match mode {
@@ -57,14 +77,23 @@ mod host {
                 let r = host_calls_module(f, std::ptr::null_mut());
                 println!("survived the fault: {r}");
             }
+            "deep-fault" => {
+                // SAFETY: used while `deep` holds the module.
+                let d = unsafe { deep.symbol().into_raw() };
+                let r = host_calls_deep(d, std::ptr::null_mut());
+                println!("survived the fault: {r}");
+            }
             "call" => {
                 let mut cell = [0i32; 2];
                 let a = host_calls_module(f, cell.as_mut_ptr());
                 let b = w(cell.as_mut_ptr(), 5);
                 println!("results {a} {b} {cell:?}");
+                // SAFETY: used while `deep` holds the module.
+                let d = unsafe { deep.symbol().into_raw() };
+                println!("deep {}", host_calls_deep(d, cell.as_mut_ptr()));
             }
             "unload" => {
-                drop((fault, write, held));
+                drop((fault, write, deep, held));
                 REG.unload("faulty").expect("unload");
                 println!("unloaded");
                 // SAFETY: raising a signal gdb catches (the test runs
@@ -83,7 +112,7 @@ mod tests {
 
     /// The module, linked into a file.
     pub fn module_file() -> PathBuf {
-        let bytes = dynld_suite::cc::module("gdb", &[super::MODULE], false);
+        let bytes = dynld_suite::cc::module_with("gdb", &[super::MODULE], |o| o.unwind = true);
         let path = std::env::temp_dir().join(format!("dynld-gdb-{}.dl", std::process::id()));
         std::fs::write(&path, bytes).unwrap();
         path
@@ -158,6 +187,11 @@ mod tests {
         let info = held.symbols().find(|s| s.name == "mod_store").unwrap();
         assert_eq!(local.address(), base + u64::from(info.value));
         assert_eq!(local.size(), u64::from(info.size));
+        // The unwind table, past the image, covering mod_deep.
+        let (at, cfi) = held.unwind().expect("the module's unwind table");
+        assert!(at >= held.image_size());
+        let eh = o.section_by_name(".eh_frame").expect(".eh_frame");
+        assert_eq!((eh.address(), eh.data().unwrap()), (base + at as u64, cfi));
         drop(held);
         reg.unload("faulty").unwrap();
         assert_eq!(Registration::count(), before);
@@ -183,6 +217,23 @@ mod tests {
             "frame 1 is not the host's caller:\n{out}"
         );
         assert!(!out.contains("survived"), "{out}");
+    }
+
+    /// A fault two module frames deep, the outer one having moved the
+    /// stack pointer: gdb unwinds through both by the module's unwind
+    /// table to the host's caller.
+    pub fn backtrace_goes_through_module_frames(m: &std::path::Path) {
+        let out = gdb("deep-fault", m, &["run", "bt"]);
+        assert!(out.contains("SIGSEGV"), "no fault:\n{out}");
+        let f = frames(&out);
+        let want = [" mod_deeper ", " mod_deep ", "host_calls_deep"];
+        for (i, w) in want.iter().enumerate() {
+            assert!(
+                f.get(i).is_some_and(|l| l.contains(w)),
+                "frame {i} is not{w}:\n{out}"
+            );
+        }
+        assert!(f.iter().any(|l| l.contains("gdb::host::run")), "{out}");
     }
 
     /// A breakpoint on a module function set by name before the module
@@ -275,7 +326,7 @@ fn main() {
     }
     let m = tests::module_file();
     type Case = fn(&std::path::Path);
-    let cases: [(&str, Case); 4] = [
+    let cases: [(&str, Case); 5] = [
         (
             "the_file_names_the_symbols",
             tests::the_file_names_the_symbols,
@@ -283,6 +334,10 @@ fn main() {
         (
             "backtrace_names_the_module_function",
             tests::backtrace_names_the_module_function,
+        ),
+        (
+            "backtrace_goes_through_module_frames",
+            tests::backtrace_goes_through_module_frames,
         ),
         ("pending_breakpoints_hit", tests::pending_breakpoints_hit),
         (

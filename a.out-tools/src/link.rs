@@ -45,6 +45,7 @@ mod meta;
 mod obj;
 mod resolve;
 mod synth;
+mod unwind;
 
 mod aarch64;
 mod arm;
@@ -71,6 +72,9 @@ pub struct Options {
     /// Leave out the symbols table (`--strip-symbols`): the module's
     /// functions and data objects, local ones too, by address.
     pub strip_symbols: bool,
+    /// Keep the objects' `.eh_frame` as the module's unwind table
+    /// (`--unwind`), for debuggers (x86-64 and AArch64).
+    pub unwind: bool,
 }
 
 /// Where the text starts in the module file (`--text-align`): on a page
@@ -229,6 +233,10 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     let lay = layout::layout(&syms, live, m, arch.word_size() as u64)?;
     let img = synth::synthesize(&lay, m)?;
     let img = apply::relocate(img, &syms, &lay, m, arch)?;
+    let unwind = match opts.unwind {
+        true => unwind::unwind(&syms, &lay, arch, &mut warnings)?,
+        false => None,
+    };
     let module = emit::Module {
         arch,
         m,
@@ -237,6 +245,7 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         sigs: &sigs,
         meta: meta.as_ref(),
         lay: &lay,
+        unwind: unwind.as_ref(),
     };
     let out = emit::emit(&img, &module, opts)?;
     warnings.extend(out.warnings);

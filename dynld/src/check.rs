@@ -173,7 +173,7 @@ impl Header {
 }
 
 /// One more than the largest kind this version defines.
-const KINDS: usize = kind::METADATA as usize + 1;
+const KINDS: usize = kind::UNWIND as usize + 1;
 
 /// Which limit bounds a table's count (for the string table, its size).
 #[derive(Clone, Copy, PartialEq)]
@@ -212,6 +212,7 @@ const RULES: [(u8, Bound); KINDS] = [
     (TypeEntry::SIZE as u8, Bound::Free),
     (SymEntry::SIZE as u8, SYMBOLS_BOUND),
     (MetaEntry::SIZE as u8, Bound::Free),
+    (0, Bound::Free),
 ];
 
 macro_rules! parts {
@@ -239,7 +240,8 @@ parts!(
     fini = FINI,
     types = TYPES,
     symbols = SYMBOLS,
-    metadata = METADATA
+    metadata = METADATA,
+    unwind = UNWIND
 );
 
 impl Header {
@@ -267,6 +269,7 @@ pub(crate) const fn reading(kind: u16) -> &'static str {
         kind::TYPES => "type descriptions",
         kind::SYMBOLS => "symbols",
         kind::METADATA => "metadata",
+        kind::UNWIND => "unwind information",
         _ => "table",
     }
 }
@@ -334,7 +337,8 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
     };
     limit(what, n, max)?;
     let fits = match (bound, rec) {
-        (Bound::Strings, _) => count == 0,
+        // The unwind table: bytes, no records.
+        (Bound::Strings, _) | (Bound::Free, 0) => count == 0,
         (Bound::Relocs, 2) => size >= 2 * count && size <= RELOC_MAX_BYTES as u64 * count,
         _ => count * u64::from(rec) == size,
     };
@@ -514,6 +518,9 @@ pub(crate) struct Placement {
     /// The metadata table (`metasize` 0 without one).
     pub meta: usize,
     pub metasize: usize,
+    /// The unwind table (feature `gdb`; `unwindsize` 0 without one).
+    pub unwind: usize,
+    pub unwindsize: usize,
     pub imps: usize,
     pub nimport: usize,
     pub irel: usize,
@@ -566,18 +573,25 @@ impl Placement {
             } else {
                 0
             };
-        let imps = meta + len(h.metadata());
+        let unwind = meta + len(h.metadata());
+        // Kept only for the debugger's file.
+        let imps = unwind
+            + if cfg!(all(feature = "gdb", unix)) {
+                len(h.unwind())
+            } else {
+                0
+            };
         let irel = imps + len(h.imports());
         let binds = align8(irel + len(h.import_relocs()));
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
         let offsets = [
-            strs, exps, idx, types, init, fini, syms, meta, imps, irel, binds, total,
+            strs, exps, idx, types, init, fini, syms, meta, unwind, imps, irel, binds, total,
         ];
         for v in offsets {
             size(v)?;
         }
         // All fit (checked above), so the casts are exact.
-        let [strs, exps, idx, types, init, fini, syms, meta, imps, irel, binds, total] =
+        let [strs, exps, idx, types, init, fini, syms, meta, unwind, imps, irel, binds, total] =
             offsets.map(|v| v as usize);
         self.strs = strs;
         self.exps = exps;
@@ -588,6 +602,11 @@ impl Placement {
         self.syms = syms;
         self.meta = meta;
         self.metasize = h.metadata().size;
+        self.unwind = unwind;
+        self.unwindsize = match cfg!(all(feature = "gdb", unix)) {
+            true => h.unwind().size,
+            false => 0,
+        };
         self.imps = imps;
         self.irel = irel;
         self.binds = binds;
@@ -627,6 +646,7 @@ impl Placement {
             kind::FINI => self.fini,
             kind::SYMBOLS if cfg!(feature = "symbols") => self.syms,
             kind::METADATA => self.meta,
+            kind::UNWIND if cfg!(all(feature = "gdb", unix)) => self.unwind,
             kind::IMPORTS => self.imps,
             kind::IMPORT_RELOCS => self.irel,
             // Import hashes wait in the bindings' place until binding
@@ -915,6 +935,30 @@ pub(crate) fn sym_entry(raw: &[u8], i: usize) -> Option<SymEntry> {
 /// table, UTF-8, no NUL, within the name limit), its bytes (inside the
 /// text, or inside data and bss, with checked arithmetic), and the order
 /// (non-decreasing values).
+/// Checks the unwind table's head (see [`kind::UNWIND`]): 8 bytes, the
+/// place at or past the image's end, the second word 0. The rest is
+/// handed to a debugger, never interpreted.
+pub(crate) fn unwind(raw: &[u8], h: &Header) -> Result<(), Error> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let fail = |what| table_error(kind::UNWIND, what);
+    let word = |i: usize| {
+        raw.get(i..i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (Some(at), Some(zero)) = (word(0), word(4)) else {
+        return Err(fail("shorter than its head"));
+    };
+    if (at as usize) < h.image || zero != 0 {
+        return Err(fail("placed inside the image"));
+    }
+    if u64::from(at) + raw.len() as u64 - 8 > u64::from(u32::MAX) {
+        return Err(fail("placed past 4 GiB"));
+    }
+    Ok(())
+}
+
 pub(crate) fn symbols(raw: &[u8], strs: &[u8], h: &Header, lim: &Limits) -> Result<(), Error> {
     let fail = |what| table_error(kind::SYMBOLS, what);
     let mut prev = 0u32;

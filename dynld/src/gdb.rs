@@ -13,7 +13,9 @@
 //! contents (`SHT_NOBITS`) at the module's text and data, and a symbol
 //! table naming the module's functions and data objects there — every
 //! one the module's symbols table lists (local ones too, with their
-//! sizes), or its exports when it has no such table. Dropping the
+//! sizes), or its exports when it has no such table; and, when the module
+//! carries one (`aout link --unwind`), its `.eh_frame` at the place it was
+//! linked for, so that gdb unwinds through module frames. Dropping the
 //! registration takes the file out of the list again.
 //!
 //! A [`Registry`](crate::Registry) registers each module it loads after
@@ -320,6 +322,7 @@ struct Shdr {
     entsize: u64,
 }
 
+const SHT_PROGBITS: u32 = 1;
 const SHT_SYMTAB: u32 = 2;
 const SHT_STRTAB: u32 = 3;
 const SHT_NOBITS: u32 = 8;
@@ -355,6 +358,7 @@ pub(crate) fn elf(m: &Module<'_>, name: &str) -> Vec<u8> {
         shstrs.add(".strtab"),
         shstrs.add(".shstrtab"),
     );
+    let n_eh = shstrs.add(".eh_frame");
     let mut o = Out {
         b: Vec::new(),
         wide,
@@ -407,8 +411,14 @@ pub(crate) fn elf(m: &Module<'_>, name: &str) -> Vec<u8> {
     let shstroff = o.b.len();
     o.b.extend_from_slice(&shstrs.0);
     o.align(8);
+    let unwind = m.unwind().filter(|(_, b)| !b.is_empty());
+    let ehoff = o.b.len();
+    if let Some((_, bytes)) = unwind {
+        o.b.extend_from_slice(bytes);
+        o.align(8);
+    }
     let shoff = o.b.len();
-    let shdrs = [
+    let mut shdrs = std::vec![
         Shdr {
             name: 0,
             kind: 0,
@@ -482,6 +492,21 @@ pub(crate) fn elf(m: &Module<'_>, name: &str) -> Vec<u8> {
             entsize: 0,
         },
     ];
+    // The unwind information, where it was linked to lie.
+    if let Some((at, bytes)) = unwind {
+        shdrs.push(Shdr {
+            name: n_eh,
+            kind: SHT_PROGBITS,
+            flags: SHF_ALLOC,
+            addr: base + at as u64,
+            offset: ehoff as u64,
+            size: bytes.len() as u64,
+            link: 0,
+            info: 0,
+            align: 8,
+            entsize: 0,
+        });
+    }
     for s in &shdrs {
         o.u32(s.name);
         o.u32(s.kind);

@@ -160,6 +160,9 @@ fn check_tables(
     if cfg!(feature = "symbols") {
         sl.keep(check::symbols(part(p.syms, h.symbols().size), strs, h, lim))?;
     }
+    if cfg!(all(feature = "gdb", unix)) {
+        sl.keep(check::unwind(part(p.unwind, p.unwindsize), h))?;
+    }
     sl.keep(crate::meta::check(
         part(p.meta, p.metasize),
         strs,

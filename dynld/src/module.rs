@@ -261,6 +261,17 @@ impl<'p> Module<'p> {
         )
     }
 
+    /// The module's unwind information (see
+    /// [`kind::UNWIND`](crate::format::kind::UNWIND)): the image offset
+    /// its `.eh_frame` was linked to lie at, and its bytes. `None` without
+    /// one, or without the `gdb` feature (which alone keeps it).
+    pub fn unwind(&self) -> Option<(usize, &[u8])> {
+        let raw = self.bytes(self.place.unwind, self.place.unwindsize);
+        let at = raw.get(..4)?;
+        let at = u32::from_be_bytes([at[0], at[1], at[2], at[3]]) as usize;
+        Some((at, raw.get(8..)?))
+    }
+
     /// Whether the module has a symbols table (always `false` without the
     /// `symbols` feature, which skips the table unread).
     pub fn has_symbols(&self) -> bool {

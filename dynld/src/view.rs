@@ -88,6 +88,10 @@ impl<'a> ModuleView<'a> {
             check::symbols(v.table(h.symbols()), strs, &h, limits)?;
         }
         check::index(v.table(h.index()), h.exports().count)?;
+        // As the loader, which reads it only with the `gdb` feature.
+        if cfg!(all(feature = "gdb", unix)) {
+            check::unwind(v.table(h.unwind()), &h)?;
+        }
         crate::meta::check(v.table(h.metadata()), strs, h.exports().count)?;
         for e in check::imports(strs, v.table(h.imports()), limits) {
             e?;

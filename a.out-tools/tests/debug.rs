@@ -1,0 +1,162 @@
+//! What `aout` gives debuggers: the unwind table `aout link --unwind`
+//! keeps (one FDE per function in the module, each pointing at its
+//! function from where the table was linked to lie; none for functions
+//! `--gc` dropped), and `aout addr2line` naming addresses.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use dynld::format::kind;
+use dynld::{Limits, ModuleView};
+use std::collections::BTreeSet;
+use std::process::Command;
+
+/// Two exported functions and a static one they call.
+const SRC: &str = r#"
+__attribute__((noinline)) static int helper(int x) {
+    volatile int b[4];
+    b[x & 3] = x;
+    return b[(x + 1) & 3];
+}
+int first(int x) { return helper(x) + 1; }
+int second(int x) { return helper(x) * 2 + first(x); }
+"#;
+
+/// In an object of its own, global but left out of the exports: `--gc`
+/// drops its text, and so its FDE.
+const UNUSED: &str = "int unused(int x) { volatile int y = x; return y - 7; }\n";
+
+/// The module, linked with `--gc`, and with `--unwind` if `unwind`; `tag`
+/// names its scratch directory (tests run at once).
+fn module(tag: &str, unwind: bool) -> Vec<u8> {
+    dynld_suite::cc::module_with(&format!("debug-{tag}"), &[SRC, UNUSED], |o| {
+        o.unwind = unwind;
+        o.gc = true;
+        o.exports = Some(["first".to_owned(), "second".to_owned()].into());
+    })
+}
+
+/// The image offsets of the functions the unwind table's FDEs cover.
+fn fde_targets(bytes: &[u8]) -> Vec<u64> {
+    let v = ModuleView::parse(bytes, &Limits::DEFAULT).unwrap();
+    let e = v.table_entry(kind::UNWIND).expect("an unwind table");
+    let t = &bytes[e.offset as usize..(e.offset + e.size) as usize];
+    let at = u32::from_be_bytes(t[..4].try_into().unwrap()) as u64;
+    assert!(
+        at >= v.image_size() as u64 && at & 7 == 0,
+        "placed at {at:#x}"
+    );
+    assert_eq!(t[4..8], [0; 4]);
+    let eh = &t[8..];
+    let word = |p: usize| u32::from_le_bytes(eh[p..p + 4].try_into().unwrap());
+    let (mut pos, mut out, mut cies) = (0, Vec::new(), BTreeSet::new());
+    loop {
+        let len = word(pos) as usize;
+        if len == 0 {
+            assert_eq!(pos + 4, eh.len(), "the terminator ends the table");
+            break;
+        }
+        let id = word(pos + 4) as usize;
+        if id == 0 {
+            cies.insert(pos);
+        } else {
+            // The CIE pointer leads back to a CIE of this table.
+            assert!(cies.contains(&(pos + 4 - id)), "FDE at {pos:#x}");
+            let rel = word(pos + 8) as i32 as i64;
+            out.push((at as i64 + pos as i64 + 8 + rel) as u64);
+        }
+        pos += 4 + len;
+    }
+    out
+}
+
+#[test]
+fn unwind_tables_cover_the_functions_kept() {
+    let bytes = module("unwind", true);
+    let v = ModuleView::parse(&bytes, &Limits::DEFAULT).unwrap();
+    let funcs: BTreeSet<(String, u64)> = v
+        .symbols()
+        .filter(|s| (s.value as usize) < v.text_size())
+        .map(|s| (s.name.to_owned(), u64::from(s.value)))
+        .collect();
+    let names: Vec<&str> = funcs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["first", "helper", "second"], "unused was dropped");
+    let mut fdes = fde_targets(&bytes);
+    fdes.sort();
+    let mut want: Vec<u64> = funcs.iter().map(|(_, v)| *v).collect();
+    want.sort();
+    assert_eq!(fdes, want);
+    // Without --unwind, no table.
+    let plain = module("plain", false);
+    let v = ModuleView::parse(&plain, &Limits::DEFAULT).unwrap();
+    assert!(v.table_entry(kind::UNWIND).is_none());
+}
+
+fn aout(args: &[&str]) -> (bool, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_aout"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn addr2line_names_addresses() {
+    let bytes = module("addr", false);
+    let v = ModuleView::parse(&bytes, &Limits::DEFAULT).unwrap();
+    let sym = |name: &str| {
+        let s = v.symbols().find(|s| s.name == name).unwrap();
+        (u64::from(s.value), u64::from(s.size))
+    };
+    let (helper, hsize) = sym("helper");
+    let (second, _) = sym("second");
+    let dir = std::env::temp_dir().join(format!("aout-debug-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.dl");
+    std::fs::write(&path, &bytes).unwrap();
+    let p = path.to_str().unwrap();
+    let image = v.image_size() as u64;
+    let args = [
+        format!("{:#x}", helper + 3),
+        format!("{}", second),
+        format!("{:#x}", image),
+    ];
+    let (ok, out, err) =
+        aout(&[&["addr2line", p][..], &args.each_ref().map(String::as_str)].concat());
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{:#x} helper+0x3", helper + 3),
+            format!("{second:#x} second+0x0"),
+            format!("{image:#x} ?? (outside the module)"),
+        ]
+    );
+    // Loaded addresses, with the base; one below it is outside.
+    let base = 0x7f00_1234_0000u64;
+    let (ok, out, err) = aout(&[
+        "addr2line",
+        "--base",
+        &format!("{base:#x}"),
+        p,
+        &format!("{:#x}", base + helper + hsize - 1),
+        &format!("{:#x}", base - 1),
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("{:#x} helper+{:#x}", base + helper + hsize - 1, hsize - 1),
+            format!("{:#x} ?? (outside the module)", base - 1),
+        ]
+    );
+    // A bad module is an error, not a crash.
+    std::fs::write(&path, b"not a module").unwrap();
+    let (ok, _, err) = aout(&["addr2line", p, "0"]);
+    assert!(!ok && err.starts_with("aout: "), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
