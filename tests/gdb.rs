@@ -110,12 +110,19 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
 
-    /// The module, linked into a file.
-    pub fn module_file() -> PathBuf {
-        let bytes = dynld_suite::cc::module_with("gdb", &[super::MODULE], |o| o.unwind = true);
-        let path = std::env::temp_dir().join(format!("dynld-gdb-{}.dl", std::process::id()));
-        std::fs::write(&path, bytes).unwrap();
-        path
+    /// The module, compiled with `-g` and linked with `--unwind` and
+    /// `--debug` into a file; and its debug file beside it.
+    pub fn module_file() -> (PathBuf, PathBuf) {
+        let linked = dynld_suite::cc::module_with("gdb", &[super::MODULE], &["-g"], |o| {
+            o.unwind = true;
+            o.debug = true;
+        });
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("dynld-gdb-{}.dl", std::process::id()));
+        let debug = dir.join(format!("dynld-gdb-{}.debug", std::process::id()));
+        std::fs::write(&path, &linked.bytes).unwrap();
+        std::fs::write(&debug, linked.debug.expect("the debug file")).unwrap();
+        (path, debug)
     }
 
     /// Runs this program as a host in `mode` under `gdb -batch` with
@@ -236,6 +243,57 @@ mod tests {
         assert!(f.iter().any(|l| l.contains("gdb::host::run")), "{out}");
     }
 
+    /// The line of `MODULE` (gcc's numbering) that holds `text`.
+    fn line_of(text: &str) -> usize {
+        1 + super::MODULE
+            .lines()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} not in the module"))
+    }
+
+    /// With the debug file `aout link --debug` wrote, loaded by the
+    /// command dynld(3) documents (`add-symbol-file FILE -o BASE`, the
+    /// base found from an export's address), the frames show file and
+    /// line, and the arguments.
+    pub fn debug_file_gives_file_and_line(m: &std::path::Path) {
+        use dynld::{Limits, ModuleView};
+        let bytes = std::fs::read(m).unwrap();
+        let v = ModuleView::parse(&bytes, &Limits::DEFAULT).unwrap();
+        let off = v.exports().find(|s| s.name == "mod_fault").unwrap().value;
+        let debug = m.with_extension("debug");
+        let add = format!(
+            "eval \"add-symbol-file {} -o %lu\", (unsigned long) &mod_fault - {off}",
+            debug.display()
+        );
+        let out = gdb(
+            "deep-fault",
+            m,
+            &["run", "set language c", &add, "set language auto", "bt"],
+        );
+        let f = frames(&out);
+        let at = |i: usize, func: &str, line: usize| {
+            f.get(i).is_some_and(|l| {
+                l.contains(&format!(" {func} (")) && l.ends_with(&format!("0.c:{line}"))
+            })
+        };
+        assert!(
+            at(0, "mod_deeper", line_of("p[1] = b[")),
+            "frame 0 without its line:\n{out}"
+        );
+        assert!(
+            at(1, "mod_deep", line_of("int mod_deep(")),
+            "frame 1 without its line:\n{out}"
+        );
+        assert!(
+            f[0].contains("p=p@entry=0x0") || f[0].contains("p=0x0"),
+            "{out}"
+        );
+        assert!(
+            f.get(2).is_some_and(|l| l.contains("host_calls_deep")),
+            "{out}"
+        );
+    }
+
     /// A breakpoint on a module function set by name before the module
     /// exists hits once it loads; so does one on a local function, and a
     /// backtrace from it names its exported caller and the host's code.
@@ -324,9 +382,9 @@ fn main() {
         host::run(&args[2], &args[3]);
         return;
     }
-    let m = tests::module_file();
+    let (m, debug) = tests::module_file();
     type Case = fn(&std::path::Path);
-    let cases: [(&str, Case); 5] = [
+    let cases: [(&str, Case); 6] = [
         (
             "the_file_names_the_symbols",
             tests::the_file_names_the_symbols,
@@ -340,6 +398,10 @@ fn main() {
             tests::backtrace_goes_through_module_frames,
         ),
         ("pending_breakpoints_hit", tests::pending_breakpoints_hit),
+        (
+            "debug_file_gives_file_and_line",
+            tests::debug_file_gives_file_and_line,
+        ),
         (
             "unloaded_modules_are_forgotten",
             tests::unloaded_modules_are_forgotten,
@@ -365,6 +427,7 @@ fn main() {
         }
     }
     std::fs::remove_file(&m).ok();
+    std::fs::remove_file(&debug).ok();
     let verdict = if failed == 0 { "ok" } else { "FAILED" };
     println!("\ntest result: {verdict}. {passed} passed; {failed} failed");
     if failed != 0 {

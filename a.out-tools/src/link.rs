@@ -34,6 +34,7 @@ use std::path::PathBuf;
 
 mod apply;
 mod ctors;
+mod debug;
 mod emit;
 mod gc;
 mod image;
@@ -75,6 +76,9 @@ pub struct Options {
     /// Keep the objects' `.eh_frame` as the module's unwind table
     /// (`--unwind`), for debuggers (x86-64 and AArch64).
     pub unwind: bool,
+    /// Also write the debug file (`--debug FILE`): the objects' DWARF
+    /// relocated to the module's layout, in [`Linked::debug`].
+    pub debug: bool,
 }
 
 /// Where the text starts in the module file (`--text-align`): on a page
@@ -182,6 +186,9 @@ pub struct Linked {
     pub warnings: Vec<String>,
     /// Where each input section and synthesised area went, in image order.
     pub map: Vec<MapEntry>,
+    /// The debug file, if [`Options::debug`] asked for it: an ELF file
+    /// of the module's symbols, unwind table and DWARF at image offsets.
+    pub debug: Option<Vec<u8>>,
 }
 
 /// One line of the link map.
@@ -249,9 +256,20 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     };
     let out = emit::emit(&img, &module, opts)?;
     warnings.extend(out.warnings);
+    let debug = match opts.debug {
+        true => Some(debug::debug_file(
+            &syms,
+            &lay,
+            arch,
+            &out.bytes,
+            unwind.as_ref(),
+        )?),
+        false => None,
+    };
     Ok(Linked {
         bytes: out.bytes,
         warnings,
         map: map::map(&syms, &lay, m),
+        debug,
     })
 }

@@ -69,6 +69,12 @@ enum Cmd {
         /// that a backtrace goes through module frames (x86-64, AArch64).
         #[arg(long)]
         unwind: bool,
+        /// Also write FILE: an ELF file of the module's DWARF (from
+        /// objects compiled with -g), symbols and unwind table at image
+        /// offsets, for `add-symbol-file FILE -o BASE` in gdb and for
+        /// `aout addr2line --debug`.
+        #[arg(long, value_name = "FILE")]
+        debug: Option<PathBuf>,
         /// Objects (.o) and archives (.a).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -535,6 +541,7 @@ fn link_cmd(
     export: &[String],
     export_list: &[PathBuf],
     map: Option<&Path>,
+    debug: Option<&Path>,
     mut opts: link::Options,
 ) -> Result<(), String> {
     let mut names: BTreeSet<String> = export.iter().cloned().collect();
@@ -560,6 +567,9 @@ fn link_cmd(
             .map(|e| format!("{:#x} {:#x} {} {}\n", e.offset, e.size, e.object, e.section))
             .collect();
         std::fs::write(m, text).map_err(|e| format!("{}: {e}", m.display()))?;
+    }
+    if let (Some(d), Some(bytes)) = (debug, &linked.debug) {
+        std::fs::write(d, bytes).map_err(|e| format!("{}: {e}", d.display()))?;
     }
     std::fs::write(output, &linked.bytes).map_err(|e| format!("{}: {e}", output.display()))
 }
@@ -622,12 +632,14 @@ fn main() -> ExitCode {
             text_align,
             strip_symbols,
             unwind,
+            debug,
             inputs,
         } => link_cmd(
             output,
             export,
             export_list,
             map.as_deref(),
+            debug.as_deref(),
             link::Options {
                 inputs: inputs.clone(),
                 exports: None,
@@ -637,6 +649,7 @@ fn main() -> ExitCode {
                 text_align: *text_align,
                 strip_symbols: *strip_symbols,
                 unwind: *unwind,
+                debug: debug.is_some(),
             },
         )
         .map_err(Stop::Error),

@@ -27,11 +27,12 @@ const UNUSED: &str = "int unused(int x) { volatile int y = x; return y - 7; }\n"
 /// The module, linked with `--gc`, and with `--unwind` if `unwind`; `tag`
 /// names its scratch directory (tests run at once).
 fn module(tag: &str, unwind: bool) -> Vec<u8> {
-    dynld_suite::cc::module_with(&format!("debug-{tag}"), &[SRC, UNUSED], |o| {
+    dynld_suite::cc::module_with(&format!("debug-{tag}"), &[SRC, UNUSED], &[], |o| {
         o.unwind = unwind;
         o.gc = true;
         o.exports = Some(["first".to_owned(), "second".to_owned()].into());
     })
+    .bytes
 }
 
 /// The image offsets of the functions the unwind table's FDEs cover.
