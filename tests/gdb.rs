@@ -110,19 +110,37 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
 
-    /// The module, compiled with `-g` and linked with `--unwind` and
-    /// `--debug` into a file; and its debug file beside it.
-    pub fn module_file() -> (PathBuf, PathBuf) {
-        let linked = dynld_suite::cc::module_with("gdb", &[super::MODULE], &["-g"], |o| {
-            o.unwind = true;
-            o.debug = true;
-        });
+    /// The module files the cases run on.
+    pub struct Modules {
+        /// Linked with `--unwind`: what gdb knows comes from the
+        /// registry's registration alone.
+        pub plain: PathBuf,
+        /// Compiled with `-g` and linked with `--unwind` and `--debug`.
+        pub debug: PathBuf,
+        /// Its debug file, beside it.
+        pub debug_file: PathBuf,
+    }
+
+    /// Links the modules into files.
+    pub fn module_files() -> Modules {
         let dir = std::env::temp_dir();
-        let path = dir.join(format!("dynld-gdb-{}.dl", std::process::id()));
-        let debug = dir.join(format!("dynld-gdb-{}.debug", std::process::id()));
-        std::fs::write(&path, &linked.bytes).unwrap();
-        std::fs::write(&debug, linked.debug.expect("the debug file")).unwrap();
-        (path, debug)
+        let name = |ext: &str| dir.join(format!("dynld-gdb-{}{ext}", std::process::id()));
+        let (plain, debug, debug_file) = (name(".dl"), name("-g.dl"), name("-g.debug"));
+        let linked = dynld_suite::cc::module_with("gdb", &[super::MODULE], &[], |o| {
+            o.unwind = true;
+        });
+        std::fs::write(&plain, &linked.bytes).unwrap();
+        let linked = dynld_suite::cc::module_with("gdb-g", &[super::MODULE], &["-g"], |o| {
+            o.unwind = true;
+            o.debug = Some(debug_file.clone());
+        });
+        std::fs::write(&debug, &linked.bytes).unwrap();
+        std::fs::write(&debug_file, linked.debug.expect("the debug file")).unwrap();
+        Modules {
+            plain,
+            debug,
+            debug_file,
+        }
     }
 
     /// Runs this program as a host in `mode` under `gdb -batch` with
@@ -153,7 +171,8 @@ mod tests {
     /// contents) lies at the module's text, naming its exports as global
     /// functions and its static function as a local one, at their loaded
     /// addresses with their sizes; gone from the list at unload.
-    pub fn the_file_names_the_symbols(m: &std::path::Path) {
+    pub fn the_file_names_the_symbols(m: &Modules) {
+        let m = m.plain.as_path();
         use dynld::gdb::Registration;
         use dynld::{ExportTable, FileSource, Growable, Registry, MMAP};
         use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
@@ -211,7 +230,8 @@ mod tests {
 
     /// A fault in a module function: gdb names it, and the host's caller
     /// is the next frame.
-    pub fn backtrace_names_the_module_function(m: &std::path::Path) {
+    pub fn backtrace_names_the_module_function(m: &Modules) {
+        let m = m.plain.as_path();
         let out = gdb("fault", m, &["run", "bt"]);
         assert!(out.contains("SIGSEGV"), "no fault:\n{out}");
         let f = frames(&out);
@@ -229,7 +249,8 @@ mod tests {
     /// A fault two module frames deep, the outer one having moved the
     /// stack pointer: gdb unwinds through both by the module's unwind
     /// table to the host's caller.
-    pub fn backtrace_goes_through_module_frames(m: &std::path::Path) {
+    pub fn backtrace_goes_through_module_frames(m: &Modules) {
+        let m = m.plain.as_path();
         let out = gdb("deep-fault", m, &["run", "bt"]);
         assert!(out.contains("SIGSEGV"), "no fault:\n{out}");
         let f = frames(&out);
@@ -251,25 +272,35 @@ mod tests {
             .unwrap_or_else(|| panic!("{text} not in the module"))
     }
 
-    /// With the debug file `aout link --debug` wrote, loaded by the
-    /// command dynld(3) documents (`add-symbol-file FILE -o BASE`, the
-    /// base found from an export's address), the frames show file and
-    /// line, and the arguments.
-    pub fn debug_file_gives_file_and_line(m: &std::path::Path) {
-        use dynld::{Limits, ModuleView};
-        let bytes = std::fs::read(m).unwrap();
-        let v = ModuleView::parse(&bytes, &Limits::DEFAULT).unwrap();
-        let off = v.exports().find(|s| s.name == "mod_fault").unwrap().value;
-        let debug = m.with_extension("debug");
-        let add = format!(
-            "eval \"add-symbol-file {} -o %lu\", (unsigned long) &mod_fault - {off}",
-            debug.display()
-        );
-        let out = gdb(
-            "deep-fault",
-            m,
-            &["run", "set language c", &add, "set language auto", "bt"],
-        );
+    /// The module names the debug file `aout link --debug` wrote beside
+    /// it, and the file gdb is given names it in turn (`.gnu_debuglink`):
+    /// with no command, the frames show file and line, and the
+    /// arguments.
+    pub fn debug_file_gives_file_and_line(mods: &Modules) {
+        use dynld::gdb::Registration;
+        use dynld::{ExportTable, FileSource, Growable, Registry, MMAP};
+        use object::{Object, ObjectSection};
+        // The file gdb is given names the debug file and its CRC-32.
+        let reg: Registry<'static, Growable<'static>> =
+            Registry::growable(ExportTable::EMPTY, &MMAP);
+        let held = reg
+            .load("g", &mut FileSource::open(&mods.debug).unwrap())
+            .unwrap();
+        let (crc, path) = held.debuglink().expect("the module's debug link");
+        assert_eq!(std::path::Path::new(path), mods.debug_file);
+        let base = held.base() as u64;
+        let mut link = None;
+        Registration::each_file(|f| {
+            let o = object::File::parse(f).unwrap();
+            if o.section_by_name(".text").unwrap().address() == base {
+                link = o.gnu_debuglink().unwrap().map(|(p, c)| (p.to_vec(), c));
+            }
+        });
+        assert_eq!(link, Some((path.as_bytes().to_vec(), crc)));
+        drop(held);
+        drop(reg);
+        let m = mods.debug.as_path();
+        let out = gdb("deep-fault", m, &["run", "bt"]);
         let f = frames(&out);
         let at = |i: usize, func: &str, line: usize| {
             f.get(i).is_some_and(|l| {
@@ -297,7 +328,8 @@ mod tests {
     /// A breakpoint on a module function set by name before the module
     /// exists hits once it loads; so does one on a local function, and a
     /// backtrace from it names its exported caller and the host's code.
-    pub fn pending_breakpoints_hit(m: &std::path::Path) {
+    pub fn pending_breakpoints_hit(m: &Modules) {
+        let m = m.plain.as_path();
         let out = gdb(
             "call",
             m,
@@ -348,7 +380,8 @@ mod tests {
     /// Once the registry unloads the module, gdb no longer knows its
     /// symbols (a breakpoint set while it was loaded keeps its address,
     /// as gdb keeps those of any unloaded JIT code).
-    pub fn unloaded_modules_are_forgotten(m: &std::path::Path) {
+    pub fn unloaded_modules_are_forgotten(m: &Modules) {
+        let m = m.plain.as_path();
         let out = gdb(
             "unload",
             m,
@@ -382,8 +415,8 @@ fn main() {
         host::run(&args[2], &args[3]);
         return;
     }
-    let (m, debug) = tests::module_file();
-    type Case = fn(&std::path::Path);
+    let m = tests::module_files();
+    type Case = fn(&tests::Modules);
     let cases: [(&str, Case); 6] = [
         (
             "the_file_names_the_symbols",
@@ -426,8 +459,9 @@ fn main() {
             }
         }
     }
-    std::fs::remove_file(&m).ok();
-    std::fs::remove_file(&debug).ok();
+    for f in [&m.plain, &m.debug, &m.debug_file] {
+        std::fs::remove_file(f).ok();
+    }
     let verdict = if failed == 0 { "ok" } else { "FAILED" };
     println!("\ntest result: {verdict}. {passed} passed; {failed} failed");
     if failed != 0 {

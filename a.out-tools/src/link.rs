@@ -76,9 +76,11 @@ pub struct Options {
     /// Keep the objects' `.eh_frame` as the module's unwind table
     /// (`--unwind`), for debuggers (x86-64 and AArch64).
     pub unwind: bool,
-    /// Also write the debug file (`--debug FILE`): the objects' DWARF
-    /// relocated to the module's layout, in [`Linked::debug`].
-    pub debug: bool,
+    /// Also make the debug file (`--debug FILE`), to be written at this
+    /// path: the objects' DWARF relocated to the module's layout, in
+    /// [`Linked::debug`]; the module names it (path and CRC-32) for
+    /// debuggers. A relative path is made absolute.
+    pub debug: Option<PathBuf>,
 }
 
 /// Where the text starts in the module file (`--text-align`): on a page
@@ -253,19 +255,27 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         meta: meta.as_ref(),
         lay: &lay,
         unwind: unwind.as_ref(),
+        debuglink: None,
     };
-    let out = emit::emit(&img, &module, opts)?;
+    let mut out = emit::emit(&img, &module, opts)?;
+    let mut debug = None;
+    if let Some(path) = &opts.debug {
+        let file = debug::debug_file(&syms, &lay, arch, &out.bytes, unwind.as_ref())?;
+        let path =
+            std::path::absolute(path).map_err(|e| LinkError(format!("{}: {e}", path.display())))?;
+        let path = path
+            .to_str()
+            .ok_or_else(|| LinkError(format!("{}: not UTF-8", path.display())))?
+            .to_owned();
+        // Again, naming the debug file.
+        let module = emit::Module {
+            debuglink: Some((&path, debug::crc32(&file))),
+            ..module
+        };
+        out = emit::emit(&img, &module, opts)?;
+        debug = Some(file);
+    }
     warnings.extend(out.warnings);
-    let debug = match opts.debug {
-        true => Some(debug::debug_file(
-            &syms,
-            &lay,
-            arch,
-            &out.bytes,
-            unwind.as_ref(),
-        )?),
-        false => None,
-    };
     Ok(Linked {
         bytes: out.bytes,
         warnings,

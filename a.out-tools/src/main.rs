@@ -649,7 +649,7 @@ fn main() -> ExitCode {
                 text_align: *text_align,
                 strip_symbols: *strip_symbols,
                 unwind: *unwind,
-                debug: debug.is_some(),
+                debug: debug.clone(),
             },
         )
         .map_err(Stop::Error),

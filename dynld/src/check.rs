@@ -173,7 +173,7 @@ impl Header {
 }
 
 /// One more than the largest kind this version defines.
-const KINDS: usize = kind::UNWIND as usize + 1;
+const KINDS: usize = kind::DEBUGLINK as usize + 1;
 
 /// Which limit bounds a table's count (for the string table, its size).
 #[derive(Clone, Copy, PartialEq)]
@@ -213,6 +213,7 @@ const RULES: [(u8, Bound); KINDS] = [
     (SymEntry::SIZE as u8, SYMBOLS_BOUND),
     (MetaEntry::SIZE as u8, Bound::Free),
     (0, Bound::Free),
+    (0, Bound::Free),
 ];
 
 macro_rules! parts {
@@ -241,7 +242,8 @@ parts!(
     types = TYPES,
     symbols = SYMBOLS,
     metadata = METADATA,
-    unwind = UNWIND
+    unwind = UNWIND,
+    debuglink = DEBUGLINK
 );
 
 impl Header {
@@ -270,6 +272,7 @@ pub(crate) const fn reading(kind: u16) -> &'static str {
         kind::SYMBOLS => "symbols",
         kind::METADATA => "metadata",
         kind::UNWIND => "unwind information",
+        kind::DEBUGLINK => "debug link",
         _ => "table",
     }
 }
@@ -337,7 +340,7 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
     };
     limit(what, n, max)?;
     let fits = match (bound, rec) {
-        // The unwind table: bytes, no records.
+        // The unwind and debug link tables: bytes, no records.
         (Bound::Strings, _) | (Bound::Free, 0) => count == 0,
         (Bound::Relocs, 2) => size >= 2 * count && size <= RELOC_MAX_BYTES as u64 * count,
         _ => count * u64::from(rec) == size,
@@ -521,6 +524,9 @@ pub(crate) struct Placement {
     /// The unwind table (feature `gdb`; `unwindsize` 0 without one).
     pub unwind: usize,
     pub unwindsize: usize,
+    /// The debug link (feature `gdb`; `linksize` 0 without one).
+    pub link: usize,
+    pub linksize: usize,
     pub imps: usize,
     pub nimport: usize,
     pub irel: usize,
@@ -575,23 +581,20 @@ impl Placement {
             };
         let unwind = meta + len(h.metadata());
         // Kept only for the debugger's file.
-        let imps = unwind
-            + if cfg!(all(feature = "gdb", unix)) {
-                len(h.unwind())
-            } else {
-                0
-            };
+        let gdb = cfg!(all(feature = "gdb", unix));
+        let link = unwind + if gdb { len(h.unwind()) } else { 0 };
+        let imps = link + if gdb { len(h.debuglink()) } else { 0 };
         let irel = imps + len(h.imports());
         let binds = align8(irel + len(h.import_relocs()));
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
         let offsets = [
-            strs, exps, idx, types, init, fini, syms, meta, unwind, imps, irel, binds, total,
+            strs, exps, idx, types, init, fini, syms, meta, unwind, link, imps, irel, binds, total,
         ];
         for v in offsets {
             size(v)?;
         }
         // All fit (checked above), so the casts are exact.
-        let [strs, exps, idx, types, init, fini, syms, meta, unwind, imps, irel, binds, total] =
+        let [strs, exps, idx, types, init, fini, syms, meta, unwind, link, imps, irel, binds, total] =
             offsets.map(|v| v as usize);
         self.strs = strs;
         self.exps = exps;
@@ -603,10 +606,9 @@ impl Placement {
         self.meta = meta;
         self.metasize = h.metadata().size;
         self.unwind = unwind;
-        self.unwindsize = match cfg!(all(feature = "gdb", unix)) {
-            true => h.unwind().size,
-            false => 0,
-        };
+        self.unwindsize = if gdb { h.unwind().size } else { 0 };
+        self.link = link;
+        self.linksize = if gdb { h.debuglink().size } else { 0 };
         self.imps = imps;
         self.irel = irel;
         self.binds = binds;
@@ -647,6 +649,7 @@ impl Placement {
             kind::SYMBOLS if cfg!(feature = "symbols") => self.syms,
             kind::METADATA => self.meta,
             kind::UNWIND if cfg!(all(feature = "gdb", unix)) => self.unwind,
+            kind::DEBUGLINK if cfg!(all(feature = "gdb", unix)) => self.link,
             kind::IMPORTS => self.imps,
             kind::IMPORT_RELOCS => self.irel,
             // Import hashes wait in the bindings' place until binding
@@ -957,6 +960,23 @@ pub(crate) fn unwind(raw: &[u8], h: &Header) -> Result<(), Error> {
         return Err(fail("placed past 4 GiB"));
     }
     Ok(())
+}
+
+/// Checks the debug link table (see [`kind::DEBUGLINK`]): a CRC and a
+/// path of at least one byte, UTF-8 without NUL.
+pub(crate) fn debuglink(raw: &[u8]) -> Result<(), Error> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let fail = |what| table_error(kind::DEBUGLINK, what);
+    let path = raw
+        .get(4..)
+        .filter(|p| !p.is_empty())
+        .ok_or(fail("no path"))?;
+    match core::str::from_utf8(path) {
+        Ok(p) if !p.contains('\0') => Ok(()),
+        _ => Err(fail("path not UTF-8, or with a NUL")),
+    }
 }
 
 pub(crate) fn symbols(raw: &[u8], strs: &[u8], h: &Header, lim: &Limits) -> Result<(), Error> {

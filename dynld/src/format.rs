@@ -106,6 +106,12 @@ pub mod kind {
     /// feature it keeps it for the file a debugger is given
     /// ([`crate::gdb`]), which places it at that offset from the base.
     pub const UNWIND: u16 = 13;
+    /// Where the module's debug file is (`aout link --debug FILE`): a
+    /// word, the file's CRC-32 (as `.gnu_debuglink` has it), then its
+    /// path, UTF-8 without NUL. Count 0. Optional: with the `gdb` feature
+    /// the file a debugger is given names it, and gdb reads the module's
+    /// file and line information from it.
+    pub const DEBUGLINK: u16 = 14;
 
     /// Whether a loader must refuse a module whose table of this known
     /// kind lacks [`TABLE_REQUIRED`](super::TABLE_REQUIRED), or has it:
@@ -119,7 +125,7 @@ pub mod kind {
 
     /// Whether version 2 defines `kind`.
     pub const fn known(kind: u16) -> bool {
-        matches!(kind, STRINGS..=UNWIND)
+        matches!(kind, STRINGS..=DEBUGLINK)
     }
 
     /// The kind's name, for messages and the tool.
@@ -138,6 +144,7 @@ pub mod kind {
             SYMBOLS => "symbols",
             METADATA => "metadata",
             UNWIND => "unwind",
+            DEBUGLINK => "debug link",
             _ => "unknown",
         }
     }

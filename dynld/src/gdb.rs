@@ -15,7 +15,10 @@
 //! one the module's symbols table lists (local ones too, with their
 //! sizes), or its exports when it has no such table; and, when the module
 //! carries one (`aout link --unwind`), its `.eh_frame` at the place it was
-//! linked for, so that gdb unwinds through module frames. Dropping the
+//! linked for, so that gdb unwinds through module frames; and, when it
+//! names its debug file (`aout link --debug FILE`), a `.gnu_debuglink`
+//! naming it, from which gdb reads the module's file and line information
+//! by itself. Dropping the
 //! registration takes the file out of the list again.
 //!
 //! A [`Registry`](crate::Registry) registers each module it loads after
@@ -359,6 +362,7 @@ pub(crate) fn elf(m: &Module<'_>, name: &str) -> Vec<u8> {
         shstrs.add(".shstrtab"),
     );
     let n_eh = shstrs.add(".eh_frame");
+    let n_link = shstrs.add(".gnu_debuglink");
     let mut o = Out {
         b: Vec::new(),
         wide,
@@ -417,6 +421,18 @@ pub(crate) fn elf(m: &Module<'_>, name: &str) -> Vec<u8> {
         o.b.extend_from_slice(bytes);
         o.align(8);
     }
+    // The debug file, as gdb's `.gnu_debuglink` names one: the path, a
+    // NUL, padding to 4 bytes, the CRC-32.
+    let link = m.debuglink();
+    let linkoff = o.b.len();
+    if let Some((crc, path)) = link {
+        o.b.extend_from_slice(path.as_bytes());
+        o.b.push(0);
+        o.align(4);
+        o.u32(crc);
+        o.align(8);
+    }
+    let linklen = o.b.len() - linkoff;
     let shoff = o.b.len();
     let mut shdrs = std::vec![
         Shdr {
@@ -504,6 +520,20 @@ pub(crate) fn elf(m: &Module<'_>, name: &str) -> Vec<u8> {
             link: 0,
             info: 0,
             align: 8,
+            entsize: 0,
+        });
+    }
+    if link.is_some() {
+        shdrs.push(Shdr {
+            name: n_link,
+            kind: SHT_PROGBITS,
+            flags: 0,
+            addr: 0,
+            offset: linkoff as u64,
+            size: linklen as u64,
+            link: 0,
+            info: 0,
+            align: 4,
             entsize: 0,
         });
     }

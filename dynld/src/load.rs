@@ -162,6 +162,7 @@ fn check_tables(
     }
     if cfg!(all(feature = "gdb", unix)) {
         sl.keep(check::unwind(part(p.unwind, p.unwindsize), h))?;
+        sl.keep(check::debuglink(part(p.link, p.linksize)))?;
     }
     sl.keep(crate::meta::check(
         part(p.meta, p.metasize),

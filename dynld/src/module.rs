@@ -272,6 +272,16 @@ impl<'p> Module<'p> {
         Some((at, raw.get(8..)?))
     }
 
+    /// Where the module's debug file is (see
+    /// [`kind::DEBUGLINK`](crate::format::kind::DEBUGLINK)): its CRC-32 and
+    /// path. `None` without one, or without the `gdb` feature.
+    pub fn debuglink(&self) -> Option<(u32, &str)> {
+        let raw = self.bytes(self.place.link, self.place.linksize);
+        let crc = raw.get(..4)?;
+        let crc = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        Some((crc, core::str::from_utf8(raw.get(4..)?).ok()?))
+    }
+
     /// Whether the module has a symbols table (always `false` without the
     /// `symbols` feature, which skips the table unread).
     pub fn has_symbols(&self) -> bool {

@@ -91,6 +91,7 @@ impl<'a> ModuleView<'a> {
         // As the loader, which reads it only with the `gdb` feature.
         if cfg!(all(feature = "gdb", unix)) {
             check::unwind(v.table(h.unwind()), &h)?;
+            check::debuglink(v.table(h.debuglink()))?;
         }
         crate::meta::check(v.table(h.metadata()), strs, h.exports().count)?;
         for e in check::imports(strs, v.table(h.imports()), limits) {

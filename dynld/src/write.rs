@@ -38,6 +38,8 @@ pub struct ModuleBuilder {
     metadata: Option<crate::meta::MetaSpec>,
     /// The unwind table's contents: its place and `.eh_frame` bytes.
     unwind: Option<(u32, Vec<u8>)>,
+    /// The debug link: the debug file's CRC-32 and path.
+    debuglink: Option<(u32, String)>,
     /// Type descriptions of exports and of imports, by name.
     descs: [alloc::collections::BTreeMap<String, String>; 2],
     relocs: Vec<Reloc>,
@@ -66,6 +68,7 @@ impl ModuleBuilder {
             symbols: Vec::new(),
             metadata: None,
             unwind: None,
+            debuglink: None,
             descs: Default::default(),
             relocs: Vec::new(),
             keep_order: false,
@@ -193,6 +196,13 @@ impl ModuleBuilder {
     /// past the image's end).
     pub fn unwind(&mut self, at: u32, eh_frame: &[u8]) -> &mut Self {
         self.unwind = Some((at, eh_frame.to_vec()));
+        self
+    }
+
+    /// Names the module's debug file ([`kind::DEBUGLINK`]): its `path`
+    /// and the CRC-32 of its bytes.
+    pub fn debuglink(&mut self, path: &str, crc: u32) -> &mut Self {
+        self.debuglink = Some((crc, path.into()));
         self
     }
 
@@ -497,7 +507,15 @@ impl ModuleBuilder {
             }
             None => Vec::new(),
         };
-        let tables: [(u16, u32, &[u8]); 13] = [
+        let linktab = match &self.debuglink {
+            Some((crc, path)) => {
+                let mut t = crc.to_be_bytes().to_vec();
+                t.extend_from_slice(path.as_bytes());
+                t
+            }
+            None => Vec::new(),
+        };
+        let tables: [(u16, u32, &[u8]); 14] = [
             (kind::STRINGS, 0, &strings),
             (kind::EXPORTS, u32of(exports.len())?, &exptab),
             (kind::INDEX, u32of(idxbytes.len() / 8)?, &idxbytes),
@@ -511,6 +529,7 @@ impl ModuleBuilder {
                 &metatab,
             ),
             (kind::UNWIND, 0, &unwtab),
+            (kind::DEBUGLINK, 0, &linktab),
             (kind::IMPORTS, u32of(order.len())?, &imptab),
             (kind::IMPORT_HASHES, u32of(hashes.len() / 8)?, &hashes),
             (kind::IMPORT_RELOCS, nimp, &import_relocs),

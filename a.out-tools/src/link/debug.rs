@@ -34,6 +34,18 @@ fn abs_width(arch: Arch, r_type: u32) -> Option<usize> {
     }
 }
 
+/// The CRC-32 of `bytes` (IEEE, reflected; zlib's and `.gnu_debuglink`'s).
+pub(super) fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xedb8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
 /// ELF machine numbers.
 fn machine(arch: Arch) -> u16 {
     match arch {
