@@ -1,5 +1,6 @@
 //! `aout`: link, inspect and run dynld modules.
 
+mod lines;
 mod run;
 mod shell;
 
@@ -138,6 +139,10 @@ enum Cmd {
         /// the addresses are then loaded addresses, not image offsets.
         #[arg(long, value_name = "ADDR", value_parser = parse_int)]
         base: Option<i64>,
+        /// The module's debug file (aout link --debug): also print the
+        /// file and line of each address.
+        #[arg(long, value_name = "FILE")]
+        debug: Option<PathBuf>,
         /// The module file.
         module: PathBuf,
         /// The addresses (decimal, or hex with 0x).
@@ -516,18 +521,33 @@ fn addr2line(
     out: &mut impl Write,
     path: &Path,
     base: Option<u64>,
+    debug: Option<&Path>,
     addrs: &[i64],
 ) -> Result<(), Stop> {
     let bytes = read(path)?;
     let v = view(path, &bytes)?;
+    let lines = match debug {
+        Some(d) => {
+            let b = read(d)?;
+            Some(lines::Lines::read(&b).map_err(|e| format!("{}: {e}", d.display()))?)
+        }
+        None => None,
+    };
     for &a in addrs {
         let a = a as u64;
         let off = match base {
             Some(b) => a.checked_sub(b),
             None => Some(a),
         };
+        let line = match (&lines, off) {
+            (Some(l), Some(off)) => match l.at(off) {
+                Some((file, line)) => format!(" at {}:{line}", Escaped::new(file)),
+                None => " at ??:0".into(),
+            },
+            _ => String::new(),
+        };
         match off.and_then(|off| place(&v, off)) {
-            Some(p) => out!(out, "{a:#x} {p}"),
+            Some(p) => out!(out, "{a:#x} {p}{line}"),
             None => out!(out, "{a:#x} ?? (outside the module)"),
         }
     }
@@ -689,9 +709,16 @@ fn main() -> ExitCode {
         Cmd::Nm { module } => nm(&mut out, module),
         Cmd::Addr2line {
             base,
+            debug,
             module,
             addrs,
-        } => addr2line(&mut out, module, base.map(|b| b as u64), addrs),
+        } => addr2line(
+            &mut out,
+            module,
+            base.map(|b| b as u64),
+            debug.as_deref(),
+            addrs,
+        ),
         Cmd::Shell { path, abi, script } => shell::open(script.as_deref())
             .map_err(Stop::Error)
             .and_then(|mut input| shell::shell(&mut input, &mut out, path, abi))

@@ -161,3 +161,70 @@ fn addr2line_names_addresses() {
     assert!(!ok && err.starts_with("aout: "), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// With `--debug`, `aout addr2line` gives each address's file and line,
+/// as binutils' addr2line reads them from the same debug file; for a
+/// module of two objects (the second's text placed after the first's)
+/// with a function `--gc` dropped, whose line entries are tombstoned.
+#[test]
+fn addr2line_with_the_debug_file_agrees_with_binutils() {
+    const OTHER: &str = "int third(int x) { volatile int y = x; return y * 5; }\n";
+    let dir = std::env::temp_dir().join(format!("aout-debug-lines-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (module, debug) = (dir.join("m.dl"), dir.join("m.debug"));
+    let linked = dynld_suite::cc::module_with("debug-lines", &[SRC, UNUSED, OTHER], &["-g"], |o| {
+        o.gc = true;
+        o.exports = Some(["first".to_owned(), "second".to_owned(), "third".to_owned()].into());
+        o.debug = Some(debug.clone());
+    });
+    std::fs::write(&module, &linked.bytes).unwrap();
+    std::fs::write(&debug, linked.debug.unwrap()).unwrap();
+    let v = ModuleView::parse(&linked.bytes, &Limits::DEFAULT).unwrap();
+    let third = v.symbols().find(|s| s.name == "third").unwrap();
+    assert!(
+        third.value != 0,
+        "the second object's text is placed after the first's"
+    );
+    let addrs: Vec<String> = v
+        .symbols()
+        .filter(|s| (s.value as usize) < v.text_size())
+        .map(|s| format!("{:#x}", s.value + s.size / 2))
+        .collect();
+    let mut args = vec![
+        "addr2line",
+        "--debug",
+        debug.to_str().unwrap(),
+        module.to_str().unwrap(),
+    ];
+    args.extend(addrs.iter().map(String::as_str));
+    let (ok, out, err) = aout(&args);
+    assert!(ok, "{err}");
+    let ours: Vec<String> = out
+        .lines()
+        .map(|l| l.rsplit(" at ").next().unwrap().to_owned())
+        .collect();
+    let theirs = Command::new("addr2line")
+        .arg("-e")
+        .arg(&debug)
+        .args(&addrs)
+        .output()
+        .expect("binutils addr2line");
+    assert!(theirs.status.success());
+    let theirs: Vec<String> = String::from_utf8(theirs.stdout)
+        .unwrap()
+        .lines()
+        // binutils adds " (discriminator N)" to some lines.
+        .map(|l| l.split(" (").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(ours.len(), 4, "first, helper, second, third: {out}");
+    assert_eq!(ours, theirs, "{out}");
+    assert!(
+        ours.iter().all(|l| l.contains(".c:") && !l.ends_with(":0")),
+        "{out}"
+    );
+    assert!(
+        ours.iter().any(|l| l.ends_with("2.c:1")),
+        "third is in the third source: {out}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
