@@ -97,6 +97,8 @@ pub mod memory;
 pub mod meta;
 #[cfg(all(feature = "std", unix))]
 mod mmap;
+#[cfg(feature = "modlist")]
+pub mod modlist;
 mod module;
 mod plan9;
 #[cfg(feature = "registry")]

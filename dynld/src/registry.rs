@@ -217,6 +217,9 @@ mod store {
         /// The module made known to gdb, written with the module.
         #[cfg(all(feature = "gdb", unix))]
         pub(super) gdb: UnsafeCell<Option<crate::gdb::Registration>>,
+        /// The module's record in the debuggers' list (feature `modlist`).
+        #[cfg(feature = "modlist")]
+        pub(super) entry: UnsafeCell<crate::modlist::ModEntry>,
     }
 
     // SAFETY: the cell's module is `Sync` and `Send`; it is written only
@@ -235,6 +238,8 @@ mod store {
                 holds: AtomicU32::new(0),
                 #[cfg(all(feature = "gdb", unix))]
                 gdb: UnsafeCell::new(None),
+                #[cfg(feature = "modlist")]
+                entry: UnsafeCell::new(crate::modlist::ModEntry::new()),
             }
         }
     }
@@ -1480,6 +1485,10 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             {
                 *cell.gdb.get() = Some(crate::gdb::Registration::new(&m, name));
             }
+            // And to a debugger attached to the kernel. The cell stays put
+            // (a static, or leaked) until teardown takes the entry out.
+            #[cfg(feature = "modlist")]
+            crate::modlist::add(cell.entry.get(), &m, name, id);
             *cell.module.get() = Some(m);
             *cell.name.get() = mname;
         }
@@ -1611,7 +1620,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     pub fn unload<'n>(&self, which: impl Into<Which<'n>>) -> Result<(), Error> {
         let which = which.into();
         let got = self.unload_untold(which);
-        if let Err(error) = &got {
+        if let (Err(error), Some(log)) = (&got, self.log) {
             let mut id = heapless::String::<16>::new();
             let name = match which {
                 Which::Name(n) => n,
@@ -1620,7 +1629,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                     &id
                 }
             };
-            self.tell(Event::UnloadRefused { name, error });
+            log.log(&Event::UnloadRefused { name, error });
         }
         got
     }
@@ -1935,6 +1944,8 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 // Unknown to gdb before its memory goes.
                 #[cfg(all(feature = "gdb", unix))]
                 drop((*cell.gdb.get()).take());
+                #[cfg(feature = "modlist")]
+                crate::modlist::remove(cell.entry.get());
                 (*cell.module.get()).take()
             }
         });
@@ -2566,6 +2577,40 @@ mod tests {
         let seen = seen.into_inner().unwrap();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert!(seen[0].starts_with("load ghost refused: "), "{seen:?}");
+    }
+
+    /// The debuggers' list gains each module as it loads, with its
+    /// place and name, and loses it at unload.
+    #[cfg(feature = "modlist")]
+    #[test]
+    fn the_debuggers_list_follows_the_registry() {
+        let reg = Registry::<Fixed<2>>::fixed(ExportTable::EMPTY, &HEAP);
+        let (p, d) = (provider(), dependent());
+        let ph = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        let dh = reg.load("d", &mut SliceSource::new(&d)).unwrap();
+        let bases = [ph.base() as usize, dh.base() as usize];
+        let ours = || {
+            let mut v = Vec::new();
+            crate::modlist::each(|e| {
+                if bases.contains(&e.base) {
+                    v.push((alloc::string::String::from(e.name()), e.id, e.image));
+                }
+            });
+            v
+        };
+        // The last loaded first.
+        assert_eq!(
+            ours(),
+            [
+                ("d".into(), dh.id(), dh.image_size()),
+                ("p".into(), ph.id(), ph.image_size())
+            ]
+        );
+        drop((ph, dh));
+        reg.unload("d").unwrap();
+        assert_eq!(ours(), [("p".into(), 1, 16)]);
+        reg.unload("p").unwrap();
+        assert!(ours().is_empty());
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub(super) fn debug_file(
             let Some((name, at)) = piece.get(&(oi, s.index().0)).cloned() else {
                 continue;
             };
+            let data = s
+                .data()
+                .map_err(|e| LinkError(format!("{}: {e}", o.name)))?;
             let lists = matches!(name.as_str(), ".debug_ranges" | ".debug_loc");
             for (off, r) in s.relocations() {
                 let RelocationFlags::Elf { r_type } = r.flags() else {
@@ -126,15 +129,30 @@ pub(super) fn debug_file(
                     .section_index()
                     .and_then(|i| piece.get(&(oi, i.0)))
                     .map(|(_, p)| p + sym.address());
+                // REL (ARM, 386): the addend is the field's contents.
+                let addend = if r.has_implicit_addend() {
+                    let f = data.get(off as usize..off as usize + w).ok_or_else(|| {
+                        LinkError(format!(
+                            "{}: {name}+{off:#x}: relocation outside the section",
+                            o.name
+                        ))
+                    })?;
+                    match w {
+                        4 => i64::from(u32::from_le_bytes(f.try_into().unwrap_or([0; 4]))),
+                        _ => i64::from_le_bytes(f.try_into().unwrap_or([0; 8])),
+                    }
+                } else {
+                    r.addend()
+                };
                 let value = match in_debug {
-                    Some(v) => Some(v as i64 + r.addend()),
+                    Some(v) => Some(v as i64 + addend),
                     None => syms
                         .resolve(oi, si)
                         .ok()
                         .and_then(|res| lay.addr(&res))
                         .and_then(|t| match t {
-                            Target::Local(v) => Some(v as i64 + r.addend()),
-                            Target::Abs(v) => Some(v as i64 + r.addend()),
+                            Target::Local(v) => Some(v as i64 + addend),
+                            Target::Abs(v) => Some(v as i64 + addend),
                             _ => None,
                         }),
                 };

@@ -30,6 +30,19 @@ fn pcrel_width(arch: Arch, r_type: u32) -> Option<usize> {
     }
 }
 
+/// Relocation `r`'s addend, at `off` in `data` (its section's bytes):
+/// the field's contents for a REL relocation, else the record's.
+fn implicit(data: &[u8], off: u64, w: usize, r: &object::Relocation) -> i64 {
+    if !r.has_implicit_addend() {
+        return r.addend();
+    }
+    let f = data.get(off as usize..off as usize + w).unwrap_or(&[]);
+    match w {
+        4 => i64::from(i32::from_le_bytes(f.try_into().unwrap_or([0; 4]))),
+        _ => i64::from_le_bytes(f.try_into().unwrap_or([0; 8])),
+    }
+}
+
 /// The unwind table of the module `lay` lays out: the image offset its
 /// bytes lie at, and the bytes; `None` if no function's unwind
 /// information could be kept. A note in `warnings` says what was left out
@@ -78,7 +91,8 @@ pub(super) fn unwind(
                             Target::Local(v) => i64::try_from(v).ok(),
                             _ => None,
                         })
-                        .map(|v| (w, v + r.addend())),
+                        // (REL objects hold the addend in the field.)
+                        .map(|v| (w, v + implicit(data, off, w, &r))),
                     _ => None,
                 };
                 relocs.insert(off, target);
