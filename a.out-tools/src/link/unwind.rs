@@ -118,7 +118,13 @@ pub(super) fn unwind(
                 };
                 let Some(id) = word(pos + 4) else { break };
                 let inside = relocs.range(pos as u64..end as u64);
-                let resolved = inside.clone().all(|(_, t)| t.is_some());
+                // Every field resolved, and inside the record.
+                let resolved = inside
+                    .clone()
+                    .all(|(&off, t)| t.is_some_and(|(w, _)| off as usize + w <= end));
+                // A record too short for its id (and an FDE for its start)
+                // is not copied.
+                let long_enough = end >= pos + if id == 0 { 8 } else { 12 };
                 let is_cie = id == 0;
                 let cie_out = (!is_cie)
                     .then(|| (pos + 4).checked_sub(id as usize))
@@ -127,7 +133,7 @@ pub(super) fn unwind(
                 // An FDE's function: the relocation at its start field.
                 let has_function =
                     is_cie || relocs.get(&(pos as u64 + 8)).is_some_and(Option::is_some);
-                let keep = resolved && has_function && (is_cie || cie_out.is_some());
+                let keep = long_enough && resolved && has_function && (is_cie || cie_out.is_some());
                 if keep {
                     let start = out.len();
                     out.extend_from_slice(&data[pos..end]);
