@@ -588,14 +588,16 @@ impl Placement {
         let binds = align8(irel + len(h.import_relocs()));
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
         let offsets = [
-            strs, exps, idx, types, init, fini, syms, meta, unwind, link, imps, irel, binds, total,
+            strs, exps, idx, types, init, fini, syms, meta, imps, irel, binds, total,
         ];
         for v in offsets {
             size(v)?;
         }
-        // All fit (checked above), so the casts are exact.
-        let [strs, exps, idx, types, init, fini, syms, meta, unwind, link, imps, irel, binds, total] =
+        // All fit (checked above), so the casts are exact; as do the
+        // unwind table's and the debug link's, at most `imps`.
+        let [strs, exps, idx, types, init, fini, syms, meta, imps, irel, binds, total] =
             offsets.map(|v| v as usize);
+        let (unwind, link) = (unwind as usize, link as usize);
         self.strs = strs;
         self.exps = exps;
         self.idx = idx;

@@ -1023,6 +1023,26 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         self
     }
 
+    /// Tells the log that loading `name` was refused with `error` (out of
+    /// line: one copy for every source type).
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, name: &str, error: &Error) {
+        self.tell(Event::LoadRefused { name, error });
+    }
+
+    /// Tells the log that `m` was loaded as `name` with `id` (out of line,
+    /// as [`Self::refused`]).
+    #[inline(never)]
+    fn loaded(&self, name: &str, id: u32, m: &Module<'_>) {
+        self.tell(Event::Loaded {
+            name,
+            id,
+            base: m.base() as usize,
+            size: m.image_size(),
+        });
+    }
+
     /// Tells the log, if any, of `event`.
     fn tell(&self, event: Event<'_>) {
         if let Some(log) = self.log {
@@ -1135,8 +1155,8 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             got.ok_or_else(missing)
         });
         // A refusal from the load itself was told there.
-        if let (Err(error), false) = (&got, reached) {
-            self.tell(Event::LoadRefused { name, error });
+        if let (Err(error), false, Some(_)) = (&got, reached, self.log) {
+            self.refused(name, error);
         }
         got
     }
@@ -1193,8 +1213,8 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         auto: bool,
     ) -> Result<Held<'_, 'a, S>, Error> {
         let got = self.load_untold(name, src, how, up, auto);
-        if let Err(error) = &got {
-            self.tell(Event::LoadRefused { name, error });
+        if let (Err(error), Some(_)) = (&got, self.log) {
+            self.refused(name, error);
         }
         got
     }
@@ -1266,12 +1286,9 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 m.set_up = true;
             }
         });
-        self.tell(Event::Loaded {
-            name,
-            id,
-            base: h.module.base() as usize,
-            size: h.module.image_size(),
-        });
+        if self.log.is_some() {
+            self.loaded(name, id, h.module);
+        }
         self.bind_pending();
         Ok(h)
     }
