@@ -104,7 +104,8 @@ fn output(mut cmd: Command, timeout: Duration) -> String {
 struct Qemu(std::process::Child);
 
 impl Qemu {
-    fn start(elf: &Path, port: u16) -> Qemu {
+    /// Starts the kernel, its console going to the file `serial`.
+    fn start(elf: &Path, port: u16, serial: &Path) -> Qemu {
         let child = Command::new("qemu-system-arm")
             .args([
                 "-M",
@@ -112,7 +113,8 @@ impl Qemu {
                 "-semihosting-config",
                 "enable=on,target=native",
             ])
-            .args(["-display", "none", "-monitor", "none", "-serial", "null"])
+            .args(["-display", "none", "-monitor", "none", "-serial"])
+            .arg(format!("file:{}", serial.display()))
             .args(["-S", "-gdb", &format!("tcp:127.0.0.1:{port}")])
             .arg("-kernel")
             .arg(elf)
@@ -135,7 +137,9 @@ impl Drop for Qemu {
 fn breakpoints_on_module_functions_hit_under_qemu() {
     let (elf, out) = build();
     let port = free_port();
-    let _qemu = Qemu::start(&elf, port);
+    let serial = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kernel-gdb-serial.txt");
+    std::fs::remove_file(&serial).ok();
+    let qemu = Qemu::start(&elf, port, &serial);
     // QEMU listens before it runs anything; give it a moment to.
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -170,7 +174,9 @@ fn breakpoints_on_module_functions_hit_under_qemu() {
         "continue".into(),
         "bt 1".into(),
         "dynld-modules".into(),
-        "kill".into(),
+        // On to the end, where the kernel dumps its putbuf.
+        "delete".into(),
+        "continue".into(),
     ];
     for c in &cmds {
         gdb.args(["-ex", c]);
@@ -219,4 +225,34 @@ fn breakpoints_on_module_functions_hit_under_qemu() {
         "{text}"
     );
     assert!(text.lines().any(|l| listed(l, 3, "late")), "{text}");
+    // The kernel ran to its end and dumped the registry's messages (its
+    // putbuf): every load, unload and refusal, in order.
+    drop(qemu);
+    let console = std::fs::read_to_string(&serial).unwrap_or_default();
+    let putbuf: Vec<&str> = console
+        .lines()
+        .skip_while(|l| !l.starts_with("putbuf ("))
+        .skip(1)
+        .take_while(|l| !l.starts_with("refused: "))
+        .collect();
+    let loaded = |name: &str, id: u32| {
+        putbuf.iter().any(|l| {
+            l.starts_with(&format!("loaded {name} (id {id}) at 0x2001")) && l.ends_with(" bytes")
+        })
+    };
+    assert!(loaded("cmath", 1) && loaded("late", 3), "{console}");
+    for line in [
+        "unload cmath refused: module cmath in use: 0 holds, 1 dependent (rstat)",
+        "unloaded rstat (id 2)",
+        "unloaded cmath (id 1)",
+        "load abi2 refused: module abi2 requires ABI kernel 2.0; the host offers kernel 1.2",
+        "unloaded cmath (id 4)",
+    ] {
+        assert!(
+            putbuf.contains(&line),
+            "no {line:?} in the putbuf:\n{console}"
+        );
+    }
+    assert_eq!(putbuf.len(), 12, "{console}");
+    assert!(console.ends_with("done\n"), "{console}");
 }
