@@ -228,3 +228,46 @@ fn addr2line_with_the_debug_file_agrees_with_binutils() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The same for AArch64 objects (aarch64-linux-gnu-gcc): the FDEs, whose
+/// start fields are R_AARCH64_PREL32, cover the module's functions.
+#[test]
+fn unwind_tables_on_aarch64() {
+    let dir = std::env::temp_dir().join(format!("aout-debug-a64-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut objs = Vec::new();
+    for (i, src) in [SRC, UNUSED].iter().enumerate() {
+        let (c, o) = (dir.join(format!("{i}.c")), dir.join(format!("{i}.o")));
+        std::fs::write(&c, src).unwrap();
+        let st = Command::new("aarch64-linux-gnu-gcc")
+            .args(["-O2", "-fPIC", "-c"])
+            .arg(&c)
+            .arg("-o")
+            .arg(&o)
+            .status()
+            .expect("aarch64-linux-gnu-gcc; scripts/test installs it");
+        assert!(st.success());
+        objs.push(o);
+    }
+    let linked = aout_tools::link::link(&aout_tools::link::Options {
+        inputs: objs,
+        gc: true,
+        unwind: true,
+        exports: Some(["first".to_owned(), "second".to_owned()].into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let v = ModuleView::parse(&linked.bytes, &Limits::DEFAULT).unwrap();
+    assert_eq!(v.arch(), dynld::Arch::Arm64);
+    let mut want: Vec<u64> = v
+        .symbols()
+        .filter(|s| (s.value as usize) < v.text_size())
+        .map(|s| u64::from(s.value))
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 3, "first, helper, second");
+    let mut fdes = fde_targets(&linked.bytes);
+    fdes.sort();
+    assert_eq!(fdes, want);
+    std::fs::remove_dir_all(&dir).ok();
+}
