@@ -365,6 +365,16 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool, symbols: bool) -> Resul
             v.symbols().filter(|s| !s.exported).count()
         ),
     }
+    if let Some((at, cfi)) = v.unwind() {
+        out!(
+            out,
+            "unwind  {} bytes, linked at image offset {at:#x}",
+            cfi.len()
+        );
+    }
+    if let Some((crc, path)) = v.debuglink() {
+        out!(out, "debug   {} (crc {crc:#010x})", Escaped::new(path));
+    }
     let modes = arch::modes(v.arch());
     let mut counts = vec![0usize; modes.len()];
     for (r, _) in v.all_relocs() {

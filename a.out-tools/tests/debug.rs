@@ -226,6 +226,11 @@ fn addr2line_with_the_debug_file_agrees_with_binutils() {
         ours.iter().any(|l| l.ends_with("2.c:1")),
         "third is in the third source: {out}"
     );
+    // The module names its debug file, which `aout dump` shows.
+    let (ok, out, err) = aout(&["dump", module.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let want = format!("debug   {} (crc 0x", debug.display());
+    assert!(out.lines().any(|l| l.starts_with(&want)), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -152,6 +152,26 @@ impl<'a> ModuleView<'a> {
         self.tables().find(|t| t.kind == kind)
     }
 
+    /// The unwind table (see
+    /// [`kind::UNWIND`](crate::format::kind::UNWIND)): the image offset
+    /// its `.eh_frame` was linked to lie at, and its bytes; `None` without
+    /// one, or with a head too short.
+    pub fn unwind(&self) -> Option<(usize, &'a [u8])> {
+        let raw = self.table(self.h.unwind());
+        let at = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?);
+        Some((at as usize, raw.get(8..)?))
+    }
+
+    /// The debug link (see
+    /// [`kind::DEBUGLINK`](crate::format::kind::DEBUGLINK)): the debug
+    /// file's CRC-32 and path; `None` without one, or if it is malformed.
+    pub fn debuglink(&self) -> Option<(u32, &'a str)> {
+        let raw = self.table(self.h.debuglink());
+        let crc = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?);
+        let path = core::str::from_utf8(raw.get(4..)?).ok()?;
+        (!path.is_empty() && !path.contains('\0')).then_some((crc, path))
+    }
+
     /// The text bytes.
     pub fn text(&self) -> &'a [u8] {
         part(self.bytes, self.h.textoff, self.h.text, "text").unwrap_or(&[])
