@@ -276,3 +276,47 @@ fn unwind_tables_on_aarch64() {
     assert_eq!(fdes, want);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `aout run` makes the module it loads known to gdb too: a pending
+/// breakpoint on its static function hits, and the backtrace goes through
+/// the exported caller (by the unwind table) to aout's own code.
+#[test]
+fn gdb_sees_modules_under_aout_run() {
+    let bytes = module("run", true);
+    let dir = std::env::temp_dir().join(format!("aout-debug-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.dl");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = Command::new("gdb")
+        .args(["-nx", "-batch", "-ex", "set debuginfod enabled off"])
+        .args(["-ex", "set breakpoint pending on", "-ex", "break helper"])
+        .args([
+            "-ex", "run", "-ex", "bt 3", "-ex", "delete", "-ex", "continue",
+        ])
+        .arg("--args")
+        .arg(env!("CARGO_BIN_EXE_aout"))
+        .args(["run"])
+        .arg(&path)
+        .args(["second", "5"])
+        .output()
+        .expect("gdb; scripts/test installs it");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let frames: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("Breakpoint 1, ") && l.contains(" helper ")),
+        "{text}"
+    );
+    assert!(
+        frames.get(1).is_some_and(|l| l.contains(" second ")),
+        "{text}"
+    );
+    assert!(
+        frames.get(2).is_some_and(|l| l.contains("aout::run")),
+        "{text}"
+    );
+    // And on to the end.
+    assert!(text.contains("exited normally"), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
