@@ -20,6 +20,17 @@ pub fn gcc() -> &'static str {
 /// `name`, and links them with `aout link` (default options, or without
 /// the symbols table if `strip_symbols`); returns the module.
 pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
+    module_with(name, srcs, &[], |o| o.strip_symbols = strip_symbols).bytes
+}
+
+/// [`module`] with `cflags` added to gcc's and the link's options set by
+/// `set` (the inputs are the compiled objects): the whole link's result.
+pub fn module_with(
+    name: &str,
+    srcs: &[&str],
+    cflags: &[&str],
+    set: impl FnOnce(&mut aout_tools::link::Options),
+) -> aout_tools::link::Linked {
     let dir = std::env::temp_dir().join(format!("dynld-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
@@ -28,7 +39,9 @@ pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
         let (c, o) = (dir.join(format!("{i}.c")), dir.join(format!("{i}.o")));
         std::fs::write(&c, src).unwrap();
         let st = std::process::Command::new(gcc())
-            .args(["-O2", "-fPIC", "-c", "-I"])
+            .args(["-O2", "-fPIC"])
+            .args(cflags)
+            .args(["-c", "-I"])
             .arg(&include)
             .arg(&c)
             .arg("-o")
@@ -38,13 +51,10 @@ pub fn module(name: &str, srcs: &[&str], strip_symbols: bool) -> Vec<u8> {
         assert!(st.success(), "gcc failed on {name}");
         objs.push(o);
     }
-    let bytes = aout_tools::link::link(&aout_tools::link::Options {
-        inputs: objs,
-        strip_symbols,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("aout link {name}: {e}"))
-    .bytes;
+    let mut opts = aout_tools::link::Options::default();
+    set(&mut opts);
+    opts.inputs = objs;
+    let linked = aout_tools::link::link(&opts).unwrap_or_else(|e| panic!("aout link {name}: {e}"));
     std::fs::remove_dir_all(&dir).ok();
-    bytes
+    linked
 }

@@ -715,6 +715,11 @@ pub fn link(data: &[u8]) {
             aout_tools::link::TextAlign::Bytes(4096)
         },
         strip_symbols: data.first().is_some_and(|b| b & 16 != 0),
+        unwind: data.first().is_some_and(|b| b & 32 != 0),
+        debug: data
+            .first()
+            .is_some_and(|b| b & 64 != 0)
+            .then(|| "/fuzz.debug".into()),
     };
     let input = Input {
         name: "fuzz.o".into(),

@@ -520,7 +520,7 @@ fn directory_entries() {
             );
         }
         // An unknown kind with the required flag, kind 0 included.
-        for u in [0, 13, 0x7777, 0xffff] {
+        for u in [0, 15, 0x7777, 0xffff] {
             assert_eq!(
                 with(field::KIND, u),
                 Err(Error::UnknownTable { kind: u as u16 })
@@ -558,7 +558,7 @@ fn unknown_tables() {
     let mut b = dynld_suite::calc();
     b.index(true).text_file_align(256);
     let roomy = b.build().unwrap();
-    for k in [0, 13, 0x7777, 0xffff] {
+    for k in [0, 15, 0x7777, 0xffff] {
         let with = add_table(&roomy, k, 0, b"not for this loader");
         load(&with).unwrap();
         let v = ModuleView::parse(&with, &Limits::DEFAULT).unwrap();
@@ -1370,5 +1370,68 @@ fn symbols_table() {
     assert_eq!(
         bad_table(kind::SYMBOLS, "not sorted by value").to_string(),
         "bad symbols table: not sorted by value"
+    );
+}
+
+/// The unwind table: kept as it is and handed back with where it was
+/// linked to lie; refused if that is inside the image or its head is cut
+/// short; the debug link likewise (with the `gdb` feature, which alone
+/// reads them).
+#[cfg(all(unix, target_arch = "x86_64"))]
+#[test]
+fn unwind_table() {
+    let cfi = [0x14u8, 0, 0, 0, 0, 0, 0, 0, 1, b'z', b'R', 0];
+    let mut b = calc();
+    let image = 0x1000 + 0x28 + 16;
+    b.unwind(image, &cfi);
+    let good = b.build().unwrap();
+    load(&good).unwrap();
+    let mem = GuardedMemory::new();
+    let host = host();
+    let m = Loader::new(ExportTable::new(&host).unwrap(), &mem)
+        .load(&mut SliceSource::new(&good))
+        .unwrap();
+    assert_eq!(m.image_size(), image as usize);
+    assert_eq!(m.unwind(), Some((image as usize, &cfi[..])));
+    drop(m);
+    // Inside the image.
+    let mut b = calc();
+    b.unwind(image - 1, &cfi);
+    assert_eq!(
+        load(&b.build().unwrap()),
+        Err(bad_table(kind::UNWIND, "placed inside the image"))
+    );
+    // A head of 4 bytes.
+    let mut b = calc();
+    b.text_file_align(256);
+    let short = add_table(&b.build().unwrap(), kind::UNWIND, 0, &[0, 0, 0x10, 0x38]);
+    assert_eq!(
+        load(&short),
+        Err(bad_table(kind::UNWIND, "shorter than its head"))
+    );
+    // The debug link: a CRC and a path, UTF-8 without NUL.
+    let mut b = calc();
+    b.debuglink("/lib/modules/m.debug", 0x1234_5678);
+    let m = Loader::new(ExportTable::new(&host).unwrap(), &mem)
+        .load(&mut SliceSource::new(&b.build().unwrap()))
+        .unwrap();
+    assert_eq!(m.debuglink(), Some((0x1234_5678, "/lib/modules/m.debug")));
+    drop(m);
+    for (payload, what) in [
+        (&b"\0\0\0\x01"[..], "no path"),
+        (&b"\0\0\0\x01a\0b"[..], "path not UTF-8, or with a NUL"),
+        (&b"\0\0\0\x01\xff"[..], "path not UTF-8, or with a NUL"),
+    ] {
+        let mut b = calc();
+        b.text_file_align(256);
+        let bad = add_table(&b.build().unwrap(), kind::DEBUGLINK, 0, payload);
+        assert_eq!(load(&bad), Err(bad_table(kind::DEBUGLINK, what)));
+    }
+    // A count is wrong for it.
+    let mut v = good.clone();
+    set_u32(&mut v, entry_of(&good, kind::UNWIND) + field::COUNT, 1);
+    assert_eq!(
+        load(&v),
+        Err(bad_table(kind::UNWIND, "size disagrees with the count"))
     );
 }

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 
 mod apply;
 mod ctors;
+mod debug;
 mod emit;
 mod gc;
 mod image;
@@ -45,6 +46,7 @@ mod meta;
 mod obj;
 mod resolve;
 mod synth;
+mod unwind;
 
 mod aarch64;
 mod arm;
@@ -71,6 +73,14 @@ pub struct Options {
     /// Leave out the symbols table (`--strip-symbols`): the module's
     /// functions and data objects, local ones too, by address.
     pub strip_symbols: bool,
+    /// Keep the objects' `.eh_frame` as the module's unwind table
+    /// (`--unwind`), for debuggers (x86-64 and AArch64).
+    pub unwind: bool,
+    /// Also make the debug file (`--debug FILE`), to be written at this
+    /// path: the objects' DWARF relocated to the module's layout, in
+    /// [`Linked::debug`]; the module names it (path and CRC-32) for
+    /// debuggers. A relative path is made absolute.
+    pub debug: Option<PathBuf>,
 }
 
 /// Where the text starts in the module file (`--text-align`): on a page
@@ -178,6 +188,9 @@ pub struct Linked {
     pub warnings: Vec<String>,
     /// Where each input section and synthesised area went, in image order.
     pub map: Vec<MapEntry>,
+    /// The debug file, if [`Options::debug`] asked for it: an ELF file
+    /// of the module's symbols, unwind table and DWARF at image offsets.
+    pub debug: Option<Vec<u8>>,
 }
 
 /// One line of the link map.
@@ -229,6 +242,10 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
     let lay = layout::layout(&syms, live, m, arch.word_size() as u64)?;
     let img = synth::synthesize(&lay, m)?;
     let img = apply::relocate(img, &syms, &lay, m, arch)?;
+    let unwind = match opts.unwind {
+        true => unwind::unwind(&syms, &lay, arch, &mut warnings)?,
+        false => None,
+    };
     let module = emit::Module {
         arch,
         m,
@@ -237,12 +254,32 @@ pub fn link_inputs(inputs: Vec<Input>, opts: &Options) -> Result<Linked, LinkErr
         sigs: &sigs,
         meta: meta.as_ref(),
         lay: &lay,
+        unwind: unwind.as_ref(),
+        debuglink: None,
     };
-    let out = emit::emit(&img, &module, opts)?;
+    let mut out = emit::emit(&img, &module, opts)?;
+    let mut debug = None;
+    if let Some(path) = &opts.debug {
+        let file = debug::debug_file(&syms, &lay, arch, &out.bytes, unwind.as_ref())?;
+        let path =
+            std::path::absolute(path).map_err(|e| LinkError(format!("{}: {e}", path.display())))?;
+        let path = path
+            .to_str()
+            .ok_or_else(|| LinkError(format!("{}: not UTF-8", path.display())))?
+            .to_owned();
+        // Again, naming the debug file.
+        let module = emit::Module {
+            debuglink: Some((&path, debug::crc32(&file))),
+            ..module
+        };
+        out = emit::emit(&img, &module, opts)?;
+        debug = Some(file);
+    }
     warnings.extend(out.warnings);
     Ok(Linked {
         bytes: out.bytes,
         warnings,
         map: map::map(&syms, &lay, m),
+        debug,
     })
 }

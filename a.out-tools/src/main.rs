@@ -1,5 +1,6 @@
 //! `aout`: link, inspect and run dynld modules.
 
+mod lines;
 mod run;
 mod shell;
 
@@ -64,6 +65,17 @@ enum Cmd {
         /// can be named.
         #[arg(long)]
         strip_symbols: bool,
+        /// Keep the objects' unwind information (.eh_frame) as the
+        /// module's unwind table, which a loader hands to a debugger so
+        /// that a backtrace goes through module frames (x86-64, AArch64).
+        #[arg(long)]
+        unwind: bool,
+        /// Also write FILE: an ELF file of the module's DWARF (from
+        /// objects compiled with -g), symbols and unwind table at image
+        /// offsets, for `add-symbol-file FILE -o BASE` in gdb and for
+        /// `aout addr2line --debug`.
+        #[arg(long, value_name = "FILE")]
+        debug: Option<PathBuf>,
         /// Objects (.o) and archives (.a).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -137,6 +149,24 @@ enum Cmd {
         symbols: bool,
         /// The module file.
         module: PathBuf,
+    },
+    /// Name the function or object each address falls in, as
+    /// `NAME+OFFSET`: module-relative addresses, or loaded ones with
+    /// --base.
+    Addr2line {
+        /// The address the module was loaded at (its text's first byte):
+        /// the addresses are then loaded addresses, not image offsets.
+        #[arg(long, value_name = "ADDR", value_parser = parse_int)]
+        base: Option<i64>,
+        /// The module's debug file (aout link --debug): also print the
+        /// file and line of each address.
+        #[arg(long, value_name = "FILE")]
+        debug: Option<PathBuf>,
+        /// The module file.
+        module: PathBuf,
+        /// The addresses (decimal, or hex with 0x).
+        #[arg(required = true, value_parser = parse_int)]
+        addrs: Vec<i64>,
     },
     /// List a module's exports and imports, nm-style.
     Nm {
@@ -354,6 +384,16 @@ fn dump(out: &mut impl Write, path: &Path, relocs: bool, symbols: bool) -> Resul
             v.symbols().filter(|s| !s.exported).count()
         ),
     }
+    if let Some((at, cfi)) = v.unwind() {
+        out!(
+            out,
+            "unwind  {} bytes, linked at image offset {at:#x}",
+            cfi.len()
+        );
+    }
+    if let Some((crc, path)) = v.debuglink() {
+        out!(out, "debug   {} (crc {crc:#010x})", Escaped::new(path));
+    }
     let modes = arch::modes(v.arch());
     let mut counts = vec![0usize; modes.len()];
     for (r, _) in v.all_relocs() {
@@ -463,6 +503,86 @@ fn nm(out: &mut impl Write, path: &Path) -> Result<(), Stop> {
     Ok(())
 }
 
+/// Where image offset `off` of the module `v` falls: `NAME+0xOFF` in the
+/// symbols table's symbol that holds it (its exports' nearest below
+/// without a table, whose extents are unknown), `text+0xOFF` or the like
+/// in no symbol, `None` outside the image.
+fn place(v: &ModuleView<'_>, off: u64) -> Option<String> {
+    if off >= v.image_size() as u64 {
+        return None;
+    }
+    let syms: Vec<_> = v.symbols().collect();
+    let found = if syms.is_empty() {
+        // The exports: code ones on ARM carry the Thumb bit.
+        let text = v.text_size() as u64;
+        let thumb = v.arch() == dynld::Arch::Arm;
+        v.exports()
+            .map(|s| {
+                let val = u64::from(s.value);
+                let val = if thumb && val < text { val & !1 } else { val };
+                (s.name, val)
+            })
+            .filter(|&(_, val)| val <= off)
+            .max_by_key(|&(_, val)| val)
+    } else {
+        // Sorted by value, an exported one last among those at a value.
+        let at = syms.partition_point(|s| u64::from(s.value) <= off);
+        at.checked_sub(1)
+            .and_then(|i| syms.get(i))
+            .filter(|s| off < u64::from(s.value) + u64::from(s.size))
+            .map(|s| (s.name, u64::from(s.value)))
+    };
+    Some(match found {
+        Some((name, val)) => format!("{}+{:#x}", Escaped::new(name), off - val),
+        None => {
+            let (part, start) = match kind(v, off as u32) {
+                'T' => ("text", 0),
+                'D' => ("data", v.data_offset() as u64),
+                _ => ("bss", (v.data_offset() + v.exec().data as usize) as u64),
+            };
+            format!("?? ({part}+{:#x})", off - start)
+        }
+    })
+}
+
+/// `aout addr2line`: each address, then where it falls (see [`place`]).
+fn addr2line(
+    out: &mut impl Write,
+    path: &Path,
+    base: Option<u64>,
+    debug: Option<&Path>,
+    addrs: &[i64],
+) -> Result<(), Stop> {
+    let bytes = read(path)?;
+    let v = view(path, &bytes)?;
+    let lines = match debug {
+        Some(d) => {
+            let b = read(d)?;
+            Some(lines::Lines::read(&b).map_err(|e| format!("{}: {e}", d.display()))?)
+        }
+        None => None,
+    };
+    for &a in addrs {
+        let a = a as u64;
+        let off = match base {
+            Some(b) => a.checked_sub(b),
+            None => Some(a),
+        };
+        let line = match (&lines, off) {
+            (Some(l), Some(off)) => match l.at(off) {
+                Some((file, line)) => format!(" at {}:{line}", Escaped::new(file)),
+                None => " at ??:0".into(),
+            },
+            _ => String::new(),
+        };
+        match off.and_then(|off| place(&v, off)) {
+            Some(p) => out!(out, "{a:#x} {p}{line}"),
+            None => out!(out, "{a:#x} ?? (outside the module)"),
+        }
+    }
+    Ok(())
+}
+
 /// `aout link`: `opts` has everything but the exports, which come from
 /// `export` and the `export_list` files.
 fn link_cmd(
@@ -470,6 +590,7 @@ fn link_cmd(
     export: &[String],
     export_list: &[PathBuf],
     map: Option<&Path>,
+    debug: Option<&Path>,
     mut opts: link::Options,
 ) -> Result<(), String> {
     let mut names: BTreeSet<String> = export.iter().cloned().collect();
@@ -495,6 +616,9 @@ fn link_cmd(
             .map(|e| format!("{:#x} {:#x} {} {}\n", e.offset, e.size, e.object, e.section))
             .collect();
         std::fs::write(m, text).map_err(|e| format!("{}: {e}", m.display()))?;
+    }
+    if let (Some(d), Some(bytes)) = (debug, &linked.debug) {
+        std::fs::write(d, bytes).map_err(|e| format!("{}: {e}", d.display()))?;
     }
     std::fs::write(output, &linked.bytes).map_err(|e| format!("{}: {e}", output.display()))
 }
@@ -623,12 +747,15 @@ fn main() -> ExitCode {
             import_hashes,
             text_align,
             strip_symbols,
+            unwind,
+            debug,
             inputs,
         } => link_cmd(
             output,
             export,
             export_list,
             map.as_deref(),
+            debug.as_deref(),
             link::Options {
                 inputs: inputs.clone(),
                 exports: None,
@@ -637,6 +764,8 @@ fn main() -> ExitCode {
                 import_hashes: *import_hashes,
                 text_align: *text_align,
                 strip_symbols: *strip_symbols,
+                unwind: *unwind,
+                debug: debug.clone(),
             },
         )
         .map_err(Stop::Error),
@@ -678,6 +807,18 @@ fn main() -> ExitCode {
             module,
         } => dump(&mut out, module, *relocs, *symbols),
         Cmd::Nm { module } => nm(&mut out, module),
+        Cmd::Addr2line {
+            base,
+            debug,
+            module,
+            addrs,
+        } => addr2line(
+            &mut out,
+            module,
+            base.map(|b| b as u64),
+            debug.as_deref(),
+            addrs,
+        ),
         Cmd::Shell { path, abi, script } => shell::open(script.as_deref())
             .map_err(Stop::Error)
             .and_then(|mut input| shell::shell(&mut input, &mut out, path, abi))

@@ -177,13 +177,36 @@ pub fn load_error(name: &str, e: dynld::Error) -> String {
     }
 }
 
-fn load(path: &Path, host: &HostTable) -> Result<Module<'static>, String> {
+/// A module loaded alone, made known to gdb (as a registry's are) until
+/// it is dropped.
+struct Known {
+    /// Dropped first, so that its destructors run while gdb knows it.
+    m: Module<'static>,
+    /// Then it is unknown to gdb (whose file is not in the module's
+    /// memory).
+    _gdb: dynld::gdb::Registration,
+}
+
+impl std::ops::Deref for Known {
+    type Target = Module<'static>;
+    fn deref(&self) -> &Module<'static> {
+        &self.m
+    }
+}
+
+fn load(path: &Path, host: &HostTable) -> Result<Known, String> {
     let t = host.table()?;
     let name = path.display().to_string();
     let mut m = with_source(path, |src| Loader::new(t, &MMAP).name(&name).load(src))?
         .map_err(|e| load_error(&name, e))?;
+    // Known to gdb before its constructors run.
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("module");
+    let gdb = dynld::gdb::Registration::new(&m, stem);
     m.init();
-    Ok(m)
+    Ok(Known { m, _gdb: gdb })
 }
 
 /// The address of `m`'s export `function`, to call: refused (with a

@@ -173,7 +173,7 @@ impl Header {
 }
 
 /// One more than the largest kind this version defines.
-const KINDS: usize = kind::METADATA as usize + 1;
+const KINDS: usize = kind::DEBUGLINK as usize + 1;
 
 /// Which limit bounds a table's count (for the string table, its size).
 #[derive(Clone, Copy, PartialEq)]
@@ -212,6 +212,8 @@ const RULES: [(u8, Bound); KINDS] = [
     (TypeEntry::SIZE as u8, Bound::Free),
     (SymEntry::SIZE as u8, SYMBOLS_BOUND),
     (MetaEntry::SIZE as u8, Bound::Free),
+    (0, Bound::Free),
+    (0, Bound::Free),
 ];
 
 macro_rules! parts {
@@ -239,7 +241,9 @@ parts!(
     fini = FINI,
     types = TYPES,
     symbols = SYMBOLS,
-    metadata = METADATA
+    metadata = METADATA,
+    unwind = UNWIND,
+    debuglink = DEBUGLINK
 );
 
 impl Header {
@@ -267,6 +271,8 @@ pub(crate) const fn reading(kind: u16) -> &'static str {
         kind::TYPES => "type descriptions",
         kind::SYMBOLS => "symbols",
         kind::METADATA => "metadata",
+        kind::UNWIND => "unwind information",
+        kind::DEBUGLINK => "debug link",
         _ => "table",
     }
 }
@@ -334,7 +340,8 @@ fn entry(e: &TableEntry, lim: &Limits) -> Result<(), Error> {
     };
     limit(what, n, max)?;
     let fits = match (bound, rec) {
-        (Bound::Strings, _) => count == 0,
+        // The unwind and debug link tables: bytes, no records.
+        (Bound::Strings, _) | (Bound::Free, 0) => count == 0,
         (Bound::Relocs, 2) => size >= 2 * count && size <= RELOC_MAX_BYTES as u64 * count,
         _ => count * u64::from(rec) == size,
     };
@@ -514,6 +521,12 @@ pub(crate) struct Placement {
     /// The metadata table (`metasize` 0 without one).
     pub meta: usize,
     pub metasize: usize,
+    /// The unwind table (feature `gdb`; `unwindsize` 0 without one).
+    pub unwind: usize,
+    pub unwindsize: usize,
+    /// The debug link (feature `gdb`; `linksize` 0 without one).
+    pub link: usize,
+    pub linksize: usize,
     pub imps: usize,
     pub nimport: usize,
     pub irel: usize,
@@ -566,7 +579,11 @@ impl Placement {
             } else {
                 0
             };
-        let imps = meta + len(h.metadata());
+        let unwind = meta + len(h.metadata());
+        // Kept only for the debugger's file.
+        let gdb = cfg!(all(feature = "gdb", unix));
+        let link = unwind + if gdb { len(h.unwind()) } else { 0 };
+        let imps = link + if gdb { len(h.debuglink()) } else { 0 };
         let irel = imps + len(h.imports());
         let binds = align8(irel + len(h.import_relocs()));
         let total = binds + BINDING_SIZE as u64 * h.imports().count as u64;
@@ -576,9 +593,11 @@ impl Placement {
         for v in offsets {
             size(v)?;
         }
-        // All fit (checked above), so the casts are exact.
+        // All fit (checked above), so the casts are exact; as do the
+        // unwind table's and the debug link's, at most `imps`.
         let [strs, exps, idx, types, init, fini, syms, meta, imps, irel, binds, total] =
             offsets.map(|v| v as usize);
+        let (unwind, link) = (unwind as usize, link as usize);
         self.strs = strs;
         self.exps = exps;
         self.idx = idx;
@@ -588,6 +607,10 @@ impl Placement {
         self.syms = syms;
         self.meta = meta;
         self.metasize = h.metadata().size;
+        self.unwind = unwind;
+        self.unwindsize = if gdb { h.unwind().size } else { 0 };
+        self.link = link;
+        self.linksize = if gdb { h.debuglink().size } else { 0 };
         self.imps = imps;
         self.irel = irel;
         self.binds = binds;
@@ -627,6 +650,8 @@ impl Placement {
             kind::FINI => self.fini,
             kind::SYMBOLS if cfg!(feature = "symbols") => self.syms,
             kind::METADATA => self.meta,
+            kind::UNWIND if cfg!(all(feature = "gdb", unix)) => self.unwind,
+            kind::DEBUGLINK if cfg!(all(feature = "gdb", unix)) => self.link,
             kind::IMPORTS => self.imps,
             kind::IMPORT_RELOCS => self.irel,
             // Import hashes wait in the bindings' place until binding
@@ -915,6 +940,47 @@ pub(crate) fn sym_entry(raw: &[u8], i: usize) -> Option<SymEntry> {
 /// table, UTF-8, no NUL, within the name limit), its bytes (inside the
 /// text, or inside data and bss, with checked arithmetic), and the order
 /// (non-decreasing values).
+/// Checks the unwind table's head (see [`kind::UNWIND`]): 8 bytes, the
+/// place at or past the image's end, the second word 0. The rest is
+/// handed to a debugger, never interpreted.
+pub(crate) fn unwind(raw: &[u8], h: &Header) -> Result<(), Error> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let fail = |what| table_error(kind::UNWIND, what);
+    let word = |i: usize| {
+        raw.get(i..i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (Some(at), Some(zero)) = (word(0), word(4)) else {
+        return Err(fail("shorter than its head"));
+    };
+    if (at as usize) < h.image || zero != 0 {
+        return Err(fail("placed inside the image"));
+    }
+    if u64::from(at) + raw.len() as u64 - 8 > u64::from(u32::MAX) {
+        return Err(fail("placed past 4 GiB"));
+    }
+    Ok(())
+}
+
+/// Checks the debug link table (see [`kind::DEBUGLINK`]): a CRC and a
+/// path of at least one byte, UTF-8 without NUL.
+pub(crate) fn debuglink(raw: &[u8]) -> Result<(), Error> {
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let fail = |what| table_error(kind::DEBUGLINK, what);
+    let path = raw
+        .get(4..)
+        .filter(|p| !p.is_empty())
+        .ok_or(fail("no path"))?;
+    match core::str::from_utf8(path) {
+        Ok(p) if !p.contains('\0') => Ok(()),
+        _ => Err(fail("path not UTF-8, or with a NUL")),
+    }
+}
+
 pub(crate) fn symbols(raw: &[u8], strs: &[u8], h: &Header, lim: &Limits) -> Result<(), Error> {
     let fail = |what| table_error(kind::SYMBOLS, what);
     let mut prev = 0u32;

@@ -98,6 +98,20 @@ pub mod kind {
     /// setup and teardown functions. Required: a loader that skipped it
     /// would run a module without the checks and the setup it declares.
     pub const METADATA: u16 = 12;
+    /// Unwind information for debuggers: an 8-byte head (a word: the
+    /// image offset, at or past the image's end, that the rest was linked
+    /// to lie at; a word 0), then the module's `.eh_frame` as the compiler
+    /// wrote it, its PC-relative references resolved for that place.
+    /// Count 0. Optional: the loader never interprets it; with the `gdb`
+    /// feature it keeps it for the file a debugger is given
+    /// ([`crate::gdb`]), which places it at that offset from the base.
+    pub const UNWIND: u16 = 13;
+    /// Where the module's debug file is (`aout link --debug FILE`): a
+    /// word, the file's CRC-32 (as `.gnu_debuglink` has it), then its
+    /// path, UTF-8 without NUL. Count 0. Optional: with the `gdb` feature
+    /// the file a debugger is given names it, and gdb reads the module's
+    /// file and line information from it.
+    pub const DEBUGLINK: u16 = 14;
 
     /// Whether a loader must refuse a module whose table of this known
     /// kind lacks [`TABLE_REQUIRED`](super::TABLE_REQUIRED), or has it:
@@ -111,7 +125,7 @@ pub mod kind {
 
     /// Whether version 2 defines `kind`.
     pub const fn known(kind: u16) -> bool {
-        matches!(kind, STRINGS..=METADATA)
+        matches!(kind, STRINGS..=DEBUGLINK)
     }
 
     /// The kind's name, for messages and the tool.
@@ -129,6 +143,8 @@ pub mod kind {
             TYPES => "type descriptions",
             SYMBOLS => "symbols",
             METADATA => "metadata",
+            UNWIND => "unwind",
+            DEBUGLINK => "debug link",
             _ => "unknown",
         }
     }

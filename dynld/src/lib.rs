@@ -69,7 +69,13 @@
 //! symbols table, local symbols included, through which
 //! [`Module::symbol_at`] names the function or object an address falls
 //! in by a binary search, and [`Module::symbols`]; default: without it the
-//! table is skipped unread and `symbol_at` scans the exports). With
+//! table is skipped unread and `symbol_at` scans the exports), `gdb`
+//! (gdb's JIT interface: every module a registry loads is made known to
+//! gdb, with its unwind table and debug file when it names them; see
+//! [`gdb`]; default, unix), `modlist` (the loaded modules in a list at
+//! `dynld_modules` for a debugger attached to a kernel; see
+//! `modlist`). Messages of a registry go to a [`Log`], a [`Putbuf`]
+//! without an allocator (see [`log`]). With
 //! `default-features = false`, the minimal configuration, modules load
 //! into an [`Arena`] over a caller's buffer, with no allocator.
 #![cfg_attr(not(test), no_std)]
@@ -87,13 +93,18 @@ mod check;
 mod error;
 mod escape;
 pub mod format;
+#[cfg(all(feature = "gdb", unix))]
+pub mod gdb;
 pub mod index;
 mod limits;
 mod load;
+pub mod log;
 pub mod memory;
 pub mod meta;
 #[cfg(all(feature = "std", unix))]
 mod mmap;
+#[cfg(feature = "modlist")]
+pub mod modlist;
 mod module;
 mod plan9;
 #[cfg(feature = "registry")]
@@ -135,6 +146,7 @@ pub use escape::Escaped;
 pub use format::Arch;
 pub use limits::{Limits, MAX_NAME};
 pub use load::Loader;
+pub use log::{Event, Log, Putbuf};
 pub use memory::{Arena, Memory, Region, Seal};
 #[cfg(feature = "alloc")]
 pub use memory::{HeapMemory, HEAP};

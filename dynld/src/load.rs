@@ -160,6 +160,10 @@ fn check_tables(
     if cfg!(feature = "symbols") {
         sl.keep(check::symbols(part(p.syms, h.symbols().size), strs, h, lim))?;
     }
+    if cfg!(all(feature = "gdb", unix)) {
+        sl.keep(check::unwind(part(p.unwind, p.unwindsize), h))?;
+        sl.keep(check::debuglink(part(p.link, p.linksize)))?;
+    }
     sl.keep(crate::meta::check(
         part(p.meta, p.metasize),
         strs,

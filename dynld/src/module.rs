@@ -261,6 +261,27 @@ impl<'p> Module<'p> {
         )
     }
 
+    /// The module's unwind information (see
+    /// [`kind::UNWIND`](crate::format::kind::UNWIND)): the image offset
+    /// its `.eh_frame` was linked to lie at, and its bytes. `None` without
+    /// one, or without the `gdb` feature (which alone keeps it).
+    pub fn unwind(&self) -> Option<(usize, &[u8])> {
+        let raw = self.bytes(self.place.unwind, self.place.unwindsize);
+        let at = raw.get(..4)?;
+        let at = u32::from_be_bytes([at[0], at[1], at[2], at[3]]) as usize;
+        Some((at, raw.get(8..)?))
+    }
+
+    /// Where the module's debug file is (see
+    /// [`kind::DEBUGLINK`](crate::format::kind::DEBUGLINK)): its CRC-32 and
+    /// path. `None` without one, or without the `gdb` feature.
+    pub fn debuglink(&self) -> Option<(u32, &str)> {
+        let raw = self.bytes(self.place.link, self.place.linksize);
+        let crc = raw.get(..4)?;
+        let crc = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        Some((crc, core::str::from_utf8(raw.get(4..)?).ok()?))
+    }
+
     /// Whether the module has a symbols table (always `false` without the
     /// `symbols` feature, which skips the table unread).
     pub fn has_symbols(&self) -> bool {

@@ -9,6 +9,7 @@ use crate::bind::{Provider, Resolution, Resolver};
 use crate::error::{Error, ModuleText, SymName};
 use crate::limits::Limits;
 use crate::load::Loader;
+use crate::log::{Event, Log};
 use crate::memory::Memory;
 use crate::meta::{Abi, SetupOption, Version, VersionRange};
 use crate::module::{Module, SymbolAt};
@@ -213,6 +214,12 @@ mod store {
         /// reads it without the lock).
         pub(super) name: UnsafeCell<ModuleName>,
         pub(super) holds: AtomicU32,
+        /// The module made known to gdb, written with the module.
+        #[cfg(all(feature = "gdb", unix))]
+        pub(super) gdb: UnsafeCell<Option<crate::gdb::Registration>>,
+        /// The module's record in the debuggers' list (feature `modlist`).
+        #[cfg(feature = "modlist")]
+        pub(super) entry: UnsafeCell<crate::modlist::ModEntry>,
     }
 
     // SAFETY: the cell's module is `Sync` and `Send`; it is written only
@@ -229,6 +236,10 @@ mod store {
                 module: UnsafeCell::new(None),
                 name: UnsafeCell::new(ModuleName::new()),
                 holds: AtomicU32::new(0),
+                #[cfg(all(feature = "gdb", unix))]
+                gdb: UnsafeCell::new(None),
+                #[cfg(feature = "modlist")]
+                entry: UnsafeCell::new(crate::modlist::ModEntry::new()),
             }
         }
     }
@@ -782,6 +793,7 @@ pub struct Registry<'a, S: Storage<'a>> {
     limits: Limits,
     abis: &'a [Abi<'a>],
     finder: Option<&'a dyn Finder>,
+    log: Option<&'a dyn Log>,
     clock: fn() -> u64,
     /// The registry's serial among those that deferred imports (0 until
     /// it first does; see [`crate::trap`]).
@@ -800,6 +812,7 @@ impl<'a, const N: usize> Registry<'a, Fixed<'a, N>> {
             limits: Limits::DEFAULT,
             abis: &[],
             finder: None,
+            log: None,
             clock: default_clock,
             serial: AtomicU32::new(0),
             cells: [const { Slot::new() }; N],
@@ -826,6 +839,7 @@ impl<'a> Registry<'a, Growable<'a>> {
             limits: Limits::DEFAULT,
             abis: &[],
             finder: None,
+            log: None,
             clock: default_clock,
             serial: AtomicU32::new(0),
             cells: (),
@@ -1002,6 +1016,40 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         self
     }
 
+    /// Tells `log` what the registry loads, unloads and refuses (see
+    /// [`crate::log`]): a [`Putbuf`](crate::Putbuf) without an allocator.
+    pub const fn with_log(mut self, log: &'a dyn Log) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// Tells the log that loading `name` was refused with `error` (out of
+    /// line: one copy for every source type).
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, name: &str, error: &Error) {
+        self.tell(Event::LoadRefused { name, error });
+    }
+
+    /// Tells the log that `m` was loaded as `name` with `id` (out of line,
+    /// as [`Self::refused`]).
+    #[inline(never)]
+    fn loaded(&self, name: &str, id: u32, m: &Module<'_>) {
+        self.tell(Event::Loaded {
+            name,
+            id,
+            base: m.base() as usize,
+            size: m.image_size(),
+        });
+    }
+
+    /// Tells the log, if any, of `event`.
+    fn tell(&self, event: Event<'_>) {
+        if let Some(log) = self.log {
+            log.log(&event);
+        }
+    }
+
     /// Stamps each module's [`ModuleInfo::loaded_at`] with `clock`.
     pub const fn with_clock(mut self, clock: fn() -> u64) -> Self {
         self.clock = clock;
@@ -1096,13 +1144,21 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         let missing = || Error::NotFound {
             name: SymName::new(name),
         };
-        let finder = self.finder.ok_or_else(missing)?;
-        let mut got = None;
-        finder.find(name, &mut |src| {
-            got = Some(self.load_in(name, src, how, up, auto)?);
-            Ok(())
-        })?;
-        got.ok_or_else(missing)
+        let mut reached = false;
+        let got = self.finder.ok_or_else(missing).and_then(|finder| {
+            let mut got = None;
+            finder.find(name, &mut |src| {
+                reached = true;
+                got = Some(self.load_in(name, src, how, up, auto)?);
+                Ok(())
+            })?;
+            got.ok_or_else(missing)
+        });
+        // A refusal from the load itself was told there.
+        if let (Err(error), false, Some(_)) = (&got, reached, self.log) {
+            self.refused(name, error);
+        }
+        got
     }
 
     /// The module called `name` held once more, if loaded; unless `auto`
@@ -1146,7 +1202,24 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         Ok((cell, meta.id))
     }
 
+    /// Loads `src` as `name` (see [`Self::load_with`]), telling the log of
+    /// the outcome.
     fn load_in<Src: Source + ?Sized>(
+        &self,
+        name: &str,
+        src: &mut Src,
+        how: &LoadOptions<'_>,
+        up: Option<&Chain<'_>>,
+        auto: bool,
+    ) -> Result<Held<'_, 'a, S>, Error> {
+        let got = self.load_untold(name, src, how, up, auto);
+        if let (Err(error), Some(_)) = (&got, self.log) {
+            self.refused(name, error);
+        }
+        got
+    }
+
+    fn load_untold<Src: Source + ?Sized>(
         &self,
         name: &str,
         src: &mut Src,
@@ -1213,6 +1286,9 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 m.set_up = true;
             }
         });
+        if self.log.is_some() {
+            self.loaded(name, id, h.module);
+        }
         self.bind_pending();
         Ok(h)
     }
@@ -1421,6 +1497,15 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
         // SAFETY: the slot was vacant: no reference to its module or name
         // exists, and the lock is held.
         unsafe {
+            // Known to gdb before any of its code runs.
+            #[cfg(all(feature = "gdb", unix))]
+            {
+                *cell.gdb.get() = Some(crate::gdb::Registration::new(&m, name));
+            }
+            // And to a debugger attached to the kernel. The cell stays put
+            // (a static, or leaked) until teardown takes the entry out.
+            #[cfg(feature = "modlist")]
+            crate::modlist::add(cell.entry.get(), &m, name, id);
             *cell.module.get() = Some(m);
             *cell.name.get() = mname;
         }
@@ -1551,6 +1636,22 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     /// them; otherwise it is refused as above.
     pub fn unload<'n>(&self, which: impl Into<Which<'n>>) -> Result<(), Error> {
         let which = which.into();
+        let got = self.unload_untold(which);
+        if let (Err(error), Some(log)) = (&got, self.log) {
+            let mut id = heapless::String::<16>::new();
+            let name = match which {
+                Which::Name(n) => n,
+                Which::Id(n) => {
+                    let _ = write!(id, "id {n}");
+                    &id
+                }
+            };
+            log.log(&Event::UnloadRefused { name, error });
+        }
+        got
+    }
+
+    fn unload_untold(&self, which: Which<'_>) -> Result<(), Error> {
         let slot = self.book.with(|b| {
             let slot = find(&b.store, which).ok_or_else(|| which.missing())?;
             match self.begin_unload(b, slot, true) {
@@ -1820,11 +1921,15 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             }
             m.finish();
         }
+        let mut gone = None;
         let taken = self.book.with(|b| {
             let serial = self.serial.load(Ordering::Acquire);
             if let Some(Some(meta)) = b.store.metas().get(slot) {
                 let id = meta.id;
                 crate::trap::disarm(serial, |mid, _| mid == id);
+                if self.log.is_some() {
+                    gone = Some((id, meta.name.clone()));
+                }
             }
             b.store.unindex_symbols(&self.cells, slot);
             b.store.unindex_name(slot);
@@ -1852,10 +1957,20 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             let cell = b.store.cell(&self.cells, slot)?;
             // SAFETY: under the lock; the module is unloading with no
             // holds, out of every table, and no reference to it remains.
-            unsafe { (*cell.module.get()).take() }
+            unsafe {
+                // Unknown to gdb before its memory goes.
+                #[cfg(all(feature = "gdb", unix))]
+                drop((*cell.gdb.get()).take());
+                #[cfg(feature = "modlist")]
+                crate::modlist::remove(cell.entry.get());
+                (*cell.module.get()).take()
+            }
         });
         // Its memory goes back (its destructors ran above).
         drop(taken);
+        if let Some((id, name)) = &gone {
+            self.tell(Event::Unloaded { name, id: *id });
+        }
     }
 
     /// Unloads every candidate (see [`Self::unload`]) whose hold and
@@ -2463,6 +2578,109 @@ mod tests {
             reg.load("e", &mut SliceSource::new(&p)),
             Err(Error::Limit { max: 2, .. })
         ));
+    }
+
+    /// The messages a registry tells its log: each load, unload and
+    /// refusal, one line each in a putbuf, in order.
+    #[test]
+    fn messages_go_to_the_putbuf() {
+        static PUTBUF: crate::Putbuf<1024> = crate::Putbuf::new();
+        let reg = Registry::<Fixed<2>>::fixed(ExportTable::EMPTY, &HEAP).with_log(&PUTBUF);
+        exercise(&reg);
+        let mut out = [0u8; 1024];
+        let n = PUTBUF.read(&mut out);
+        let text = core::str::from_utf8(&out[..n]).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let loaded = |l: &str, name: &str, id: u32| {
+            l.starts_with(&alloc::format!("loaded {name} (id {id}) at 0x")) && l.ends_with(" bytes")
+        };
+        assert_eq!(lines.len(), 7, "{text}");
+        assert_eq!(lines[0], "load d refused: undefined symbol: val", "{text}");
+        assert!(loaded(lines[1], "p", 1), "{text}");
+        assert!(loaded(lines[2], "d", 2), "{text}");
+        assert!(lines[3].starts_with("unload p refused: "), "{text}");
+        assert!(lines[4].starts_with("unload d refused: "), "{text}");
+        // The sweep: the dependent first, then its provider.
+        assert_eq!(&lines[5..], ["unloaded d (id 2)", "unloaded p (id 1)"]);
+        // By id, a refusal names the id; a full registry refuses.
+        PUTBUF.clear();
+        assert!(reg.unload(7u32).is_err());
+        let (p, d) = (provider(), dependent());
+        let _a = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        let _b = reg.load("d", &mut SliceSource::new(&d)).unwrap();
+        assert!(reg.load("e", &mut SliceSource::new(&p)).is_err());
+        let n = PUTBUF.read(&mut out);
+        let text = core::str::from_utf8(&out[..n]).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].starts_with("unload id 7 refused: "), "{text}");
+        assert!(
+            lines[3].starts_with("load e refused: implausible"),
+            "{text}"
+        );
+    }
+
+    /// A refused setup tells of the load's refusal after the unload that
+    /// undid it; a finder that has no such module tells of the refusal.
+    #[test]
+    fn refusals_from_the_finder_are_told() {
+        struct None_;
+        impl Finder for None_ {
+            fn find(
+                &self,
+                _: &str,
+                _: &mut dyn FnMut(&mut dyn Source) -> Result<(), Error>,
+            ) -> Result<(), Error> {
+                Err(Error::NotFound {
+                    name: SymName::new("x"),
+                })
+            }
+        }
+        static FINDER: None_ = None_;
+        let seen = std::sync::Mutex::new(Vec::new());
+        let log = |e: &Event<'_>| seen.lock().unwrap().push(alloc::format!("{e}"));
+        let reg = Registry::growable(ExportTable::EMPTY, &HEAP)
+            .with_finder(&FINDER)
+            .with_log(&log);
+        assert!(reg.load_named("ghost", &LoadOptions::new()).is_err());
+        drop(reg);
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert!(seen[0].starts_with("load ghost refused: "), "{seen:?}");
+    }
+
+    /// The debuggers' list gains each module as it loads, with its
+    /// place and name, and loses it at unload.
+    #[cfg(feature = "modlist")]
+    #[test]
+    fn the_debuggers_list_follows_the_registry() {
+        let reg = Registry::<Fixed<2>>::fixed(ExportTable::EMPTY, &HEAP);
+        let (p, d) = (provider(), dependent());
+        let ph = reg.load("p", &mut SliceSource::new(&p)).unwrap();
+        let dh = reg.load("d", &mut SliceSource::new(&d)).unwrap();
+        let bases = [ph.base() as usize, dh.base() as usize];
+        let ours = || {
+            let mut v = Vec::new();
+            crate::modlist::each(|e| {
+                if bases.contains(&e.base) {
+                    v.push((alloc::string::String::from(e.name()), e.id, e.image));
+                }
+            });
+            v
+        };
+        // The last loaded first.
+        assert_eq!(
+            ours(),
+            [
+                ("d".into(), dh.id(), dh.image_size()),
+                ("p".into(), ph.id(), ph.image_size())
+            ]
+        );
+        drop((ph, dh));
+        reg.unload("d").unwrap();
+        assert_eq!(ours(), [("p".into(), 1, 16)]);
+        reg.unload("p").unwrap();
+        assert!(ours().is_empty());
     }
 
     #[test]

@@ -88,6 +88,11 @@ impl<'a> ModuleView<'a> {
             check::symbols(v.table(h.symbols()), strs, &h, limits)?;
         }
         check::index(v.table(h.index()), h.exports().count)?;
+        // As the loader, which reads it only with the `gdb` feature.
+        if cfg!(all(feature = "gdb", unix)) {
+            check::unwind(v.table(h.unwind()), &h)?;
+            check::debuglink(v.table(h.debuglink()))?;
+        }
         crate::meta::check(v.table(h.metadata()), strs, h.exports().count)?;
         for e in check::imports(strs, v.table(h.imports()), limits) {
             e?;
@@ -145,6 +150,26 @@ impl<'a> ModuleView<'a> {
     /// The directory entry of the table of `kind`, if the module has one.
     pub fn table_entry(&self, kind: u16) -> Option<TableEntry> {
         self.tables().find(|t| t.kind == kind)
+    }
+
+    /// The unwind table (see
+    /// [`kind::UNWIND`](crate::format::kind::UNWIND)): the image offset
+    /// its `.eh_frame` was linked to lie at, and its bytes; `None` without
+    /// one, or with a head too short.
+    pub fn unwind(&self) -> Option<(usize, &'a [u8])> {
+        let raw = self.table(self.h.unwind());
+        let at = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?);
+        Some((at as usize, raw.get(8..)?))
+    }
+
+    /// The debug link (see
+    /// [`kind::DEBUGLINK`](crate::format::kind::DEBUGLINK)): the debug
+    /// file's CRC-32 and path; `None` without one, or if it is malformed.
+    pub fn debuglink(&self) -> Option<(u32, &'a str)> {
+        let raw = self.table(self.h.debuglink());
+        let crc = u32::from_be_bytes(raw.get(..4)?.try_into().ok()?);
+        let path = core::str::from_utf8(raw.get(4..)?).ok()?;
+        (!path.is_empty() && !path.contains('\0')).then_some((crc, path))
     }
 
     /// The text bytes.

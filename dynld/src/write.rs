@@ -36,6 +36,10 @@ pub struct ModuleBuilder {
     symbols: Vec<(String, u32, u32, bool)>,
     /// The metadata table's contents, if any.
     metadata: Option<crate::meta::MetaSpec>,
+    /// The unwind table's contents: its place and `.eh_frame` bytes.
+    unwind: Option<(u32, Vec<u8>)>,
+    /// The debug link: the debug file's CRC-32 and path.
+    debuglink: Option<(u32, String)>,
     /// Type descriptions of exports and of imports, by name.
     descs: [alloc::collections::BTreeMap<String, String>; 2],
     relocs: Vec<Reloc>,
@@ -63,6 +67,8 @@ impl ModuleBuilder {
             imports: Vec::new(),
             symbols: Vec::new(),
             metadata: None,
+            unwind: None,
+            debuglink: None,
             descs: Default::default(),
             relocs: Vec::new(),
             keep_order: false,
@@ -181,6 +187,22 @@ impl ModuleBuilder {
     /// the module is built.
     pub fn metadata(&mut self, spec: crate::meta::MetaSpec) -> &mut Self {
         self.metadata = Some(spec);
+        self
+    }
+
+    /// Gives the module unwind information for debuggers
+    /// ([`kind::UNWIND`]): `eh_frame`, an `.eh_frame` whose PC-relative
+    /// references were resolved for it to lie at image offset `at` (at or
+    /// past the image's end).
+    pub fn unwind(&mut self, at: u32, eh_frame: &[u8]) -> &mut Self {
+        self.unwind = Some((at, eh_frame.to_vec()));
+        self
+    }
+
+    /// Names the module's debug file ([`kind::DEBUGLINK`]): its `path`
+    /// and the CRC-32 of its bytes.
+    pub fn debuglink(&mut self, path: &str, crc: u32) -> &mut Self {
+        self.debuglink = Some((crc, path.into()));
         self
     }
 
@@ -475,7 +497,25 @@ impl ModuleBuilder {
             return Err(too_big("text alignment not a power of two up to 64 KiB"));
         }
         // The tables, in the order they are written; empty ones are left out.
-        let tables: [(u16, u32, &[u8]); 12] = [
+        let unwtab = match &self.unwind {
+            Some((at, bytes)) => {
+                let mut t = Vec::with_capacity(8 + bytes.len());
+                t.extend_from_slice(&at.to_be_bytes());
+                t.extend_from_slice(&0u32.to_be_bytes());
+                t.extend_from_slice(bytes);
+                t
+            }
+            None => Vec::new(),
+        };
+        let linktab = match &self.debuglink {
+            Some((crc, path)) => {
+                let mut t = crc.to_be_bytes().to_vec();
+                t.extend_from_slice(path.as_bytes());
+                t
+            }
+            None => Vec::new(),
+        };
+        let tables: [(u16, u32, &[u8]); 14] = [
             (kind::STRINGS, 0, &strings),
             (kind::EXPORTS, u32of(exports.len())?, &exptab),
             (kind::INDEX, u32of(idxbytes.len() / 8)?, &idxbytes),
@@ -488,6 +528,8 @@ impl ModuleBuilder {
                 u32of(metatab.len() / MetaEntry::SIZE)?,
                 &metatab,
             ),
+            (kind::UNWIND, 0, &unwtab),
+            (kind::DEBUGLINK, 0, &linktab),
             (kind::IMPORTS, u32of(order.len())?, &imptab),
             (kind::IMPORT_HASHES, u32of(hashes.len() / 8)?, &hashes),
             (kind::IMPORT_RELOCS, nimp, &import_relocs),

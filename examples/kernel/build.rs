@@ -32,9 +32,20 @@ fn run(cmd: &mut Command) {
     assert!(status.success(), "{cmd:?} failed: {status}");
 }
 
-/// Links `inputs` into OUT_DIR/NAME.dl, exporting `exports` (all if empty).
+/// Whether the modules get debug files: the kernel's `gdb` feature, on
+/// Cortex-M3 (`aout link --debug` takes absolute relocations, not RISC-V's
+/// paired ones).
+fn debug_files() -> bool {
+    env::var_os("CARGO_FEATURE_GDB").is_some()
+        && env::var("TARGET").is_ok_and(|t| t.starts_with("thumb"))
+}
+
+/// Links `inputs` into OUT_DIR/NAME.dl, exporting `exports` (all if empty);
+/// with [`debug_files`], with the debug file OUT_DIR/NAME.debug.
 fn aout_link(out: &Path, name: &str, inputs: Vec<PathBuf>, exports: &[&str]) {
+    let debug = debug_files().then(|| out.join(format!("{name}.debug")));
     let opts = Options {
+        debug: debug.clone(),
         inputs,
         exports: (!exports.is_empty()).then(|| {
             exports
@@ -49,6 +60,9 @@ fn aout_link(out: &Path, name: &str, inputs: Vec<PathBuf>, exports: &[&str]) {
         println!("cargo:warning={name}: {w}");
     }
     std::fs::write(out.join(format!("{name}.dl")), &linked.bytes).unwrap();
+    if let (Some(path), Some(bytes)) = (debug, &linked.debug) {
+        std::fs::write(path, bytes).unwrap();
+    }
 }
 
 fn main() {
@@ -68,6 +82,8 @@ fn main() {
                 "-fno-pic",
                 "-fno-asynchronous-unwind-tables",
             ])
+            // Line tables and call frame information for the debug files.
+            .args(debug_files().then_some("-g"))
             .arg("-I")
             .arg(&include)
             .arg("-c")

@@ -50,6 +50,10 @@ pub(super) struct Module<'a, 'd> {
     /// The module's metadata, if its sources state some.
     pub meta: Option<&'a dynld::meta::MetaSpec>,
     pub lay: &'a Layout,
+    /// The unwind table (`--unwind`): its place and bytes.
+    pub unwind: Option<&'a (u32, Vec<u8>)>,
+    /// The debug file's path and CRC-32 (`--debug`).
+    pub debuglink: Option<(&'a str, u32)>,
 }
 
 /// The module file.
@@ -123,6 +127,12 @@ pub(super) fn emit(img: &Image, md: &Module<'_, '_>, opts: &Options) -> Result<E
     let exported = export(&mut b, md, opts)?;
     if let Some(spec) = md.meta {
         b.metadata(spec.clone());
+    }
+    if let Some((at, bytes)) = md.unwind {
+        b.unwind(*at, bytes);
+    }
+    if let Some((path, crc)) = md.debuglink {
+        b.debuglink(path, crc);
     }
     let table = match opts.strip_symbols {
         false => symbols(&mut b, md)?,

@@ -156,10 +156,28 @@ fn load<'p>(loader: Loader<'_, 'p>, name: &str, bytes: &'static [u8]) -> Result<
 #[repr(C, align(65536))]
 struct ArenaBuf([u8; ARENA_SIZE]);
 const ARENA_SIZE: usize = 128 << 10;
+#[cfg(not(all(feature = "gdb", target_arch = "arm")))]
 static mut ARENA_BUF: ArenaBuf = ArenaBuf([0; ARENA_SIZE]);
 // SAFETY: the buffer is used by nothing but this arena.
+#[cfg(not(all(feature = "gdb", target_arch = "arm")))]
 static ARENA: Arena<'static, 4> =
     unsafe { Arena::from_raw_parts(core::ptr::addr_of_mut!(ARENA_BUF).cast(), ARENA_SIZE) }
+        .with_icache_flush_const(board::flush_icache);
+
+// For a debugger (the `gdb` feature on Cortex-M3), the arena is RAM past
+// the bss that no section of the kernel's ELF covers (`_arena` in
+// arm.ld): gdb ignores a module's sections where they overlap one of the
+// kernel's (the arena's static in .bss), so it could not name module
+// code there.
+#[cfg(all(feature = "gdb", target_arch = "arm"))]
+extern "C" {
+    /// The arena's start, on a 64 KiB boundary past the bss (arm.ld).
+    static mut _arena: ArenaBuf;
+}
+// SAFETY: the RAM at `_arena` is used by nothing but this arena.
+#[cfg(all(feature = "gdb", target_arch = "arm"))]
+static ARENA: Arena<'static, 4> =
+    unsafe { Arena::from_raw_parts(core::ptr::addr_of_mut!(_arena).cast(), ARENA_SIZE) }
         .with_icache_flush_const(board::flush_icache);
 
 /// One round: load both modules, call them, unload them. Returns where
@@ -304,10 +322,22 @@ impl Finder for FlashFinder {
 /// The registry: a fixed capacity of four modules in a static, over the
 /// kernel's exports and the arena, offering the kernel's ABI and finding
 /// modules by name in flash.
-#[cfg(feature = "registry")]
+#[cfg(all(feature = "registry", not(feature = "gdb")))]
 static REGISTRY: Registry<'static, Fixed<'static, 4>> = Registry::fixed(EXPORTS, &ARENA)
     .with_abis(&ABIS)
     .with_finder(&FlashFinder);
+
+/// The registry's messages (with the `gdb` feature): what it loaded,
+/// unloaded and refused, in a ring the kernel dumps at the end.
+#[cfg(feature = "gdb")]
+static PUTBUF: dynld::Putbuf<1024> = dynld::Putbuf::new();
+
+/// The registry, its messages going to [`PUTBUF`].
+#[cfg(feature = "gdb")]
+static REGISTRY: Registry<'static, Fixed<'static, 4>> = Registry::fixed(EXPORTS, &ARENA)
+    .with_abis(&ABIS)
+    .with_finder(&FlashFinder)
+    .with_log(&PUTBUF);
 
 /// cmath and rstat through the registry: rstat binds to cmath's exports,
 /// so cmath cannot be unloaded before it; a hold keeps rstat; the sweep
@@ -531,6 +561,11 @@ fn by_call(reg: &'static Registry<'static, Fixed<'static, 4>>) -> Result<(), Err
     kprintln!("  wstub m_sum while loaded: {}", sum(weak::m_sum.call()));
     reg.unload("many")?;
     kprintln!("  wstub m_sum after unload: {}", sum(weak::m_sum.call()));
+    #[cfg(feature = "gdb")]
+    {
+        kprintln!("putbuf ({} bytes written)", PUTBUF.total());
+        let _ = PUTBUF.dump(&mut Console);
+    }
     Ok(())
 }
 
