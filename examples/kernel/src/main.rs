@@ -496,6 +496,11 @@ fn autoload(reg: &'static Registry<'static, Fixed<'static, 4>>) -> Result<(), Er
     );
     by_call(reg)?;
     kprintln!("  arena: {} bytes in use", ARENA.in_use());
+    #[cfg(feature = "gdb")]
+    {
+        kprintln!("putbuf ({} bytes written)", PUTBUF.total());
+        let _ = PUTBUF.dump(&mut Console);
+    }
     Ok(())
 }
 
@@ -561,11 +566,6 @@ fn by_call(reg: &'static Registry<'static, Fixed<'static, 4>>) -> Result<(), Err
     kprintln!("  wstub m_sum while loaded: {}", sum(weak::m_sum.call()));
     reg.unload("many")?;
     kprintln!("  wstub m_sum after unload: {}", sum(weak::m_sum.call()));
-    #[cfg(feature = "gdb")]
-    {
-        kprintln!("putbuf ({} bytes written)", PUTBUF.total());
-        let _ = PUTBUF.dump(&mut Console);
-    }
     Ok(())
 }
 
