@@ -155,7 +155,8 @@ impl Entry {
     }
 }
 
-/// Where [`Entry::argnword`] is, for the trampolines.
+/// Where an entry's ARGNWORD (the stack words a `ustub` or `wstub`
+/// forwards) is, for the trampolines.
 pub const ARGN_OFFSET: usize = 6 * core::mem::size_of::<usize>() + 4;
 const _: () = assert!(core::mem::offset_of!(Entry, argnword) == ARGN_OFFSET);
 
