@@ -99,6 +99,13 @@ __attribute__((constructor)) static void hi(void) { note(11); }
 "#,
     ),
     (
+        "alias",
+        r#"
+DYNLD_MODULE(notalias, "1.0.0", "driver");
+__attribute__((constructor)) static void hi(void) { note(13); }
+"#,
+    ),
+    (
         "orphan",
         r#"
 DYNLD_MODULE(orphan, "1.0.0", "driver", DYNLD_DEPENDS(lib, "1") DYNLD_DEPENDS(nolib, "1"));
@@ -268,4 +275,29 @@ fn refusals_leave_nothing_loaded() {
     let plain = Registry::growable(host(), &MMAP);
     let e = plain.load_named("lib", &LoadOptions::new()).unwrap_err();
     assert_eq!(e.to_string(), "module lib not found");
+}
+
+/// The file the finder gives for a name must hold the module of that name:
+/// alias.dl declares itself notalias, and is refused before its
+/// constructor runs; loaded under a name the caller chose, it loads.
+#[test]
+fn a_module_found_by_name_must_declare_that_name() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let path = path();
+    let reg = Registry::growable(host(), &MMAP).with_finder(&path);
+    notes();
+    let e = reg.load_named("alias", &LoadOptions::new()).unwrap_err();
+    assert!(matches!(e, Error::Misnamed { .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "module found as alias, but it declares itself notalias"
+    );
+    assert!(notes().is_empty(), "its constructor ran");
+    assert!(reg.list().is_empty());
+    let bytes = std::fs::read(dir().join("alias.dl")).unwrap();
+    let m = reg
+        .load("alias", &mut dynld::SliceSource::new(&bytes))
+        .unwrap();
+    assert_eq!(notes(), [13]);
+    drop(m);
 }

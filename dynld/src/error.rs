@@ -456,6 +456,13 @@ pub enum Error {
         names: ModuleText,
     },
     #[cfg(feature = "registry")]
+    /// The finder's file for a name holds a module that declares another
+    /// name in its metadata.
+    Misnamed {
+        /// `app, but it declares itself lib`.
+        names: ModuleText,
+    },
+    #[cfg(feature = "registry")]
     /// A module depends on a version of another that is not the one
     /// loaded (or found).
     Dependency {
@@ -593,6 +600,10 @@ impl fmt::Display for Error {
             ),
             #[cfg(feature = "registry")]
             Error::Cycle { names } => write!(f, "dependency cycle: {}", Escaped::new(names)),
+            #[cfg(feature = "registry")]
+            Error::Misnamed { names } => {
+                write!(f, "module found as {}", Escaped::new(names))
+            }
             #[cfg(feature = "registry")]
             Error::Dependency { names, want, have } => {
                 write!(f, "{} {want}, but has {have}", Escaped::new(names))

@@ -133,6 +133,9 @@ pub trait Finder: Sync {
 pub struct LoadOptions<'o> {
     setup: &'o [SetupOption<'o>],
     defer: bool,
+    /// Found by name through the finder: the module must not declare
+    /// another name.
+    found: bool,
 }
 
 impl<'o> LoadOptions<'o> {
@@ -141,6 +144,7 @@ impl<'o> LoadOptions<'o> {
         LoadOptions {
             setup: &[],
             defer: false,
+            found: false,
         }
     }
 
@@ -1145,6 +1149,10 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
             name: SymName::new(name),
         };
         let mut reached = false;
+        let how = &LoadOptions {
+            found: true,
+            ..*how
+        };
         let got = self.finder.ok_or_else(missing).and_then(|finder| {
             let mut got = None;
             finder.find(name, &mut |src| {
@@ -1435,7 +1443,7 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
                 got => got?,
             }
         };
-        self.check_metadata(&b.store, name, &m)?;
+        self.check_metadata(&b.store, name, how.found, &m)?;
         self.check_clashes(&b.store, name, &m)?;
         // Deferred imports: each to a trap of its own.
         let serial = if how.defer { self.serial() } else { 0 };
@@ -1518,10 +1526,23 @@ impl<'a, S: Storage<'a>> Registry<'a, S> {
     /// offer, names setup or teardown functions of another type, or
     /// depends on a module that is not loaded and live at a version it
     /// accepts.
-    fn check_metadata(&self, store: &S, name: &str, m: &Module<'a>) -> Result<(), Error> {
+    fn check_metadata(
+        &self,
+        store: &S,
+        name: &str,
+        found: bool,
+        m: &Module<'a>,
+    ) -> Result<(), Error> {
         let Some(md) = m.metadata() else {
             return Ok(());
         };
+        // The finder gave the file for `name`: one that says it is another
+        // module is the wrong file.
+        if found && md.name() != name {
+            let mut names = ModuleText::new();
+            let _ = write!(names, "{name}, but it declares itself {}", md.name());
+            return Err(Error::Misnamed { names });
+        }
         if let Some((want, have)) = md.unmet(self.abis) {
             return Err(Error::Abi {
                 module: text(name),
