@@ -11,6 +11,7 @@
 //! checked well-formed. The comments beside the entries give each
 //! description re-rendered from its tokens, not as written.
 
+use crate::desc::canonical;
 use crate::link::Input;
 use crate::{dwarfsig, sigsec};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolScope};
@@ -41,7 +42,7 @@ pub fn is_binary(bytes: &[u8]) -> bool {
 pub fn from_elf(inputs: Vec<Input>, all: bool) -> Result<FromElf, String> {
     let files = crate::link::inputs::expand(inputs).map_err(|e| e.0)?;
     let mut stated = sigsec::SigTable::default();
-    let mut debug: BTreeMap<String, (dwarfsig::DebugSig, String)> = BTreeMap::new();
+    let mut debug = Vec::new();
     let mut defined: BTreeMap<String, String> = BTreeMap::new();
     let mut left_out = 0usize;
     for f in &files {
@@ -57,9 +58,7 @@ pub fn from_elf(inputs: Vec<Input>, all: bool) -> Result<FromElf, String> {
         }
         for d in dwarfsig::read(&file).map_err(|e| format!("{}: {e}", f.name))? {
             if d.definition {
-                debug
-                    .entry(d.name.clone())
-                    .or_insert_with(|| (d, f.name.clone()));
+                debug.push((d, f.name.clone()));
             }
         }
         let mut syms: Vec<_> = file.symbols().collect();
@@ -91,35 +90,19 @@ pub fn from_elf(inputs: Vec<Input>, all: bool) -> Result<FromElf, String> {
         syms: BTreeMap::new(),
         warnings: Vec::new(),
     };
+    // As `aout link` takes them: stated, else the definition's debug
+    // information, with the same notes.
+    stated.add_debug(debug);
     let mut undescribed = Vec::new();
     for (name, origin) in &defined {
-        let from_debug = debug.get(name);
-        let entry = match (stated.desc(name), from_debug) {
-            (Some(d), Some((dbg, o))) => {
-                if let Ok(dd) = &dbg.desc {
-                    if dbg.sig() != stated.get(name) {
-                        out.warnings.push(format!(
-                            "{name}: stated as {d:?} ({:#010x}) in {}, but the debug information of {o} gives {dd:?} ({:#010x}); the stated signature is used",
-                            stated.get(name),
-                            stated.origin(name).unwrap_or("?"),
-                            dbg.sig()
-                        ));
-                    }
+        let notes = stated.notes(name);
+        out.warnings.extend(notes.iter().cloned());
+        let entry = match stated.desc(name) {
+            Some(d) => (stated.get(name), canonical(d)?),
+            None => {
+                if notes.is_empty() {
+                    undescribed.push(format!("{name} ({origin})"));
                 }
-                (stated.get(name), canonical(d)?)
-            }
-            (Some(d), None) => (stated.get(name), canonical(d)?),
-            (None, Some((dbg, o))) => match &dbg.desc {
-                Ok(d) => (dbg.sig(), canonical(d)?),
-                Err(why) => {
-                    out.warnings.push(format!(
-                        "{name}: the debug information of {o} gives no signature ({why}): left unchecked"
-                    ));
-                    (0, String::new())
-                }
-            },
-            (None, None) => {
-                undescribed.push(format!("{name} ({origin})"));
                 (0, String::new())
             }
         };
@@ -173,56 +156,6 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, (u32, String)>, String> {
         if out.insert(name.to_owned(), (sig, desc)).is_some() {
             return Err(format!("line {}: {name} listed twice", i + 1));
         }
-    }
-    Ok(out)
-}
-
-/// A description that [`dynld::sig::hash`] accepted, rebuilt from its
-/// tokens with one spelling of the blanks (`fn(*char, ...) int`). The
-/// generated sources carry this, never the input text: only identifiers,
-/// digits and `*[](){},.` reach them, which can end neither a comment nor
-/// a string.
-fn canonical(desc: &str) -> Result<String, String> {
-    let b = desc.as_bytes();
-    let mut tokens: Vec<&str> = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let len = if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        } else if c == b'_' || c.is_ascii_alphanumeric() {
-            b[i..]
-                .iter()
-                .take_while(|&&c| c == b'_' || c.is_ascii_alphanumeric())
-                .count()
-        } else if b[i..].starts_with(b"...") {
-            3
-        } else if b"*[](){},".contains(&c) {
-            1
-        } else {
-            return Err(format!(
-                "unexpected character at byte {i} of the type description"
-            ));
-        };
-        tokens.push(&desc[i..i + len]);
-        i += len;
-    }
-    let word = |t: &str| t.bytes().all(|c| c == b'_' || c.is_ascii_alphanumeric());
-    let mut out = String::new();
-    for (k, t) in tokens.iter().enumerate() {
-        if let Some(&prev) = k.checked_sub(1).and_then(|p| tokens.get(p)) {
-            let space = (word(prev) && word(t))
-                || prev == ","
-                || prev == ")"
-                || *t == "{"
-                || (prev == "{" && *t != "}")
-                || (*t == "}" && prev != "{");
-            if space {
-                out.push(' ');
-            }
-        }
-        out += t;
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! into dynld modules, the readers of signature and metadata statements, and the host
 //! export-table generator. `aout(1)` documents the behaviour.
 
+mod desc;
 pub mod dwarfsig;
 pub mod exports;
 pub mod input;

@@ -524,18 +524,6 @@ fn c_types_are_plan9_signof() {
     assert!(checked >= TARGETS.len() * 30, "{checked}");
 }
 
-/// `int` and `long` stay apart where both are 32-bit.
-#[test]
-fn int_and_long_differ_on_ilp32() {
-    let t = TARGETS.iter().find(|t| !t.lp64).unwrap();
-    let rows = expected(*t);
-    let sig = |n: &str| {
-        let (_, ty) = rows.iter().find(|r| r.0 == n).unwrap().1.clone().unwrap();
-        signof(&ty)
-    };
-    assert_ne!(sig("f_long"), sig("f_int"));
-}
-
 const RUST: &str = r#"
 #![allow(improper_ctypes_definitions)]
 #[repr(C)]

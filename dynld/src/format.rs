@@ -178,6 +178,18 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The ELF `e_machine` value for the architecture (what the ELF files
+    /// written for debuggers carry).
+    pub const fn elf_machine(self) -> u16 {
+        match self {
+            Arch::I386 => 3,
+            Arch::Arm => 40,
+            Arch::Amd64 => 62,
+            Arch::Arm64 => 183,
+            Arch::Riscv32 | Arch::Riscv64 => 243,
+        }
+    }
+
     /// Every architecture, in magic order.
     pub const ALL: [Arch; 6] = [
         Arch::I386,

@@ -211,17 +211,6 @@ struct Sym<'n> {
     global: bool,
 }
 
-/// ELF machine numbers.
-fn machine(arch: Arch) -> u16 {
-    match arch {
-        Arch::I386 => 3,
-        Arch::Arm => 40,
-        Arch::Amd64 => 62,
-        Arch::Arm64 => 183,
-        Arch::Riscv32 | Arch::Riscv64 => 243,
-    }
-}
-
 /// The symbols of `m` for the file: its symbols table, or its exports
 /// (each extending to the next, or its section's end) without one.
 fn symbols<'m>(m: &'m Module<'_>) -> Vec<Sym<'m>> {
@@ -560,7 +549,7 @@ pub(crate) fn elf(m: &Module<'_>, name: &str) -> Vec<u8> {
     h.u8(1); // EV_CURRENT
     h.b.resize(16, 0);
     h.u16(2); // ET_EXEC
-    h.u16(machine(m.arch()));
+    h.u16(m.arch().elf_machine());
     h.u32(1);
     h.word(0); // e_entry
     h.word(0); // e_phoff

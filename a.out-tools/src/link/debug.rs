@@ -46,17 +46,6 @@ pub(super) fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// ELF machine numbers.
-fn machine(arch: Arch) -> u16 {
-    match arch {
-        Arch::I386 => 3,
-        Arch::Arm => 40,
-        Arch::Amd64 => 62,
-        Arch::Arm64 => 183,
-        Arch::Riscv32 | Arch::Riscv64 => 243,
-    }
-}
-
 /// A section of the debug file.
 struct Out {
     name: String,
@@ -355,7 +344,7 @@ pub(super) fn debug_file(
     h.extend_from_slice(&[if wide { 2 } else { 1 }, 1, 1]);
     h.resize(16, 0);
     h.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    h.extend_from_slice(&machine(arch).to_le_bytes());
+    h.extend_from_slice(&arch.elf_machine().to_le_bytes());
     h.extend_from_slice(&1u32.to_le_bytes());
     word(&mut h, 0); // e_entry
     word(&mut h, 0); // e_phoff
